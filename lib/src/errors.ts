@@ -1,0 +1,69 @@
+/**
+ * Typed errors. Every error the library throws on bad input is a ParenlensError that names
+ * what was wrong (file, field, hook) and what was expected, so a user never has to read a
+ * stack trace from inside onnxruntime.
+ */
+export class ParenlensError extends Error {
+  readonly code: string;
+  readonly file?: string;
+  readonly field?: string;
+  constructor(code: string, message: string, details: { file?: string; field?: string } = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.file = details.file;
+    this.field = details.field;
+  }
+}
+
+/** config.json missing, unparsable, or a field missing / of the wrong type / out of range. */
+export class ConfigError extends ParenlensError {
+  constructor(message: string, details: { file?: string; field?: string } = {}) {
+    super("CONFIG", message, details);
+  }
+}
+
+/** A safetensors file whose header is malformed or lies about offsets, shapes or dtypes. */
+export class SafetensorsError extends ParenlensError {
+  constructor(message: string, details: { file?: string; field?: string } = {}) {
+    super("SAFETENSORS", message, details);
+  }
+}
+
+/** A checkpoint folder or hub id that cannot be used (missing files, unsupported architecture, no network). */
+export class CheckpointError extends ParenlensError {
+  constructor(message: string, details: { file?: string; field?: string } = {}) {
+    super("CHECKPOINT", message, details);
+  }
+}
+
+/** A hook name that does not exist; `suggestions` holds the closest valid names. */
+export class HookNameError extends ParenlensError {
+  readonly suggestions: string[];
+  constructor(name: string, suggestions: string[]) {
+    const hint = suggestions.length ? ` Did you mean: ${suggestions.join(", ")}?` : "";
+    super("HOOK_NAME", `Unknown hook point "${name}".${hint}`, { field: name });
+    this.suggestions = suggestions;
+  }
+}
+
+/** An intervention whose shape, head index, position or source does not fit its hook. */
+export class InterventionError extends ParenlensError {
+  constructor(message: string, details: { field?: string } = {}) {
+    super("INTERVENTION", message, details);
+  }
+}
+
+/** Input tokens / text that cannot be run (empty batch, id out of vocabulary, ...). */
+export class InputError extends ParenlensError {
+  constructor(message: string, details: { field?: string } = {}) {
+    super("INPUT", message, details);
+  }
+}
+
+/** Task data that does not fit the model (e.g. a label that is not one token). */
+export class DatasetError extends ParenlensError {
+  constructor(message: string, details: { file?: string; field?: string } = {}) {
+    super("DATASET", message, details);
+  }
+}
