@@ -5,3 +5,4 @@ export * from "./safetensors";
 export * from "./safetensors-writer";
 export * from "./weights";
 export * from "./random-checkpoint";
+export * from "./reference-forward";
