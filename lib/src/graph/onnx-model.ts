@@ -1,0 +1,76 @@
+/**
+ * Serialise a segment of a graph to an ONNX ModelProto (opset 21, standard ops only).
+ * Weights stay graph *inputs* (fed from JS), constants become initializers that are not inputs
+ * (an input with an initializer default is invisible to onnxruntime-node's `inputNames`).
+ */
+import { onnx } from "onnx-proto";
+import { AttrValue, Dim, ElemType, Graph } from "./ir";
+import { Segment } from "./partition";
+
+export const OPSET = 21;
+export const IR_VERSION = 10;
+
+const ELEM: Record<ElemType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int64: onnx.TensorProto.DataType.INT64,
+  bool: onnx.TensorProto.DataType.BOOL,
+};
+
+function valueInfo(name: string, elemType: ElemType, shape?: Dim[]): onnx.IValueInfoProto {
+  const tensorType: onnx.TypeProto.ITensor = { elemType: ELEM[elemType] };
+  if (shape) {
+    tensorType.shape = { dim: shape.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) };
+  }
+  return { name, type: { tensorType } };
+}
+
+function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: use { float } for non-integers`);
+    return { name, type: T.INT, i: v };
+  }
+  if (typeof v === "string") return { name, type: T.STRING, s: Buffer.from(v, "utf8") };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ("float" in v) return { name, type: T.FLOAT, f: v.float };
+  return { name, type: T.FLOATS, floats: v.floats };
+}
+
+/**
+ * @param shapes known shapes of graph inputs (ids, mask, weights); intermediate tensors crossing
+ *   segments are declared with their element type only.
+ */
+export function segmentToModel(graph: Graph, seg: Segment, name = "parenlens"): Uint8Array {
+  const declared = new Map(graph.inputs.map((i) => [i.name, i]));
+  const typeOf = (t: string): ElemType => {
+    const e = graph.elemTypes.get(t);
+    if (!e) throw new Error(`onnx-model: unknown tensor ${t}`);
+    return e;
+  };
+  const inputs = seg.inputs.map((t) => {
+    const d = declared.get(t);
+    return d ? valueInfo(t, d.elemType, d.shape) : valueInfo(t, typeOf(t));
+  });
+  const outputs = seg.outputs.map((t) => valueInfo(t, typeOf(t)));
+  const initializer: onnx.ITensorProto[] = seg.constants.map((c) => {
+    const t: onnx.ITensorProto = { name: c.name, dataType: ELEM[c.elemType], dims: c.shape };
+    if (c.elemType === "float32") t.floatData = c.values;
+    else if (c.elemType === "int64") t.int64Data = c.values;
+    else t.int32Data = c.values.map((v) => (v ? 1 : 0));
+    return t;
+  });
+  const node: onnx.INodeProto[] = seg.nodes.map((n, i) => ({
+    opType: n.op,
+    name: `n${i}_${n.outputs[0]}`,
+    input: n.inputs,
+    output: n.outputs,
+    attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+  }));
+  const model: onnx.IModelProto = {
+    irVersion: IR_VERSION,
+    producerName: "parenlens",
+    opsetImport: [{ domain: "", version: OPSET }],
+    graph: { name, node, initializer, input: inputs, output: outputs },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}

@@ -1,0 +1,110 @@
+/**
+ * TokenBatch: prompts of different lengths as one padded batch with its attention mask and
+ * position ids. Left padding by default, so index -1 is every prompt's last token.
+ */
+import { InputError } from "./errors";
+
+export interface TokenBatch {
+  ids: number[][]; // [batch, pos], padded
+  attentionMask: number[][]; // [batch, pos], 1 = token, 0 = pad
+  positions: number[][]; // [batch, pos], cumsum(mask) - 1 clipped at 0
+  lengths: number[]; // [batch] unpadded lengths
+  padding: "left" | "right";
+}
+
+/** Anything that can encode text (a Tokenizer). */
+export interface TextEncoder {
+  encode(text: string, opts?: { addBos?: boolean }): number[];
+  padId: number | null;
+  eosId: number | null;
+}
+
+export interface ToTokensOptions {
+  padding?: "left" | "right"; // default "left"
+  addBos?: boolean; // default true (text input only)
+  /** id written at pad positions (masked out, so any valid id); default tokenizer pad, eos, else 0 */
+  padId?: number;
+}
+
+export type ModelInput = string | string[] | number[][] | TokenBatch;
+
+export function isTokenBatch(x: unknown): x is TokenBatch {
+  return typeof x === "object" && x !== null && !Array.isArray(x) && Array.isArray((x as TokenBatch).ids) && Array.isArray((x as TokenBatch).attentionMask);
+}
+
+/** Pad token id lists into a batch. */
+export function padTokens(seqs: number[][], opts: { padding?: "left" | "right"; padId?: number } = {}): TokenBatch {
+  const padding = opts.padding ?? "left";
+  const padId = opts.padId ?? 0;
+  if (seqs.length === 0) throw new InputError("Empty batch: give at least one prompt", { field: "input" });
+  seqs.forEach((s, i) => {
+    if (!Array.isArray(s) || s.length === 0) throw new InputError(`Prompt ${i} has no tokens`, { field: `input[${i}]` });
+    s.forEach((t, j) => {
+      if (!Number.isInteger(t) || t < 0) throw new InputError(`Prompt ${i} token ${j} is ${t}, expected a non-negative integer id`, { field: `input[${i}][${j}]` });
+    });
+  });
+  const P = Math.max(...seqs.map((s) => s.length));
+  const ids: number[][] = [];
+  const attentionMask: number[][] = [];
+  for (const s of seqs) {
+    const pad = P - s.length;
+    const padIds = new Array(pad).fill(padId);
+    const ones = new Array(s.length).fill(1);
+    const zeros = new Array(pad).fill(0);
+    ids.push(padding === "left" ? [...padIds, ...s] : [...s, ...padIds]);
+    attentionMask.push(padding === "left" ? [...zeros, ...ones] : [...ones, ...zeros]);
+  }
+  const positions = attentionMask.map((row) => {
+    let c = 0;
+    return row.map((m) => {
+      c += m;
+      return Math.max(c - 1, 0);
+    });
+  });
+  return { ids, attentionMask, positions, lengths: seqs.map((s) => s.length), padding };
+}
+
+/** Text, texts, token id lists or an existing TokenBatch → TokenBatch. */
+export function toTokenBatch(input: ModelInput, tokenizer: TextEncoder | null, opts: ToTokensOptions = {}): TokenBatch {
+  if (isTokenBatch(input)) {
+    validateTokenBatch(input);
+    return input;
+  }
+  const padId = opts.padId ?? tokenizer?.padId ?? tokenizer?.eosId ?? 0;
+  if (typeof input === "string" || (Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === "string"))) {
+    if (!tokenizer) throw new InputError("Text input needs a tokenizer; this model has none, give token ids (number[][])", { field: "input" });
+    const texts = typeof input === "string" ? [input] : (input as string[]);
+    return padTokens(
+      texts.map((t) => tokenizer.encode(t, { addBos: opts.addBos ?? true })),
+      { padding: opts.padding, padId },
+    );
+  }
+  if (Array.isArray(input) && input.every((x) => Array.isArray(x))) {
+    return padTokens(input as number[][], { padding: opts.padding, padId });
+  }
+  throw new InputError("Input must be a string, string[], number[][] (token ids) or a TokenBatch", { field: "input" });
+}
+
+/** A hand-made TokenBatch must be rectangular, with a 0/1 mask and positions. */
+export function validateTokenBatch(b: TokenBatch): void {
+  const B = b.ids.length;
+  if (B === 0) throw new InputError("Empty batch: give at least one prompt", { field: "ids" });
+  const P = b.ids[0].length;
+  for (const [field, rows] of [["ids", b.ids], ["attentionMask", b.attentionMask], ["positions", b.positions]] as const) {
+    if (!Array.isArray(rows) || rows.length !== B) throw new InputError(`TokenBatch.${field} must have ${B} rows`, { field });
+    rows.forEach((r, i) => {
+      if (!Array.isArray(r) || r.length !== P) throw new InputError(`TokenBatch.${field}[${i}] must have ${P} entries (the padded length)`, { field: `${field}[${i}]` });
+      r.forEach((t, j) => {
+        if (!Number.isInteger(t) || t < 0) throw new InputError(`TokenBatch.${field}[${i}][${j}] is ${t}, expected a non-negative integer`, { field: `${field}[${i}][${j}]` });
+        if (field === "attentionMask" && t > 1) throw new InputError(`TokenBatch.attentionMask[${i}][${j}] is ${t}, expected 0 or 1`, { field: `attentionMask[${i}][${j}]` });
+      });
+    });
+  }
+}
+
+/**
+ * Index along pos of prompt b's last real token (left padding: P-1; right padding: length-1).
+ */
+export function lastTokenIndex(batch: TokenBatch, b: number): number {
+  return batch.padding === "left" ? batch.ids[b].length - 1 : batch.lengths[b] - 1;
+}
