@@ -279,3 +279,65 @@ export function referenceForward(
   const logits = linear(xf, n, d, unembed, V); // [pos, vocab]
   return { logits: { data: logits, shape: [1, n, V], dims: ["batch", "pos", "vocab"] }, hooks };
 }
+
+/** Anything with row-major data, a shape and dim names (a `Tensor` or a `RefTensor`). */
+export interface NamedArray {
+  data: ArrayLike<number>;
+  shape: number[];
+  dims: string[];
+}
+
+/**
+ * One prompt of a padded batch, laid out as the reference lays it out: batch index `b` kept (as a
+ * batch dim of 1), every position dim (`pos`, `query_pos`, `key_pos`) restricted to
+ * [start, start + length), other dims whole. For a left-padded prompt of n tokens in a batch of
+ * width P, start = P - n. Returns float64 so comparisons never round.
+ */
+export function promptSlice(t: NamedArray, b: number, start: number, length: number): RefTensor {
+  const isPos = (dim: string) => dim === "pos" || dim === "query_pos" || dim === "key_pos";
+  const outShape = t.shape.map((s, i) => (t.dims[i] === "batch" ? 1 : isPos(t.dims[i]) ? length : s));
+  t.dims.forEach((dim, i) => {
+    const lo = dim === "batch" ? b : isPos(dim) ? start : 0;
+    const hi = dim === "batch" ? b + 1 : isPos(dim) ? start + length : t.shape[i];
+    if (lo < 0 || hi > t.shape[i]) {
+      throw new InputError(`promptSlice: range [${lo}, ${hi}) out of bounds for dim "${dim}" of size ${t.shape[i]}`, { field: dim });
+    }
+  });
+  const strides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, s) => a * s, 1));
+  const out = new Float64Array(outShape.reduce((a, s) => a * s, 1));
+  const idx = new Array(outShape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let i = 0; i < idx.length; i++) {
+      const base = t.dims[i] === "batch" ? b : isPos(t.dims[i]) ? start : 0;
+      src += (base + idx[i]) * strides[i];
+    }
+    out[o] = t.data[src];
+    for (let i = idx.length - 1; i >= 0; i--) {
+      if (++idx[i] < outShape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return { data: out, shape: outShape, dims: t.dims.slice() };
+}
+
+/**
+ * The relative error used by every parity and golden test: max_i |a_i - b_i| / max(1e-6, max_i |b_i|)
+ * over one tensor, `expected` being the reference. Entries where `skip(i)` is true are left out
+ * (e.g. masked attention scores, which hold float32 lowest). NaN anywhere gives Infinity.
+ */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, skip?: (i: number) => boolean): number {
+  if (actual.length !== expected.length) {
+    throw new InputError(`relativeError: ${actual.length} actual values vs ${expected.length} expected`);
+  }
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < expected.length; i++) {
+    if (skip?.(i)) continue;
+    const diff = Math.abs(actual[i] - expected[i]);
+    if (!(diff <= maxDiff)) maxDiff = Number.isNaN(diff) ? Infinity : diff;
+    const ref = Math.abs(expected[i]);
+    if (ref > maxRef) maxRef = ref;
+  }
+  return maxDiff / Math.max(1e-6, maxRef);
+}
