@@ -6,3 +6,4 @@ export * from "./safetensors-writer";
 export * from "./weights";
 export * from "./random-checkpoint";
 export * from "./reference-forward";
+export * from "./tokenizer";
