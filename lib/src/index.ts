@@ -7,3 +7,4 @@ export * from "./weights";
 export * from "./random-checkpoint";
 export * from "./reference-forward";
 export * from "./tokenizer";
+export * from "./checkpoint";
