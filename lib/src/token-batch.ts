@@ -71,7 +71,7 @@ export function toTokenBatch(input: ModelInput, tokenizer: TextEncoder | null, o
     return input;
   }
   const padId = opts.padId ?? tokenizer?.padId ?? tokenizer?.eosId ?? 0;
-  if (typeof input === "string" || (Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === "string"))) {
+  if (typeof input === "string" || (Array.isArray(input) && input.length > 0 && (input as unknown[]).every((x) => typeof x === "string"))) {
     if (!tokenizer) throw new InputError("Text input needs a tokenizer; this model has none, give token ids (number[][])", { field: "input" });
     const texts = typeof input === "string" ? [input] : (input as string[]);
     return padTokens(
@@ -79,7 +79,7 @@ export function toTokenBatch(input: ModelInput, tokenizer: TextEncoder | null, o
       { padding: opts.padding, padId },
     );
   }
-  if (Array.isArray(input) && input.every((x) => Array.isArray(x))) {
+  if (Array.isArray(input) && (input as unknown[]).every((x) => Array.isArray(x))) {
     return padTokens(input as number[][], { padding: opts.padding, padId });
   }
   throw new InputError("Input must be a string, string[], number[][] (token ids) or a TokenBatch", { field: "input" });
