@@ -1,0 +1,165 @@
+/**
+ * `npm run bench`: tokens/s of the hooked runtime on one checkpoint, side by side —
+ * plain forward (`run`), forward with a full cache (every hook point, per-head results included),
+ * and forward with one intervention (`runWithHooks`, zeroing one head's z in the middle layer) —
+ * as medians over repeated runs after warm-up, with ratios against the plain forward and the
+ * process' peak RSS. Two shapes: batch 1 × 20 tokens and batch 32 × 32 tokens.
+ *
+ * Checkpoint: `--checkpoint <folder>`; default the first model under data/models/, else a seeded
+ * random checkpoint (6 layers, d_model 256, 8 heads, d_mlp 704, vocab 8192) written to a temp dir.
+ * Other flags: `--runs N` (default 10), `--warmup N` (default 2), `--ep cpu|cuda`, `--write-md` (also
+ * write the table into scripts/BENCH.md between bench markers).
+ * Run it with `nice` on a shared machine.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { HookedLlama } from "../lib/src/hooked-model";
+import { hookNames } from "../lib/src/hooks";
+import { loadLlamaConfig } from "../lib/src/config";
+import { writeRandomCheckpoint, mulberry32 } from "../lib/src/random-checkpoint";
+import type { Intervention } from "../lib/src/interventions";
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const MB = 1024 * 1024;
+const peakRssMB = () => (process.resourceUsage().maxRSS * 1024) / MB; // maxRSS is in KiB
+const rssMB = () => process.memoryUsage().rss / MB;
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The checkpoint to measure and a description of where it came from. */
+function pickCheckpoint(): { folder: string; origin: string; cleanup?: () => void } {
+  const given = flag("checkpoint", "");
+  if (given) return { folder: path.resolve(given), origin: "--checkpoint" };
+  const models = path.join(__dirname, "..", "data", "models");
+  if (fs.existsSync(models)) {
+    for (const e of fs.readdirSync(models).sort()) {
+      const f = path.join(models, e);
+      if (fs.existsSync(path.join(f, "config.json"))) return { folder: f, origin: "embedded model" };
+    }
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-bench-"));
+  const { folder } = writeRandomCheckpoint(path.join(dir, "random-6l-256"), {
+    seed: 1,
+    config: { numLayers: 6, hiddenSize: 256, numHeads: 8, numKvHeads: 8, headDim: 32, intermediateSize: 704, vocabSize: 8192, maxPositionEmbeddings: 512 },
+  });
+  return { folder, origin: "random checkpoint (no model under data/models/)", cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+function randomBatch(vocab: number, batch: number, length: number, seed: number): number[][] {
+  const rand = mulberry32(seed);
+  // Token ids from 3 up (skip the usual special ids 0-2).
+  return Array.from({ length: batch }, () => Array.from({ length }, () => 3 + Math.floor(rand() * (vocab - 3))));
+}
+
+interface Row {
+  shape: string;
+  mode: string;
+  medianMs: number;
+  tokensPerS: number;
+  ratio: number;
+  rssMB: number;
+  peakMB: number;
+}
+
+async function main(): Promise<void> {
+  const runs = Number(flag("runs", "10"));
+  const warmup = Number(flag("warmup", "2"));
+  const ep = flag("ep", "cpu") as "cpu" | "cuda";
+  const { folder, origin, cleanup } = pickCheckpoint();
+  const config = loadLlamaConfig(folder);
+  const t0 = performance.now();
+  const model = await HookedLlama.fromPretrained(folder, { executionProvider: ep });
+  const loadMs = performance.now() - t0;
+  const all = hookNames(config); // every hook point, attn.hook_result included
+  const mid = Math.floor(config.numLayers / 2);
+  const intervention: Intervention[] = [{ hook: `blocks.${mid}.attn.hook_z`, kind: "zero", heads: [0] }];
+
+  console.log(`checkpoint: ${folder} (${origin})`);
+  console.log(
+    `model: ${config.numLayers} layers, d_model ${config.hiddenSize}, ${config.numHeads} heads (${config.numKvHeads} kv), d_mlp ${config.intermediateSize}, vocab ${config.vocabSize}`,
+  );
+  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}`);
+  console.log(`load: ${loadMs.toFixed(0)} ms; runs: median of ${runs} after ${warmup} warm-up runs per mode`);
+  console.log(`full cache = ${all.length} hook points; intervention = zero head 0 of blocks.${mid}.attn.hook_z\n`);
+
+  const modes: [string, (ids: number[][]) => Promise<unknown>][] = [
+    ["plain forward", (ids) => model.run(ids)],
+    ["one intervention", (ids) => model.runWithHooks(ids, intervention)],
+    ["full cache", (ids) => model.runWithCache(ids, { names: all })],
+  ];
+  const rows: Row[] = [];
+  for (const [batch, length] of [
+    [1, 20],
+    [32, 32],
+  ]) {
+    const ids = randomBatch(config.vocabSize, batch, length, batch * 1000 + length);
+    const shape = `${batch} × ${length}`;
+    let plainMs = NaN;
+    for (const [mode, fn] of modes) {
+      for (let i = 0; i < warmup; i++) await fn(ids);
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const s = performance.now();
+        await fn(ids);
+        times.push(performance.now() - s);
+      }
+      const med = median(times);
+      if (mode === "plain forward") plainMs = med;
+      rows.push({ shape, mode, medianMs: med, tokensPerS: (batch * length) / (med / 1000), ratio: plainMs / med, rssMB: rssMB(), peakMB: peakRssMB() });
+    }
+  }
+
+  const out: string[] = [];
+  const say = (line: string) => (console.log(line), out.push(line));
+  const header = "| batch × tokens | mode | median ms | tokens/s | vs plain | RSS after (MB) | peak RSS so far (MB) |";
+  say(header);
+  say("|" + header.split("|").slice(1, -1).map(() => " --- ").join("|") + "|");
+  for (const r of rows) {
+    say(
+      `| ${r.shape} | ${r.mode} | ${r.medianMs.toFixed(2)} | ${r.tokensPerS.toFixed(0)} | ${r.ratio.toFixed(2)}× | ${r.rssMB.toFixed(0)} | ${r.peakMB.toFixed(0)} |`,
+    );
+  }
+  console.log("\n'vs plain' = tokens/s of the mode / tokens/s of the plain forward on the same shape (1.00× = as fast).");
+  if (process.argv.includes("--write-md")) {
+    const md = [
+      "## Hooked runtime: plain forward vs full cache vs one intervention",
+      "",
+      `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`nice npm run bench -- --write-md\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}.`,
+      `Checkpoint: ${origin === "embedded model" ? path.relative(path.join(__dirname, ".."), folder) : origin} — ${config.numLayers} layers, d_model ${config.hiddenSize}, ${config.numHeads} heads (${config.numKvHeads} kv), d_mlp ${config.intermediateSize}, vocab ${config.vocabSize}; load ${loadMs.toFixed(0)} ms.`,
+      `Median of ${runs} runs after ${warmup} warm-up runs per mode. Full cache = all ${all.length} hook points (per-head hook_result included); intervention = zero head 0 of blocks.${mid}.attn.hook_z. "vs plain" = tokens/s ÷ plain tokens/s on the same shape. RSS is the whole process (peak is monotonic, so modes run in the order shown).`,
+      "",
+      ...out,
+    ].join("\n");
+    writeSection(md);
+    console.log(`written to ${BENCH_MD}`);
+  }
+  cleanup?.();
+}
+
+const BENCH_MD = path.join(__dirname, "BENCH.md");
+const START = "<!-- bench:start -->";
+const END = "<!-- bench:end -->";
+
+/** Replace (or append) the bench section of BENCH.md. */
+function writeSection(section: string): void {
+  const block = `${START}\n${section}\n${END}`;
+  let md = fs.existsSync(BENCH_MD) ? fs.readFileSync(BENCH_MD, "utf8") : "# parenlens benchmarks\n\n";
+  const a = md.indexOf(START);
+  const b = md.indexOf(END);
+  md = a >= 0 && b > a ? md.slice(0, a) + block + md.slice(b + END.length) : md.trimEnd() + "\n\n" + block + "\n";
+  fs.writeFileSync(BENCH_MD, md);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
