@@ -6,5 +6,8 @@ export * from "./safetensors-writer";
 export * from "./weights";
 export * from "./random-checkpoint";
 export * from "./reference-forward";
+export * from "./notebook-env";
+export * from "./plot";
+export * from "./table";
 export * from "./tokenizer";
 export * from "./checkpoint";
