@@ -11,3 +11,8 @@ export * from "./plot";
 export * from "./table";
 export * from "./tokenizer";
 export * from "./checkpoint";
+export * from "./token-batch";
+export * from "./hooks";
+export * from "./interventions";
+export * from "./activation-cache";
+export * from "./hooked-model";
