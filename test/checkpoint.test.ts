@@ -9,6 +9,8 @@ import { env as hfEnv } from "@huggingface/transformers";
 import { loadCheckpoint, loadLocalCheckpoint, hubCacheFolder, looksLikeHubId } from "../lib/src/checkpoint";
 import { writeRandomCheckpoint } from "../lib/src/random-checkpoint";
 import { CheckpointError, ConfigError } from "../lib/src/errors";
+import { SafetensorsFile } from "../lib/src/safetensors";
+import { referenceForward, promptSlice, relativeError } from "../lib/src/reference-forward";
 
 const FIXTURES = path.join(__dirname, "fixtures/checkpoints");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ckpt-"));
@@ -151,4 +153,46 @@ test("a reachable Hub: sharded checkpoint + tokenizer downloaded into the cache,
   await withFakeHub(source, async () => {
     await assert.rejects(loadCheckpoint("org/other", { cacheDir, timeoutMs: 5000 }), (e: unknown) => e instanceof CheckpointError && /HTTP 404/.test(e.message));
   });
+});
+
+// ---- HF goldens (scripts/golden/make_random_goldens.py) agree with what this library loads ----
+
+const GOLDEN = path.join(__dirname, "fixtures/golden");
+
+test("HF goldens: inputs match their JSON, text prompts match the TS tokenizer, unpadded rows match the float64 reference", async () => {
+  const names = ["tiny-f32", "tiny-gqa", "tiny-tied", "tiny-bf16", "tiny-sharded", "tiny-rope-linear", "tiny-tok", "codellama-shrunk"];
+  for (const name of names) {
+    const info = JSON.parse(fs.readFileSync(path.join(GOLDEN, `random-${name}.json`), "utf8"));
+    const g = SafetensorsFile.open(path.join(GOLDEN, `random-${name}.safetensors`));
+    const ids = info.input_ids as number[][];
+    const mask = info.attention_mask as number[][];
+    assert.deepEqual(Array.from(g.readFloat32("input_ids")), ids.flat(), name);
+    assert.deepEqual(Array.from(g.readFloat32("attention_mask")), mask.flat(), name);
+    const ck = await loadCheckpoint(path.join(FIXTURES, name));
+    if (info.texts) {
+      // left-padded token ids of each text = the TS tokenizer's encoding (with BOS)
+      info.texts.forEach((text: string, b: number) => assert.deepEqual(ids[b].filter((_, p) => mask[b][p] === 1), ck.tokenizer!.encode(text), text));
+    }
+    const [B, P] = [ids.length, ids[0].length];
+    const L = ck.config.numLayers;
+    const resid = { data: g.readFloat32("resid_post"), shape: g.entry("resid_post").shape, dims: ["layer", "batch", "pos", "d_model"] };
+    const lastOnly = g.has("logits_last");
+    const logits = lastOnly ? g.readFloat32("logits_last") : g.readFloat32("logits"); // [batch, vocab] | [batch, pos, vocab]
+    for (let b = 0; b < B; b++) {
+      const n = mask[b].reduce((a, m) => a + m, 0);
+      const toks = ids[b].slice(P - n);
+      const ref = referenceForward(ck.config, (w) => ck.weights.getFloat32(w), toks, { keep: (h) => h.endsWith("hook_resid_post") });
+      const V = ck.config.vocabSize;
+      const expected = lastOnly
+        ? Array.from(logits.subarray(b * V, (b + 1) * V))
+        : Array.from(promptSlice({ data: logits, shape: [B, P, V], dims: ["batch", "pos", "vocab"] }, b, P - n, n).data);
+      const mine = lastOnly ? Array.from(ref.logits.data.subarray((n - 1) * V)) : Array.from(ref.logits.data);
+      assert.ok(relativeError(mine, expected) < 1e-4, `${name} row ${b}: logits rel err ${relativeError(mine, expected)}`);
+      for (let l = 0; l < L; l++) {
+        const hf = promptSlice({ data: resid.data.subarray(l * B * P * resid.shape[3], (l + 1) * B * P * resid.shape[3]), shape: resid.shape.slice(1), dims: resid.dims.slice(1) }, b, P - n, n);
+        const err = relativeError(ref.hooks.get(`blocks.${l}.hook_resid_post`)!.data, hf.data);
+        assert.ok(err < 1e-4, `${name} row ${b} layer ${l}: resid_post rel err ${err}`);
+      }
+    }
+  }
 });
