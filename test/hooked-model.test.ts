@@ -191,3 +191,29 @@ test("the CUDA execution provider either works or fails with a clear EXECUTION_P
     assert.match((e as Error).message, /executionProvider: "cpu"/);
   }
 });
+
+test("per-head results from a cached z (TL compute_head_results) equal attn.hook_result", async () => {
+  const withResult = await model.runWithCache([promptA, promptB], { names: { prefix: "blocks." }, withHeadResult: true });
+  const withZ = await model.runWithCache([promptA, promptB], { names: (n) => n.endsWith("attn.hook_z") });
+  const a = withResult.cache.stackHeadResults({ pos: -2 });
+  const b = withZ.cache.stackHeadResults({ pos: -2 });
+  assert.deepEqual(b.labels, a.labels);
+  assert.equal(a.labels.length, 3 * H);
+  assert.ok(maxAbsDiff(a.stack.data, b.stack.data) < 1e-5);
+});
+
+test("text in: left-padded TokenBatch with BOS, positions from the mask, tokens as strings", async () => {
+  const tok = await HookedLlama.fromPretrained(path.join(__dirname, "fixtures", "checkpoints", "tiny-tok"));
+  const batch = tok.toTokens(["print(str(", "x = f(g("]);
+  assert.equal(batch.padding, "left");
+  assert.deepEqual(batch.lengths.map((n, b) => batch.attentionMask[b].reduce((s, m) => s + m, 0)), batch.lengths);
+  const short = batch.lengths[0] < batch.lengths[1] ? 0 : 1;
+  const pads = batch.ids[0].length - batch.lengths[short];
+  assert.ok(pads > 0);
+  assert.deepEqual(batch.positions[short].slice(pads), Array.from({ length: batch.lengths[short] }, (_, i) => i));
+  assert.deepEqual(tok.toStrTokens("print(str("), ["<s>", "print", "(", "str", "("]);
+  assert.equal(tok.toString(tok.toTokens("print(str(").ids[0].slice(1)), "print(str(");
+  const fromText = await tok.run(["print(str(", "x = f(g("], { logitsAt: "last" });
+  const fromIds = await tok.run(batch, { logitsAt: "last" });
+  assert.deepEqual(fromText.data, fromIds.data);
+});

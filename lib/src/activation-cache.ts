@@ -13,6 +13,8 @@ export interface CacheModelInfo {
   hiddenSize: number;
   /** final RMSNorm weight [d_model] (applyLn multiplies by it) */
   finalNormWeight: Float32Array;
+  /** per-head output projection [head, d_head, d_model]: lets stackHeadResults work from hook_z */
+  W_O?: (layer: number) => Tensor;
 }
 
 /** A position: an index along pos (negative = from the end) or "last" (each prompt's last token). */
@@ -112,19 +114,45 @@ export class ActivationCache {
     return this.finish(parts, labels, opts);
   }
 
-  /** Every head's output [layer*head, batch, d_model], labels "L{l}H{h}" (needs attn.hook_result). */
+  /**
+   * Every head's output [layer*head, batch, d_model], labels "L{l}H{h}": from attn.hook_result,
+   * or (as TL) computed from attn.hook_z and W_O when only z was cached.
+   */
   stackHeadResults(opts: { layer?: number; pos?: CachePos; applyLn?: boolean } = {}): StackResult {
     const L = opts.layer ?? this.model.numLayers;
     const parts: Tensor[] = [];
     const labels: string[] = [];
     for (let l = 0; l < L; l++) {
-      const r = this.atPos(`blocks.${l}.attn.hook_result`, opts.pos); // [batch, head, d_model]
+      const r = this.headResultAtPos(l, opts.pos); // [batch, head, d_model]
       for (let h = 0; h < r.shape[1]; h++) {
         parts.push(r.select(1, h));
         labels.push(`L${l}H${h}`);
       }
     }
     return this.finish(parts, labels, opts);
+  }
+
+  /** Layer l's per-head outputs at one position: [batch, head, d_model]. */
+  headResultAtPos(layer: number, pos: CachePos = "last"): Tensor {
+    const resultName = `blocks.${layer}.attn.hook_result`;
+    const zName = `blocks.${layer}.attn.hook_z`;
+    if (this.has(resultName) || !this.has(zName) || !this.model.W_O) return this.atPos(resultName, pos);
+    const z = this.atPos(zName, pos); // [batch, head, d_head]
+    const WO = this.model.W_O(layer); // [head, d_head, d_model]
+    const [B, H, dh] = z.shape;
+    const D = WO.shape[2];
+    const out = new Float32Array(B * H * D);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const o = (b * H + h) * D;
+        for (let k = 0; k < dh; k++) {
+          const zv = z.data[(b * H + h) * dh + k];
+          const w = (h * dh + k) * D;
+          for (let d = 0; d < D; d++) out[o + d] += zv * WO.data[w + d];
+        }
+      }
+    }
+    return new Tensor(out, [B, H, D], ["batch", "head", "d_model"]);
   }
 
   /**

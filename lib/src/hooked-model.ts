@@ -146,9 +146,16 @@ export class HookedLlama {
   }
 
   /** Decode token ids to text (needs the tokenizer). */
-  toString(ids: number[]): string {
+  toString(ids: number | number[]): string {
     if (!this.tokenizer) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
-    return this.tokenizer.decode(ids);
+    return this.tokenizer.decode(typeof ids === "number" ? [ids] : ids);
+  }
+
+  /** Each token of a text (BOS included by default) or id list as its own string (TL to_str_tokens). */
+  toStrTokens(input: string | number[], opts: { addBos?: boolean } = {}): string[] {
+    if (!this.tokenizer) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
+    const ids = typeof input === "string" ? this.tokenizer.encode(input, { addBos: opts.addBos ?? true }) : input;
+    return ids.map((id) => this.tokenizer!.decode([id]));
   }
 
   /** Every hook name, in forward order (attn.hook_result included). */
@@ -243,6 +250,7 @@ export class HookedLlama {
       numHeads: this.config.numHeads,
       hiddenSize: this.config.hiddenSize,
       finalNormWeight: this.weights.get("model.norm.weight")!,
+      W_O: (l) => this.W_O(l),
     });
     return { logits, cache };
   }
