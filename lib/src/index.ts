@@ -22,3 +22,4 @@ export * from "./paren-tokens";
 export * from "./prompt-templates";
 export * from "./prompts";
 export * from "./metrics";
+export * from "./logit-lens";

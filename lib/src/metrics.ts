@@ -250,3 +250,21 @@ export function logitDiffFor(logits: Tensor, correctIds: number[], counterfactua
   }
   return correctIds.map((c, b) => last.get(b, c) - last.get(b, counterfactualIds[b]));
 }
+
+/** Columns of the unembedding W_U [d_model, vocab] for some token ids: one [d_model] vector each. */
+export function unembedColumns(W_U: Tensor, ids: number[]): Float32Array[] {
+  const [D, V] = W_U.shape;
+  return ids.map((id) => {
+    if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new InputError(`token id ${id} outside the unembedding's vocab ${V}`, { field: "ids" });
+    const col = new Float32Array(D);
+    for (let d = 0; d < D; d++) col[d] = W_U.data[d * V + id];
+    return col;
+  });
+}
+
+/** Dot product of two equal-length vectors (float64 accumulation). */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}

@@ -430,3 +430,33 @@ function checkIds(tokenizer: TextTokenizer, p: ParenPrompt, file: string): void 
     );
   }
 }
+
+// ---------------------------------------------------------------- batching for the analyses
+
+/** What the analyses need of a prompt (a ParenPrompt fits). */
+export interface StudyPrompt {
+  id?: string;
+  promptIds: number[];
+  /** Missing parens = label length. */
+  n: number;
+  labelId: number;
+  /** `)` already in the prompt (counting heads). */
+  nClosed?: number;
+  nOpen?: number;
+}
+
+/**
+ * Indices of `items` in batches of equal token length (ascending length), at most `batchSize`
+ * each, so that no batch needs padding and clean/corrupted pairs line up position by position.
+ */
+export function lengthBatches<T>(items: T[], length: (item: T) => number, batchSize: number): { length: number; indices: number[] }[] {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new DatasetError(`batchSize must be a positive integer, got ${batchSize}`, { field: "batchSize" });
+  }
+  const out: { length: number; indices: number[] }[] = [];
+  const groups = groupByLength(items.map((it, i) => ({ it, i })), (x) => length(x.it));
+  for (const [L, g] of groups) {
+    for (let s = 0; s < g.length; s += batchSize) out.push({ length: L, indices: g.slice(s, s + batchSize).map((x) => x.i) });
+  }
+  return out;
+}

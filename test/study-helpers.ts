@@ -1,0 +1,59 @@
+/**
+ * Shared by the analysis tests: a tiny random Llama with the test tokenizer, and weight edits
+ * that plant a known mechanism so each analysis can be checked to find it.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { writeRandomCheckpoint } from "../lib/src/random-checkpoint";
+import { HookedLlama } from "../lib/src/hooked-model";
+import { loadTokenizer, Tokenizer } from "../lib/src/tokenizer";
+import { LlamaConfig } from "../lib/src/config";
+
+export const TOKENIZER_DIR = path.join(__dirname, "fixtures/tokenizer");
+
+/** A seeded tiny checkpoint (d_model 32, 4 heads of 8, d_mlp 64) with the 498-token test tokenizer. */
+export async function tinyStudyModel(config: Partial<LlamaConfig> = {}, seed = 3): Promise<{ model: HookedLlama; tok: Tokenizer; dir: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-study-"));
+  writeRandomCheckpoint(dir, { config: { numLayers: 3, vocabSize: 498, ...config }, seed, tokenizerFrom: TOKENIZER_DIR });
+  const model = await HookedLlama.fromPretrained(dir, { threads: 1 });
+  return { model, tok: loadTokenizer(dir), dir };
+}
+
+/** Unit vector of the unembedding column of `tokenId` ([d_model]). */
+export function unembedDirection(model: HookedLlama, tokenId: number): Float32Array {
+  const [D, V] = model.W_U.shape;
+  const u = new Float32Array(D);
+  let norm = 0;
+  for (let d = 0; d < D; d++) {
+    u[d] = model.W_U.data[d * V + tokenId];
+    norm += u[d] * u[d];
+  }
+  norm = Math.sqrt(norm);
+  for (let d = 0; d < D; d++) u[d] /= norm;
+  return u;
+}
+
+/**
+ * Make layer `layer`'s MLP add the constant `strength × direction` to the residual stream at every
+ * position. Hidden units d and D + d get gate = up = +x_d and −x_d (x = the normalised input, norm
+ * weight set to 1); silu(z)·z + silu(−z)·(−z) = z², and Σ_d x_d² = D, so the MLP outputs
+ * (strength / D) · direction · D whatever the input. Needs d_mlp ≥ 2 d_model.
+ */
+export function plantConstantMlp(model: HookedLlama, layer: number, direction: Float32Array, strength: number): void {
+  const D = model.config.hiddenSize;
+  const M = model.config.intermediateSize;
+  if (M < 2 * D) throw new Error("plantConstantMlp needs d_mlp >= 2 d_model");
+  const p = `model.layers.${layer}`;
+  model.setWeight(`${p}.post_attention_layernorm.weight`, new Float32Array(D).fill(1));
+  const gate = new Float32Array(M * D); // [d_mlp, d_model]
+  for (let d = 0; d < D; d++) {
+    gate[d * D + d] = 1;
+    gate[(D + d) * D + d] = -1;
+  }
+  model.setWeight(`${p}.mlp.gate_proj.weight`, gate);
+  model.setWeight(`${p}.mlp.up_proj.weight`, gate.slice());
+  const down = new Float32Array(D * M); // [d_model, d_mlp]
+  for (let d = 0; d < D; d++) for (let k = 0; k < 2 * D; k++) down[d * M + k] = (strength / D) * direction[d];
+  model.setWeight(`${p}.mlp.down_proj.weight`, down);
+}
