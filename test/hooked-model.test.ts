@@ -173,6 +173,7 @@ test("bad names and inputs fail loudly with typed errors", async () => {
   await assert.rejects(model.runWithCache([promptA], { names: ["blocks.0.attn.hook_patern"] }), (e: unknown) => e instanceof HookNameError && e.suggestions[0] === "blocks.0.attn.hook_pattern");
   await assert.rejects(model.runWithHooks([promptA], [{ hook: "blocks.9.hook_resid_pre", kind: "zero" }]), HookNameError);
   await assert.rejects(model.runWithHooks([promptA], [{ hook: "blocks.0.attn.hook_z", kind: "zero", heads: [H] }]), InterventionError);
+  await assert.rejects(model.runWithHooks([promptA], [{ hook: "blocks.0.hook_resid_pre", kind: "zero", positions: [6] }]), /position 6 out of range for a batch of padded length 6/);
   await assert.rejects(model.run([[1, V]]), (e: unknown) => e instanceof InputError && /outside the vocabulary/.test(e.message));
   await assert.rejects(model.run([]), InputError);
   await assert.rejects(model.run("text"), /needs a tokenizer/);

@@ -63,6 +63,8 @@ interface Plan {
   graph: Graph;
   segments: Segment[];
   sessions: ort.InferenceSession[];
+  /** per segment: tensors no later segment needs (dropped after it ran) */
+  release: string[][];
 }
 
 /** Fail loudly when feeds and session inputs differ (ORT silently drops unknown feeds). */
@@ -193,6 +195,13 @@ export class HookedLlama {
       validateHookName(iv.hook, this.config);
       validateIntervention(iv, this.config);
     }
+    const P0 = batch.ids[0].length;
+    for (const iv of interventions) {
+      // fail before any work: positions index the padded length
+      for (const p of iv.positions ?? []) {
+        if (p < -P0 || p >= P0) throw new InterventionError(`Intervention on ${iv.hook}: position ${p} out of range for a batch of padded length ${P0} (use -${P0}..${P0 - 1})`, { field: iv.hook });
+      }
+    }
     const byHook = new Map<string, Intervention[]>();
     for (const iv of interventions) byHook.set(iv.hook, [...(byHook.get(iv.hook) ?? []), iv]);
     const withHeadResult = forceHeadResult || cacheNames.some(isHeadResultHook) || [...byHook.keys()].some(isHeadResultHook);
@@ -229,6 +238,7 @@ export class HookedLlama {
         if (wanted.has(hook)) cached.set(hook, after);
       }
       for (const name of seg.outputs) if (wanted.has(name) && !cached.has(name)) cached.set(name, this.toTensor(name, env.get(name)!));
+      for (const name of plan.release[s]) env.delete(name); // no later segment reads it
     }
 
     const raw = env.get("logits")!;
@@ -316,7 +326,12 @@ export class HookedLlama {
         throw e;
       }
     }
-    return { graph, segments, sessions };
+    const release = segments.map((_, s) => {
+      const later = new Set(segments.slice(s + 1).flatMap((x) => x.inputs));
+      const here = [...segments[s].inputs, ...segments[s].outputs];
+      return [...new Set(here)].filter((n) => !later.has(n) && n !== "logits");
+    });
+    return { graph, segments, sessions, release };
   }
 
   // ---------------------------------------------------------------- weights
