@@ -11,10 +11,12 @@ import * as os from "os";
 import * as path from "path";
 import { writeRandomCheckpoint, RandomCheckpointSpec } from "../lib/src/random-checkpoint";
 import { WeightStore } from "../lib/src/weights";
-import { LlamaConfig } from "../lib/src/config";
+import { LlamaConfig, loadLlamaConfig } from "../lib/src/config";
 import { CheckpointError, InputError } from "../lib/src/errors";
-import { MASKED_SCORE, referenceForward, relativeError, RefTensor } from "../lib/src/reference-forward";
+import { SafetensorsFile } from "../lib/src/safetensors";
+import { MASKED_SCORE, NamedArray, promptSlice, referenceForward, relativeError, RefTensor } from "../lib/src/reference-forward";
 
+const FIXTURES = path.join(__dirname, "fixtures");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-ref-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -126,3 +128,68 @@ test("bad input: empty prompt, token outside the vocabulary, mis-sized weight", 
   const short = (n: string) => (n === "model.layers.1.mlp.up_proj.weight" ? new Float32Array(3) : get(n));
   assert.throws(() => referenceForward(config, short, [1, 2]), (e: unknown) => e instanceof CheckpointError && (e as CheckpointError).field === "model.layers.1.mlp.up_proj.weight");
 });
+
+// ---- against Hugging Face transformers (scripts/golden/make_random_goldens.py) ----
+
+/** Layer l of a golden tensor stored as [layer, batch, ...]: drops the layer dim. */
+function layerOf(g: SafetensorsFile, name: string, l: number, dims: string[]): NamedArray {
+  const shape = g.entry(name).shape;
+  const per = shape.slice(1).reduce((a, s) => a * s, 1);
+  return { data: g.readFloat32(name).subarray(l * per, (l + 1) * per), shape: shape.slice(1), dims };
+}
+
+const goldenNames = fs
+  .readdirSync(path.join(FIXTURES, "golden"))
+  .filter((f) => /^random-.*\.json$/.test(f))
+  .map((f) => f.slice("random-".length, -".json".length))
+  .sort();
+
+test("HF goldens exist for every fixture checkpoint", () => {
+  const checkpoints = fs.readdirSync(path.join(FIXTURES, "checkpoints"), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  assert.deepEqual(goldenNames, checkpoints);
+});
+
+for (const name of goldenNames) {
+  test(`reference = HF transformers on ${name}: logits, hidden states, resid_post, attentions of every prompt`, (t) => {
+    const info = JSON.parse(fs.readFileSync(path.join(FIXTURES, "golden", `random-${name}.json`), "utf8"));
+    const g = SafetensorsFile.open(path.join(FIXTURES, "golden", `random-${name}.safetensors`));
+    const folder = path.join(FIXTURES, "checkpoints", name);
+    const store = WeightStore.open(folder);
+    const config = loadLlamaConfig(folder);
+    const ids = info.input_ids as number[][]; // [batch, pos], left-padded
+    const mask = info.attention_mask as number[][];
+    const [B, P] = [ids.length, ids[0].length];
+    const L = config.numLayers;
+    const V = config.vocabSize;
+    const normW = store.getFloat32("model.norm.weight");
+    let worst = 0;
+    const expectClose = (what: string, mine: ArrayLike<number>, hf: ArrayLike<number>) => {
+      const err = relativeError(mine, hf);
+      worst = Math.max(worst, err);
+      assert.ok(err < 1e-4, `${name} ${what}: relative error ${err.toExponential(2)}`);
+    };
+    for (let b = 0; b < B; b++) {
+      const n = mask[b].reduce((a, m) => a + m, 0);
+      const start = P - n; // left padding
+      const ref = referenceForward(config, (w) => store.getFloat32(w), ids[b].slice(start));
+      if (g.has("logits_last")) {
+        expectClose(`prompt ${b} logits (last position)`, ref.logits.data.subarray((n - 1) * V), g.readFloat32("logits_last").subarray(b * V, (b + 1) * V));
+      } else {
+        const hf = promptSlice({ data: g.readFloat32("logits"), shape: [B, P, V], dims: ["batch", "pos", "vocab"] }, b, start, n);
+        expectClose(`prompt ${b} logits`, ref.logits.data, hf.data);
+      }
+      const bpd = ["batch", "pos", "d_model"];
+      for (let l = 0; l < L; l++) {
+        // HF hidden_states[l] = input of decoder layer l = blocks.l.hook_resid_pre.
+        expectClose(`prompt ${b} hidden_states[${l}]`, ref.hooks.get(`blocks.${l}.hook_resid_pre`)!.data, promptSlice(layerOf(g, "hidden_states", l, bpd), b, start, n).data);
+        expectClose(`prompt ${b} resid_post[${l}]`, ref.hooks.get(`blocks.${l}.hook_resid_post`)!.data, promptSlice(layerOf(g, "resid_post", l, bpd), b, start, n).data);
+        const pattern = promptSlice(layerOf(g, "attentions", l, ["batch", "head", "query_pos", "key_pos"]), b, start, n);
+        expectClose(`prompt ${b} attentions[${l}]`, ref.hooks.get(`blocks.${l}.attn.hook_pattern`)!.data, pattern.data);
+      }
+      // HF's last hidden state is after the final norm, weight included.
+      const normed = ref.hooks.get("ln_final.hook_normalized")!.data.map((x, i) => x * normW[i % config.hiddenSize]);
+      expectClose(`prompt ${b} hidden_states[${L}]`, normed, promptSlice(layerOf(g, "hidden_states", L, bpd), b, start, n).data);
+    }
+    t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
+  });
+}
