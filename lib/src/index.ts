@@ -23,3 +23,4 @@ export * from "./prompt-templates";
 export * from "./prompts";
 export * from "./metrics";
 export * from "./logit-lens";
+export * from "./sublayer-effects";
