@@ -76,15 +76,16 @@ describe("showFigure", () => {
   it("sends one bundle with the Plotly JSON, a PNG at its CSS size and a text line in a kernel", async () => {
     const kernel = fakeKernel();
     try {
-      const out = await showFigure(heatmap, { name: "shown", width: 300, height: 200, scale: 1, dir });
+      const out = await showFigure(heatmap, { name: "shown", width: 300, height: 200, dir });
       assert.equal(out.displayed, true);
       assert.equal(kernel.bundles.length, 1);
       const { data, metadata } = kernel.bundles[0];
       assert.deepEqual(Object.keys(data).sort(), ["image/png", PLOTLY_MIME, "text/plain"].sort());
       const plotly = data[PLOTLY_MIME] as { data: unknown[]; layout: object };
       assert.deepEqual(plotly.data, heatmap.data);
-      const png = Buffer.from(data["image/png"] as string, "base64");
-      assert.ok(png.equals(fs.readFileSync(out.png)));
+      // In the notebook at CSS size (JupyterLab's plotly renderer shows it unscaled), on disk at scale 2.
+      assert.deepEqual(pngSize(Buffer.from(data["image/png"] as string, "base64")), { width: 300, height: 200 });
+      assert.deepEqual(pngSize(fs.readFileSync(out.png)), { width: 600, height: 400 });
       assert.deepEqual(metadata, { "image/png": { width: 300, height: 200 } });
       assert.match(data["text/plain"] as string, /shown\.html/);
     } finally {

@@ -4,7 +4,8 @@
  * `showFigure` does three things with one figure ({ data, layout } as Plotly.js takes it):
  *  - in a tslab kernel, displays ONE MIME bundle: `application/vnd.plotly.v1+json` (interactive,
  *    rendered by JupyterLab's plotly extension) plus `image/png` (the static fallback that
- *    GitHub's notebook view and untrusted notebooks show) and `text/plain`;
+ *    GitHub's notebook view and untrusted notebooks show) and `text/plain`. JupyterLab's plotly
+ *    extension shows that PNG first and swaps in the interactive plot when the pointer enters it;
  *  - writes figures/<name>.html (interactive; loads plotly.min.js from the same folder, or embeds
  *    it with `selfContained: true`) and figures/<name>.png, each atomically;
  *  - renders the PNG with the same plotly.js (plotly.js-dist-min, the version JupyterLab's
@@ -16,7 +17,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Browser, Page } from "playwright-core";
 import { InputError, ParenlensError } from "./errors";
-import { checkOutputName, displayBundle, figuresDir, projectRoot, writeFileAtomic } from "./notebook-env";
+import { checkOutputName, displayBundle, figuresDir, inNotebook, projectRoot, writeFileAtomic } from "./notebook-env";
 
 /** A Plotly.js figure. Typed arrays inside are written out as plain arrays. */
 export interface PlotlyFigure {
@@ -30,11 +31,17 @@ export interface ShowFigureOptions {
   name: string;
   /** Sets layout.title when the layout has none. */
   title?: string;
-  /** Static image size in CSS pixels; default layout.width/height, else 720 × 480. */
+  /** Static image size in CSS pixels; default layout.width/height, else 720 × 480. `height` also sets layout.height when unset. */
   width?: number;
   height?: number;
-  /** Device pixel ratio of the PNG (sharper, larger file); default 2. */
+  /** Device pixel ratio of figures/<name>.png (sharper, larger file); default 2. */
   scale?: number;
+  /**
+   * Device pixel ratio of the PNG inside the notebook; default 1. JupyterLab's plotly renderer
+   * shows that PNG at its pixel size until the pointer enters it (then the interactive plot
+   * replaces it), so it must be drawn at CSS size.
+   */
+  notebookScale?: number;
   /** Embed plotly.js (4.8 MB) in the HTML instead of loading plotly.min.js next to it. */
   selfContained?: boolean;
   /** Output folder; default figuresDir() (figures/ at the project root, or $PARENLENS_FIGURES_DIR). */
@@ -281,9 +288,12 @@ export async function showFigure(fig: PlotlyFigure, opts: ShowFigureOptions): Pr
   const plain = toPlainFigure(fig);
   const layout = (plain.layout ??= {});
   if (opts.title !== undefined && layout.title === undefined) layout.title = { text: opts.title };
+  // An explicit height holds for the interactive views too (JupyterLab's renderer would use 360 px).
+  if (opts.height !== undefined && layout.height === undefined) layout.height = opts.height;
   const { width, height } = staticSize(plain, opts);
   const scale = checkSize(opts.scale ?? DEFAULT_SCALE, "scale", 8);
 
+  const notebookScale = checkSize(opts.notebookScale ?? 1, "notebookScale", 8);
   const dir = path.resolve(opts.dir ?? figuresDir());
   const png = await renderer.renderPng(plain, width, height, scale);
   const htmlFile = path.join(dir, `${name}.html`);
@@ -300,16 +310,17 @@ export async function showFigure(fig: PlotlyFigure, opts: ShowFigureOptions): Pr
   writeFileAtomic(pngFile, png);
 
   let displayed = false;
-  if (opts.display !== false) {
+  if (opts.display !== false && inNotebook()) {
+    const inlinePng = notebookScale === scale ? png : await renderer.renderPng(plain, width, height, notebookScale);
     const root = projectRoot();
     const shown = (f: string) => (f.startsWith(root + path.sep) ? path.relative(root, f) : f);
     displayed = displayBundle(
       {
         [PLOTLY_MIME]: plain,
-        "image/png": png.toString("base64"),
+        "image/png": inlinePng.toString("base64"),
         "text/plain": `<Figure ${name}: ${shown(htmlFile)}, ${shown(pngFile)}>`,
       },
-      // The PNG has `scale` pixels per CSS pixel: show it at its CSS size.
+      // For viewers that honour it (JupyterLab's image renderer, nbconvert): the PNG's CSS size.
       { "image/png": { width, height } },
     );
   }
