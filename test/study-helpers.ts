@@ -57,3 +57,52 @@ export function plantConstantMlp(model: HookedLlama, layer: number, direction: F
   for (let d = 0; d < D; d++) for (let k = 0; k < 2 * D; k++) down[d * M + k] = (strength / D) * direction[d];
   model.setWeight(`${p}.mlp.down_proj.weight`, down);
 }
+
+/**
+ * Plant a head that attends from every position to the tokens containing `)` (and to BOS, as a
+ * sink) and writes `strength × direction` to the residual stream:
+ * - the embedding gets a marker feature A on residual dim 0 for `)` tokens and BOS, and a constant
+ *   B on dim 1 for every token;
+ * - head `head` of layer 0 keeps one query/key dimension: query reads dim 1 (constant), key reads
+ *   dim 0 (marker), in the lowest-frequency rotary pair (d_head/2 − 1), where rotation over a
+ *   few dozen positions is negligible; its value reads the marker, its W_O writes `direction`.
+ * So the last position attends ≈ uniformly over BOS and the `)` tokens: with m of them the mass
+ * on `)` is m / (m + 1), and the output is ≈ constant × direction.
+ */
+export function plantParenHead(model: HookedLlama, head: number, closeIds: number[], bosId: number, direction: Float32Array, strength: number): void {
+  const { hiddenSize: D, numHeads: H, headDim: dh, vocabSize: V } = model.config;
+  if (model.config.numKvHeads !== H) throw new Error("plantParenHead assumes no GQA");
+  const A = 20;
+  const B = 5;
+  const E = model.getWeight("model.embed_tokens.weight").data; // [vocab, d_model]
+  for (let v = 0; v < V; v++) {
+    E[v * D + 0] = 0;
+    E[v * D + 1] = B;
+  }
+  for (const id of [...closeIds, bosId]) E[id * D + 0] = A;
+  model.setWeight("model.embed_tokens.weight", E);
+
+  const j = dh / 2 - 1; // lowest rotary frequency
+  const q = model.getWeight("model.layers.0.self_attn.q_proj.weight").data; // [head*d_head, d_model]
+  const k = model.getWeight("model.layers.0.self_attn.k_proj.weight").data;
+  const vproj = model.getWeight("model.layers.0.self_attn.v_proj.weight").data;
+  for (let e = 0; e < dh; e++) {
+    const r = (head * dh + e) * D;
+    q.fill(0, r, r + D);
+    k.fill(0, r, r + D);
+    vproj.fill(0, r, r + D);
+  }
+  q[(head * dh + j) * D + 1] = 1.5;
+  k[(head * dh + j) * D + 0] = 1.5;
+  vproj[(head * dh + 0) * D + 0] = 1;
+  model.setWeight("model.layers.0.self_attn.q_proj.weight", q);
+  model.setWeight("model.layers.0.self_attn.k_proj.weight", k);
+  model.setWeight("model.layers.0.self_attn.v_proj.weight", vproj);
+
+  const o = model.getWeight("model.layers.0.self_attn.o_proj.weight").data; // [d_model, head*d_head]
+  for (let d = 0; d < D; d++) {
+    for (let e = 0; e < dh; e++) o[d * H * dh + head * dh + e] = 0;
+    o[d * H * dh + head * dh + 0] = (strength / 5) * direction[d]; // the value is ≈ 5 (marker / rms)
+  }
+  model.setWeight("model.layers.0.self_attn.o_proj.weight", o);
+}

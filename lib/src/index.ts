@@ -24,3 +24,4 @@ export * from "./prompts";
 export * from "./metrics";
 export * from "./logit-lens";
 export * from "./sublayer-effects";
+export * from "./counting-heads";
