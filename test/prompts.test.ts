@@ -208,3 +208,24 @@ test("groupByLength batches prompts of equal token length", () => {
   }
   assert.equal(total, prompts.length);
 });
+
+test("the committed datasets match their manifest and the embedded model's tokenizer", (t) => {
+  const root = path.join(__dirname, "..");
+  const manifestFile = path.join(root, "data/datasets/manifest.json");
+  if (!fs.existsSync(manifestFile)) return t.skip("no data/datasets yet (run scripts/make-datasets.ts)");
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8"));
+  const folder = path.join(root, manifest.tokenizer.folder);
+  if (!fs.existsSync(path.join(folder, "tokenizer.json"))) return t.skip(`${manifest.tokenizer.folder} not present`);
+  const modelTok = loadTokenizer(folder);
+  for (const [name, spec] of Object.entries(manifest.templates) as [string, any][]) {
+    for (const [split, s] of Object.entries(spec.splits) as [string, any][]) {
+      // re-tokenizing every prompt must give the stored ids (a changed tokenizer means: regenerate)
+      const prompts = readPromptsJsonl(path.join(root, "data/datasets", s.file), { tokenizer: modelTok });
+      assert.equal(prompts.length, s.count, `${name} ${split}`);
+      assert.ok(prompts.every((p) => p.template === name && p.split === split));
+    }
+    const pairs = readPairsJsonl(path.join(root, "data/datasets", spec.pairs.file));
+    assert.equal(pairs.length, spec.pairs.count);
+    assert.ok(pairs.every((p) => p.corrupted.length === p.clean.length && p.corrupted.n === p.clean.n + 1));
+  }
+});
