@@ -2,12 +2,12 @@
  * `npm run bench`: tokens/s of the hooked runtime on one checkpoint, side by side —
  * plain forward (`run`), forward with a full cache (every hook point, per-head results included),
  * and forward with one intervention (`runWithHooks`, zeroing one head's z in the middle layer) —
- * as medians over repeated runs after warm-up, with ratios against the plain forward and the
+ * as medians over interleaved repeated runs after warm-up, with ratios against the plain forward and the
  * process' peak RSS. Two shapes: batch 1 × 20 tokens and batch 32 × 32 tokens.
  *
  * Checkpoint: `--checkpoint <folder>`; default the first model under data/models/, else a seeded
- * random checkpoint (6 layers, d_model 256, 8 heads, d_mlp 704, vocab 8192) written to a temp dir.
- * Other flags: `--runs N` (default 10), `--warmup N` (default 2), `--ep cpu|cuda`, `--write-md` (also
+ * random checkpoint (6 layers, d_model 256, 8 heads, d_mlp 688, vocab 4096) written to a temp dir.
+ * Other flags: `--runs N` (default 20), `--warmup N` (default 2), `--ep cpu|cuda`, `--write-md` (also
  * write the table into scripts/BENCH.md between bench markers).
  * Run it with `nice` on a shared machine.
  */
@@ -49,7 +49,7 @@ function pickCheckpoint(): { folder: string; origin: string; cleanup?: () => voi
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-bench-"));
   const { folder } = writeRandomCheckpoint(path.join(dir, "random-6l-256"), {
     seed: 1,
-    config: { numLayers: 6, hiddenSize: 256, numHeads: 8, numKvHeads: 8, headDim: 32, intermediateSize: 704, vocabSize: 8192, maxPositionEmbeddings: 512 },
+    config: { numLayers: 6, hiddenSize: 256, numHeads: 8, numKvHeads: 8, headDim: 32, intermediateSize: 688, vocabSize: 4096, maxPositionEmbeddings: 512 },
   });
   return { folder, origin: "random checkpoint (no model under data/models/)", cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
@@ -71,7 +71,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const runs = Number(flag("runs", "10"));
+  const runs = Number(flag("runs", "20"));
   const warmup = Number(flag("warmup", "2"));
   const ep = flag("ep", "cpu") as "cpu" | "cuda";
   const { folder, origin, cleanup } = pickCheckpoint();
@@ -87,8 +87,9 @@ async function main(): Promise<void> {
   console.log(
     `model: ${config.numLayers} layers, d_model ${config.hiddenSize}, ${config.numHeads} heads (${config.numKvHeads} kv), d_mlp ${config.intermediateSize}, vocab ${config.vocabSize}`,
   );
+  const loadBefore = os.loadavg()[0];
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}`);
-  console.log(`load: ${loadMs.toFixed(0)} ms; runs: median of ${runs} after ${warmup} warm-up runs per mode`);
+  console.log(`load: ${loadMs.toFixed(0)} ms; runs: median of ${runs} interleaved rounds after ${warmup} warm-up rounds`);
   console.log(`full cache = ${all.length} hook points; intervention = zero head 0 of blocks.${mid}.attn.hook_z\n`);
 
   const modes: [string, (ids: number[][]) => Promise<unknown>][] = [
@@ -103,21 +104,33 @@ async function main(): Promise<void> {
   ]) {
     const ids = randomBatch(config.vocabSize, batch, length, batch * 1000 + length);
     const shape = `${batch} × ${length}`;
-    let plainMs = NaN;
+    // Memory pass: each mode once, in order; maxRSS is monotonic, so each row's peak includes the
+    // rows above it and an increase is that mode's own extra memory. Doubles as the first warm-up.
+    const mem = new Map<string, { rss: number; peak: number }>();
     for (const [mode, fn] of modes) {
-      for (let i = 0; i < warmup; i++) await fn(ids);
-      const times: number[] = [];
-      for (let i = 0; i < runs; i++) {
+      await fn(ids);
+      mem.set(mode, { rss: rssMB(), peak: peakRssMB() });
+    }
+    for (let i = 1; i < warmup; i++) for (const [, fn] of modes) await fn(ids);
+    // Timing pass: modes interleaved round by round, so load from other processes on a shared
+    // machine hits every mode alike.
+    const times = new Map<string, number[]>(modes.map(([m]) => [m, []]));
+    for (let r = 0; r < runs; r++) {
+      for (const [mode, fn] of modes) {
         const s = performance.now();
         await fn(ids);
-        times.push(performance.now() - s);
+        times.get(mode)!.push(performance.now() - s);
       }
-      const med = median(times);
-      if (mode === "plain forward") plainMs = med;
-      rows.push({ shape, mode, medianMs: med, tokensPerS: (batch * length) / (med / 1000), ratio: plainMs / med, rssMB: rssMB(), peakMB: peakRssMB() });
+    }
+    const plainMs = median(times.get("plain forward")!);
+    for (const [mode] of modes) {
+      const med = median(times.get(mode)!);
+      rows.push({ shape, mode, medianMs: med, tokensPerS: (batch * length) / (med / 1000), ratio: plainMs / med, rssMB: mem.get(mode)!.rss, peakMB: mem.get(mode)!.peak });
     }
   }
 
+  const loadAfter = os.loadavg()[0];
+  console.log(`1-minute load average (other users of this machine included): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`);
   const out: string[] = [];
   const say = (line: string) => (console.log(line), out.push(line));
   const header = "| batch × tokens | mode | median ms | tokens/s | vs plain | RSS after (MB) | peak RSS so far (MB) |";
@@ -133,9 +146,9 @@ async function main(): Promise<void> {
     const md = [
       "## Hooked runtime: plain forward vs full cache vs one intervention",
       "",
-      `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`nice npm run bench -- --write-md\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}.`,
+      `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`nice npm run bench -- --write-md\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (the machine is shared: absolute times are noisy, ratios less so).`,
       `Checkpoint: ${origin === "embedded model" ? path.relative(path.join(__dirname, ".."), folder) : origin} — ${config.numLayers} layers, d_model ${config.hiddenSize}, ${config.numHeads} heads (${config.numKvHeads} kv), d_mlp ${config.intermediateSize}, vocab ${config.vocabSize}; load ${loadMs.toFixed(0)} ms.`,
-      `Median of ${runs} runs after ${warmup} warm-up runs per mode. Full cache = all ${all.length} hook points (per-head hook_result included); intervention = zero head 0 of blocks.${mid}.attn.hook_z. "vs plain" = tokens/s ÷ plain tokens/s on the same shape. RSS is the whole process (peak is monotonic, so modes run in the order shown).`,
+      `Median of ${runs} interleaved rounds after ${warmup} warm-up rounds. Full cache = all ${all.length} hook points (per-head hook_result included); intervention = zero head 0 of blocks.${mid}.attn.hook_z. "vs plain" = tokens/s ÷ plain tokens/s on the same shape. RSS is the whole process, measured in a first pass that runs each mode once in the order shown (peak RSS is monotonic: a row's increase over the row above is that mode's extra memory); timings come from a second pass with the modes interleaved round by round.`,
       "",
       ...out,
     ].join("\n");

@@ -101,8 +101,10 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(one, "config.json"), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(two, "config.json"), "utf8")), num_hidden_layers: 1 }, null, 2));
     fs.linkSync(path.join(two, "model.safetensors"), path.join(one, "model.safetensors"));
 
+    const loadBefore = os.loadavg()[0];
     const r1 = runChild(one);
     const r2 = runChild(two);
+    const loadAfter = os.loadavg()[0];
     const f1 = f32WeightBytes(config, 1);
     const f2 = f32WeightBytes(config, 2);
     const f32Layer = f2 - f1;
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
     const loadPeakIncrease = r2.peakRssAfterLoad - r2.baselineRss;
     const extraCopies = loadPeakIncrease / f2 - 1; // 0 = exactly the f32 weights, 1 = one full extra copy
     const totalMem = os.totalmem();
-    const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(totalMem / GB).toFixed(1)} GiB RAM, node ${process.version}, onnxruntime-node CPU`;
+    const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(totalMem / GB).toFixed(1)} GiB RAM, node ${process.version}, onnxruntime-node CPU; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (shared machine)`;
     const g = (b: number) => (b / GB).toFixed(2);
     const lines = [
       `## Scale check: CodeLlama-7b widths, 2 random bf16 layers`,
