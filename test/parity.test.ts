@@ -123,3 +123,27 @@ for (const fixture of fixtures) {
     });
   }
 }
+
+test("parity through graph cuts: identity interventions at several hooks leave every hook equal to the reference", async (t) => {
+  // A `function` intervention cuts the graph after its hook (segments fed from JS); returning the
+  // value unchanged must not change any number, so the cut runtime must still match the reference.
+  const folder = path.join(FIXTURES, "tiny-gqa");
+  const config = loadLlamaConfig(folder);
+  const store = WeightStore.open(folder);
+  const model = await HookedLlama.fromPretrained(folder);
+  const names = hookNames(config);
+  const prompts = [8, 4].map((len, i) => randomPrompt(config.vocabSize, len, 200 + i));
+  const batch = padTokens(prompts, { padding: "left", padId: 0 });
+  const seen: string[] = [];
+  const identity = (hook: string) => ({ hook, kind: "function" as const, fn: (v: Tensor) => (seen.push(hook), v) });
+  const cuts = ["hook_embed", "blocks.0.attn.hook_rot_k", "blocks.0.attn.hook_pattern", "blocks.1.hook_resid_mid", "blocks.1.mlp.hook_post"];
+  const { logits, cache } = await model.runWithHooks(batch, cuts.map(identity), { names });
+  assert.deepEqual(seen, cuts, "each intervention ran once, in forward order");
+  const P = batch.ids[0].length;
+  let worst = 0;
+  prompts.forEach((prompt, b) => {
+    const ref = referenceForward(config, (n) => store.getFloat32(n), prompt);
+    worst = Math.max(worst, compareRun(logits, cache, names, ref, b, P - prompt.length, prompt.length).worst);
+  });
+  t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
+});
