@@ -59,11 +59,14 @@ describe("run_notebooks.py", { skip }, () => {
     assert.deepEqual(code.map((c) => c.execution_count), [1, 2, 3, 4]);
     assert.ok(code.every((c) => !("execution" in c.metadata)), "no execution timestamps");
     // The figure cell: one bundle with the interactive figure and the static fallback.
-    const figure = code[1].outputs!.find((o) => o.output_type === "display_data")!;
+    // showFigure and showTable return nothing: each of their cells has exactly one output, the bundle.
+    assert.deepEqual(code[1].outputs!.map((o) => o.output_type), ["display_data"]);
+    assert.deepEqual(code[2].outputs!.map((o) => o.output_type), ["display_data"]);
+    const figure = code[1].outputs![0];
     assert.ok(figure.data!["application/vnd.plotly.v1+json"]);
     assert.ok((figure.data!["image/png"] as string).length > 1000);
     // The table cell: danfojs DataFrame shown as HTML; CSV written.
-    const table = code[2].outputs!.find((o) => o.output_type === "display_data")!;
+    const table = code[2].outputs![0];
     assert.match(String(table.data!["text/html"]), /<th style="text-align: right">score<\/th>/);
     assert.equal(fs.readFileSync(path.join(work, "results", "fixture", "table.csv"), "utf8"), "layer,head,score\n0,1,0.123456\n1,0,-2.5\n");
     // Streams are coalesced into one output whatever the kernel's message chunking.

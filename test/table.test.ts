@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as dfd from "danfojs-node";
-import { showTable, tableCells, toCsv } from "../lib/src/table";
+import { saveTable, showTable, tableCells, toCsv } from "../lib/src/table";
 import { InputError } from "../lib/src/errors";
 
 /** Stands in for tslab's kernel module, as notebook-env.ts finds it in the module cache. */
@@ -15,7 +15,7 @@ function fakeKernel(): { bundles: { data: Record<string, unknown> }[]; remove: (
   return { bundles, remove: () => delete require.cache[key] };
 }
 
-describe("showTable", () => {
+describe("saveTable and showTable", () => {
   let results: string;
   const saved = process.env.PARENLENS_RESULTS_DIR;
   before(() => {
@@ -35,7 +35,7 @@ describe("showTable", () => {
   });
 
   it("writes a CSV with full precision and RFC 4180 quoting under data/results", () => {
-    const out = showTable(
+    const out = saveTable(
       [
         { head: "L0H1", score: 0.123456789, label: 'say "hi", twice' },
         { head: "L2H3", score: NaN, label: "two\nlines" },
@@ -47,12 +47,11 @@ describe("showTable", () => {
       fs.readFileSync(out.csv!, "utf8"),
       'head,score,label\nL0H1,0.123456789,"say ""hi"", twice"\nL2H3,NaN,"two\nlines"\n',
     );
-    assert.equal(out.displayed, false);
   });
 
   it("rounds numbers on display only, right-aligns numeric columns and notes hidden rows", () => {
     const rows = Array.from({ length: 5 }, (_, i) => ({ i, x: i / 3 }));
-    const out = showTable(rows, { name: "thirds", digits: 3, maxRows: 2 });
+    const out = saveTable(rows, { name: "thirds", digits: 3, maxRows: 2 });
     assert.equal(out.csv, null);
     assert.equal(out.text, ["thirds (5 rows)", "i      x", "-  -----", "0      0", "1  0.333", "… 3 more rows"].join("\n"));
     assert.match(out.html, /<td style="text-align: right">0.333<\/td>/);
@@ -62,16 +61,14 @@ describe("showTable", () => {
 
   it("reads a danfojs-node DataFrame", () => {
     const df = new dfd.DataFrame([{ layer: 0, logit_diff: -1.25 }, { layer: 1, logit_diff: 2.5 }]);
-    const out = showTable(df, { name: "lens", csv: true });
-    assert.deepEqual(out.columns, ["layer", "logit_diff"]);
+    assert.equal(showTable(df, { name: "lens", csv: true }), undefined, "nothing for a notebook cell to print");
     assert.equal(fs.readFileSync(path.join(results, "lens.csv"), "utf8"), "layer,logit_diff\n0,-1.25\n1,2.5\n");
   });
 
   it("displays text/html and text/plain in one bundle inside a kernel, and escapes HTML", () => {
     const kernel = fakeKernel();
     try {
-      const out = showTable([{ code: "f(<x>)", n: 2 }], { name: "escaped" });
-      assert.equal(out.displayed, true);
+      showTable([{ code: "f(<x>)", n: 2 }], { name: "escaped" });
       assert.equal(kernel.bundles.length, 1);
       const data = kernel.bundles[0].data;
       assert.deepEqual(Object.keys(data).sort(), ["text/html", "text/plain"]);

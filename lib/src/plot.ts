@@ -1,16 +1,18 @@
 /**
  * Plotly figures for notebooks and scripts.
  *
- * `showFigure` does three things with one figure ({ data, layout } as Plotly.js takes it):
+ * `showFigure(fig, { name })` (notebooks) does three things with one figure ({ data, layout } as
+ * Plotly.js takes it):
  *  - in a tslab kernel, displays ONE MIME bundle: `application/vnd.plotly.v1+json` (interactive,
  *    rendered by JupyterLab's plotly extension) plus `image/png` (the static fallback that
  *    GitHub's notebook view and untrusted notebooks show) and `text/plain`. JupyterLab's plotly
  *    extension shows that PNG first and swaps in the interactive plot when the pointer enters it;
  *  - writes figures/<name>.html (interactive; loads plotly.min.js from the same folder, or embeds
  *    it with `selfContained: true`) and figures/<name>.png, each atomically;
- *  - renders the PNG with the same plotly.js (plotly.js-dist-min, the version JupyterLab's
+ *  - renders the PNGs with the same plotly.js (plotly.js-dist-min, the version JupyterLab's
  *    extension bundles) in headless Chromium, driven by playwright-core. One browser per process,
  *    closed after a few idle seconds (and killed by playwright if the process exits first).
+ * `saveFigure` (scripts, tests) only writes the files and returns their paths.
  * Same figure in → byte-identical files and bundle out: fixed element ids, no timestamps.
  */
 import * as fs from "fs";
@@ -26,7 +28,7 @@ export interface PlotlyFigure {
   config?: Record<string, unknown>;
 }
 
-export interface ShowFigureOptions {
+export interface SaveFigureOptions {
   /** File stem: figures/<name>.html and figures/<name>.png. Letters, digits, '.', '_', '-'. */
   name: string;
   /** Sets layout.title when the layout has none. */
@@ -36,26 +38,27 @@ export interface ShowFigureOptions {
   height?: number;
   /** Device pixel ratio of figures/<name>.png (sharper, larger file); default 2. */
   scale?: number;
+  /** Embed plotly.js (4.8 MB) in the HTML instead of loading plotly.min.js next to it. */
+  selfContained?: boolean;
+  /** Output folder; default figuresDir() (figures/ at the project root, or $PARENLENS_FIGURES_DIR). */
+  dir?: string;
+}
+
+export interface ShowFigureOptions extends SaveFigureOptions {
   /**
    * Device pixel ratio of the PNG inside the notebook; default 1. JupyterLab's plotly renderer
    * shows that PNG at its pixel size until the pointer enters it (then the interactive plot
    * replaces it), so it must be drawn at CSS size.
    */
   notebookScale?: number;
-  /** Embed plotly.js (4.8 MB) in the HTML instead of loading plotly.min.js next to it. */
-  selfContained?: boolean;
-  /** Output folder; default figuresDir() (figures/ at the project root, or $PARENLENS_FIGURES_DIR). */
-  dir?: string;
-  /** Display in the notebook (when in a kernel); default true. */
-  display?: boolean;
 }
 
 export interface FigureOutput {
-  html: string;        // absolute path of the HTML file
-  png: string;         // absolute path of the PNG file
-  width: number;       // CSS pixels of the static image
+  html: string;          // absolute path of the HTML file
+  png: string;           // absolute path of the PNG file
+  width: number;         // CSS pixels of the static image
   height: number;
-  displayed: boolean;  // false outside a tslab kernel
+  figure: PlotlyFigure;  // the figure as written (plain JSON, title/height applied)
 }
 
 export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
@@ -271,18 +274,16 @@ function ensureSharedPlotly(dir: string): void {
   writeFileAtomic(target, bytes);
 }
 
-/**
- * Displays a figure in the notebook (interactive + static fallback) and writes
- * <dir>/<name>.html and <dir>/<name>.png. Await it inside the cell.
- *
- * ```ts
- * await showFigure({ data: [{ type: "heatmap", z: pattern }], layout: { xaxis: { title: { text: "key" } } } },
- *                  { name: "attention-L0H1", title: "Layer 0, head 1" });
- * ```
- */
-export async function showFigure(fig: PlotlyFigure, opts: ShowFigureOptions): Promise<FigureOutput> {
+interface PreparedFigure {
+  name: string;
+  plain: PlotlyFigure;
+  width: number;
+  height: number;
+}
+
+function prepare(fig: PlotlyFigure, opts: SaveFigureOptions, caller: string): PreparedFigure {
   if (opts === null || typeof opts !== "object") {
-    throw new InputError("showFigure: options { name } are required (the figure's file name)", { field: "name" });
+    throw new InputError(`${caller}: options { name } are required (the figure's file name)`, { field: "name" });
   }
   const name = checkOutputName(opts.name, "name");
   const plain = toPlainFigure(fig);
@@ -291,14 +292,15 @@ export async function showFigure(fig: PlotlyFigure, opts: ShowFigureOptions): Pr
   // An explicit height holds for the interactive views too (JupyterLab's renderer would use 360 px).
   if (opts.height !== undefined && layout.height === undefined) layout.height = opts.height;
   const { width, height } = staticSize(plain, opts);
-  const scale = checkSize(opts.scale ?? DEFAULT_SCALE, "scale", 8);
+  return { name, plain, width, height };
+}
 
-  const notebookScale = checkSize(opts.notebookScale ?? 1, "notebookScale", 8);
+async function writeFigureFiles(p: PreparedFigure, opts: SaveFigureOptions): Promise<FigureOutput> {
+  const scale = checkSize(opts.scale ?? DEFAULT_SCALE, "scale", 8);
   const dir = path.resolve(opts.dir ?? figuresDir());
-  const png = await renderer.renderPng(plain, width, height, scale);
-  const htmlFile = path.join(dir, `${name}.html`);
-  const pngFile = path.join(dir, `${name}.png`);
-  const title = opts.title ?? name;
+  const png = await renderer.renderPng(p.plain, p.width, p.height, scale);
+  const html = path.join(dir, `${p.name}.html`);
+  const pngFile = path.join(dir, `${p.name}.png`);
   let plotlyScript: { src: string } | { inline: string };
   if (opts.selfContained) {
     plotlyScript = { inline: fs.readFileSync(plotlyScriptPath(), "utf8") };
@@ -306,23 +308,44 @@ export async function showFigure(fig: PlotlyFigure, opts: ShowFigureOptions): Pr
     ensureSharedPlotly(dir);
     plotlyScript = { src: PLOTLY_FILE };
   }
-  writeFileAtomic(htmlFile, figureHtml(plain, { title, plotlyScript }));
+  writeFileAtomic(html, figureHtml(p.plain, { title: opts.title ?? p.name, plotlyScript }));
   writeFileAtomic(pngFile, png);
+  return { html, png: pngFile, width: p.width, height: p.height, figure: p.plain };
+}
 
-  let displayed = false;
-  if (opts.display !== false && inNotebook()) {
-    const inlinePng = notebookScale === scale ? png : await renderer.renderPng(plain, width, height, notebookScale);
-    const root = projectRoot();
-    const shown = (f: string) => (f.startsWith(root + path.sep) ? path.relative(root, f) : f);
-    displayed = displayBundle(
-      {
-        [PLOTLY_MIME]: plain,
-        "image/png": inlinePng.toString("base64"),
-        "text/plain": `<Figure ${name}: ${shown(htmlFile)}, ${shown(pngFile)}>`,
-      },
-      // For viewers that honour it (JupyterLab's image renderer, nbconvert): the PNG's CSS size.
-      { "image/png": { width, height } },
-    );
-  }
-  return { html: htmlFile, png: pngFile, width, height, displayed };
+/**
+ * Writes <dir>/<name>.html and <dir>/<name>.png without displaying anything; returns where.
+ * For scripts and tests; notebooks use `showFigure`.
+ */
+export async function saveFigure(fig: PlotlyFigure, opts: SaveFigureOptions): Promise<FigureOutput> {
+  return writeFigureFiles(prepare(fig, opts, "saveFigure"), opts);
+}
+
+/**
+ * Displays a figure in the notebook (interactive + static fallback) and writes
+ * <dir>/<name>.html and <dir>/<name>.png (outside a kernel it only writes the files).
+ * Await it inside the cell. Returns nothing, so that a cell ending with it prints nothing more.
+ *
+ * ```ts
+ * await showFigure({ data: [{ type: "heatmap", z: pattern }], layout: { xaxis: { title: { text: "key" } } } },
+ *                  { name: "attention-L0H1", title: "Layer 0, head 1" });
+ * ```
+ */
+export async function showFigure(fig: PlotlyFigure, opts: ShowFigureOptions): Promise<void> {
+  const p = prepare(fig, opts, "showFigure");
+  const notebookScale = checkSize(opts.notebookScale ?? 1, "notebookScale", 8);
+  const out = await writeFigureFiles(p, opts);
+  if (!inNotebook()) return;
+  const inlinePng = await renderer.renderPng(p.plain, p.width, p.height, notebookScale);
+  const root = projectRoot();
+  const shown = (f: string) => (f.startsWith(root + path.sep) ? path.relative(root, f) : f);
+  displayBundle(
+    {
+      [PLOTLY_MIME]: p.plain,
+      "image/png": inlinePng.toString("base64"),
+      "text/plain": `<Figure ${p.name}: ${shown(out.html)}, ${shown(out.png)}>`,
+    },
+    // For viewers that honour it (JupyterLab's image renderer, nbconvert): the PNG's CSS size.
+    { "image/png": { width: p.width, height: p.height } },
+  );
 }

@@ -1,7 +1,7 @@
 /**
  * Tables for notebooks and scripts: `showTable(rows | DataFrame, { name, csv })` displays a table
  * in the notebook (text/html + text/plain in one bundle) and writes its CSV atomically under
- * data/results/. Accepts plain row objects or a danfojs-node DataFrame (read through its
+ * data/results/; `saveTable` (scripts, tests) writes the CSV and returns the rendered table. Accepts plain row objects or a danfojs-node DataFrame (read through its
  * `columns` and `values`, so the library does not load danfojs itself).
  * Display rounds numbers to `digits` significant digits; the CSV keeps them whole.
  */
@@ -17,7 +17,7 @@ export interface DataFrameLike {
   values: unknown[];
 }
 
-export interface ShowTableOptions {
+export interface SaveTableOptions {
   /** The table's name (caption, and the CSV's default file name). Letters, digits, '.', '_', '-'. */
   name: string;
   /** Write the CSV: a path relative to data/results/ (e.g. "counting-heads.csv"), or true for "<name>.csv". */
@@ -26,17 +26,15 @@ export interface ShowTableOptions {
   digits?: number;
   /** Rows shown (default 50; the CSV has them all). */
   maxRows?: number;
-  /** Display in the notebook (when in a kernel); default true. */
-  display?: boolean;
 }
+export type ShowTableOptions = SaveTableOptions;
 
 export interface TableOutput {
   columns: string[];
   rows: unknown[][];
   csv: string | null;     // absolute path of the CSV written, if any
-  html: string;
+  html: string;           // the table as displayed
   text: string;
-  displayed: boolean;     // false outside a tslab kernel
 }
 
 function isDataFrameLike(t: unknown): t is DataFrameLike {
@@ -159,14 +157,10 @@ function csvPath(csv: string | true, name: string): string {
 }
 
 /**
- * Displays a table in the notebook and (with `csv`) writes it under data/results/.
- *
- * ```ts
- * showTable([{ layer: 0, head: 3, accuracy: 0.91 }], { name: "counting-heads", csv: true });
- * showTable(df, { name: "logit-lens", csv: "logit-lens/by-layer.csv" });   // danfojs DataFrame
- * ```
+ * Formats a table and (with `csv`) writes it under data/results/, without displaying it; returns
+ * the cells, the rendered HTML/text and the CSV's path. For scripts and tests; notebooks use `showTable`.
  */
-export function showTable(table: TableRow[] | DataFrameLike, opts: ShowTableOptions): TableOutput {
+export function saveTable(table: TableRow[] | DataFrameLike, opts: SaveTableOptions): TableOutput {
   if (opts === null || typeof opts !== "object") {
     throw new InputError("showTable: options { name } are required", { field: "name" });
   }
@@ -181,17 +175,27 @@ export function showTable(table: TableRow[] | DataFrameLike, opts: ShowTableOpti
   }
   const { columns, rows } = tableCells(table);
   const { html, text } = renderTable(name, columns, rows, digits, maxRows);
-
   let csv: string | null = null;
   if (opts.csv !== undefined && opts.csv !== false) {
     csv = csvPath(opts.csv, name);
     writeFileAtomic(csv, toCsv(columns, rows));
   }
-  let displayed = false;
-  if (opts.display !== false) {
-    const root = projectRoot();
-    const note = csv ? `\n(csv: ${csv.startsWith(root + path.sep) ? path.relative(root, csv) : csv})` : "";
-    displayed = displayBundle({ "text/html": html, "text/plain": text + note });
-  }
-  return { columns, rows, csv, html, text, displayed };
+  return { columns, rows, csv, html, text };
+}
+
+/**
+ * Displays a table in the notebook (HTML + text in one bundle) and (with `csv`) writes it under
+ * data/results/; outside a kernel it only writes the CSV. Returns nothing, so that a cell ending
+ * with it prints nothing more.
+ *
+ * ```ts
+ * showTable([{ layer: 0, head: 3, accuracy: 0.91 }], { name: "counting-heads", csv: true });
+ * showTable(df, { name: "logit-lens", csv: "logit-lens/by-layer.csv" });   // danfojs DataFrame
+ * ```
+ */
+export function showTable(table: TableRow[] | DataFrameLike, opts: ShowTableOptions): void {
+  const out = saveTable(table, opts);
+  const root = projectRoot();
+  const note = out.csv ? `\n(csv: ${out.csv.startsWith(root + path.sep) ? path.relative(root, out.csv) : out.csv})` : "";
+  displayBundle({ "text/html": out.html, "text/plain": out.text + note });
 }
