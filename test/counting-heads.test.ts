@@ -61,8 +61,13 @@ test("on the authors' template (no ')' in the prompt) attention on '(' tracks th
   const { model, tok } = await plantedModel(12);
   const prompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 3, ns: [1, 2, 3] }).prompts;
   const { pairs } = makeCorruptedPairs(tok, prompts);
-  const res = await countingHeads(model, pairs, { criterion: { signal: "attn_open", target: "nMissing" }, bootstrap: { samples: 100 } });
+  const res = await countingHeads(model, pairs, { criterion: { signal: "attn_open", target: "nMissing" }, bootstrap: { samples: 100 }, causalPerN: 2 });
   assert.deepEqual(res.metadata.methods, ["zero", "patch"]);
+  // causal runs on the first 2 prompts of each n; attention and promotion on all 12
+  assert.equal(res.metadata.promptCount, 12);
+  assert.equal(res.metadata.causalPromptCount, 6);
+  assert.ok(res.causal.filter((r) => r.group === "all").every((r) => r.count === 6));
+  assert.ok(res.promotion.filter((r) => r.group === "all").every((r) => r.count === 12));
   const close = res.correlations.find((r) => r.label === "L0H2" && r.signal === "attn_close" && r.target === "nClosed")!;
   assert.ok(Number.isNaN(close.r), "nClosed is 0 everywhere: the correlation is undefined, not 0");
   // the planted head puts its attention on BOS (no ")" here), so it is not the one tracking "("
@@ -93,4 +98,16 @@ test("a causal threshold turns small but consistent effects neutral", async () =
   }
   assert.ok(strict.heads.filter((h) => h.causal !== "neutral").length <= loose.heads.filter((h) => h.causal !== "neutral").length);
   assert.notEqual(strict.heads.find((h) => h.label === "L0H2")!.causal, "neutral"); // the planted head's effect is large
+});
+
+test("padded mixed-length batches give the same numbers as one prompt at a time", async () => {
+  const { model, tok } = await plantedModel(14);
+  const prompts = generatePrompts(tok, { template: "partial", perN: 2, seed: 5 }).prompts;
+  assert.ok(new Set(prompts.map((p) => p.length)).size > 2, "the prompts should differ in length");
+  const { pairs } = makeCorruptedPairs(tok, prompts);
+  const batched = await countingHeads(model, pairs, { bootstrap: { samples: 10 } });
+  const single = await countingHeads(model, pairs, { bootstrap: { samples: 10 }, batchSize: 1 });
+  // float32 sums in another order: patching fractions divide by a small gap, so compare relatively
+  batched.causal.forEach((r, i) => assert.ok(Math.abs(r.effect - single.causal[i].effect) < 2e-3 * Math.max(1, Math.abs(r.effect)), `${r.label} ${r.method} ${r.group}: ${r.effect} vs ${single.causal[i].effect}`));
+  batched.attention.forEach((r, i) => assert.ok(Math.abs(r.attnClose - single.attention[i].attnClose) < 1e-5));
 });

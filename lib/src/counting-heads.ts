@@ -45,6 +45,11 @@ export interface CountingHeadsOptions {
   reference?: StudyPrompt[];
   /** Counterfactual of the logit difference (default "strongest-wrong"; "corrupted-label" needs pairs). */
   counterfactual?: "strongest-wrong" | "corrupted-label";
+  /**
+   * Causal runs cost one forward pass per head and method: run them on the first `causalPerN`
+   * prompts of each n only (default: all). Attention and promotion always use every prompt.
+   */
+  causalPerN?: number;
   /** |causal effect| below this is "neutral" even when its interval excludes 0 (default 0, in the method's unit). */
   causalThreshold?: number;
   /** Patch the head's hook_z at every position (default) or at the last one only. */
@@ -166,6 +171,8 @@ export interface CountingHeadsResult {
     counterfactual: "strongest-wrong" | "corrupted-label";
     patchPositions: "all" | "last";
     promptCount: number;
+    /** Prompts the causal rows are computed on. */
+    causalPromptCount: number;
     notes: Record<string, string>;
   };
 }
@@ -234,6 +241,8 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
   const promoteThreshold = opts.promoteThreshold ?? 0.5;
   const patchPositions = opts.patchPositions ?? "all";
   const causalThreshold = opts.causalThreshold ?? 0;
+  const causalPerN = opts.causalPerN ?? Infinity;
+  if (!(causalPerN >= 1)) throw new InputError(`causalPerN must be at least 1, got ${causalPerN}`, { field: "causalPerN" });
   const batchSize = opts.batchSize ?? 32;
   const boot = opts.bootstrap ?? {};
   const parens = modelParens(model, opts.parens);
@@ -254,6 +263,7 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
   const headLd = Array.from({ length: HL }, () => new Float64Array(P));
   const causal = new Map<HeadCausalMethod, Float64Array[]>(methods.map((m) => [m, Array.from({ length: HL }, () => new Float64Array(P))]));
   const ldClean = new Float64Array(P);
+  const cfIds = new Array<number>(P);
   const ldCorrupted = new Float64Array(P).fill(NaN);
 
   const patternNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
@@ -315,32 +325,55 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
       }
     }
 
-    // (c) causal: one run per head and method
-    if (methods.includes("patch")) {
-      const cor = await model.runWithCache(indices.map((i) => pairs[i].corrupted!.promptIds), { names: zNames, logitsAt: "last" });
-      const c = ld(cor.logits);
-      indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
+    indices.forEach((pi, b) => (cfIds[pi] = cf[b]));
+  }
 
-    }
-    for (let l = 0; l < L; l++) {
-      const hook = zNames[l];
-      for (let h = 0; h < H; h++) {
-        const k = l * H + h;
-        const record = (m: HeadCausalMethod, v: number[]) => indices.forEach((pi, b) => (causal.get(m)![k][pi] = v[b]));
-        if (methods.includes("zero")) {
-          const r = ld(await model.runWithHooks(ids, [{ hook, kind: "zero", heads: [h], positions: [-1] }], { logitsAt: "last" }));
-          record("zero", r.map((x, b) => base[b] - x));
-        }
-        if (methods.includes("mean")) {
-          const r = ld(await model.runWithHooks(ids, [{ hook, kind: "mean", mean: zMeans[l], heads: [h], positions: [-1] }], { logitsAt: "last" }));
-          record("mean", r.map((x, b) => base[b] - x));
-        }
-        if (methods.includes("patch")) {
-          const where = patchPositions === "last" ? { positions: [-1] } : {};
-          const r = ld(
-            await model.runWithHooks(indices.map((i) => pairs[i].corrupted!.promptIds), [{ hook, kind: "patch", source: clean.cache, heads: [h], ...where }], { logitsAt: "last" }),
-          );
-          record("patch", r);
+  // (c) causal: one run per head and method, on the causal subset (the first causalPerN prompts of each n)
+  const seenPerN = new Map<number, number>();
+  const causalIdx = pairs.map((_, i) => i).filter((i) => {
+    const c = seenPerN.get(ns[i]) ?? 0;
+    seenPerN.set(ns[i], c + 1);
+    return c < causalPerN;
+  });
+  const inCausal = new Uint8Array(P);
+  for (const i of causalIdx) inCausal[i] = 1;
+  if (methods.length > 0) {
+    // Prompts of different lengths share a (left-padded) batch here: every intervention is at the
+    // last position or patches whole rows of a pair with equal lengths, so padding never mixes in.
+    const byLength = [...causalIdx].sort((a, b) => pairs[a].clean.promptIds.length - pairs[b].clean.promptIds.length);
+    for (let s0 = 0; s0 < byLength.length; s0 += batchSize) {
+      const indices = byLength.slice(s0, s0 + batchSize);
+      const ids = indices.map((i) => pairs[i].clean.promptIds);
+      const correct = indices.map((i) => pairs[i].clean.labelId);
+      const cf = indices.map((i) => cfIds[i]);
+      const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
+      const base = indices.map((i) => ldClean[i]);
+      const clean = methods.includes("patch") ? await model.runWithCache(ids, { names: zNames, logitsAt: "last" }) : null;
+      if (methods.includes("patch")) {
+        const cor = await model.run(indices.map((i) => pairs[i].corrupted!.promptIds), { logitsAt: "last" });
+        const c = ld(cor);
+        indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
+      }
+      for (let l = 0; l < L; l++) {
+        const hook = zNames[l];
+        for (let h = 0; h < H; h++) {
+          const k = l * H + h;
+          const record = (m: HeadCausalMethod, v: number[]) => indices.forEach((pi, b) => (causal.get(m)![k][pi] = v[b]));
+          if (methods.includes("zero")) {
+            const r = ld(await model.runWithHooks(ids, [{ hook, kind: "zero", heads: [h], positions: [-1] }], { logitsAt: "last" }));
+            record("zero", r.map((x, b) => base[b] - x));
+          }
+          if (methods.includes("mean")) {
+            const r = ld(await model.runWithHooks(ids, [{ hook, kind: "mean", mean: zMeans[l], heads: [h], positions: [-1] }], { logitsAt: "last" }));
+            record("mean", r.map((x, b) => base[b] - x));
+          }
+          if (methods.includes("patch")) {
+            const where = patchPositions === "last" ? { positions: [-1] } : {};
+            const r = ld(
+              await model.runWithHooks(indices.map((i) => pairs[i].corrupted!.promptIds), [{ hook, kind: "patch", source: clean!.cache, heads: [h], ...where }], { logitsAt: "last" }),
+            );
+            record("patch", r);
+          }
         }
       }
     }
@@ -395,16 +428,17 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
           promotedShare: share,
           headLogitDiff: g.idx.reduce((a, i) => a + headLd[k][i], 0) / g.idx.length,
         });
+        const cidx = g.idx.filter((i) => inCausal[i]);
         for (const m of methods) {
           const v = causal.get(m)![k];
           const c =
             m === "patch"
               ? bootstrapIndices(
-                  g.idx.length,
+                  cidx.length,
                   (idx) => {
                     let cl = 0, co = 0, pa = 0;
                     for (const j of idx) {
-                      const i = g.idx[j];
+                      const i = cidx[j];
                       cl += ldClean[i];
                       co += ldCorrupted[i];
                       pa += v[i];
@@ -413,8 +447,8 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
                   },
                   boot,
                 )
-              : bootstrapMean(g.idx.map((i) => v[i]), boot);
-          causalRows.push({ layer: l, head: h, label, method: m, group: g.group, n: g.n, count: g.idx.length, effect: c.estimate, lo: c.lo, hi: c.hi, unit: m === "patch" ? "fraction" : "logit" });
+              : bootstrapMean(cidx.map((i) => v[i]), boot);
+          causalRows.push({ layer: l, head: h, label, method: m, group: g.group, n: g.n, count: cidx.length, effect: c.estimate, lo: c.lo, hi: c.hi, unit: m === "patch" ? "fraction" : "logit" });
         }
       }
     }
@@ -480,6 +514,7 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
       counterfactual,
       patchPositions,
       promptCount: P,
+      causalPromptCount: causalIdx.length,
       notes: {
         attention: "attention weight from the last position summed over the prompt tokens containing ( (attnOpen) or ) (attnClose)",
         promotion: "head output z·W_O at the last position / cached ln_final scale × final norm weight, projected on the paren-run columns of W_U; promotes when the correct run ranks first",
