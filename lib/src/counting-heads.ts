@@ -20,7 +20,7 @@ import { BootstrapOptions, Interval, bootstrapIndices, bootstrapMean, bootstrapP
 import { dot, logitDiffFor, scoreRow, unembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets, TextTokenizer, parenTokenSets } from "./paren-tokens";
 import { StudyPrompt, lengthBatches } from "./prompts";
-import { checkPrompts, modelParens } from "./logit-lens";
+import { checkStudyPrompts, modelParens } from "./logit-lens";
 import type { PromptPair } from "./sublayer-effects";
 
 export type AttentionSignal = "attn_close" | "attn_open";
@@ -201,7 +201,7 @@ function groupsOf(ns: number[]): { group: string; n: number | null; idx: number[
 
 /** Mean of each layer's hook_z at the last position over reference prompts: [head, d_head] per layer. */
 async function lastPositionZMeans(model: HookedLlama, reference: StudyPrompt[], batchSize: number): Promise<Tensor[]> {
-  checkPrompts(reference, model.config.vocabSize, "reference");
+  checkStudyPrompts(reference, model.config.vocabSize, "reference");
   const { numLayers: L, numHeads: H, headDim: dh } = model.config;
   const names = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const sums = names.map(() => new Float64Array(H * dh));
@@ -221,7 +221,7 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
   const { numLayers: L, numHeads: H, headDim: dh, hiddenSize: D, vocabSize: V } = cfg;
   if (!Array.isArray(items) || items.length === 0) throw new InputError("countingHeads: give at least one prompt", { field: "prompts" });
   const pairs = asPairs(items);
-  checkPrompts(pairs.map((p) => p.clean), V);
+  checkStudyPrompts(pairs.map((p) => p.clean), V);
   const allCorrupted = pairs.every((p) => p.corrupted);
   const methods = opts.methods ?? (["zero", "mean", "patch"] as HeadCausalMethod[]).filter((m) => (m !== "mean" || opts.reference) && (m !== "patch" || allCorrupted));
   for (const m of methods) if (!["zero", "mean", "patch"].includes(m)) throw new InputError(`unknown causal method "${m}"; expected zero, mean, patch`, { field: "methods" });

@@ -113,7 +113,7 @@ function describeCounterfactual(cf: CounterfactualSpec): string {
   return "given token per prompt";
 }
 
-export function checkPrompts(prompts: StudyPrompt[], vocab: number, field = "prompts"): void {
+export function checkStudyPrompts(prompts: StudyPrompt[], vocab: number, field = "prompts"): void {
   if (!Array.isArray(prompts) || prompts.length === 0) throw new InputError(`${field}: give at least one prompt`, { field });
   prompts.forEach((p, i) => {
     if (!p || !Array.isArray(p.promptIds) || p.promptIds.length === 0) throw new InputError(`${field}[${i}]: promptIds must be a non-empty array`, { field: `${field}[${i}].promptIds` });
@@ -129,7 +129,7 @@ export async function logitLens(model: HookedLlama, prompts: StudyPrompt[], opts
   const cfg = model.config;
   const V = cfg.vocabSize;
   const D = cfg.hiddenSize;
-  checkPrompts(prompts, V);
+  checkStudyPrompts(prompts, V);
   const normalisation = opts.normalisation ?? "own-rms";
   if (normalisation !== "own-rms" && normalisation !== "cached-final") {
     throw new InputError(`normalisation must be "own-rms" or "cached-final", got ${JSON.stringify(normalisation)}`, { field: "normalisation" });

@@ -20,7 +20,7 @@ import { Tensor } from "./tensor";
 import { BootstrapOptions, bootstrapIndices, bootstrapMean } from "./bootstrap";
 import { dot, logitDiffFor, scoreRow } from "./metrics";
 import { StudyPrompt, lengthBatches } from "./prompts";
-import { checkPrompts, modelParens } from "./logit-lens";
+import { checkStudyPrompts, modelParens } from "./logit-lens";
 import { ParenRunTokens } from "./paren-tokens";
 
 export type SublayerMethod = "zero-ablation" | "mean-ablation" | "denoising" | "noising" | "dla";
@@ -110,7 +110,7 @@ export async function referenceMeans(
   lengths: number[],
   batchSize = 32,
 ): Promise<{ means: Map<number, Map<string, Tensor>>; fallbackLengths: number[] }> {
-  checkPrompts(reference, model.config.vocabSize, "reference");
+  checkStudyPrompts(reference, model.config.vocabSize, "reference");
   const D = model.config.hiddenSize;
   const sums = new Map<number, Map<string, Float64Array>>(); // length → hook → [pos * d_model]
   const counts = new Map<number, number>();
@@ -163,7 +163,7 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
   const L = cfg.numLayers;
   const D = cfg.hiddenSize;
   if (!Array.isArray(pairs) || pairs.length === 0) throw new InputError("sublayerEffects: give at least one prompt pair", { field: "pairs" });
-  checkPrompts(pairs.map((p) => p.clean), cfg.vocabSize, "pairs.clean");
+  checkStudyPrompts(pairs.map((p) => p.clean), cfg.vocabSize, "pairs.clean");
   const allCorrupted = pairs.every((p) => p.corrupted);
   const methods = opts.methods ?? SUBLAYER_METHODS.filter((m) => (m !== "denoising" && m !== "noising") || allCorrupted).filter((m) => m !== "mean-ablation" || opts.reference);
   for (const m of methods) if (!SUBLAYER_METHODS.includes(m)) throw new InputError(`unknown method "${m}"; expected ${SUBLAYER_METHODS.join(", ")}`, { field: "methods" });
@@ -173,7 +173,7 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
   const counterfactual = opts.counterfactual ?? (allCorrupted ? "corrupted-label" : "strongest-wrong");
   if (counterfactual === "corrupted-label" && !allCorrupted) throw new InputError('counterfactual "corrupted-label" needs a corrupted prompt in every pair', { field: "counterfactual" });
   if (allCorrupted) {
-    checkPrompts(pairs.map((p) => p.corrupted!), cfg.vocabSize, "pairs.corrupted");
+    checkStudyPrompts(pairs.map((p) => p.corrupted!), cfg.vocabSize, "pairs.corrupted");
     pairs.forEach((p, i) => {
       if (p.corrupted!.promptIds.length !== p.clean.promptIds.length) {
         throw new InputError(`pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}; patching needs equal lengths`, { field: `pairs[${i}].corrupted` });
