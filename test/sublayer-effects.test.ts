@@ -76,3 +76,14 @@ test("options and bad input", async () => {
   const misaligned = [{ clean: pairs[0].clean, corrupted: { ...pairs[0].corrupted, promptIds: pairs[0].corrupted.promptIds.slice(1) } }];
   await assert.rejects(sublayerEffects(model, misaligned), (e: unknown) => e instanceof InputError && e.field === "pairs[0].corrupted");
 });
+
+test("mean ablation without a same-length reference falls back to the mean over all reference positions, and says so", async () => {
+  const { model, pairs, reference } = await setup(9, [1, 2]);
+  const lengths = new Set(pairs.map((p) => p.clean.length));
+  const otherLengths = reference.filter((p) => p.n === 1); // only the n = 1 length is covered
+  const res = await sublayerEffects(model, pairs, { reference: otherLengths, methods: ["mean-ablation"], bootstrap: { samples: 20 } });
+  const covered = new Set(otherLengths.map((p) => p.length));
+  assert.deepEqual(res.metadata.meanFallbackLengths, [...lengths].filter((L) => !covered.has(L)).sort((a, b) => a - b));
+  assert.ok(res.metadata.meanFallbackLengths.length > 0);
+  assert.ok(res.rows.every((r) => Number.isFinite(r.effect)));
+});
