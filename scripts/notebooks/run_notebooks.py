@@ -28,6 +28,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat.sign import NotebookNotary
+from jupyter_client.kernelspec import NoSuchKernel
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / "notebooks"
@@ -158,7 +159,11 @@ def run_one(path: Path, position: str, timeout: int, kernel: str | None) -> bool
     started = time.monotonic()
     try:
         client.execute()
-    except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError, OSError) as error:
+    except NoSuchKernel:
+        print(f"\nFAILED: {shown(path)}: no Jupyter kernel named {kernel_name!r} "
+              "(run `npm run setup` to register tslab)", file=sys.stderr)
+        return False
+    except Exception as error:  # a cell error, a timeout, a dead kernel, a kernel that did not start
         print_failure(path, nb, progress, error)
         print(f"{shown(path)} was left as it was.", file=sys.stderr)
         return False
