@@ -2,13 +2,14 @@
  * `npm run bench`: tokens/s of the hooked runtime on one checkpoint, side by side —
  * plain forward (`run`), forward with a full cache (every hook point, per-head results included),
  * and forward with one intervention (`runWithHooks`, zeroing one head's z in the middle layer) —
- * as medians over interleaved repeated runs after warm-up, with ratios against the plain forward and the
+ * as medians over repeated runs (rotating blocks per mode) after warm-up, with ratios against the plain forward and the
  * process' peak RSS. Two shapes: batch 1 × 20 tokens and batch 32 × 32 tokens.
  *
  * Checkpoint: `--checkpoint <folder>`; default the first model under data/models/, else a seeded
  * random checkpoint (6 layers, d_model 256, 8 heads, d_mlp 688, vocab 4096) written to a temp dir.
- * Other flags: `--runs N` (default 20), `--warmup N` (default 2), `--ep cpu|cuda`, `--write-md` (also
- * write the table into scripts/BENCH.md between bench markers).
+ * Other flags: `--runs N` (default 20), `--warmup N` (default 2), `--ep cpu|cuda`, `--threads N`
+ * (onnxruntime intra-op threads; default: the runtime's default), `--write-md` (also write the
+ * table into scripts/BENCH.md between markers named after the thread setting).
  * Run it with `nice` on a shared machine.
  */
 import * as fs from "fs";
@@ -26,6 +27,7 @@ function flag(name: string, fallback: string): string {
 }
 
 const MB = 1024 * 1024;
+const ROUNDS = 4;
 const peakRssMB = () => (process.resourceUsage().maxRSS * 1024) / MB; // maxRSS is in KiB
 const rssMB = () => process.memoryUsage().rss / MB;
 
@@ -64,8 +66,10 @@ interface Row {
   shape: string;
   mode: string;
   medianMs: number;
+  bestMs: number;
   tokensPerS: number;
   ratio: number;
+  switchMs: number; // median of the first run after another mode's run
   rssMB: number;
   peakMB: number;
 }
@@ -77,7 +81,9 @@ async function main(): Promise<void> {
   const { folder, origin, cleanup } = pickCheckpoint();
   const config = loadLlamaConfig(folder);
   const t0 = performance.now();
-  const model = await HookedLlama.fromPretrained(folder, { executionProvider: ep });
+  const threadsFlag = flag("threads", "");
+  const threads = threadsFlag ? Number(threadsFlag) : undefined;
+  const model = await HookedLlama.fromPretrained(folder, { executionProvider: ep, threads });
   const loadMs = performance.now() - t0;
   const all = hookNames(config); // every hook point, attn.hook_result included
   const mid = Math.floor(config.numLayers / 2);
@@ -88,8 +94,8 @@ async function main(): Promise<void> {
     `model: ${config.numLayers} layers, d_model ${config.hiddenSize}, ${config.numHeads} heads (${config.numKvHeads} kv), d_mlp ${config.intermediateSize}, vocab ${config.vocabSize}`,
   );
   const loadBefore = os.loadavg()[0];
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}`);
-  console.log(`load: ${loadMs.toFixed(0)} ms; runs: median of ${runs} interleaved rounds after ${warmup} warm-up rounds`);
+  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}, intra-op threads ${threads ?? "default"}`);
+  console.log(`load: ${loadMs.toFixed(0)} ms; runs: median of ${Math.ceil(runs / ROUNDS) * ROUNDS} runs per mode (${ROUNDS} rotating blocks) after ${warmup} warm-up rounds`);
   console.log(`full cache = ${all.length} hook points; intervention = zero head 0 of blocks.${mid}.attn.hook_z\n`);
 
   const modes: [string, (ids: number[][]) => Promise<unknown>][] = [
@@ -112,20 +118,35 @@ async function main(): Promise<void> {
       mem.set(mode, { rss: rssMB(), peak: peakRssMB() });
     }
     for (let i = 1; i < warmup; i++) for (const [, fn] of modes) await fn(ids);
-    // Timing pass: modes interleaved round by round, so load from other processes on a shared
-    // machine hits every mode alike.
-    const times = new Map<string, number[]>(modes.map(([m]) => [m, []]));
-    for (let r = 0; r < runs; r++) {
+    // Timing pass: ROUNDS rounds; in each, every mode runs a block of consecutive runs. Rotating
+    // blocks spread load from other processes over every mode; the first run of a block follows a
+    // run of another mode (another ONNX session), which is slower, so it is timed separately.
+    const steady = new Map<string, number[]>(modes.map(([m]) => [m, []]));
+    const switched = new Map<string, number[]>(modes.map(([m]) => [m, []]));
+    const perBlock = Math.ceil(runs / ROUNDS);
+    for (let r = 0; r < ROUNDS; r++) {
       for (const [mode, fn] of modes) {
-        const s = performance.now();
-        await fn(ids);
-        times.get(mode)!.push(performance.now() - s);
+        for (let i = 0; i <= perBlock; i++) {
+          const s = performance.now();
+          await fn(ids);
+          (i === 0 ? switched : steady).get(mode)!.push(performance.now() - s);
+        }
       }
     }
-    const plainMs = median(times.get("plain forward")!);
+    const plainMs = median(steady.get("plain forward")!);
     for (const [mode] of modes) {
-      const med = median(times.get(mode)!);
-      rows.push({ shape, mode, medianMs: med, tokensPerS: (batch * length) / (med / 1000), ratio: plainMs / med, rssMB: mem.get(mode)!.rss, peakMB: mem.get(mode)!.peak });
+      const med = median(steady.get(mode)!);
+      rows.push({
+        shape,
+        mode,
+        medianMs: med,
+        bestMs: Math.min(...steady.get(mode)!),
+        tokensPerS: (batch * length) / (med / 1000),
+        ratio: plainMs / med,
+        switchMs: median(switched.get(mode)!),
+        rssMB: mem.get(mode)!.rss,
+        peakMB: mem.get(mode)!.peak,
+      });
     }
   }
 
@@ -133,22 +154,22 @@ async function main(): Promise<void> {
   console.log(`1-minute load average (other users of this machine included): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`);
   const out: string[] = [];
   const say = (line: string) => (console.log(line), out.push(line));
-  const header = "| batch × tokens | mode | median ms | tokens/s | vs plain | RSS after (MB) | peak RSS so far (MB) |";
+  const header = "| batch × tokens | mode | median ms | best ms | tokens/s (median) | vs plain | first run after another mode (ms) | RSS after (MB) | peak RSS so far (MB) |";
   say(header);
   say("|" + header.split("|").slice(1, -1).map(() => " --- ").join("|") + "|");
   for (const r of rows) {
     say(
-      `| ${r.shape} | ${r.mode} | ${r.medianMs.toFixed(2)} | ${r.tokensPerS.toFixed(0)} | ${r.ratio.toFixed(2)}× | ${r.rssMB.toFixed(0)} | ${r.peakMB.toFixed(0)} |`,
+      `| ${r.shape} | ${r.mode} | ${r.medianMs.toFixed(2)} | ${r.bestMs.toFixed(2)} | ${r.tokensPerS.toFixed(0)} | ${r.ratio.toFixed(2)}× | ${r.switchMs.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${r.peakMB.toFixed(0)} |`,
     );
   }
   console.log("\n'vs plain' = tokens/s of the mode / tokens/s of the plain forward on the same shape (1.00× = as fast).");
   if (process.argv.includes("--write-md")) {
     const md = [
-      "## Hooked runtime: plain forward vs full cache vs one intervention",
+      `## Hooked runtime: plain forward vs full cache vs one intervention (intra-op threads: ${threads ?? "default"})`,
       "",
-      `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`nice npm run bench -- --write-md\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (the machine is shared: absolute times are noisy, ratios less so).`,
+      `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`nice npm run bench -- ${process.argv.slice(2).join(" ")}\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}, onnxruntime intra-op threads ${threads ?? "onnxruntime's default"}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (the machine is shared: absolute times are noisy, ratios less so).`,
       `Checkpoint: ${origin === "embedded model" ? path.relative(path.join(__dirname, ".."), folder) : origin} — ${config.numLayers} layers, d_model ${config.hiddenSize}, ${config.numHeads} heads (${config.numKvHeads} kv), d_mlp ${config.intermediateSize}, vocab ${config.vocabSize}; load ${loadMs.toFixed(0)} ms.`,
-      `Median of ${runs} interleaved rounds after ${warmup} warm-up rounds. Full cache = all ${all.length} hook points (per-head hook_result included); intervention = zero head 0 of blocks.${mid}.attn.hook_z. "vs plain" = tokens/s ÷ plain tokens/s on the same shape. RSS is the whole process, measured in a first pass that runs each mode once in the order shown (peak RSS is monotonic: a row's increase over the row above is that mode's extra memory); timings come from a second pass with the modes interleaved round by round.`,
+      `Median of ${Math.ceil(runs / ROUNDS) * ROUNDS} runs per mode, in ${ROUNDS} rounds of consecutive-run blocks per mode, after ${warmup} warm-up rounds; the first run of each block (right after another mode, i.e. another ONNX session, ran) is timed apart in its own column. Full cache = all ${all.length} hook points (per-head hook_result included); intervention = zero head 0 of blocks.${mid}.attn.hook_z. "vs plain" = tokens/s ÷ plain tokens/s on the same shape. RSS is the whole process, measured in a first pass that runs each mode once in the order shown (peak RSS is monotonic: a row's increase over the row above is that mode's extra memory); timings come from the second pass.`,
       "",
       ...out,
     ].join("\n");
@@ -159,11 +180,11 @@ async function main(): Promise<void> {
 }
 
 const BENCH_MD = path.join(__dirname, "BENCH.md");
-const START = "<!-- bench:start -->";
-const END = "<!-- bench:end -->";
-
-/** Replace (or append) the bench section of BENCH.md. */
+/** Replace (or append) the bench section of BENCH.md for this thread setting. */
 function writeSection(section: string): void {
+  const key = flag("threads", "") ? `bench-threads-${flag("threads", "")}` : "bench";
+  const START = `<!-- ${key}:start -->`;
+  const END = `<!-- ${key}:end -->`;
   const block = `${START}\n${section}\n${END}`;
   let md = fs.existsSync(BENCH_MD) ? fs.readFileSync(BENCH_MD, "utf8") : "# parenlens benchmarks\n\n";
   const a = md.indexOf(START);
