@@ -40,6 +40,12 @@ export interface HookedLlamaOptions {
   threads?: number;
   /** how many built session plans to keep (default 8) */
   sessionCacheSize?: number;
+  /**
+   * Let onnxruntime's worker threads spin-wait between ops (default false). A run cut for an
+   * intervention alternates between sessions whose idle pools would otherwise keep spinning
+   * against each other on few cores; see scripts/BENCH.md.
+   */
+  spinning?: boolean;
 }
 
 export interface RunOptions extends ToTokensOptions {
@@ -314,6 +320,8 @@ export class HookedLlama {
     const ep = this.options.executionProvider ?? "cpu";
     const sessionOptions: ort.InferenceSession.SessionOptions = { executionProviders: [ep], graphOptimizationLevel: "all" };
     if (this.options.threads !== undefined) sessionOptions.intraOpNumThreads = this.options.threads;
+    const spin = this.options.spinning ? "1" : "0";
+    sessionOptions.extra = { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } };
     const sessions: ort.InferenceSession[] = [];
     for (const seg of segments) {
       try {
