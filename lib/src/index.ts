@@ -25,3 +25,4 @@ export * from "./metrics";
 export * from "./logit-lens";
 export * from "./sublayer-effects";
 export * from "./counting-heads";
+export * from "./findings";
