@@ -64,7 +64,9 @@ def greedy(model, tok, prompt: str, max_new: int = 24) -> str:
         out.append(nxt)
         if "\n" in tok.id_to_token(nxt) or nxt == 2:
             break
-    return tok.decode(out)
+    full = tok.decode(ids[1:] + out)  # decoded with the prompt: Llama's decoder strips a leading space
+    assert full.startswith(prompt), (prompt, full)
+    return full[len(prompt):]
 
 
 def main() -> None:
