@@ -156,16 +156,25 @@ test("corrupted pairs: one extra '(', label one paren longer, same token count; 
     assert.equal(x.labelId, parens.ids[c.n]);
     assert.ok(diffPositions.length >= 1);
     for (const i of diffPositions) assert.notEqual(x.promptIds[i], c.promptIds[i]);
-    // this tokenizer keeps "(" separate, so the argument's first digit becomes "("
+    // this tokenizer keeps "(" separate, so the first aligned candidate with "(" as its own token
+    // is the argument's first digit becoming "("
     assert.equal(strategy, "arg-char-to-open");
   }
-  // a tokenizer that merges "((" aligns by inserting "(" instead
+  // a tokenizer that merges "((": inserting "(" aligns, but hides the extra paren in a "((" token;
+  // by default the pair where the new "(" is a token of its own is preferred
   const greedy = greedyTokenizer(["(("]);
   const g = generatePrompts(greedy, { template: "authors", perN: 4, seed: 2, ns: [1, 2, 3] }).prompts;
   const gp = makeCorruptedPairs(greedy, g);
   assert.equal(gp.pairs.length, 12);
-  for (const p of gp.pairs) assert.equal(p.strategy, "double-open");
-  assert.deepEqual(corruptionCandidates("print(str(123").map((c) => c.text), ["print(str((123", "print(str((23"]);
+  const open = greedy.tokenToId("(")!;
+  for (const p of gp.pairs) {
+    assert.equal(p.strategy, "inner-char-to-open"); // print(str(1(3
+    assert.equal(p.diffPositions.length, 1);
+    assert.equal(p.corrupted.promptIds[p.diffPositions[0]], open);
+  }
+  const inOrder = makeCorruptedPairs(greedy, g, { prefer: "order" });
+  for (const p of inOrder.pairs) assert.equal(p.strategy, "double-open"); // print(str((123: "((" is one token
+  assert.deepEqual(corruptionCandidates("print(str(123").map((c) => c.text), ["print(str((123", "print(str((23", "print(str(1(3"]);
   assert.deepEqual(corruptionCandidates("print(x)"), []);
 });
 
