@@ -18,6 +18,7 @@ import { Tensor } from "./tensor";
 import { lastTokenIndex, ModelInput, TokenBatch, toTokenBatch, ToTokensOptions } from "./token-batch";
 import { expectedLlamaWeights, validateLlamaWeights, WeightStore } from "./weights";
 import { loadCheckpoint } from "./checkpoint";
+import { Tokenizer } from "./tokenizer";
 
 /** Where weights come from (a WeightStore, or an in-memory map in tests). */
 export interface WeightSource {
@@ -98,9 +99,10 @@ function weightDims(name: string, rank: number): string[] {
   return Array.from({ length: rank }, (_, i) => `dim${i}`);
 }
 
-export class HookedLlama {
+/** `T`: the tokenizer type; models loaded from a folder carry the full `Tokenizer`. */
+export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
   readonly config: LlamaConfig;
-  readonly tokenizer: ModelTokenizer | null;
+  readonly tokenizer: T | null;
   readonly folder: string | null;
   private readonly options: HookedLlamaOptions;
   private readonly weights = new Map<string, Float32Array>();
@@ -111,7 +113,7 @@ export class HookedLlama {
   private derived = new Map<string, Tensor>();
 
   /** Build from parts: every weight is read once into a float32 array (checked against the config). */
-  constructor(config: LlamaConfig, weights: WeightSource, tokenizer: ModelTokenizer | null, options: HookedLlamaOptions = {}, folder: string | null = null) {
+  constructor(config: LlamaConfig, weights: WeightSource, tokenizer: T | null, options: HookedLlamaOptions = {}, folder: string | null = null) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.folder = folder;
@@ -133,9 +135,9 @@ export class HookedLlama {
    * Load a HF checkpoint folder (or hub id) and check the execution provider by building the plain
    * forward session once.
    */
-  static async fromPretrained(folderOrId: string, options: HookedLlamaOptions = {}): Promise<HookedLlama> {
+  static async fromPretrained(folderOrId: string, options: HookedLlamaOptions = {}): Promise<HookedLlama<Tokenizer>> {
     const ck = await loadCheckpoint(folderOrId);
-    const model = new HookedLlama(ck.config, ck.weights, ck.tokenizer, options, ck.folder);
+    const model = new HookedLlama<Tokenizer>(ck.config, ck.weights, ck.tokenizer, options, ck.folder);
     await model.plan([], ["logits"], {});
     return model;
   }
