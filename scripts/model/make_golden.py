@@ -9,7 +9,8 @@ Writes test/fixtures/golden/model-<name>.safetensors with, per prompt i (P_i tok
   p{i}.resid_post_last [pos, d_model]      output of the last layer (blocks.{L-1}.hook_resid_post;
                       the others equal hidden_states[l+1])
   p{i}.attentions     [layer, head, pos, pos]  attention patterns (blocks.l.attn.hook_pattern)
-and model-<name>.json with the prompts, token ids (with <s>), tokens and the top next tokens.
+and model-<name>.json with the prompts, token ids (with <s>), tokens and the top next tokens, plus
+the Python token ids of a few extra texts (the TypeScript tokenizer must give the same).
 """
 import json
 import os
@@ -30,6 +31,17 @@ PROMPTS = [
     "reply = session.dispatch(alpha, codec.pack(beta, frame.seal(gamma, 12",
     "def digest(records, limit):\n    return tally(purge(records",
     "total = blend(weigh(alpha), mix(trim(beta, 3), gamma",
+]
+
+# extra texts whose Python token ids the TypeScript tokenizer must reproduce
+TOKENIZER_SAMPLES = [
+    "    def __init__(self, x):\n        self.x = f(g(x), 12)\n",
+    " leading space and  two   spaces",
+    "foo(bar(baz(qux(quux(corge(1))))))",
+    "if f(g(x)):\n    return {'a': [1, 2]}, h(y)),",
+    "naïve café ✓ 日本 \t tab",
+    "x = 1</s>",
+    "",
 ]
 
 
@@ -59,6 +71,7 @@ def main() -> None:
             "producer": f"transformers {transformers.__version__}, torch {torch.__version__}, LlamaForCausalLM, "
                         "attn_implementation=eager, float32, one prompt at a time (no padding)",
             "n_layers": L, "prompts": meta,
+            "tokenizer_samples": [{"text": t, "ids": tok.encode(t).ids} for t in TOKENIZER_SAMPLES],
             "tensors": {k: list(v.shape) for k, v in tensors.items()}}
     with open(base + ".json", "w") as fh:
         json.dump(info, fh, indent=1, ensure_ascii=False)
