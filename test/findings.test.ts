@@ -8,6 +8,8 @@ import {
   LensRow,
   SublayerRow,
   accuracyFinding,
+  causalRole,
+  isCountingHead,
   countingFinding,
   depthFraction,
   emergencePoint,
@@ -30,11 +32,19 @@ describe("accuracyFinding", () => {
     assert.match(f.markdown, /replicates/);
     assert.match(f.markdown, /n = 4: 80\.0 %/);
   });
-  it("is partly when only some n match, and does not replicate when none does", () => {
-    assert.equal(accuracyFinding([acc(1, 1), acc(2, 0), acc(3, 0), acc(4, 0)]).verdict, "partly");
+  it("is partly when two or three n match, and does not replicate when one or none does", () => {
+    assert.equal(accuracyFinding([acc(1, 1), acc(2, 0.95), acc(3, 0), acc(4, 0)]).verdict, "partly");
+    // always predicting ")" is right for n = 1 only
+    assert.equal(accuracyFinding([acc(1, 1), acc(2, 0), acc(3, 0), acc(4, 0)]).verdict, "does not replicate");
     const f = accuracyFinding([acc(1, 0.2), acc(2, 0.1), acc(3, 0), acc(4, 0)]);
     assert.equal(f.verdict, "does not replicate");
     assert.equal(f.numbers.matching, 0);
+  });
+  it("names no hardest count when every count is equally accurate", () => {
+    const f = accuracyFinding([acc(1, 1), acc(2, 1), acc(3, 1), acc(4, 1)]);
+    assert.equal(f.verdict, "replicates");
+    assert.equal(f.numbers.hardestN, null);
+    assert.match(f.summary, /equally accurate/);
   });
   it("refuses rows without any n of the paper", () => {
     assert.throws(() => accuracyFinding([acc(null, 0.5)]), InputError);
@@ -137,6 +147,18 @@ describe("sublayerFinding", () => {
     assert.equal(f.verdict, "does not replicate");
     assert.equal(f.numbers.bothMatter, 0);
   });
+  it("does not replicate when the model fails the task (mean clean logit difference ≤ 0), whatever the effects", () => {
+    const rows = [...sub("zero-ablation", "logit", [2, 1, 0], [0.8, 0, 0]), ...sub("denoising", "fraction", [0.6, 0.3, 0], [0.2, 0, 0])];
+    assert.equal(sublayerFinding(rows, { cleanLogitDiff: 5 }).verdict, "replicates");
+    const f = sublayerFinding(rows, { cleanLogitDiff: -5, logitThreshold: 0.5 });
+    assert.equal(f.verdict, "does not replicate");
+    assert.match(f.summary, /does not do the task/);
+  });
+  it("a method where nothing matters casts no vote for MHA", () => {
+    const [s] = sublayerSummaries(sub("mean-ablation", "logit", [0.1, 0.05], [0.02, 0.01]), { logitThreshold: 0.5 });
+    assert.equal(s.totalAttn > s.totalMlp, true);
+    assert.equal(s.mhaMore, false);
+  });
   it("an effect whose interval includes 0 does not matter, however large", () => {
     const rows: SublayerRow[] = [
       { layer: 0, sublayer: "attn", method: "zero-ablation", n: null, effect: 3, lo: -1, hi: 7, unit: "logit" },
@@ -144,7 +166,8 @@ describe("sublayerFinding", () => {
     ];
     const [s] = sublayerSummaries(rows, { logitThreshold: 0.5 });
     assert.deepEqual(s.attnLayers, []);
-    assert.equal(s.mhaMore, true);
+    assert.deepEqual(s.mlpLayers, [0]);
+    assert.equal(s.mhaMore, true); // larger total, and the MLP matters in this method
   });
 });
 
@@ -170,6 +193,22 @@ describe("countingFinding", () => {
     const f = countingFinding([head("L0H0", 0.3, 0.9, 0.5), head("L0H1", NaN, 0.1, -0.5)]);
     assert.equal(f.verdict, "does not replicate");
     assert.match(f.summary, /strongest: L0H0/);
+  });
+  it("with a uniform-attention baseline, a positive r must clear it; a negative r is not explained by it", () => {
+    const heads = [head("L2H2", 0.6, 0.2, 0.3), head("L3H4", 0.75, 0.9, 0.3), head("L5H1", -0.55, 0.1, -0.2)];
+    assert.equal(countingFinding(heads).numbers.countingHeads, 3);
+    const f = countingFinding(heads, { baselineR: 0.55 }); // L2H2's interval [0.5, 0.7] reaches below 0.55
+    assert.equal(f.numbers.countingHeads, 2);
+    assert.deepEqual([isCountingHead(heads[0], { baselineR: 0.55 }), isCountingHead(heads[1], { baselineR: 0.55 }), isCountingHead(heads[2], { baselineR: 0.55 })], [false, true, true]);
+  });
+  it("tiny causal effects are neutral under a causal threshold, and missing ones untested", () => {
+    const heads = [head("L3H4", 0.8, 0.2, 0.06), head("L5H1", -0.7, 0.2, -0.09)];
+    assert.equal(countingFinding(heads).verdict, "replicates"); // one helps, one hurts
+    const f = countingFinding(heads, { causalThreshold: 0.5 });
+    assert.equal(f.verdict, "partly");
+    assert.equal(f.numbers.helps, 0);
+    assert.equal(causalRole({ ...heads[0], causalEffect: NaN, causalLo: NaN, causalHi: NaN }), "untested");
+    assert.match(countingFinding(heads.map((h) => ({ ...h, causalEffect: NaN, causalLo: NaN, causalHi: NaN }))).summary, /no causal runs/);
   });
   it("a strong r whose interval includes 0 is no counting head", () => {
     const h: HeadRow = { ...head("L1H1", 0.6, 0.8, 0.5), countingLo: -0.2 };

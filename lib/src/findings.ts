@@ -76,7 +76,8 @@ export interface AccuracyFindingOptions {
 /**
  * Does the model solve the authors' task as CodeLlama-7b does? Per n, the whole-vocabulary
  * accuracy matches when its upper bound reaches the paper's accuracy minus `tolerance`.
- * replicates: every n matches; partly: at least one n matches; otherwise does not replicate.
+ * replicates: every n matches; partly: at least two match (a model that always predicts one run
+ * matches one n); otherwise does not replicate.
  */
 export function accuracyFinding(rows: AccuracyRow[], opts: AccuracyFindingOptions = {}): Finding {
   requireRows(rows, "accuracy rows");
@@ -86,10 +87,12 @@ export function accuracyFinding(rows: AccuracyRow[], opts: AccuracyFindingOption
   if (perN.length === 0) throw new InputError("accuracy rows: no row has an n the paper reports (1..4)", { field: "n" });
   const matches = perN.map((r) => r.accuracyHi >= paper[r.n!] - tol);
   const nMatch = matches.filter(Boolean).length;
-  const verdict: Verdict = nMatch === perN.length ? "replicates" : nMatch > 0 ? "partly" : "does not replicate";
+  // One count can be matched by always predicting one run: "partly" needs two.
+  const verdict: Verdict = nMatch === perN.length ? "replicates" : nMatch >= Math.min(2, perN.length) ? "partly" : "does not replicate";
   const hardest = perN.reduce((a, b) => (b.accuracy < a.accuracy ? b : a));
   const pooled = rows.find((r) => r.n === null);
-  const numbers: Finding["numbers"] = { tolerance: tol, matching: nMatch, of: perN.length, hardestN: hardest.n };
+  const allEqual = perN.every((r) => r.accuracy === hardest.accuracy);
+  const numbers: Finding["numbers"] = { tolerance: tol, matching: nMatch, of: perN.length, hardestN: allEqual ? null : hardest.n };
   for (const r of perN) {
     numbers[`accuracy_n${r.n}`] = r.accuracy;
     numbers[`parenAccuracy_n${r.n}`] = r.parenAccuracy;
@@ -101,10 +104,12 @@ export function accuracyFinding(rows: AccuracyRow[], opts: AccuracyFindingOption
     claim: "CodeLlama-7b predicts the right run of closing parens on the authors' template 99 / 100 / 98 / 87 % of the time for 1 / 2 / 3 / 4 missing parens.",
     verdict,
     summary:
-      `${nMatch} of ${perN.length} counts reach the paper's accuracy (within ${pct(tol)}); ` +
-      `the hardest count here is n = ${hardest.n} (${pct(hardest.accuracy)}), ` +
-      (hardest.n === Math.max(...perN.map((r) => r.n!)) ? "the longest run, as in the paper." : "not the longest run as in the paper (n = 4)."),
-    rule: `per n, whole-vocabulary argmax accuracy with a 95 % bootstrap interval; n matches when the interval's upper bound ≥ paper − ${tol}. All n match → replicates; some → partly; none → does not replicate.`,
+      `${nMatch} of ${perN.length} counts reach the paper's accuracy (within ${num(100 * tol, 0)} points); ` +
+      (perN.every((r) => r.accuracy === hardest.accuracy)
+        ? `every count is equally accurate here (${pct(hardest.accuracy)}); in the paper n = 4 is the hardest.`
+        : `the hardest count here is n = ${hardest.n} (${pct(hardest.accuracy)}), ` +
+          (hardest.n === Math.max(...perN.map((r) => r.n!)) ? "the longest run, as in the paper." : "not the longest run as in the paper (n = 4).")),
+    rule: `per n, whole-vocabulary argmax accuracy with a 95 % bootstrap interval; n matches when the interval's upper bound ≥ paper − ${tol}. All n match → replicates; at least two → partly (always predicting one run matches one n); fewer → does not replicate.`,
     evidence: perN.map(
       (r, i) =>
         `n = ${r.n}: ${pct(r.accuracy)} [${pct(r.accuracyLo)}, ${pct(r.accuracyHi)}] over the vocabulary, ${pct(r.parenAccuracy)} among the paren runs ` +
@@ -261,7 +266,7 @@ export interface SublayerRow {
 export interface SublayerFindingOptions {
   /** Threshold for "matters" in logit units (default 0.1 × |mean clean logit difference| when given, else 0.5). */
   logitThreshold?: number;
-  /** Mean clean logit difference (sets the default logit threshold). */
+  /** Mean clean logit difference: sets the default logit threshold; ≤ 0 (the model fails the task) → does not replicate. */
   cleanLogitDiff?: number;
   /** Threshold for "matters" for fraction-of-gap methods (patching; default 0.1). */
   fractionThreshold?: number;
@@ -278,6 +283,7 @@ export interface SublayerMethodSummary {
   attnLayers: number[];
   mlpLayers: number[];
   bothMatter: boolean;
+  /** Σ|effect| larger for attention, in a method where at least one sub-layer matters. */
   mhaMore: boolean;
 }
 
@@ -298,7 +304,9 @@ export function sublayerSummaries(rows: SublayerRow[], opts: SublayerFindingOpti
     const mlpLayers = layers("mlp");
     const totalAttn = total("attn");
     const totalMlp = total("mlp");
-    return { method, unit, threshold, totalAttn, totalMlp, attnLayers, mlpLayers, bothMatter: attnLayers.length > 0 && mlpLayers.length > 0, mhaMore: totalAttn > totalMlp };
+    // A method where no sub-layer matters casts no vote on which matters more.
+    const anyMatters = attnLayers.length + mlpLayers.length > 0;
+    return { method, unit, threshold, totalAttn, totalMlp, attnLayers, mlpLayers, bothMatter: attnLayers.length > 0 && mlpLayers.length > 0, mhaMore: anyMatters && totalAttn > totalMlp };
   });
 }
 
@@ -307,7 +315,8 @@ export function sublayerSummaries(rows: SublayerRow[], opts: SublayerFindingOpti
  * interval excluding 0 and |effect| ≥ the threshold; MHA is more important when Σ|effect| over
  * layers is larger for attention than for the MLP. replicates: in a majority of methods both
  * types matter AND MHA is more important; partly: one of the two holds in a majority; does not
- * replicate: neither does.
+ * replicate: neither does, or the mean clean logit difference (when given) is ≤ 0 — a model that
+ * fails the task has no mechanism for it to localise.
  */
 export function sublayerFinding(rows: SublayerRow[], opts: SublayerFindingOptions = {}): Finding {
   requireRows(rows, "sub-layer rows");
@@ -317,9 +326,13 @@ export function sublayerFinding(rows: SublayerRow[], opts: SublayerFindingOption
   const both = sums.filter((s) => s.bothMatter).length;
   const mha = sums.filter((s) => s.mhaMore).length;
   const majority = (x: number) => x > k / 2;
-  const verdict: Verdict = majority(both) && majority(mha) ? "replicates" : majority(both) || majority(mha) ? "partly" : "does not replicate";
+  // Without the behaviour (mean clean LD ≤ 0) there is nothing for the sub-layers to carry.
+  const noTask = opts.cleanLogitDiff !== undefined && !(opts.cleanLogitDiff > 0);
+  const verdict: Verdict = noTask
+    ? "does not replicate"
+    : majority(both) && majority(mha) ? "replicates" : majority(both) || majority(mha) ? "partly" : "does not replicate";
   const list = (xs: number[]) => (xs.length ? xs.map((l) => `L${l}`).join(", ") : "none");
-  const numbers: Finding["numbers"] = { methods: k, bothMatter: both, mhaMore: mha };
+  const numbers: Finding["numbers"] = { methods: k, bothMatter: both, mhaMore: mha, cleanLogitDiff: opts.cleanLogitDiff ?? null };
   for (const s of sums) {
     numbers[`${s.method}_totalAttn`] = s.totalAttn;
     numbers[`${s.method}_totalMlp`] = s.totalMlp;
@@ -329,14 +342,15 @@ export function sublayerFinding(rows: SublayerRow[], opts: SublayerFindingOption
     title: "attention and MLP sub-layers both matter, attention more",
     claim: "both multi-head attention (MHA) and feed-forward (FF) sub-layers matter for the task, MHA more so.",
     verdict,
-    summary: `both sub-layer types matter in ${both} of ${k} methods; attention has the larger total effect in ${mha} of ${k} (${sums
+    summary: (noTask ? `the model does not do the task on these prompts (mean clean logit difference ${num(opts.cleanLogitDiff!)} ≤ 0), so no sub-layer can be said to carry it; for the record, ` : "") +
+      `both sub-layer types matter in ${both} of ${k} methods; attention has the larger total effect in ${mha} of ${k} (${sums
       .filter((s) => s.mhaMore)
       .map((s) => s.method)
       .join(", ") || "none"}).`,
     rule:
       `per method, pooled over prompts: a sub-layer type matters when at least one layer's effect has a 95 % interval excluding 0 and |effect| ≥ the threshold ` +
       `(${sums.map((s) => `${s.method} ${num(s.threshold, 2)} ${s.unit === "fraction" ? "of the gap" : "logits"}`).join("; ")}); ` +
-      `MHA is more important when Σ_layers |effect| is larger for attention. Both matter and MHA more, each in a majority of methods → replicates; one of the two → partly; neither → does not replicate.`,
+      `MHA is more important when Σ_layers |effect| is larger for attention (counted only in methods where some sub-layer matters). Both matter and MHA more, each in a majority of methods → replicates; one of the two → partly; neither, or a mean clean logit difference ≤ 0 (the model fails the task) → does not replicate.`,
     evidence: sums.map(
       (s) =>
         `${s.method}: Σ|effect| attention ${num(s.totalAttn)} vs MLP ${num(s.totalMlp)} ${s.unit === "fraction" ? "(fraction of the clean−corrupted gap)" : "(logits)"}; ` +
@@ -363,18 +377,45 @@ export interface HeadRow {
 export interface CountingFindingOptions {
   /** |r| at or above this, with an interval excluding 0, makes a counting head (default 0.5). */
   countingThreshold?: number;
+  /**
+   * r that a head attending uniformly to every token would get (e.g. the correlation of the share
+   * of `)` tokens with the count). A head whose r has this sign must have its whole interval beyond
+   * it: attention that merely spreads over more `)` tokens is not counting. Default 0 (no baseline).
+   */
+  baselineR?: number;
   /** A counting head promotes the right count when its promotion rate is ≥ this (default 0.5; chance among four runs is 0.25). */
   promoteThreshold?: number;
+  /** |causal effect| below this is neutral even when its interval excludes 0 (default 0, in logits). */
+  causalThreshold?: number;
   /** What r correlates (for the text), e.g. "attention on `)` vs the number already closed". */
   criterion?: string;
   /** The causal method's name (for the text), e.g. "zero ablation at the last position". */
   causalMethod?: string;
 }
 
+/** Is this head a counting head under the options' rule? */
+export function isCountingHead(h: HeadRow, opts: CountingFindingOptions = {}): boolean {
+  const thr = opts.countingThreshold ?? 0.5;
+  const base = opts.baselineR ?? 0;
+  if (!Number.isFinite(h.countingR) || Math.abs(h.countingR) < thr) return false;
+  if (!(h.countingLo > 0 || h.countingHi < 0)) return false;
+  if (base > 0 && h.countingR > 0) return h.countingLo > base;
+  if (base < 0 && h.countingR < 0) return h.countingHi < base;
+  return true;
+}
+
+/** "helps" / "hurts" / "neutral" / "untested" (no causal number) for one head. */
+export function causalRole(h: HeadRow, causalThreshold = 0): "helps" | "hurts" | "neutral" | "untested" {
+  if (!Number.isFinite(h.causalEffect)) return "untested";
+  if (Math.abs(h.causalEffect) < causalThreshold) return "neutral";
+  return h.causalLo > 0 ? "helps" : h.causalHi < 0 ? "hurts" : "neutral";
+}
+
 /**
- * Finding 3. Counting heads: |r| ≥ countingThreshold with an interval excluding 0. Among them a
- * head "promotes" when its rank-among-four promotion rate is ≥ promoteThreshold, else "misleads";
- * causally it "helps" / "hurts" when its ablation effect's interval is above / below 0.
+ * Finding 3. Counting heads: |r| ≥ countingThreshold with an interval excluding 0 (and beyond the
+ * uniform-attention baseline, when given). Among them a head "promotes" when its rank-among-four
+ * promotion rate is ≥ promoteThreshold, else it "misleads"; causally it "helps" / "hurts" when its
+ * ablation effect's interval is above / below 0 and |effect| ≥ causalThreshold.
  * replicates: counting heads exist and they include both a promoter and a misleader, or both a
  * helper and a hurter; partly: counting heads exist but all play one role; does not replicate:
  * no counting head.
@@ -383,28 +424,32 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
   requireRows(heads, "head rows");
   const thr = opts.countingThreshold ?? 0.5;
   const pthr = opts.promoteThreshold ?? 0.5;
-  const counting = heads
-    .filter((h) => Number.isFinite(h.countingR) && Math.abs(h.countingR) >= thr && (h.countingLo > 0 || h.countingHi < 0))
-    .sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
+  const cthr = opts.causalThreshold ?? 0;
+  const base = opts.baselineR ?? 0;
+  const counting = heads.filter((h) => isCountingHead(h, opts)).sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
   const promoters = counting.filter((h) => h.promoteRate >= pthr);
   const misleaders = counting.filter((h) => !(h.promoteRate >= pthr));
-  const helps = counting.filter((h) => h.causalLo > 0);
-  const hurts = counting.filter((h) => h.causalHi < 0);
+  const roles = counting.map((h) => causalRole(h, cthr));
+  const helps = counting.filter((_, i) => roles[i] === "helps");
+  const hurts = counting.filter((_, i) => roles[i] === "hurts");
+  const tested = roles.filter((r) => r !== "untested").length;
   let verdict: Verdict;
   let summary: string;
   const names = (xs: HeadRow[]) => (xs.length ? xs.map((h) => h.label).join(", ") : "none");
   if (counting.length === 0) {
     const best = [...heads].filter((h) => Number.isFinite(h.countingR)).sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR))[0];
     verdict = "does not replicate";
-    summary = `no head reaches |r| ≥ ${num(thr)}` + (best ? ` (strongest: ${best.label}, r = ${num(best.countingR)} [${num(best.countingLo)}, ${num(best.countingHi)}]).` : ".");
+    summary =
+      `no head reaches |r| ≥ ${num(thr)}${base ? ` beyond the uniform-attention baseline r = ${num(base)}` : ""}` +
+      (best ? ` (strongest: ${best.label}, r = ${num(best.countingR)} [${num(best.countingLo)}, ${num(best.countingHi)}]).` : ".");
   } else {
     const mixedPromotion = promoters.length > 0 && misleaders.length > 0;
     const mixedCausal = helps.length > 0 && hurts.length > 0;
     verdict = mixedPromotion || mixedCausal ? "replicates" : "partly";
     summary =
       `${counting.length} counting head${counting.length > 1 ? "s" : ""} (${names(counting.slice(0, 6))}${counting.length > 6 ? ", …" : ""}); ` +
-      `by the rank-among-four rule ${promoters.length} promote the right count and ${misleaders.length} mislead; ` +
-      `ablating them, ${helps.length} help and ${hurts.length} hurt the prediction` +
+      `by the rank-among-four rule ${promoters.length} promote the right count and ${misleaders.length} do not (mislead); ` +
+      (tested ? `ablating them, ${helps.length} help and ${hurts.length} hurt the prediction` : "no causal runs") +
       (verdict === "replicates" ? " — so counting heads can help or hurt, as the paper says." : " — they all play one role here.");
   }
   return finish({
@@ -414,20 +459,23 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
     verdict,
     summary,
     rule:
-      `a counting head has |r| ≥ ${num(thr)} (r = Pearson correlation over prompts of ${opts.criterion ?? "its attention on `)` and the number already closed"}) with a 95 % interval excluding 0. ` +
-      `It promotes when the correct run ranks first among the four paren runs in its own output (through the unembedding) on ≥ ${pct(pthr)} of prompts, else it misleads; ` +
-      `it helps / hurts when the interval of its ${opts.causalMethod ?? "ablation"} effect on the logit difference is above / below 0. ` +
+      `a counting head has |r| ≥ ${num(thr)} (r = Pearson correlation over prompts of ${opts.criterion ?? "its attention on `)` and the number already closed"}) with a 95 % interval excluding 0` +
+      (base ? ` and, on the side of the uniform-attention baseline (r = ${num(base)}), entirely beyond it` : "") +
+      `. It promotes when the correct run ranks first among the four paren runs in its own output (through the unembedding) on ≥ ${pct(pthr)} of prompts, else it misleads; ` +
+      `it helps / hurts when the interval of its ${opts.causalMethod ?? "ablation"} effect on the logit difference is above / below 0${cthr ? ` and |effect| ≥ ${num(cthr, 3)} logits` : ""}. ` +
       `Counting heads of both kinds (promote and mislead, or help and hurt) → replicates; counting heads of one kind → partly; none → does not replicate.`,
     evidence: counting.length
       ? counting.slice(0, 8).map(
-          (h) =>
-            `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}], promotes the right count on ${pct(h.promoteRate)} of prompts, ` +
-            `ablation effect ${num(h.causalEffect, 3)} [${num(h.causalLo, 3)}, ${num(h.causalHi, 3)}] (${h.causalLo > 0 ? "helps" : h.causalHi < 0 ? "hurts" : "neutral"})`,
+          (h, i) =>
+            `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}], promotes the right count on ${pct(h.promoteRate)} of prompts` +
+            (roles[i] === "untested" ? "" : `, ablation effect ${num(h.causalEffect, 3)} [${num(h.causalLo, 3)}, ${num(h.causalHi, 3)}] (${roles[i]})`),
         )
       : ["no counting head to list"],
     numbers: {
       countingThreshold: thr,
+      baselineR: base,
       promoteThreshold: pthr,
+      causalThreshold: cthr,
       countingHeads: counting.length,
       promoting: promoters.length,
       misleading: misleaders.length,
