@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import { generateDataset, makeCorruptedPairs } from "../lib/src/prompts";
 import { parenRunTokens } from "../lib/src/paren-tokens";
-import { sublayerEffects, SUBLAYER_METHODS } from "../lib/src/sublayer-effects";
+import { sublayerEffects, SUBLAYER_METHODS, SublayerMethod } from "../lib/src/sublayer-effects";
 import { InputError } from "../lib/src/errors";
 import { plantConstantMlp, tinyStudyModel, unembedDirection } from "./study-helpers";
 
@@ -73,17 +73,42 @@ test("options and bad input", async () => {
   await assert.rejects(sublayerEffects(model, cleanOnly, { methods: ["denoising"] }), (e: unknown) => e instanceof InputError && e.field === "pairs.corrupted");
   await assert.rejects(sublayerEffects(model, pairs, { methods: ["mean-ablation"] }), (e: unknown) => e instanceof InputError && e.field === "reference");
   await assert.rejects(sublayerEffects(model, []), (e: unknown) => e instanceof InputError && e.field === "pairs");
+  await assert.rejects(sublayerEffects(model, pairs, { reference, meanOver: "per-position" as never }), (e: unknown) => e instanceof InputError && e.field === "meanOver");
   const misaligned = [{ clean: pairs[0].clean, corrupted: { ...pairs[0].corrupted, promptIds: pairs[0].corrupted.promptIds.slice(1) } }];
   await assert.rejects(sublayerEffects(model, misaligned), (e: unknown) => e instanceof InputError && e.field === "pairs[0].corrupted");
 });
 
-test("mean ablation without a same-length reference falls back to the mean over all reference positions, and says so", async () => {
+test("per-position mean ablation without a same-length reference falls back to the mean over all reference positions, and says so", async () => {
   const { model, pairs, reference } = await setup(9, [1, 2]);
   const lengths = new Set(pairs.map((p) => p.clean.length));
   const otherLengths = reference.filter((p) => p.n === 1); // only the n = 1 length is covered
-  const res = await sublayerEffects(model, pairs, { reference: otherLengths, methods: ["mean-ablation"], bootstrap: { samples: 20 } });
+  const res = await sublayerEffects(model, pairs, { reference: otherLengths, methods: ["mean-ablation"], meanOver: "per-position-same-length", bootstrap: { samples: 20 } });
+  assert.equal(res.metadata.meanOver, "per-position-same-length");
   const covered = new Set(otherLengths.map((p) => p.length));
   assert.deepEqual(res.metadata.meanFallbackLengths, [...lengths].filter((L) => !covered.has(L)).sort((a, b) => a - b));
   assert.ok(res.metadata.meanFallbackLengths.length > 0);
   assert.ok(res.rows.every((r) => Number.isFinite(r.effect)));
+});
+
+test("the per-position same-length mean keeps what a prompt has at each position, the all-positions mean (default) removes it", async () => {
+  const { model, pairs } = await setup(10);
+  // one clean prompt per token count, which is also the whole reference set: the same-length
+  // per-position mean of every sub-layer output is then that prompt's own output, count included
+  const seen = new Set<number>();
+  const single = pairs.filter((p) => !seen.has(p.clean.promptIds.length) && !!seen.add(p.clean.promptIds.length));
+  assert.ok(single.length >= 2, "prompts of at least two lengths");
+  const reference = single.map((p) => p.clean);
+  const opts = { reference, methods: ["zero-ablation", "mean-ablation"] as SublayerMethod[], bootstrap: { samples: 20 } };
+  const perPosition = await sublayerEffects(model, single, { ...opts, meanOver: "per-position-same-length" });
+  const allPositions = await sublayerEffects(model, single, opts);
+  assert.equal(allPositions.metadata.meanOver, "all-positions");
+  assert.match(allPositions.metadata.methodNotes["mean-ablation"], /every position of every reference prompt/);
+  assert.deepEqual(perPosition.metadata.meanFallbackLengths, []);
+  const values = (res: typeof perPosition, m: SublayerMethod) => res.perPrompt.filter((v) => v.method === m).map((v) => Math.abs(v.value));
+  // ablating to the per-position mean changes nothing, though the sub-layers matter (zero ablation) ...
+  assert.ok(Math.max(...values(perPosition, "mean-ablation")) < 1e-4, `per-position: ${Math.max(...values(perPosition, "mean-ablation"))}`);
+  assert.ok(Math.max(...values(perPosition, "zero-ablation")) > 0.05);
+  // ... while the all-positions mean takes each position's own output (and the count) away
+  const byLayer = allPositions.rows.filter((r) => r.method === "mean-ablation" && r.group === "all").map((r) => Math.abs(r.effect));
+  assert.ok(byLayer.filter((x) => x > 0.05).length >= 2, `all-positions effects: ${byLayer.map((x) => x.toFixed(3)).join(" ")}`);
 });

@@ -2,7 +2,8 @@
  * Finding 2, MHA vs FF: for every layer, the effect of its attention sub-layer (hook_attn_out)
  * and MLP sub-layer (hook_mlp_out) on the logit difference, by
  * - "zero-ablation" / "mean-ablation": LD(clean) − LD(clean with the sub-layer's output zeroed /
- *   replaced by its mean over reference prompts of the same length, per position) [logits];
+ *   replaced by its mean over the reference prompts: by default one mean over every reference
+ *   position, or per position over the reference prompts of the same length, see `meanOver`) [logits];
  * - "denoising": the corrupted prompt run with the clean sub-layer output patched in,
  *   (LD(patched) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction of the gap restored];
  * - "noising": the clean prompt run with the corrupted sub-layer output patched in,
@@ -23,6 +24,16 @@ import { StudyPrompt, lengthBatches } from "./prompts";
 import { checkStudyPrompts, modelParens } from "./logit-lens";
 import { ParenRunTokens } from "./paren-tokens";
 
+/**
+ * Which mean replaces a sub-layer output in mean ablation:
+ * - "all-positions": one [d_model] vector per hook, the mean over every position of every
+ *   reference prompt;
+ * - "per-position-same-length": a [pos, d_model] mean per hook over the reference prompts with the
+ *   clean prompt's token count (a length no reference prompt has falls back to "all-positions").
+ */
+export type MeanAblationBasis = "all-positions" | "per-position-same-length";
+export const MEAN_ABLATION_BASES: MeanAblationBasis[] = ["all-positions", "per-position-same-length"];
+
 export type SublayerMethod = "zero-ablation" | "mean-ablation" | "denoising" | "noising" | "dla";
 export const SUBLAYER_METHODS: SublayerMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising", "dla"];
 
@@ -37,6 +48,12 @@ export interface SublayerEffectsOptions {
   methods?: SublayerMethod[];
   /** Prompts whose activations give the means for mean ablation (a held-out split). */
   reference?: StudyPrompt[];
+  /**
+   * Default "all-positions". On templated prompts the token count fixes n (the authors' template
+   * does), so a per-position mean over same-length prompts is a mean over prompts with the same
+   * count: it keeps the count, and ablating to it cannot show whether a sub-layer carries it.
+   */
+  meanOver?: MeanAblationBasis;
   /** Default "corrupted-label" when every pair has a corrupted prompt, else "strongest-wrong" (taken from the clean run). */
   counterfactual?: "corrupted-label" | "strongest-wrong";
   /** Ablate / patch the sub-layer output at every position (default) or at the last one only. */
@@ -80,17 +97,24 @@ export interface SublayerEffectsResult {
     methods: SublayerMethod[];
     counterfactual: "corrupted-label" | "strongest-wrong";
     positions: "all" | "last";
+    /** The mean used by mean ablation. */
+    meanOver: MeanAblationBasis;
     /** Mean DLA of the embedding (pooled): with the sub-layers' DLA it sums to the clean LD. */
     dlaEmbed: number;
-    /** Lengths for which no reference prompt had the same length: their means fell back to the mean over all reference positions. */
+    /** "per-position-same-length" only: lengths no reference prompt had; their means fell back to the mean over all reference positions. */
     meanFallbackLengths: number[];
     methodNotes: Record<SublayerMethod, string>;
   };
 }
 
+const MEAN_NOTES: Record<MeanAblationBasis, string> = {
+  "all-positions": "LD(clean) − LD(clean, sub-layer output set to its mean over every position of every reference prompt) [logits]",
+  "per-position-same-length": "LD(clean) − LD(clean, sub-layer output set to its per-position mean over the reference prompts of the same length) [logits]",
+};
+
 const METHOD_NOTES: Record<SublayerMethod, string> = {
   "zero-ablation": "LD(clean) − LD(clean, sub-layer output set to 0) [logits]",
-  "mean-ablation": "LD(clean) − LD(clean, sub-layer output set to its per-position mean over the reference prompts of the same length) [logits]",
+  "mean-ablation": "LD(clean) − LD(clean, sub-layer output set to its mean over the reference prompts) [logits]",
   denoising: "(LD(corrupted, clean output patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
   noising: "(LD(clean) − LD(clean, corrupted output patched in)) / (LD(clean) − LD(corrupted)) [fraction destroyed]",
   dla: "sub-layer output at the last position / cached final-norm scale × final norm weight · (W_U[:, label] − W_U[:, counterfactual]) [logits]",
@@ -99,17 +123,24 @@ const METHOD_NOTES: Record<SublayerMethod, string> = {
 export const sublayerHook = (layer: number, sublayer: "attn" | "mlp"): string => `blocks.${layer}.hook_${sublayer}_out`;
 
 /**
- * Per-position means of some hooks ([pos, d_model] per hook) over the reference prompts of each
- * wanted length; a length no reference prompt has falls back to the mean over every reference
- * position ([d_model]).
+ * Means of some hooks over the reference prompts, for each wanted length (length → hook → mean):
+ * "all-positions" gives the same [d_model] mean over every reference position for every length;
+ * "per-position-same-length" gives [pos, d_model] means over the reference prompts of that length,
+ * and for a length no reference prompt has, the [d_model] all-positions mean (listed in fallbackLengths).
  */
 export async function referenceMeans(
   model: HookedLlama,
   reference: StudyPrompt[],
   hooks: string[],
   lengths: number[],
-  batchSize = 32,
+  opts: { meanOver?: MeanAblationBasis; batchSize?: number } = {},
 ): Promise<{ means: Map<number, Map<string, Tensor>>; fallbackLengths: number[] }> {
+  const meanOver = opts.meanOver ?? "all-positions";
+  const batchSize = opts.batchSize ?? 32;
+  if (!MEAN_ABLATION_BASES.includes(meanOver)) {
+    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, { field: "meanOver" });
+  }
+  if (!Array.isArray(reference) || reference.length === 0) throw new InputError("mean ablation needs at least one reference prompt", { field: "reference" });
   checkStudyPrompts(reference, model.config.vocabSize, "reference");
   const D = model.config.hiddenSize;
   const sums = new Map<number, Map<string, Float64Array>>(); // length → hook → [pos * d_model]
@@ -131,21 +162,20 @@ export async function referenceMeans(
       }
     }
   }
+  // [d_model] per hook: each reference position weighs the same
+  const overallMeans = new Map(hooks.map((h) => [h, new Tensor(Float32Array.from(overall.get(h)!, (x) => x / overallCount), [D], ["d_model"])]));
   const means = new Map<number, Map<string, Tensor>>();
   const fallbackLengths: number[] = [];
   for (const T of lengths) {
-    const m = new Map<string, Tensor>();
     const s = sums.get(T);
-    for (const h of hooks) {
-      if (s) {
-        const c = counts.get(T)!;
-        m.set(h, new Tensor(Float32Array.from(s.get(h)!, (x) => x / c), [T, D], ["pos", "d_model"]));
-      } else {
-        m.set(h, new Tensor(Float32Array.from(overall.get(h)!, (x) => x / overallCount), [D], ["d_model"]));
-      }
+    if (meanOver === "all-positions") means.set(T, overallMeans);
+    else if (!s) {
+      means.set(T, overallMeans);
+      fallbackLengths.push(T);
+    } else {
+      const c = counts.get(T)!;
+      means.set(T, new Map(hooks.map((h) => [h, new Tensor(Float32Array.from(s.get(h)!, (x) => x / c), [T, D], ["pos", "d_model"])]))); // [pos, d_model]
     }
-    if (!s) fallbackLengths.push(T);
-    means.set(T, m);
   }
   return { means, fallbackLengths };
 }
@@ -170,6 +200,10 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
   const patching = methods.includes("denoising") || methods.includes("noising");
   if (patching && !allCorrupted) throw new InputError("denoising/noising need a corrupted prompt in every pair", { field: "pairs.corrupted" });
   if (methods.includes("mean-ablation") && !opts.reference) throw new InputError("mean-ablation needs { reference } prompts", { field: "reference" });
+  const meanOver = opts.meanOver ?? "all-positions";
+  if (!MEAN_ABLATION_BASES.includes(meanOver)) {
+    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, { field: "meanOver" });
+  }
   const counterfactual = opts.counterfactual ?? (allCorrupted ? "corrupted-label" : "strongest-wrong");
   if (counterfactual === "corrupted-label" && !allCorrupted) throw new InputError('counterfactual "corrupted-label" needs a corrupted prompt in every pair', { field: "counterfactual" });
   if (allCorrupted) {
@@ -189,7 +223,7 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
 
   const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize);
   const means = methods.includes("mean-ablation")
-    ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], batchSize)
+    ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], { meanOver, batchSize })
     : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
 
   const P = pairs.length;
@@ -327,9 +361,10 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
       methods,
       counterfactual,
       positions,
+      meanOver,
       dlaEmbed: mean(dlaEmbed, pairs.map((_, i) => i)),
       meanFallbackLengths: means.fallbackLengths,
-      methodNotes: METHOD_NOTES,
+      methodNotes: { ...METHOD_NOTES, "mean-ablation": MEAN_NOTES[meanOver] },
     },
   };
 }
