@@ -123,7 +123,7 @@ function sub(method: string, unit: "logit" | "fraction", attn: number[], mlp: nu
 
 describe("sublayerFinding", () => {
   it("replicates when both types matter and attention has the larger total in most methods", () => {
-    const rows = [
+    const rows: SublayerRow[] = [
       ...sub("zero-ablation", "logit", [2, 1, 0], [0.8, 0, 0]),
       ...sub("denoising", "fraction", [0.6, 0.3, 0], [0.2, 0, 0]),
       ...sub("dla", "logit", [0.1, 0, 0], [1, 2, 0]), // disagrees: MLP larger

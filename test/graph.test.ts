@@ -77,11 +77,13 @@ test("the ONNX model: opset 21, standard domain, constants as initializers that 
   assert.equal(Number(m.opsetImport[0].version), OPSET);
   assert.equal(OPSET, 21);
   assert.equal(m.opsetImport[0].domain, "");
-  const inputs = m.graph!.input.map((i) => i.name);
+  const graph = m.graph;
+  assert.ok(graph && graph.input && graph.initializer, "the model has a graph with inputs and initializers");
+  const inputs = graph.input.map((i) => i.name);
   assert.deepEqual(inputs, ["x"]);
-  assert.ok(m.graph!.initializer.length >= 2);
-  for (const init of m.graph!.initializer) assert.ok(!inputs.includes(init.name!));
-  assert.equal(m.graph!.input[0].type!.tensorType!.shape!.dim![0].dimParam, "n");
+  assert.ok(graph.initializer.length >= 2);
+  for (const init of graph.initializer) assert.ok(!inputs.includes(init.name!));
+  assert.equal(graph.input[0].type!.tensorType!.shape!.dim![0].dimParam, "n");
 });
 
 test("the Llama graph has every hook point in forward order, weights as inputs, standard ops only", () => {

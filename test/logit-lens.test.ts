@@ -4,7 +4,7 @@ import * as fs from "fs";
 import { generatePrompts } from "../lib/src/prompts";
 import { parenRunTokens } from "../lib/src/paren-tokens";
 import { lensPoints, logitLens } from "../lib/src/logit-lens";
-import { scoreLogits } from "../lib/src/metrics";
+import { PromptScore, scoreLogits } from "../lib/src/metrics";
 import { InputError } from "../lib/src/errors";
 import { plantConstantMlp, tinyStudyModel, unembedDirection } from "./study-helpers";
 
@@ -22,7 +22,7 @@ test("the lens at the last layer's output reproduces the model's own logits (bot
   assert.equal(own.metadata.normalisation, "own-rms");
   assert.equal(cached.metadata.normalisation, "cached-final");
   // reference: the model's logits scored directly
-  const direct = [];
+  const direct: PromptScore[] = [];
   for (const p of prompts) direct.push(scoreLogits(await model.run([p.promptIds]), [p], parens)[0]);
   for (const res of [own, cached]) {
     const last = res.perPrompt.filter((r) => r.point === "2 post");
