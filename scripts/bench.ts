@@ -15,6 +15,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { BENCH_MD, writeBenchSection } from "./bench-md";
 import { HookedLlama } from "../lib/src/hooked-model";
 import { hookNames } from "../lib/src/hooks";
 import { loadLlamaConfig } from "../lib/src/config";
@@ -173,24 +174,10 @@ async function main(): Promise<void> {
       "",
       ...out,
     ].join("\n");
-    writeSection(md);
+    writeBenchSection(flag("threads", "") ? `bench-threads-${flag("threads", "")}` : "bench", md);
     console.log(`written to ${BENCH_MD}`);
   }
   cleanup?.();
-}
-
-const BENCH_MD = path.join(__dirname, "BENCH.md");
-/** Replace (or append) the bench section of BENCH.md for this thread setting. */
-function writeSection(section: string): void {
-  const key = flag("threads", "") ? `bench-threads-${flag("threads", "")}` : "bench";
-  const START = `<!-- ${key}:start -->`;
-  const END = `<!-- ${key}:end -->`;
-  const block = `${START}\n${section}\n${END}`;
-  let md = fs.existsSync(BENCH_MD) ? fs.readFileSync(BENCH_MD, "utf8") : "# parenlens benchmarks\n\n";
-  const a = md.indexOf(START);
-  const b = md.indexOf(END);
-  md = a >= 0 && b > a ? md.slice(0, a) + block + md.slice(b + END.length) : md.trimEnd() + "\n\n" + block + "\n";
-  fs.writeFileSync(BENCH_MD, md);
 }
 
 main().catch((e) => {

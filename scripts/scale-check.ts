@@ -16,6 +16,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { BENCH_MD, writeBenchSection } from "./bench-md";
 import { execFileSync } from "child_process";
 import { HookedLlama } from "../lib/src/hooked-model";
 import { loadLlamaConfig, LlamaConfig } from "../lib/src/config";
@@ -25,9 +26,6 @@ const MB = 1024 * 1024;
 const GB = 1024 * MB;
 const ROOT = path.join(__dirname, "..");
 const CODELLAMA_CONFIG = path.join(ROOT, "test", "fixtures", "checkpoints", "codellama-7b-hf.config.json");
-const BENCH_MD = path.join(__dirname, "BENCH.md");
-const START = "<!-- scale-check:start -->";
-const END = "<!-- scale-check:end -->";
 
 interface ChildResult {
   layers: number;
@@ -140,21 +138,11 @@ async function main(): Promise<void> {
     ];
     const section = lines.join("\n");
     console.log("\n" + section);
-    writeSection(section);
+    writeBenchSection("scale-check", section);
     console.log(`\nwritten to ${BENCH_MD}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Replace (or append) the scale-check section of BENCH.md. */
-function writeSection(section: string): void {
-  const block = `${START}\n${section}\n${END}`;
-  let md = fs.existsSync(BENCH_MD) ? fs.readFileSync(BENCH_MD, "utf8") : "# parenlens benchmarks\n\n";
-  const a = md.indexOf(START);
-  const b = md.indexOf(END);
-  md = a >= 0 && b > a ? md.slice(0, a) + block + md.slice(b + END.length) : md.trimEnd() + "\n\n" + block + "\n";
-  fs.writeFileSync(BENCH_MD, md);
 }
 
 const ci = process.argv.indexOf("--child");
