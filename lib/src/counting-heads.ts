@@ -17,7 +17,7 @@ import type { HookedLlama } from "./hooked-model";
 import { InputError } from "./errors";
 import { Tensor } from "./tensor";
 import { BootstrapOptions, Interval, bootstrapIndices, bootstrapMean, bootstrapPearson, bootstrapProportion } from "./bootstrap";
-import { dot, logitDiffFor, scoreRow, unembedColumns } from "./metrics";
+import { dot, GroupedEffect, logitDiffFor, scoreRow, unembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets, TextTokenizer, parenTokenSets } from "./paren-tokens";
 import { StudyPrompt, lengthBatches } from "./prompts";
 import { checkStudyPrompts, modelParens } from "./logit-lens";
@@ -109,18 +109,11 @@ export interface HeadPromotionRow {
   headLogitDiff: number;
 }
 
-export interface HeadCausalRow {
+export interface HeadCausalRow extends GroupedEffect {
   layer: number;
   head: number;
   label: string;
   method: HeadCausalMethod;
-  group: string;
-  n: number | null;
-  count: number;
-  effect: number;
-  lo: number;
-  hi: number;
-  unit: "logit" | "fraction";
 }
 
 export interface HeadSummary {

@@ -19,7 +19,7 @@ import type { ActivationCache } from "./activation-cache";
 import { InputError } from "./errors";
 import { Tensor } from "./tensor";
 import { BootstrapOptions, bootstrapIndices, bootstrapMean } from "./bootstrap";
-import { dot, logitDiffFor, scoreRow } from "./metrics";
+import { dot, GroupedEffect, logitDiffFor, scoreRow } from "./metrics";
 import { StudyPrompt, lengthBatches } from "./prompts";
 import { checkStudyPrompts, modelParens } from "./logit-lens";
 import { ParenRunTokens } from "./paren-tokens";
@@ -63,19 +63,11 @@ export interface SublayerEffectsOptions {
   parens?: ParenRunTokens;
 }
 
-export interface SublayerEffectRow {
+export interface SublayerEffectRow extends GroupedEffect {
   layer: number;
   sublayer: "attn" | "mlp";
   hook: string;
   method: SublayerMethod;
-  /** "n=2" … or "all"; n is null for the pooled row. */
-  group: string;
-  n: number | null;
-  count: number;
-  effect: number;
-  lo: number;
-  hi: number;
-  unit: "logit" | "fraction";
 }
 
 export interface SublayerPromptValue {
