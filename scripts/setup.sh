@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up parenlens on a Debian machine (run as root, from anywhere; idempotent):
 #   - Debian's Chromium and fonts (headless rendering of figures, JupyterLab screenshot)
-#   - Python venv .venv with Jupyter (scripts/requirements-notebooks.txt); with --training also
-#     the model-building tools of scripts/requirements.txt (torch, transformers, ...)
+#   - Python venv .venv with Jupyter (scripts/notebooks/requirements.txt); with --training also
+#     the model-building tools of scripts/model/requirements.txt (torch, transformers, ...)
 #   - npm packages (`npm ci`, only when node_modules is missing or does not match the lock file,
 #     or with --force-npm-ci: `npm ci` deletes node_modules first)
 #   - the library build (`npm run build`)
@@ -52,9 +52,9 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-notebooks.txt
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/notebooks/requirements.txt
 if [ "$TRAINING" = 1 ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/model/requirements.txt
 fi
 .venv/bin/python -c "import nbclient, nbformat, jupyterlab, plotly; print('nbclient', nbclient.__version__, '| jupyterlab', jupyterlab.__version__, '| plotly', plotly.__version__)"
 

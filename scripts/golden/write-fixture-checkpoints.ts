@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { writeRandomCheckpoint, RandomCheckpointSpec } from "../../lib/src/random-checkpoint";
+import { writeRandomCheckpoint, RandomCheckpointSpec } from "../../lib/src/testing/random-checkpoint";
 
 const ROOT = path.join(__dirname, "..", "..", "test", "fixtures", "checkpoints");
 const TOKENIZER = path.join(__dirname, "..", "..", "test", "fixtures", "tokenizer");

@@ -69,7 +69,7 @@ def main() -> None:
     for pkg, lic in PACKAGES.items():
         root = os.path.join(purelib, pkg)
         if not os.path.isdir(root):
-            sys.exit(f"corpus: package folder {root} missing (install scripts/requirements.txt)")
+            sys.exit(f"corpus: package folder {root} missing (install scripts/model/requirements.txt)")
         sources.append((pkg, root, lic, py_files(root, SKIP_PARTS)))
 
     real, manifest, dropped_lines = [], [], 0

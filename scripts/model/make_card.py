@@ -200,7 +200,7 @@ def main() -> None:
         w("```python\n" + s["prompt"] + "⟦" + s["completion"].rstrip("\n") + "⟧\n```")
     w("")
     w("## Rebuild\n")
-    w("```bash\n.venv/bin/pip install -r scripts/requirements.txt   # torch 2.13 CPU, transformers, tokenizers, corpus packages\n"
+    w("```bash\n.venv/bin/pip install -r scripts/model/requirements.txt   # torch 2.13 CPU, transformers, tokenizers, corpus packages\n"
       "bash scripts/model/build.sh                       # CPU recipe; DEVICE=cuda for a GPU; RESUME=1 continues a run\n```\n")
     w("Steps: `corpus.py` (text) → `tokenizer.py` → `pretokenize.py` (tmp/model/data/*.npz) → `train.py` → `export.py` "
       "(this folder) → `evaluate.py` (eval.json) → `make_card.py` (this card) → `make_golden.py` (test/fixtures/golden/"

@@ -19,8 +19,8 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { chromium, type Browser } from "playwright-core";
-import { chromiumPath } from "../../lib/src/plot";
-import { writeFileAtomic } from "../../lib/src/notebook-env";
+import { chromiumPath } from "../../lib/src/notebook/plot";
+import { writeFileAtomic } from "../../lib/src/notebook/env";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const JUPYTER = path.join(ROOT, ".venv", "bin", "jupyter");

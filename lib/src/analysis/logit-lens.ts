@@ -1,0 +1,238 @@
+/**
+ * Finding 1, layer-wise: the residual stream at the last position before and after every layer
+ * ("L pre" = blocks.L.hook_resid_pre, "L post" = blocks.L.hook_resid_post), decoded through the
+ * final RMSNorm and the unembedding, scored like the model's own logits (logit difference,
+ * accuracy) per layer and per n.
+ */
+import type { HookedLlama } from "../runtime/hooked-llama";
+import { InputError } from "../core/errors";
+import { Tensor } from "../core/tensor";
+import { BootstrapOptions } from "./bootstrap";
+import { CounterfactualSpec, MetricSummaryRow, PromptScore, scoreRow, summarizeScores, unembedColumns, dot } from "./metrics";
+import { ParenRunTokens, TextTokenizer, parenRunTokens } from "../task/paren-tokens";
+import { StudyPrompt, lengthBatches } from "../task/prompts";
+
+/**
+ * How each residual vector is normalised before the unembedding:
+ * - "own-rms" (default, the standard logit lens): x / sqrt(mean(x²) + eps) × final norm weight,
+ *   i.e. the final RMSNorm applied to that residual as if it were the last one;
+ * - "cached-final": x / (the run's cached ln_final.hook_scale) × final norm weight (TransformerLens'
+ *   apply_ln_to_stack): linear in x, so contributions add up to the final logits.
+ */
+export type LensNormalisation = "own-rms" | "cached-final";
+
+export interface LogitLensOptions {
+  normalisation?: LensNormalisation;
+  /** Default strongest wrong count; "tokens" ids are indexed like `prompts`. */
+  counterfactual?: CounterfactualSpec;
+  /**
+   * Decode over the whole vocabulary (default true): needed for whole-vocabulary accuracy,
+   * probability and rank. false decodes only the paren runs and the label/counterfactual tokens
+   * (cheap on a 32k vocabulary); whole-vocabulary fields are then NaN / null.
+   */
+  fullVocab?: boolean;
+  batchSize?: number;
+  bootstrap?: BootstrapOptions;
+  /** Paren-run token ids; looked up from the model's tokenizer when absent. */
+  parens?: ParenRunTokens;
+}
+
+export interface LensPoint {
+  /** "0 pre", "0 post", "1 pre", ... */
+  point: string;
+  pointIndex: number;
+  layer: number;
+  where: "pre" | "post";
+  hook: string;
+}
+
+export interface LogitLensRow extends MetricSummaryRow {
+  point: string;
+  pointIndex: number;
+  layer: number;
+  where: "pre" | "post";
+}
+
+export interface LogitLensPromptRow {
+  /** Index of the prompt in the input list. */
+  prompt: number;
+  id: string | null;
+  n: number;
+  point: string;
+  pointIndex: number;
+  layer: number;
+  where: "pre" | "post";
+  logitDiff: number;
+  /** Whole-vocabulary argmax is the label (null when fullVocab is false). */
+  correct: boolean | null;
+  parenCorrect: boolean;
+  parenArgmaxCount: number;
+  prob: number | null;
+  rank: number | null;
+}
+
+export interface LogitLensResult {
+  /** One row per point and n, plus a pooled "all" row per point (bootstrap intervals). */
+  rows: LogitLensRow[];
+  perPrompt: LogitLensPromptRow[];
+  metadata: {
+    normalisation: LensNormalisation;
+    normalisationDescription: string;
+    counterfactual: string;
+    fullVocab: boolean;
+    points: LensPoint[];
+    promptCount: number;
+  };
+}
+
+/** The paren-run ids given, or looked up through the model's tokenizer. */
+export function modelParens(model: HookedLlama, parens?: ParenRunTokens): ParenRunTokens {
+  if (parens) return parens;
+  const tok = model.tokenizer as unknown as Partial<TextTokenizer> | null;
+  if (!tok || typeof tok.tokenToId !== "function" || typeof tok.idToToken !== "function") {
+    throw new InputError("This model has no full tokenizer to look up the paren-run tokens; pass { parens: parenRunTokens(tokenizer) }", {
+      field: "parens",
+    });
+  }
+  return parenRunTokens(tok as TextTokenizer);
+}
+
+/** The 2 × numLayers lens points in forward order. */
+export function lensPoints(numLayers: number): LensPoint[] {
+  const out: LensPoint[] = [];
+  for (let l = 0; l < numLayers; l++) {
+    out.push({ point: `${l} pre`, pointIndex: 2 * l, layer: l, where: "pre", hook: `blocks.${l}.hook_resid_pre` });
+    out.push({ point: `${l} post`, pointIndex: 2 * l + 1, layer: l, where: "post", hook: `blocks.${l}.hook_resid_post` });
+  }
+  return out;
+}
+
+function describeCounterfactual(cf: CounterfactualSpec): string {
+  if (cf.kind === "strongest-wrong") return "strongest wrong count (max logit over the other paren runs)";
+  if (cf.kind === "count") return `the run of ${cf.count} parens`;
+  return "given token per prompt";
+}
+
+export function checkStudyPrompts(prompts: StudyPrompt[], vocab: number, field = "prompts"): void {
+  if (!Array.isArray(prompts) || prompts.length === 0) throw new InputError(`${field}: give at least one prompt`, { field });
+  prompts.forEach((p, i) => {
+    if (!p || !Array.isArray(p.promptIds) || p.promptIds.length === 0) throw new InputError(`${field}[${i}]: promptIds must be a non-empty array`, { field: `${field}[${i}].promptIds` });
+    if (!Number.isInteger(p.n) || p.n < 1) throw new InputError(`${field}[${i}]: n must be a positive integer`, { field: `${field}[${i}].n` });
+    if (!(Number.isInteger(p.labelId) && p.labelId >= 0 && p.labelId < vocab)) {
+      throw new InputError(`${field}[${i}]: labelId ${p.labelId} outside the vocabulary of ${vocab}`, { field: `${field}[${i}].labelId` });
+    }
+  });
+}
+
+/** Run the logit lens over prompts (batched by equal length). */
+export async function logitLens(model: HookedLlama, prompts: StudyPrompt[], opts: LogitLensOptions = {}): Promise<LogitLensResult> {
+  const cfg = model.config;
+  const V = cfg.vocabSize;
+  const D = cfg.hiddenSize;
+  checkStudyPrompts(prompts, V);
+  const normalisation = opts.normalisation ?? "own-rms";
+  if (normalisation !== "own-rms" && normalisation !== "cached-final") {
+    throw new InputError(`normalisation must be "own-rms" or "cached-final", got ${JSON.stringify(normalisation)}`, { field: "normalisation" });
+  }
+  const cf = opts.counterfactual ?? { kind: "strongest-wrong" };
+  if (cf.kind === "tokens" && cf.ids.length !== prompts.length) {
+    throw new InputError(`counterfactual tokens: ${cf.ids.length} ids for ${prompts.length} prompts`, { field: "counterfactual.ids" });
+  }
+  const fullVocab = opts.fullVocab ?? true;
+  const parens = modelParens(model, opts.parens);
+  const points = lensPoints(cfg.numLayers);
+  const W_U = model.W_U; // [d_model, vocab]
+  const w = model.finalNormWeight.data; // [d_model]
+  const eps = cfg.rmsNormEps;
+
+  // With fullVocab false only these columns are decoded; every other logit stays -Infinity.
+  const sparseIds = [...new Set([...parens.ids, ...prompts.map((p) => p.labelId), ...(cf.kind === "tokens" ? cf.ids : [])])];
+  const sparseCols = fullVocab ? [] : unembedColumns(W_U, sparseIds);
+
+  const scores: PromptScore[][] = points.map(() => new Array(prompts.length));
+  const names = [...points.map((p) => p.hook), "ln_final.hook_scale"];
+  const xn = new Float32Array(D); // [d_model] normalised residual
+  const logits = new Float32Array(V); // [vocab]
+  for (const { indices } of lengthBatches(prompts, (p) => p.promptIds.length, opts.batchSize ?? 32)) {
+    const { cache } = await model.runWithCache(indices.map((i) => prompts[i].promptIds), { names });
+    const finalScale = cache.atPos("ln_final.hook_scale", "last"); // [batch, one]
+    for (let k = 0; k < points.length; k++) {
+      const resid = cache.atPos(points[k].hook, "last"); // [batch, d_model]
+      indices.forEach((pi, b) => {
+        const x = resid.data.subarray(b * D, (b + 1) * D);
+        let scale: number;
+        if (normalisation === "own-rms") {
+          let ms = 0;
+          for (let d = 0; d < D; d++) ms += x[d] * x[d];
+          scale = Math.sqrt(ms / D + eps);
+        } else scale = finalScale.data[b];
+        for (let d = 0; d < D; d++) xn[d] = (x[d] / scale) * w[d];
+        if (fullVocab) decodeFull(xn, W_U, logits);
+        else {
+          logits.fill(-Infinity);
+          sparseIds.forEach((id, j) => (logits[id] = dot(xn, sparseCols[j])));
+        }
+        scores[k][pi] = scoreRow(logits, pi, prompts[pi].n, prompts[pi].labelId, parens, cf);
+      });
+    }
+  }
+
+  const rows: LogitLensRow[] = [];
+  const perPrompt: LogitLensPromptRow[] = [];
+  points.forEach((pt, k) => {
+    const s = scores[k];
+    for (const r of summarizeScores(s, { bootstrap: opts.bootstrap })) {
+      const row: LogitLensRow = { ...r, point: pt.point, pointIndex: pt.pointIndex, layer: pt.layer, where: pt.where };
+      if (!fullVocab) {
+        row.accuracy = row.accuracyLo = row.accuracyHi = NaN;
+        row.meanProb = row.meanRank = row.medianRank = NaN;
+      }
+      rows.push(row);
+    }
+    s.forEach((x, pi) =>
+      perPrompt.push({
+        prompt: pi,
+        id: prompts[pi].id ?? null,
+        n: x.n,
+        point: pt.point,
+        pointIndex: pt.pointIndex,
+        layer: pt.layer,
+        where: pt.where,
+        logitDiff: x.logitDiff,
+        correct: fullVocab ? x.correct : null,
+        parenCorrect: x.parenCorrect,
+        parenArgmaxCount: x.parenArgmaxCount,
+        prob: fullVocab ? x.prob : null,
+        rank: fullVocab ? x.rank : null,
+      }),
+    );
+  });
+  return {
+    rows,
+    perPrompt,
+    metadata: {
+      normalisation,
+      normalisationDescription:
+        normalisation === "own-rms"
+          ? "each residual divided by its own RMS (sqrt(mean(x^2)+eps)), times the final norm weight, then W_U (standard logit lens)"
+          : "each residual divided by the run's cached final-norm scale (ln_final.hook_scale), times the final norm weight, then W_U (TransformerLens apply_ln_to_stack)",
+      counterfactual: describeCounterfactual(cf),
+      fullVocab,
+      points,
+      promptCount: prompts.length,
+    },
+  };
+}
+
+/** logits[v] = Σ_d x[d] W_U[d, v] (row-major friendly loop). */
+function decodeFull(x: Float32Array, W_U: Tensor, out: Float32Array): void {
+  const [D, V] = W_U.shape;
+  out.fill(0);
+  const W = W_U.data;
+  for (let d = 0; d < D; d++) {
+    const xd = x[d];
+    if (xd === 0) continue;
+    const off = d * V;
+    for (let v = 0; v < V; v++) out[v] += xd * W[off + v];
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Tokenizer: a small synchronous wrapper over @huggingface/transformers' PreTrainedTokenizer,
+ * built from a local folder's tokenizer.json (+ tokenizer_config.json, special_tokens_map.json).
+ * Nothing is fetched: the tokenizer is constructed from the parsed files.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { PreTrainedTokenizer } from "@huggingface/transformers";
+import { CheckpointError, InputError } from "../core/errors";
+
+export interface Tokenizer {
+  encode(text: string, opts?: { addBos?: boolean }): number[]; // addBos default true
+  decode(ids: number[]): string;
+  tokenToId(token: string): number | undefined; // exact vocab lookup
+  idToToken(id: number): string;
+  bosId: number | null;
+  eosId: number | null;
+  padId: number | null;
+  vocabSize: number;
+}
+
+type Json = Record<string, unknown>;
+
+function readJson(file: string, required: boolean): Json | null {
+  if (!fs.existsSync(file)) {
+    if (!required) return null;
+    throw new CheckpointError(`${file} not found`, { file });
+  }
+  try {
+    const v = JSON.parse(fs.readFileSync(file, "utf8"));
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("expected a JSON object");
+    return v as Json;
+  } catch (e) {
+    throw new CheckpointError(`${file} is not a valid JSON object: ${(e as Error).message}`, { file });
+  }
+}
+
+/** Special tokens may be strings or AddedToken objects ({content: "<s>", ...}). */
+function tokenString(v: unknown): string | null {
+  if (typeof v === "string") return v;
+  if (typeof v === "object" && v !== null && typeof (v as Json).content === "string") return (v as Json).content as string;
+  return null;
+}
+
+const SPECIALS = ["bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "mask_token"];
+
+/** Wraps a PreTrainedTokenizer with the Tokenizer interface (add BOS ourselves: Llama semantics). */
+class HfTokenizer implements Tokenizer {
+  readonly bosId: number | null;
+  readonly eosId: number | null;
+  readonly padId: number | null;
+  readonly vocabSize: number;
+  private readonly idToTok: Map<number, string>;
+
+  constructor(private readonly hf: PreTrainedTokenizer, private readonly folder: string, specials: Record<string, string | null>) {
+    const vocab = hf.get_vocab() as Map<string, number>;
+    this.idToTok = new Map([...vocab].map(([t, i]) => [i, t]));
+    this.vocabSize = Math.max(-1, ...vocab.values()) + 1;
+    const id = (t: string | null) => (t === null ? null : vocab.get(t) ?? null);
+    this.bosId = id(specials.bos_token);
+    this.eosId = id(specials.eos_token);
+    this.padId = id(specials.pad_token);
+  }
+
+  encode(text: string, opts: { addBos?: boolean } = {}): number[] {
+    if (typeof text !== "string") throw new InputError(`encode expects a string, got ${typeof text}`, { field: "text" });
+    const ids = this.hf.encode(text, { add_special_tokens: false }) as number[];
+    return (opts.addBos ?? true) && this.bosId !== null ? [this.bosId, ...ids] : ids;
+  }
+
+  /** Special tokens are kept (as transformers' tokenizer.decode does by default). */
+  decode(ids: number[]): string {
+    if (ids.length === 0) return "";
+    for (const i of ids) {
+      if (!Number.isInteger(i) || !this.idToTok.has(i)) {
+        throw new InputError(`token id ${i} is not in the vocabulary of ${this.folder} (size ${this.vocabSize})`, { field: "ids" });
+      }
+    }
+    return this.hf.decode(ids, { skip_special_tokens: false });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return (this.hf.get_vocab() as Map<string, number>).get(token);
+  }
+
+  idToToken(id: number): string {
+    const t = this.idToTok.get(id);
+    if (t === undefined) throw new InputError(`token id ${id} is not in the vocabulary of ${this.folder} (size ${this.vocabSize})`, { field: "id" });
+    return t;
+  }
+}
+
+/**
+ * Load the tokenizer of a checkpoint folder. Needs tokenizer.json (the "fast" format);
+ * tokenizer_config.json and special_tokens_map.json are optional. Throws CheckpointError.
+ */
+export function loadTokenizer(folder: string): Tokenizer {
+  const tokFile = path.join(folder, "tokenizer.json");
+  if (!fs.existsSync(tokFile)) {
+    const sp = fs.existsSync(path.join(folder, "tokenizer.model"))
+      ? " (found tokenizer.model: convert it once with Python transformers, AutoTokenizer.from_pretrained(folder).save_pretrained(folder))"
+      : "";
+    throw new CheckpointError(`${tokFile} not found: a tokenizer.json is needed${sp}`, { file: tokFile });
+  }
+  const tokenizerJson = readJson(tokFile, true) as Json;
+  if (typeof tokenizerJson.model !== "object" || tokenizerJson.model === null) {
+    throw new CheckpointError(`${tokFile}: no "model" section; not a Hugging Face tokenizers file`, { file: tokFile, field: "model" });
+  }
+  const tokConfig = readJson(path.join(folder, "tokenizer_config.json"), false) ?? {};
+  const specialMap = readJson(path.join(folder, "special_tokens_map.json"), false) ?? {};
+
+  // Special tokens: tokenizer_config, else special_tokens_map, else Llama's <s>/</s>/<unk> when in the vocab.
+  const vocab = (tokenizerJson.model as Json).vocab as Record<string, number> | undefined;
+  const added = Array.isArray(tokenizerJson.added_tokens) ? (tokenizerJson.added_tokens as Json[]).map((t) => t.content) : [];
+  const known = (t: string) => (vocab !== undefined && typeof vocab === "object" && t in vocab) || added.includes(t);
+  const llamaDefault: Record<string, string> = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>" };
+  const specials: Record<string, string | null> = {};
+  const config: Json = { ...tokConfig };
+  for (const key of SPECIALS) {
+    let t = tokenString(tokConfig[key]) ?? tokenString(specialMap[key]);
+    if (t === null && key in llamaDefault && !(key in tokConfig) && known(llamaDefault[key])) t = llamaDefault[key];
+    specials[key] = t;
+    if (t === null) delete config[key];
+    else config[key] = t;
+  }
+  let hf: PreTrainedTokenizer;
+  try {
+    hf = new PreTrainedTokenizer(tokenizerJson, config);
+  } catch (e) {
+    throw new CheckpointError(`${tokFile} cannot be loaded by @huggingface/transformers: ${(e as Error).message}`, { file: tokFile });
+  }
+  return new HfTokenizer(hf, folder, specials);
+}

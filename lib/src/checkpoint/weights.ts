@@ -1,0 +1,154 @@
+/**
+ * WeightStore: the tensors of a checkpoint folder by HF tensor name, from `model.safetensors` or
+ * from shards listed in `model.safetensors.index.json`. Only headers are read on open; each
+ * getFloat32 reads one tensor from disk and converts it, so loading never holds the whole file.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { CheckpointError } from "../core/errors";
+import { SafetensorsDtype, SafetensorsFile } from "./safetensors";
+import type { LlamaConfig } from "./config";
+
+export const SINGLE_WEIGHTS_FILE = "model.safetensors";
+export const WEIGHTS_INDEX_FILE = "model.safetensors.index.json";
+
+export class WeightStore {
+  readonly folder: string;
+  /** The safetensors files read (one, or every shard). */
+  readonly files: string[];
+  private readonly byName: Map<string, SafetensorsFile>;
+
+  private constructor(folder: string, files: string[], byName: Map<string, SafetensorsFile>) {
+    this.folder = folder;
+    this.files = files;
+    this.byName = byName;
+  }
+
+  /** Open `model.safetensors` (preferred) or the sharded index in `folder`. */
+  static open(folder: string): WeightStore {
+    const single = path.join(folder, SINGLE_WEIGHTS_FILE);
+    const index = path.join(folder, WEIGHTS_INDEX_FILE);
+    if (fs.existsSync(single)) {
+      const f = SafetensorsFile.open(single);
+      return new WeightStore(folder, [single], new Map(f.names().map((n) => [n, f])));
+    }
+    if (fs.existsSync(index)) return WeightStore.openSharded(folder, index);
+    const others = fs.existsSync(folder) ? fs.readdirSync(folder).filter((f) => /\.(bin|pt|pth|gguf)$/.test(f)) : [];
+    const hint = others.length ? ` (found ${others.join(", ")}: only safetensors weights are supported)` : "";
+    throw new CheckpointError(`${folder}: no weights: expected ${SINGLE_WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE}${hint}`, { file: single });
+  }
+
+  private static openSharded(folder: string, index: string): WeightStore {
+    let json: unknown;
+    try {
+      json = JSON.parse(fs.readFileSync(index, "utf8"));
+    } catch (e) {
+      throw new CheckpointError(`${index} is not valid JSON: ${(e as Error).message}`, { file: index });
+    }
+    const map = (json as { weight_map?: unknown } | null)?.weight_map;
+    if (typeof map !== "object" || map === null || Array.isArray(map) || !Object.values(map).every((v) => typeof v === "string")) {
+      throw new CheckpointError(`${index}: "weight_map" must be an object mapping tensor names to shard file names`, { file: index, field: "weight_map" });
+    }
+    const shards = new Map<string, SafetensorsFile>();
+    const byName = new Map<string, SafetensorsFile>();
+    for (const [name, shard] of Object.entries(map as Record<string, string>)) {
+      if (path.isAbsolute(shard) || shard.split(/[\\/]/).includes("..")) {
+        throw new CheckpointError(`${index}: shard "${shard}" for "${name}" must be a file name inside the checkpoint folder`, { file: index, field: name });
+      }
+      let f = shards.get(shard);
+      if (!f) {
+        const shardPath = path.join(folder, shard);
+        if (!fs.existsSync(shardPath)) {
+          throw new CheckpointError(`${index} lists shard ${shard} (for "${name}") but ${shardPath} does not exist`, { file: shardPath, field: name });
+        }
+        f = SafetensorsFile.open(shardPath);
+        shards.set(shard, f);
+      }
+      if (!f.has(name)) {
+        throw new CheckpointError(`${index} maps "${name}" to ${shard}, but that shard has no such tensor`, { file: f.file, field: name });
+      }
+      byName.set(name, f);
+    }
+    return new WeightStore(folder, [...shards.values()].map((f) => f.file), byName);
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  private fileOf(name: string): SafetensorsFile {
+    const f = this.byName.get(name);
+    if (!f) throw new CheckpointError(`${this.folder}: checkpoint has no tensor "${name}"`, { file: this.folder, field: name });
+    return f;
+  }
+
+  shape(name: string): number[] {
+    return this.fileOf(name).entry(name).shape.slice();
+  }
+
+  dtype(name: string): SafetensorsDtype {
+    return this.fileOf(name).entry(name).dtype;
+  }
+
+  /** The tensor as float32, converted from its stored dtype; a fresh array on every call. */
+  getFloat32(name: string): Float32Array {
+    return this.fileOf(name).readFloat32(name);
+  }
+}
+
+/** Every Llama tensor name with its expected shape ([out, in] for projections, as HF stores them). */
+export function expectedLlamaWeights(config: LlamaConfig): Map<string, number[]> {
+  const d = config.hiddenSize;
+  const m = config.intermediateSize;
+  const qDim = config.numHeads * config.headDim;
+  const kvDim = config.numKvHeads * config.headDim;
+  const out = new Map<string, number[]>();
+  out.set("model.embed_tokens.weight", [config.vocabSize, d]);
+  for (let l = 0; l < config.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    out.set(`${p}.input_layernorm.weight`, [d]);
+    out.set(`${p}.self_attn.q_proj.weight`, [qDim, d]);
+    out.set(`${p}.self_attn.k_proj.weight`, [kvDim, d]);
+    out.set(`${p}.self_attn.v_proj.weight`, [kvDim, d]);
+    out.set(`${p}.self_attn.o_proj.weight`, [d, qDim]);
+    out.set(`${p}.post_attention_layernorm.weight`, [d]);
+    out.set(`${p}.mlp.gate_proj.weight`, [m, d]);
+    out.set(`${p}.mlp.up_proj.weight`, [m, d]);
+    out.set(`${p}.mlp.down_proj.weight`, [d, m]);
+  }
+  out.set("model.norm.weight", [d]);
+  if (!config.tieWordEmbeddings) out.set("lm_head.weight", [config.vocabSize, d]);
+  return out;
+}
+
+/**
+ * Check that every tensor the config needs is present with the right shape. Throws one
+ * CheckpointError listing every missing or mis-shaped tensor with its expected shape.
+ * Extra tensors are ignored (e.g. rotary inv_freq buffers in old checkpoints; lm_head when tied).
+ */
+export function validateLlamaWeights(config: LlamaConfig, store: WeightStore): void {
+  const problems: string[] = [];
+  const firstBad: string[] = [];
+  for (const [name, shape] of expectedLlamaWeights(config)) {
+    if (!store.has(name)) {
+      problems.push(`missing ${name} (expected shape [${shape.join(", ")}])`);
+      firstBad.push(name);
+      continue;
+    }
+    const got = store.shape(name);
+    if (got.length !== shape.length || got.some((v, i) => v !== shape[i])) {
+      problems.push(`${name} has shape [${got.join(", ")}], expected [${shape.join(", ")}]`);
+      firstBad.push(name);
+    }
+  }
+  if (problems.length) {
+    const shown = problems.slice(0, 20).join("; ");
+    const more = problems.length > 20 ? `; and ${problems.length - 20} more` : "";
+    throw new CheckpointError(`${store.folder}: weights do not match config.json: ${shown}${more}`, { file: store.folder, field: firstBad[0] });
+  }
+}
+

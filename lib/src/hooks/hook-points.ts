@@ -1,0 +1,151 @@
+/**
+ * Hook points with TransformerLens names: the list for a config (in forward order), their
+ * dimension names and shapes, validation with "did you mean" suggestions, and name filters.
+ */
+import { LlamaConfig } from "../checkpoint/config";
+import { HookNameError } from "../core/errors";
+
+/** Hook names inside a block, in forward order, with their dimension names. */
+const BLOCK_HOOKS: [string, string[]][] = [
+  ["hook_resid_pre", ["batch", "pos", "d_model"]],
+  ["ln1.hook_scale", ["batch", "pos", "one"]],
+  ["ln1.hook_normalized", ["batch", "pos", "d_model"]],
+  ["attn.hook_q", ["batch", "pos", "head", "d_head"]],
+  ["attn.hook_k", ["batch", "pos", "kv_head", "d_head"]],
+  ["attn.hook_v", ["batch", "pos", "kv_head", "d_head"]],
+  ["attn.hook_rot_q", ["batch", "pos", "head", "d_head"]],
+  ["attn.hook_rot_k", ["batch", "pos", "kv_head", "d_head"]],
+  ["attn.hook_attn_scores", ["batch", "head", "query_pos", "key_pos"]],
+  ["attn.hook_pattern", ["batch", "head", "query_pos", "key_pos"]],
+  ["attn.hook_z", ["batch", "pos", "head", "d_head"]],
+  ["attn.hook_result", ["batch", "pos", "head", "d_model"]],
+  ["hook_attn_out", ["batch", "pos", "d_model"]],
+  ["hook_resid_mid", ["batch", "pos", "d_model"]],
+  ["ln2.hook_scale", ["batch", "pos", "one"]],
+  ["ln2.hook_normalized", ["batch", "pos", "d_model"]],
+  ["mlp.hook_pre", ["batch", "pos", "d_mlp"]],
+  ["mlp.hook_pre_linear", ["batch", "pos", "d_mlp"]],
+  ["mlp.hook_post", ["batch", "pos", "d_mlp"]],
+  ["hook_mlp_out", ["batch", "pos", "d_model"]],
+  ["hook_resid_post", ["batch", "pos", "d_model"]],
+];
+
+const TOP_HOOKS: Record<string, string[]> = {
+  hook_embed: ["batch", "pos", "d_model"],
+  "ln_final.hook_scale": ["batch", "pos", "one"],
+  "ln_final.hook_normalized": ["batch", "pos", "d_model"],
+};
+
+const BLOCK_DIMS = new Map(BLOCK_HOOKS);
+
+/** Hook names whose value exists only in graphs built with per-head results. */
+export function isHeadResultHook(name: string): boolean {
+  return name.endsWith("attn.hook_result");
+}
+
+/** All hook names of a model, in forward order. `withHeadResult` (default true) includes attn.hook_result. */
+export function hookNames(config: Pick<LlamaConfig, "numLayers">, opts: { withHeadResult?: boolean } = {}): string[] {
+  const withResult = opts.withHeadResult ?? true;
+  const names = ["hook_embed"];
+  for (let l = 0; l < config.numLayers; l++) {
+    for (const [h] of BLOCK_HOOKS) {
+      if (!withResult && h === "attn.hook_result") continue;
+      names.push(`blocks.${l}.${h}`);
+    }
+  }
+  names.push("ln_final.hook_scale", "ln_final.hook_normalized");
+  return names;
+}
+
+/** `blocks.{l}.rest` → { layer: l, local: rest }; top-level hooks have layer null. */
+export function parseHookName(name: string): { layer: number | null; local: string } {
+  const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
+  if (m) return { layer: Number(m[1]), local: m[2] };
+  return { layer: null, local: name };
+}
+
+/** Levenshtein distance (small strings). */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** The closest valid names (at most `n`), nearest first. */
+export function suggestHookNames(name: string, valid: string[], n = 3): string[] {
+  const limit = Math.max(3, Math.floor(name.length / 3));
+  return valid
+    .map((v) => ({ v, d: editDistance(name, v) }))
+    .filter((x) => x.d <= limit)
+    .sort((a, b) => a.d - b.d || a.v.localeCompare(b.v))
+    .slice(0, n)
+    .map((x) => x.v);
+}
+
+/** Throws HookNameError (with suggestions) unless `name` is a hook of this model. */
+export function validateHookName(name: string, config: Pick<LlamaConfig, "numLayers">): void {
+  const { layer, local } = parseHookName(name);
+  const ok = layer === null ? local in TOP_HOOKS : layer < config.numLayers && BLOCK_DIMS.has(local);
+  if (!ok) throw new HookNameError(name, suggestHookNames(name, hookNames(config)));
+}
+
+/** Dimension names of a hook (validated). */
+export function hookDims(name: string, config: Pick<LlamaConfig, "numLayers">): string[] {
+  validateHookName(name, config);
+  const { layer, local } = parseHookName(name);
+  return (layer === null ? TOP_HOOKS[local] : BLOCK_DIMS.get(local)!).slice();
+}
+
+/** Size of each named dimension for a config and a batch × pos input. */
+export function dimSizes(config: LlamaConfig, batch: number, pos: number): Record<string, number> {
+  return {
+    batch,
+    pos,
+    query_pos: pos,
+    key_pos: pos,
+    d_model: config.hiddenSize,
+    head: config.numHeads,
+    kv_head: config.numKvHeads,
+    d_head: config.headDim,
+    d_mlp: config.intermediateSize,
+    vocab: config.vocabSize,
+    one: 1,
+  };
+}
+
+/** Shape and dims of a hook for a batch × pos input. */
+export function hookShape(name: string, config: LlamaConfig, batch: number, pos: number): { shape: number[]; dims: string[] } {
+  const dims = hookDims(name, config);
+  const sizes = dimSizes(config, batch, pos);
+  return { shape: dims.map((d) => sizes[d]), dims };
+}
+
+/** Which hooks to cache: a list, a predicate, or a prefix. */
+export type NameFilter = string[] | ((name: string) => boolean) | { prefix: string };
+
+/**
+ * Resolve a filter to hook names in forward order. Listed names are validated (HookNameError).
+ * Predicates and prefixes see attn.hook_result only when `withHeadResult` is true (as
+ * TransformerLens' use_attn_result); a prefix matching nothing is an error.
+ */
+export function resolveNameFilter(filter: NameFilter, config: Pick<LlamaConfig, "numLayers">, opts: { withHeadResult?: boolean } = {}): string[] {
+  if (Array.isArray(filter)) {
+    for (const n of filter) validateHookName(n, config);
+    const wanted = new Set(filter);
+    return hookNames(config).filter((n) => wanted.has(n));
+  }
+  const all = hookNames(config, { withHeadResult: opts.withHeadResult ?? false });
+  if (typeof filter === "function") return all.filter((n) => filter(n));
+  if (filter && typeof filter === "object" && typeof filter.prefix === "string") {
+    const out = all.filter((n) => n.startsWith(filter.prefix));
+    if (out.length === 0) throw new HookNameError(`${filter.prefix}*`, suggestHookNames(filter.prefix, [...new Set(all.map((n) => n.slice(0, filter.prefix.length)))]));
+    return out;
+  }
+  throw new HookNameError(String(filter), []);
+}

@@ -1,0 +1,124 @@
+/**
+ * Where a notebook's outputs go and how they reach Jupyter.
+ *
+ * Notebooks run with cwd = notebooks/ (JupyterLab and scripts/notebooks/run_notebooks.py), tests
+ * and scripts with cwd = the repository root: paths are resolved from the project root, found by
+ * walking up to the workbench's package.json, so both see the same figures/ and data/results/.
+ *
+ * Inside a tslab kernel, rich output is sent as one Jupyter `display_data` message holding a
+ * whole MIME bundle (tslab's own `display.*` functions send one MIME type per message, which
+ * cannot carry an interactive figure *and* its static fallback). Outside a kernel (tests, plain
+ * node) nothing is displayed and only files are written.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { InputError } from "../core/errors";
+
+/** The root package.json's name: the folder holding it is the project root. */
+const WORKBENCH_PACKAGE = "parenlens-workbench";
+
+/** The project root: nearest ancestor of `from` (default cwd) whose package.json is the workbench's; `from` itself when there is none. */
+export function projectRoot(from: string = process.cwd()): string {
+  let dir = path.resolve(from);
+  for (;;) {
+    const pkg = path.join(dir, "package.json");
+    if (fs.existsSync(pkg)) {
+      try {
+        if (JSON.parse(fs.readFileSync(pkg, "utf8")).name === WORKBENCH_PACKAGE) return dir;
+      } catch {
+        // an unreadable package.json is not ours: keep walking up
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve(from);
+    dir = parent;
+  }
+}
+
+/** figures/ under the project root, or $PARENLENS_FIGURES_DIR. */
+export function figuresDir(): string {
+  return path.resolve(process.env.PARENLENS_FIGURES_DIR || path.join(projectRoot(), "figures"));
+}
+
+/** data/results/ under the project root, or $PARENLENS_RESULTS_DIR. */
+export function resultsDir(): string {
+  return path.resolve(process.env.PARENLENS_RESULTS_DIR || path.join(projectRoot(), "data", "results"));
+}
+
+/**
+ * The model the notebooks run on: $PARENLENS_MODEL (a folder or hub id) when set, else
+ * `fallback` resolved against the project root (e.g. "data/models/<name>").
+ */
+export function notebookModelPath(fallback: string): string {
+  const fromEnv = process.env.PARENLENS_MODEL;
+  if (fromEnv && fromEnv.trim() !== "") return fromEnv.trim();
+  return path.resolve(projectRoot(), fallback);
+}
+
+/**
+ * A file name for an output: letters, digits, '.', '_' and '-' only, so that figure names
+ * map one-to-one to files and cannot leave their folder.
+ */
+export function checkOutputName(name: unknown, field: string): string {
+  if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes("..")) {
+    throw new InputError(
+      `${field} must be a file name of letters, digits, '.', '_' or '-' (no folders), got ${JSON.stringify(name)}`,
+      { field },
+    );
+  }
+  return name;
+}
+
+/**
+ * Writes a file so that a reader never sees it half-written: a temporary file in the same
+ * folder, then a rename (atomic on POSIX). Creates the folder when needed.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** A Jupyter MIME bundle: MIME type → string (text, JSON-able object, or base64 for binary). */
+export type MimeBundle = Record<string, unknown>;
+
+type WriteDisplayData = (content: { data: MimeBundle; metadata: Record<string, unknown> }, update: boolean) => void;
+
+/**
+ * tslab's writer for the cell being executed, when this process is a tslab kernel. It is looked
+ * up in the module cache (tslab's dist/jupyter.js) rather than required, so that the library
+ * neither depends on tslab nor loads a second copy of it.
+ */
+function tslabWriter(): WriteDisplayData | null {
+  const cache = typeof require !== "undefined" ? require.cache : undefined;
+  if (!cache) return null;
+  for (const key of Object.keys(cache)) {
+    if (!/[\\/]tslab[\\/]dist[\\/]jupyter\.js$/.test(key)) continue;
+    const writer = (cache[key]?.exports as { lastWriteDisplayData?: unknown } | undefined)?.lastWriteDisplayData;
+    if (typeof writer === "function") return writer as WriteDisplayData;
+  }
+  return null;
+}
+
+/** True inside a tslab kernel that is executing a cell. */
+export function inNotebook(): boolean {
+  return tslabWriter() !== null;
+}
+
+/**
+ * Sends one display_data message with the whole bundle to the cell being executed; returns false
+ * (and does nothing) outside a kernel. Await the call that leads here inside the cell, or the
+ * output lands in whichever cell runs when it resolves.
+ */
+export function displayBundle(data: MimeBundle, metadata: Record<string, unknown> = {}): boolean {
+  const writer = tslabWriter();
+  if (!writer) return false;
+  writer({ data, metadata }, false);
+  return true;
+}

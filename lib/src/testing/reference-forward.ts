@@ -1,0 +1,343 @@
+/**
+ * The independent reference: a plain float64 TypeScript Llama forward pass for one unpadded
+ * prompt, written straight from the Hugging Face `LlamaForCausalLM` maths and sharing no code
+ * with the ONNX graph (graph/*). Tests compare the runtime's logits and every hook point to it.
+ *
+ * Every hook of DESIGN.md is produced with TransformerLens' meaning (hook_q/k before rotary,
+ * hook_rot_q/k after, ln*.hook_normalized before the norm weight, mlp.hook_pre = gate
+ * pre-activation, hook_pre_linear = up projection, hook_result = per-head output), each with a
+ * leading batch dim of 1. Slow by design (naive loops, float64 accumulation): tiny models only.
+ */
+import type { LlamaConfig } from "../checkpoint/config";
+import { CheckpointError, InputError } from "../core/errors";
+
+/** A float64 tensor of the reference: row-major data, shape and dim names (DESIGN.md names). */
+export interface RefTensor {
+  data: Float64Array;
+  shape: number[];
+  dims: string[];
+}
+
+export interface ReferenceForwardResult {
+  logits: RefTensor; // [1, pos, vocab]
+  /** Every hook point by TransformerLens name (hook_result included). */
+  hooks: Map<string, RefTensor>;
+}
+
+export interface ReferenceForwardOptions {
+  /** Only keep hooks whose name passes this filter (all by default); saves memory on bigger models. */
+  keep?: (name: string) => boolean;
+}
+
+/** float32 lowest: what HF (and DESIGN.md's graph) writes into masked attention scores. */
+export const MASKED_SCORE = -3.4028234663852886e38;
+
+type WeightGetter = (name: string) => Float32Array;
+
+/** Fetch a weight and check its element count against the config (catches mis-shaped checkpoints). */
+function weight(get: WeightGetter, name: string, size: number): Float32Array {
+  const w = get(name);
+  if (!(w instanceof Float32Array) || w.length !== size) {
+    const got = w instanceof Float32Array ? `${w.length} elements` : typeof w;
+    throw new CheckpointError(`reference forward: weight "${name}" has ${got}, expected ${size} elements`, { field: name });
+  }
+  return w;
+}
+
+/** y[p, o] = sum_i x[p, i] * W[o, i]; W is HF's [out, in] row-major layout. */
+function linear(x: Float64Array, pos: number, nIn: number, w: Float32Array, nOut: number): Float64Array {
+  const y = new Float64Array(pos * nOut); // [pos, out]
+  for (let p = 0; p < pos; p++) {
+    const xo = p * nIn;
+    for (let o = 0; o < nOut; o++) {
+      const wo = o * nIn;
+      let s = 0;
+      for (let i = 0; i < nIn; i++) s += x[xo + i] * w[wo + i];
+      y[p * nOut + o] = s;
+    }
+  }
+  return y;
+}
+
+/** RMSNorm split as TransformerLens does: scale = sqrt(mean(x²)+eps), normalized = x / scale. */
+function rmsNorm(x: Float64Array, pos: number, d: number, eps: number): { scale: Float64Array; normalized: Float64Array } {
+  const scale = new Float64Array(pos); // [pos, 1]
+  const normalized = new Float64Array(pos * d); // [pos, d_model]
+  for (let p = 0; p < pos; p++) {
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss += x[p * d + i] * x[p * d + i];
+    const s = Math.sqrt(ss / d + eps);
+    scale[p] = s;
+    for (let i = 0; i < d; i++) normalized[p * d + i] = x[p * d + i] / s;
+  }
+  return { scale, normalized };
+}
+
+/** normalized * weight (the norm weight applied after the hook, as in TL). */
+function applyNormWeight(normalized: Float64Array, pos: number, d: number, w: Float32Array): Float64Array {
+  const out = new Float64Array(pos * d); // [pos, d_model]
+  for (let p = 0; p < pos; p++) for (let i = 0; i < d; i++) out[p * d + i] = normalized[p * d + i] * w[i];
+  return out;
+}
+
+/**
+ * HF rotary tables: inv_freq[i] = theta^(-2i/d_head), angle = (position / linear factor) * inv_freq,
+ * duplicated over both halves (cat(freqs, freqs)). Returns cos/sin [pos, d_head].
+ */
+function rotaryTables(config: LlamaConfig, pos: number): { cos: Float64Array; sin: Float64Array } {
+  const dh = config.headDim;
+  const half = dh / 2;
+  const factor = config.ropeScaling?.type === "linear" ? config.ropeScaling.factor : 1;
+  const cos = new Float64Array(pos * dh);
+  const sin = new Float64Array(pos * dh);
+  for (let p = 0; p < pos; p++) {
+    for (let i = 0; i < half; i++) {
+      const invFreq = 1 / Math.pow(config.ropeTheta, (2 * i) / dh);
+      const angle = (p / factor) * invFreq;
+      cos[p * dh + i] = cos[p * dh + i + half] = Math.cos(angle);
+      sin[p * dh + i] = sin[p * dh + i + half] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
+/** x*cos + rotate_half(x)*sin with rotate_half(x) = cat(-x2, x1), per head. x: [pos, heads, d_head]. */
+function applyRotary(x: Float64Array, pos: number, heads: number, dh: number, cos: Float64Array, sin: Float64Array): Float64Array {
+  const half = dh / 2;
+  const out = new Float64Array(x.length); // [pos, heads, d_head]
+  for (let p = 0; p < pos; p++) {
+    for (let h = 0; h < heads; h++) {
+      const o = (p * heads + h) * dh;
+      for (let j = 0; j < dh; j++) {
+        const rot = j < half ? -x[o + j + half] : x[o + j - half];
+        out[o + j] = x[o + j] * cos[p * dh + j] + rot * sin[p * dh + j];
+      }
+    }
+  }
+  return out;
+}
+
+const silu = (v: number): number => v / (1 + Math.exp(-v));
+
+/**
+ * Run the reference forward for one prompt of token ids (no padding, positions 0..n-1).
+ * `getWeight` returns an HF tensor by name as float32 (e.g. `name => store.getFloat32(name)`);
+ * with tied embeddings `lm_head.weight` is never asked for.
+ */
+export function referenceForward(
+  config: LlamaConfig,
+  getWeight: WeightGetter,
+  tokens: number[],
+  options: ReferenceForwardOptions = {},
+): ReferenceForwardResult {
+  const keep = options.keep ?? (() => true);
+  const n = tokens.length;
+  if (n === 0) throw new InputError("reference forward: the prompt has no tokens", { field: "tokens" });
+  for (const t of tokens) {
+    if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) {
+      throw new InputError(`reference forward: token id ${t} is outside the vocabulary [0, ${config.vocabSize})`, { field: "tokens" });
+    }
+  }
+  const d = config.hiddenSize;
+  const H = config.numHeads;
+  const KV = config.numKvHeads;
+  const dh = config.headDim;
+  const m = config.intermediateSize;
+  const V = config.vocabSize;
+  const groupSize = H / KV; // HF repeat_kv: query head h reads kv head floor(h / groupSize)
+  const hooks = new Map<string, RefTensor>();
+  const put = (name: string, data: Float64Array, shape: number[], dims: string[]): void => {
+    if (keep(name)) hooks.set(name, { data, shape: [1, ...shape], dims: ["batch", ...dims] });
+  };
+
+  // Embedding lookup.
+  const embed = weight(getWeight, "model.embed_tokens.weight", V * d); // [vocab, d_model]
+  let resid = new Float64Array(n * d); // [pos, d_model]
+  for (let p = 0; p < n; p++) for (let i = 0; i < d; i++) resid[p * d + i] = embed[tokens[p] * d + i];
+  put("hook_embed", resid.slice(), [n, d], ["pos", "d_model"]);
+
+  const { cos, sin } = rotaryTables(config, n);
+  const invSqrtDh = 1 / Math.sqrt(dh);
+
+  for (let l = 0; l < config.numLayers; l++) {
+    const b = `blocks.${l}`;
+    const w = (suffix: string, size: number) => weight(getWeight, `model.layers.${l}.${suffix}`, size);
+    put(`${b}.hook_resid_pre`, resid.slice(), [n, d], ["pos", "d_model"]);
+
+    // --- attention ---
+    const ln1 = rmsNorm(resid, n, d, config.rmsNormEps);
+    put(`${b}.ln1.hook_scale`, ln1.scale, [n, 1], ["pos", "one"]);
+    put(`${b}.ln1.hook_normalized`, ln1.normalized, [n, d], ["pos", "d_model"]);
+    const x1 = applyNormWeight(ln1.normalized, n, d, w("input_layernorm.weight", d)); // [pos, d_model]
+
+    const q = linear(x1, n, d, w("self_attn.q_proj.weight", H * dh * d), H * dh); // [pos, head, d_head]
+    const k = linear(x1, n, d, w("self_attn.k_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
+    const v = linear(x1, n, d, w("self_attn.v_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
+    put(`${b}.attn.hook_q`, q, [n, H, dh], ["pos", "head", "d_head"]);
+    put(`${b}.attn.hook_k`, k, [n, KV, dh], ["pos", "kv_head", "d_head"]);
+    put(`${b}.attn.hook_v`, v, [n, KV, dh], ["pos", "kv_head", "d_head"]);
+    const rq = applyRotary(q, n, H, dh, cos, sin); // [pos, head, d_head]
+    const rk = applyRotary(k, n, KV, dh, cos, sin); // [pos, kv_head, d_head]
+    put(`${b}.attn.hook_rot_q`, rq, [n, H, dh], ["pos", "head", "d_head"]);
+    put(`${b}.attn.hook_rot_k`, rk, [n, KV, dh], ["pos", "kv_head", "d_head"]);
+
+    const scores = new Float64Array(H * n * n); // [head, query_pos, key_pos]
+    const pattern = new Float64Array(H * n * n); // [head, query_pos, key_pos]
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / groupSize);
+      for (let qi = 0; qi < n; qi++) {
+        const row = (h * n + qi) * n;
+        let max = -Infinity;
+        for (let ki = 0; ki < n; ki++) {
+          if (ki > qi) {
+            scores[row + ki] = MASKED_SCORE; // causal mask
+            continue;
+          }
+          let s = 0;
+          const qo = (qi * H + h) * dh;
+          const ko = (ki * KV + kvh) * dh;
+          for (let j = 0; j < dh; j++) s += rq[qo + j] * rk[ko + j];
+          s *= invSqrtDh;
+          scores[row + ki] = s;
+          if (s > max) max = s;
+        }
+        // Softmax over the visible keys only: masked ones contribute exp(lowest - max) = 0.
+        let sum = 0;
+        for (let ki = 0; ki <= qi; ki++) {
+          const e = Math.exp(scores[row + ki] - max);
+          pattern[row + ki] = e;
+          sum += e;
+        }
+        for (let ki = 0; ki <= qi; ki++) pattern[row + ki] /= sum;
+      }
+    }
+    put(`${b}.attn.hook_attn_scores`, scores, [H, n, n], ["head", "query_pos", "key_pos"]);
+    put(`${b}.attn.hook_pattern`, pattern, [H, n, n], ["head", "query_pos", "key_pos"]);
+
+    const z = new Float64Array(n * H * dh); // [pos, head, d_head]
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / groupSize);
+      for (let qi = 0; qi < n; qi++) {
+        const zo = (qi * H + h) * dh;
+        for (let ki = 0; ki <= qi; ki++) {
+          const a = pattern[(h * n + qi) * n + ki];
+          const vo = (ki * KV + kvh) * dh;
+          for (let j = 0; j < dh; j++) z[zo + j] += a * v[vo + j];
+        }
+      }
+    }
+    put(`${b}.attn.hook_z`, z, [n, H, dh], ["pos", "head", "d_head"]);
+
+    // Per-head output: result[p, h, :] = W_O[:, h*dh:(h+1)*dh] @ z[p, h, :]; attn_out = sum over h.
+    const wo = w("self_attn.o_proj.weight", d * H * dh); // [d_model, head*d_head]
+    const result = new Float64Array(n * H * d); // [pos, head, d_model]
+    const attnOut = new Float64Array(n * d); // [pos, d_model]
+    for (let p = 0; p < n; p++) {
+      for (let h = 0; h < H; h++) {
+        const zo = (p * H + h) * dh;
+        for (let i = 0; i < d; i++) {
+          const wr = i * H * dh + h * dh;
+          let s = 0;
+          for (let j = 0; j < dh; j++) s += wo[wr + j] * z[zo + j];
+          result[(p * H + h) * d + i] = s;
+          attnOut[p * d + i] += s;
+        }
+      }
+    }
+    put(`${b}.attn.hook_result`, result, [n, H, d], ["pos", "head", "d_model"]);
+    put(`${b}.hook_attn_out`, attnOut, [n, d], ["pos", "d_model"]);
+    const residMid = new Float64Array(n * d); // [pos, d_model]
+    for (let i = 0; i < n * d; i++) residMid[i] = resid[i] + attnOut[i];
+    put(`${b}.hook_resid_mid`, residMid, [n, d], ["pos", "d_model"]);
+
+    // --- MLP (SwiGLU) ---
+    const ln2 = rmsNorm(residMid, n, d, config.rmsNormEps);
+    put(`${b}.ln2.hook_scale`, ln2.scale, [n, 1], ["pos", "one"]);
+    put(`${b}.ln2.hook_normalized`, ln2.normalized, [n, d], ["pos", "d_model"]);
+    const x2 = applyNormWeight(ln2.normalized, n, d, w("post_attention_layernorm.weight", d)); // [pos, d_model]
+    const pre = linear(x2, n, d, w("mlp.gate_proj.weight", m * d), m); // [pos, d_mlp]
+    const preLinear = linear(x2, n, d, w("mlp.up_proj.weight", m * d), m); // [pos, d_mlp]
+    const post = new Float64Array(n * m); // [pos, d_mlp]
+    for (let i = 0; i < n * m; i++) post[i] = silu(pre[i]) * preLinear[i];
+    put(`${b}.mlp.hook_pre`, pre, [n, m], ["pos", "d_mlp"]);
+    put(`${b}.mlp.hook_pre_linear`, preLinear, [n, m], ["pos", "d_mlp"]);
+    put(`${b}.mlp.hook_post`, post, [n, m], ["pos", "d_mlp"]);
+    const mlpOut = linear(post, n, m, w("mlp.down_proj.weight", d * m), d); // [pos, d_model]
+    put(`${b}.hook_mlp_out`, mlpOut, [n, d], ["pos", "d_model"]);
+    const residPost = new Float64Array(n * d); // [pos, d_model]
+    for (let i = 0; i < n * d; i++) residPost[i] = residMid[i] + mlpOut[i];
+    put(`${b}.hook_resid_post`, residPost, [n, d], ["pos", "d_model"]);
+    resid = residPost;
+  }
+
+  // Final norm and unembedding (lm_head, or the embedding matrix when tied).
+  const lnf = rmsNorm(resid, n, d, config.rmsNormEps);
+  put("ln_final.hook_scale", lnf.scale, [n, 1], ["pos", "one"]);
+  put("ln_final.hook_normalized", lnf.normalized, [n, d], ["pos", "d_model"]);
+  const xf = applyNormWeight(lnf.normalized, n, d, weight(getWeight, "model.norm.weight", d)); // [pos, d_model]
+  const unembed = config.tieWordEmbeddings ? embed : weight(getWeight, "lm_head.weight", V * d); // [vocab, d_model]
+  const logits = linear(xf, n, d, unembed, V); // [pos, vocab]
+  return { logits: { data: logits, shape: [1, n, V], dims: ["batch", "pos", "vocab"] }, hooks };
+}
+
+/** Anything with row-major data, a shape and dim names (a `Tensor` or a `RefTensor`). */
+export interface NamedArray {
+  data: ArrayLike<number>;
+  shape: number[];
+  dims: string[];
+}
+
+/**
+ * One prompt of a padded batch, laid out as the reference lays it out: batch index `b` kept (as a
+ * batch dim of 1), every position dim (`pos`, `query_pos`, `key_pos`) restricted to
+ * [start, start + length), other dims whole. For a left-padded prompt of n tokens in a batch of
+ * width P, start = P - n. Returns float64 so comparisons never round.
+ */
+export function promptSlice(t: NamedArray, b: number, start: number, length: number): RefTensor {
+  const isPos = (dim: string) => dim === "pos" || dim === "query_pos" || dim === "key_pos";
+  const outShape = t.shape.map((s, i) => (t.dims[i] === "batch" ? 1 : isPos(t.dims[i]) ? length : s));
+  t.dims.forEach((dim, i) => {
+    const lo = dim === "batch" ? b : isPos(dim) ? start : 0;
+    const hi = dim === "batch" ? b + 1 : isPos(dim) ? start + length : t.shape[i];
+    if (lo < 0 || hi > t.shape[i]) {
+      throw new InputError(`promptSlice: range [${lo}, ${hi}) out of bounds for dim "${dim}" of size ${t.shape[i]}`, { field: dim });
+    }
+  });
+  const strides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, s) => a * s, 1));
+  const out = new Float64Array(outShape.reduce((a, s) => a * s, 1));
+  const idx = new Array(outShape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let i = 0; i < idx.length; i++) {
+      const base = t.dims[i] === "batch" ? b : isPos(t.dims[i]) ? start : 0;
+      src += (base + idx[i]) * strides[i];
+    }
+    out[o] = t.data[src];
+    for (let i = idx.length - 1; i >= 0; i--) {
+      if (++idx[i] < outShape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return { data: out, shape: outShape, dims: t.dims.slice() };
+}
+
+/**
+ * The relative error used by every parity and golden test: max_i |a_i - b_i| / max(1e-6, max_i |b_i|)
+ * over one tensor, `expected` being the reference. Entries where `skip(i)` is true are left out
+ * (e.g. masked attention scores, which hold float32 lowest). NaN anywhere gives Infinity.
+ */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, skip?: (i: number) => boolean): number {
+  if (actual.length !== expected.length) {
+    throw new InputError(`relativeError: ${actual.length} actual values vs ${expected.length} expected`);
+  }
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < expected.length; i++) {
+    if (skip?.(i)) continue;
+    const diff = Math.abs(actual[i] - expected[i]);
+    if (!(diff <= maxDiff)) maxDiff = Number.isNaN(diff) ? Infinity : diff;
+    const ref = Math.abs(expected[i]);
+    if (ref > maxRef) maxRef = ref;
+  }
+  return maxDiff / Math.max(1e-6, maxRef);
+}

@@ -1,0 +1,240 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
+import { DatasetError } from "../../lib/src/core/errors";
+import { TextTokenizer, parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
+import {
+  buildPrompt,
+  corruptionCandidates,
+  generateDataset,
+  generatePrompts,
+  groupByLength,
+  makeCorruptedPairs,
+  readPairsJsonl,
+  readPromptsJsonl,
+  toJsonl,
+} from "../../lib/src/task/prompts";
+
+const tok = loadTokenizer(path.join(__dirname, "..", "fixtures/tokenizer"));
+const parens = parenRunTokens(tok);
+
+/**
+ * A greedy longest-match tokenizer over a hand-picked vocabulary, to control merges exactly:
+ * `7)` is one token (so a label after a 7 is not a single token) and `((` is one token.
+ */
+function greedyTokenizer(extra: string[]): TextTokenizer {
+  const chars = "abcdefghijklmnopqrstuvwxyz0123456789 #\n(),.'\"_=:%-";
+  const vocab = ["<s>", ...chars.split(""), "))", ")))", "))))", ...extra];
+  const index = new Map(vocab.map((t, i) => [t, i]));
+  return {
+    vocabSize: vocab.length,
+    tokenToId: (t) => index.get(t),
+    idToToken: (id) => vocab[id],
+    decode: (ids) => ids.map((i) => vocab[i]).join(""),
+    encode(text, opts = {}) {
+      const ids = opts.addBos === false ? [] : [0];
+      for (let i = 0; i < text.length; ) {
+        let best = "";
+        for (const t of vocab) if (t.length > best.length && t !== "<s>" && text.startsWith(t, i)) best = t;
+        if (!best) throw new Error(`no token for ${JSON.stringify(text[i])}`);
+        ids.push(index.get(best)!);
+        i += best.length;
+      }
+      return ids;
+    },
+  };
+}
+
+test("paren-run tokens and paren-containing tokens are looked up through the tokenizer", () => {
+  const expected = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures/tokenizer/expected-ids.json"), "utf8"));
+  assert.deepEqual(parens.ids, [")", "))", ")))", "))))"].map((r) => expected.parens[r]));
+  const sets = parenTokenSets(tok);
+  assert.equal(sets.close.get(parens.ids[2]), 3); // ")))" holds three ")"
+  assert.equal(sets.open.get(tok.tokenToId("(")!), 1);
+  for (const id of sets.open.keys()) assert.ok(tok.decode([id]).includes("("));
+  assert.throws(() => parenRunTokens(greedyTokenizer([]), 5), (e: unknown) => e instanceof DatasetError && e.field === "parenRun[5]");
+});
+
+test("the same seed gives the same prompts; another seed gives others", () => {
+  const a = generatePrompts(tok, { template: "authors", perN: 6, seed: 11 });
+  const b = generatePrompts(tok, { template: "authors", perN: 6, seed: 11 });
+  const c = generatePrompts(tok, { template: "authors", perN: 6, seed: 12 });
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a.prompts.map((p) => p.prompt), c.prompts.map((p) => p.prompt));
+});
+
+test("the authors' template: exact text, label = the run of k + 1 parens, one token", () => {
+  const { prompts, rejected, shortfall } = generatePrompts(tok, { template: "authors", perN: 10, seed: 3 });
+  assert.equal(prompts.length, 40);
+  assert.equal(rejected.total, 0);
+  assert.deepEqual(shortfall, { 1: 0, 2: 0, 3: 0, 4: 0 });
+  for (const p of prompts) {
+    const m = /^#print the string (\d{3})\nprint\(((?:str\()*)(\d{3})$/.exec(p.prompt);
+    assert.ok(m, p.prompt);
+    assert.equal(m[1], m[3]); // the same N in the comment and the call
+    assert.equal(m[2].length / 4, p.n - 1); // k = n - 1 nested str(
+    assert.equal(p.label, ")".repeat(p.n));
+    assert.equal(tok.decode([p.labelId]), p.label);
+    assert.equal(p.labelId, parens.ids[p.n - 1]);
+    assert.deepEqual(tok.encode(p.prompt + p.label), [...p.promptIds, p.labelId]);
+    assert.equal(p.nOpen, p.n);
+    assert.equal(p.nClosed, 0);
+  }
+});
+
+test("the partly-closed template: parens already closed in the prompt, the label is the rest", () => {
+  const { prompts, rejected } = generatePrompts(tok, { template: "partial", perN: 10, seed: 4 });
+  assert.equal(rejected.total, 0);
+  const closeIds = parenTokenSets(tok).close;
+  const nClosedSeen = new Set<number>();
+  for (const p of prompts) {
+    assert.ok(p.nClosed >= 1);
+    assert.equal(p.nOpen - p.nClosed, p.n);
+    assert.ok(p.promptIds.some((id) => closeIds.has(id)), `${p.prompt}: a ")" token should be in the prompt`);
+    assert.ok(!p.prompt.endsWith(")"), "an open argument follows the closed ones");
+    assert.equal(p.labelId, parens.ids[p.n - 1]);
+    assert.deepEqual(tok.encode(p.prompt + p.label), [...p.promptIds, p.labelId]);
+    nClosedSeen.add(p.nClosed);
+  }
+  assert.ok(nClosedSeen.size >= 3, "nClosed should vary across prompts for the counting analysis");
+});
+
+test("the complex template: varied function names, several arguments, labels valid", () => {
+  const { prompts } = generatePrompts(tok, { template: "complex", perN: 10, seed: 5 });
+  assert.equal(prompts.length, 40);
+  const callNames = new Set(prompts.flatMap((p) => String(p.fields.calls).split(",")));
+  assert.ok(callNames.size >= 8);
+  assert.ok(prompts.some((p) => p.prompt.includes(", ")), "some calls have several arguments");
+  assert.ok(prompts.some((p) => p.nClosed > 0), "some arguments are closed nested calls");
+  for (const p of prompts) {
+    assert.equal(p.nOpen - p.nClosed, p.n);
+    assert.equal(p.labelId, parens.ids[p.n - 1]);
+  }
+});
+
+test("a label that merges with the code before it is rejected and counted, never kept", () => {
+  const greedy = greedyTokenizer(["7)"]); // "...7))" tokenizes as "7)" ")"
+  const g = generatePrompts(greedy, { template: "authors", perN: 30, seed: 1 });
+  const bad = g.rejected.byReason["label-not-single-token"] ?? 0;
+  assert.ok(bad > 0);
+  assert.equal(g.rejected.total, bad + (g.rejected.byReason.duplicate ?? 0)); // the only other reason: a repeated draw
+  assert.equal(g.prompts.length + g.rejected.total, g.draws);
+  for (const p of g.prompts) assert.ok(!p.prompt.endsWith("7"));
+  for (const e of g.rejected.examples) if (e.reason === "label-not-single-token") assert.match(e.text, /7\)+$/);
+  assert.equal(Object.values(g.rejected.byN).reduce((a, b) => a + b, 0), g.rejected.total);
+  // buildPrompt on its own says why
+  assert.equal(buildPrompt(greedy, parenRunTokens(greedy), "print(127", 1, { id: "x", template: "t", split: "s" }), "label-not-single-token");
+  assert.equal(buildPrompt(greedy, parenRunTokens(greedy), "print(12", 2, { id: "x", template: "t", split: "s" }), "paren-count-mismatch");
+});
+
+test("splits are disjoint and reproducible", () => {
+  const d = generateDataset(tok, { template: "authors", perN: { analysis: 20, reference: 20 }, seed: 9 });
+  const a = new Set(d.splits.analysis.map((p) => p.prompt));
+  assert.equal(a.size, 80);
+  assert.equal(d.splits.reference.length, 80);
+  for (const p of d.splits.reference) {
+    assert.ok(!a.has(p.prompt));
+    assert.equal(p.split, "reference");
+  }
+  assert.equal(new Set([...d.splits.analysis, ...d.splits.reference].map((p) => p.id)).size, 160);
+});
+
+test("corrupted pairs: one extra '(', label one paren longer, same token count; n = 4 rejected", () => {
+  const clean = generatePrompts(tok, { template: "authors", perN: 8, seed: 2 }).prompts;
+  const { pairs, rejected } = makeCorruptedPairs(tok, clean);
+  assert.equal(pairs.length + rejected.total, clean.length);
+  assert.equal(rejected.byReason["corrupted-label-not-single-token"], 8); // ")))))" is not a token
+  assert.equal(rejected.byN["4"], 8);
+  assert.equal(pairs.length, 24);
+  for (const { clean: c, corrupted: x, diffPositions, strategy } of pairs) {
+    assert.equal(x.length, c.length);
+    assert.equal(x.n, c.n + 1);
+    assert.equal(x.nOpen, c.nOpen + 1);
+    assert.equal(x.labelId, parens.ids[c.n]);
+    assert.ok(diffPositions.length >= 1);
+    for (const i of diffPositions) assert.notEqual(x.promptIds[i], c.promptIds[i]);
+    // this tokenizer keeps "(" separate, so the first aligned candidate with "(" as its own token
+    // is the argument's first digit becoming "("
+    assert.equal(strategy, "arg-char-to-open");
+  }
+  // a tokenizer that merges "((": inserting "(" aligns, but hides the extra paren in a "((" token;
+  // by default the pair where the new "(" is a token of its own is preferred
+  const greedy = greedyTokenizer(["(("]);
+  const g = generatePrompts(greedy, { template: "authors", perN: 4, seed: 2, ns: [1, 2, 3] }).prompts;
+  const gp = makeCorruptedPairs(greedy, g);
+  assert.equal(gp.pairs.length, 12);
+  const open = greedy.tokenToId("(")!;
+  for (const p of gp.pairs) {
+    assert.equal(p.strategy, "inner-char-to-open"); // print(str(1(3
+    assert.equal(p.diffPositions.length, 1);
+    assert.equal(p.corrupted.promptIds[p.diffPositions[0]], open);
+  }
+  const inOrder = makeCorruptedPairs(greedy, g, { prefer: "order" });
+  for (const p of inOrder.pairs) assert.equal(p.strategy, "double-open"); // print(str((123: "((" is one token
+  assert.deepEqual(corruptionCandidates("print(str(123").map((c) => c.text), ["print(str((123", "print(str((23", "print(str(1(3"]);
+  assert.deepEqual(corruptionCandidates("print(x)"), []);
+});
+
+test("pairs that do not align are rejected with a count", () => {
+  const clean = generatePrompts(tok, { template: "complex", perN: 10, seed: 5, ns: [1, 2] }).prompts;
+  const { pairs, rejected } = makeCorruptedPairs(tok, clean, { strategies: ["double-open"] });
+  // with this tokenizer "(" never merges, so inserting one always adds a token
+  assert.equal(pairs.length, 0);
+  assert.equal(rejected.byReason["corrupted-length-mismatch"], clean.length);
+});
+
+test("JSONL round trip, and a dataset for another tokenizer is refused", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-prompts-"));
+  const prompts = generatePrompts(tok, { template: "partial", perN: 3, seed: 1 }).prompts;
+  const pairs = makeCorruptedPairs(tok, prompts).pairs;
+  fs.writeFileSync(path.join(dir, "p.jsonl"), toJsonl(prompts));
+  fs.writeFileSync(path.join(dir, "q.jsonl"), toJsonl(pairs));
+  assert.deepEqual(readPromptsJsonl(path.join(dir, "p.jsonl"), { tokenizer: tok }), prompts);
+  assert.deepEqual(readPairsJsonl(path.join(dir, "q.jsonl"), { tokenizer: tok }), pairs);
+  assert.throws(
+    () => readPromptsJsonl(path.join(dir, "p.jsonl"), { tokenizer: greedyTokenizer([]) }),
+    (e: unknown) => e instanceof DatasetError && e.field === "promptIds",
+  );
+  fs.writeFileSync(path.join(dir, "bad.jsonl"), JSON.stringify({ ...prompts[0], labelId: "x" }) + "\n");
+  assert.throws(() => readPromptsJsonl(path.join(dir, "bad.jsonl")), (e: unknown) => e instanceof DatasetError && e.field === "labelId");
+  assert.throws(() => generatePrompts(tok, { template: "nope" as never, perN: 1, seed: 0 }), DatasetError);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test("groupByLength batches prompts of equal token length", () => {
+  const prompts = generatePrompts(tok, { template: "authors", perN: 5, seed: 1 }).prompts;
+  const groups = groupByLength(prompts, (p) => p.length);
+  let total = 0;
+  let prev = -1;
+  for (const [L, g] of groups) {
+    assert.ok(L > prev);
+    prev = L;
+    for (const p of g) assert.equal(p.length, L);
+    total += g.length;
+  }
+  assert.equal(total, prompts.length);
+});
+
+test("the committed datasets match their manifest and the embedded model's tokenizer", (t) => {
+  const root = path.join(__dirname, "..", "..");
+  const manifestFile = path.join(root, "data/datasets/manifest.json");
+  if (!fs.existsSync(manifestFile)) return t.skip("no data/datasets yet (run scripts/datasets/make-datasets.ts)");
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8"));
+  const folder = path.join(root, manifest.tokenizer.folder);
+  if (!fs.existsSync(path.join(folder, "tokenizer.json"))) return t.skip(`${manifest.tokenizer.folder} not present`);
+  const modelTok = loadTokenizer(folder);
+  for (const [name, spec] of Object.entries(manifest.templates) as [string, any][]) {
+    for (const [split, s] of Object.entries(spec.splits) as [string, any][]) {
+      // re-tokenizing every prompt must give the stored ids (a changed tokenizer means: regenerate)
+      const prompts = readPromptsJsonl(path.join(root, "data/datasets", s.file), { tokenizer: modelTok });
+      assert.equal(prompts.length, s.count, `${name} ${split}`);
+      assert.ok(prompts.every((p) => p.template === name && p.split === split));
+    }
+    const pairs = readPairsJsonl(path.join(root, "data/datasets", spec.pairs.file));
+    assert.equal(pairs.length, spec.pairs.count);
+    assert.ok(pairs.every((p) => p.corrupted.length === p.clean.length && p.corrupted.n === p.clean.n + 1));
+  }
+});
