@@ -52,9 +52,22 @@ function pickCheckpoint(): { folder: string; origin: string; cleanup?: () => voi
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-bench-"));
   const { folder } = writeRandomCheckpoint(path.join(dir, "random-6l-256"), {
     seed: 1,
-    config: { numLayers: 6, hiddenSize: 256, numHeads: 8, numKvHeads: 8, headDim: 32, intermediateSize: 688, vocabSize: 4096, maxPositionEmbeddings: 512 },
+    config: {
+      numLayers: 6,
+      hiddenSize: 256,
+      numHeads: 8,
+      numKvHeads: 8,
+      headDim: 32,
+      intermediateSize: 688,
+      vocabSize: 4096,
+      maxPositionEmbeddings: 512,
+    },
   });
-  return { folder, origin: "random checkpoint (no model under data/models/)", cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  return {
+    folder,
+    origin: "random checkpoint (no model under data/models/)",
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 function randomBatch(vocab: number, batch: number, length: number, seed: number): number[][] {
@@ -95,8 +108,12 @@ async function main(): Promise<void> {
     `model: ${config.numLayers} layers, d_model ${config.hiddenSize}, ${config.numHeads} heads (${config.numKvHeads} kv), d_mlp ${config.intermediateSize}, vocab ${config.vocabSize}`,
   );
   const loadBefore = os.loadavg()[0];
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}, intra-op threads ${threads ?? "default"}`);
-  console.log(`load: ${loadMs.toFixed(0)} ms; runs: median of ${Math.ceil(runs / ROUNDS) * ROUNDS} runs per mode (${ROUNDS} rotating blocks) after ${warmup} warm-up rounds`);
+  console.log(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, execution provider ${ep}, intra-op threads ${threads ?? "default"}`,
+  );
+  console.log(
+    `load: ${loadMs.toFixed(0)} ms; runs: median of ${Math.ceil(runs / ROUNDS) * ROUNDS} runs per mode (${ROUNDS} rotating blocks) after ${warmup} warm-up rounds`,
+  );
   console.log(`full cache = ${all.length} hook points; intervention = zero head 0 of blocks.${mid}.attn.hook_z\n`);
 
   const modes: [string, (ids: number[][]) => Promise<unknown>][] = [
@@ -152,18 +169,31 @@ async function main(): Promise<void> {
   }
 
   const loadAfter = os.loadavg()[0];
-  console.log(`1-minute load average (other users of this machine included): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`);
+  console.log(
+    `1-minute load average (other users of this machine included): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`,
+  );
   const out: string[] = [];
   const say = (line: string) => (console.log(line), out.push(line));
-  const header = "| batch × tokens | mode | median ms | best ms | tokens/s (median) | vs plain | first run after another mode (ms) | RSS after (MB) | peak RSS so far (MB) |";
+  const header =
+    "| batch × tokens | mode | median ms | best ms | tokens/s (median) | vs plain | first run after another mode (ms) | RSS after (MB) | peak RSS so far (MB) |";
   say(header);
-  say("|" + header.split("|").slice(1, -1).map(() => " --- ").join("|") + "|");
+  say(
+    "|" +
+      header
+        .split("|")
+        .slice(1, -1)
+        .map(() => " --- ")
+        .join("|") +
+      "|",
+  );
   for (const r of rows) {
     say(
       `| ${r.shape} | ${r.mode} | ${r.medianMs.toFixed(2)} | ${r.bestMs.toFixed(2)} | ${r.tokensPerS.toFixed(0)} | ${r.ratio.toFixed(2)}× | ${r.switchMs.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${r.peakMB.toFixed(0)} |`,
     );
   }
-  console.log("\n'vs plain' = tokens/s of the mode / tokens/s of the plain forward on the same shape (1.00× = as fast).");
+  console.log(
+    "\n'vs plain' = tokens/s of the mode / tokens/s of the plain forward on the same shape (1.00× = as fast).",
+  );
   if (process.argv.includes("--write-md")) {
     const md = [
       `## Hooked runtime: plain forward vs full cache vs one intervention (intra-op threads: ${threads ?? "default"})`,

@@ -48,7 +48,8 @@ function median(xs: number[]): number {
 /** float32 bytes of every weight the runtime holds for this config. */
 function f32WeightBytes(c: LlamaConfig, layers = c.numLayers): number {
   const d = c.hiddenSize;
-  const perLayer = 2 * d + d * c.numHeads * c.headDim * 2 + d * c.numKvHeads * c.headDim * 2 + 3 * d * c.intermediateSize;
+  const perLayer =
+    2 * d + d * c.numHeads * c.headDim * 2 + d * c.numKvHeads * c.headDim * 2 + 3 * d * c.intermediateSize;
   const params = c.vocabSize * d * (c.tieWordEmbeddings ? 1 : 2) + d + layers * perLayer;
   return params * 4;
 }
@@ -71,12 +72,24 @@ async function child(folder: string): Promise<void> {
     await model.run(ids);
     forwardMs.push(performance.now() - s);
   }
-  const r: ChildResult = { layers: config.numLayers, baselineRss, loadMs, rssAfterLoad, peakRssAfterLoad, forwardMs, peakRssAfterRuns: peakRss() };
+  const r: ChildResult = {
+    layers: config.numLayers,
+    baselineRss,
+    loadMs,
+    rssAfterLoad,
+    peakRssAfterLoad,
+    forwardMs,
+    peakRssAfterRuns: peakRss(),
+  };
   console.log("RESULT " + JSON.stringify(r));
 }
 
 function runChild(folder: string): ChildResult {
-  const out = execFileSync(process.execPath, ["--import", "tsx", __filename, "--child", folder], { encoding: "utf8", maxBuffer: 16 * MB, stdio: ["ignore", "pipe", "inherit"] });
+  const out = execFileSync(process.execPath, ["--import", "tsx", __filename, "--child", folder], {
+    encoding: "utf8",
+    maxBuffer: 16 * MB,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const line = out.split("\n").find((l) => l.startsWith("RESULT "));
   if (!line) throw new Error(`child for ${folder} printed no result:\n${out}`);
   return JSON.parse(line.slice(7));
@@ -87,8 +100,12 @@ async function main(): Promise<void> {
   try {
     const codellama = JSON.parse(fs.readFileSync(CODELLAMA_CONFIG, "utf8"));
     const two = path.join(dir, "codellama-widths-2l");
-    let t = performance.now();
-    const { config, files } = writeRandomCheckpoint(two, { seed: 7, dtype: "BF16", configJson: { ...codellama, num_hidden_layers: 2 } });
+    const t = performance.now();
+    const { config, files } = writeRandomCheckpoint(two, {
+      seed: 7,
+      dtype: "BF16",
+      configJson: { ...codellama, num_hidden_layers: 2 },
+    });
     const writeS = (performance.now() - t) / 1000;
     const diskBytes = files.reduce((a, f) => a + fs.statSync(f).size, 0);
     console.log(`wrote ${two}: ${(diskBytes / GB).toFixed(2)} GiB bf16 in ${writeS.toFixed(1)} s`);
@@ -96,7 +113,14 @@ async function main(): Promise<void> {
     // 1-layer variant: same weights file (hard link), config says 1 layer.
     const one = path.join(dir, "codellama-widths-1l");
     fs.mkdirSync(one);
-    fs.writeFileSync(path.join(one, "config.json"), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(two, "config.json"), "utf8")), num_hidden_layers: 1 }, null, 2));
+    fs.writeFileSync(
+      path.join(one, "config.json"),
+      JSON.stringify(
+        { ...JSON.parse(fs.readFileSync(path.join(two, "config.json"), "utf8")), num_hidden_layers: 1 },
+        null,
+        2,
+      ),
+    );
     fs.linkSync(path.join(two, "model.safetensors"), path.join(one, "model.safetensors"));
 
     const loadBefore = os.loadavg()[0];

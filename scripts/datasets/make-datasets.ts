@@ -24,8 +24,11 @@ function arg(name: string, fallback: string): string {
 
 function defaultModel(root: string): string {
   const models = path.join(root, "data/models");
-  const found = fs.existsSync(models) ? fs.readdirSync(models).filter((d) => fs.existsSync(path.join(models, d, "tokenizer.json"))) : [];
-  if (found.length === 0) throw new Error(`No model folder with a tokenizer.json under ${models}; pass --model <folder>`);
+  const found = fs.existsSync(models)
+    ? fs.readdirSync(models).filter((d) => fs.existsSync(path.join(models, d, "tokenizer.json")))
+    : [];
+  if (found.length === 0)
+    throw new Error(`No model folder with a tokenizer.json under ${models}; pass --model <folder>`);
   return path.join(models, found.sort()[0]);
 }
 
@@ -39,7 +42,10 @@ const ns = [1, 2, 3, 4];
 const tok = loadTokenizer(model);
 const parens = parenRunTokens(tok);
 fs.mkdirSync(out, { recursive: true });
-const tokenizerSha = crypto.createHash("sha256").update(fs.readFileSync(path.join(model, "tokenizer.json"))).digest("hex");
+const tokenizerSha = crypto
+  .createHash("sha256")
+  .update(fs.readFileSync(path.join(model, "tokenizer.json")))
+  .digest("hex");
 
 const manifest: Record<string, unknown> = {
   seed,
@@ -62,7 +68,13 @@ for (const name of Object.keys(PROMPT_TEMPLATES) as TemplateName[]) {
     fs.writeFileSync(path.join(out, file), toJsonl(prompts));
     const byN: Record<string, number> = {};
     for (const p of prompts) byN[p.n] = (byN[p.n] ?? 0) + 1;
-    splits[split] = { file, count: prompts.length, byN, shortfall: data.shortfall[split], rejected: data.rejected[split] };
+    splits[split] = {
+      file,
+      count: prompts.length,
+      byN,
+      shortfall: data.shortfall[split],
+      rejected: data.rejected[split],
+    };
   }
   const { pairs, rejected } = makeCorruptedPairs(tok, data.splits.analysis);
   const pairFile = `${name}-pairs.jsonl`;
@@ -80,7 +92,9 @@ for (const name of Object.keys(PROMPT_TEMPLATES) as TemplateName[]) {
   };
   const s = splits as Record<string, { count: number; rejected: { total: number } }>;
   console.log(
-    `${name}: ${Object.entries(s).map(([k, v]) => `${k} ${v.count} (rejected ${v.rejected.total})`).join(", ")}; pairs ${pairs.length} (rejected ${rejected.total}: ${JSON.stringify(rejected.byReason)})`,
+    `${name}: ${Object.entries(s)
+      .map(([k, v]) => `${k} ${v.count} (rejected ${v.rejected.total})`)
+      .join(", ")}; pairs ${pairs.length} (rejected ${rejected.total}: ${JSON.stringify(rejected.byReason)})`,
   );
 }
 fs.writeFileSync(path.join(out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");

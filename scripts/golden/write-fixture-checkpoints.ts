@@ -14,7 +14,8 @@ const TOKENIZER = path.join(__dirname, "..", "..", "test", "fixtures", "tokenize
 
 // CodeLlama-7b-hf's config.json as published; only the sizes are shrunk below.
 const codellamaConfig = JSON.parse(fs.readFileSync(path.join(ROOT, "codellama-7b-hf.config.json"), "utf8"));
-const tokenizerVocab = JSON.parse(fs.readFileSync(path.join(TOKENIZER, "expected-ids.json"), "utf8")).vocab_size as number;
+const tokenizerVocab = JSON.parse(fs.readFileSync(path.join(TOKENIZER, "expected-ids.json"), "utf8"))
+  .vocab_size as number;
 
 export const FIXTURES: Record<string, RandomCheckpointSpec> = {
   // 2 layers, d_model 32, 4 heads, d_mlp 64, vocab 64, untied (the random-checkpoint defaults)
@@ -47,6 +48,8 @@ if (require.main === module) {
     const folder = path.join(ROOT, name);
     const { config, files } = writeRandomCheckpoint(folder, spec);
     const bytes = files.reduce((a, f) => a + fs.statSync(f).size, 0);
-    console.log(`${name}: ${config.numLayers} layers, d_model ${config.hiddenSize}, vocab ${config.vocabSize}, ${(bytes / 1024).toFixed(0)} KiB`);
+    console.log(
+      `${name}: ${config.numLayers} layers, d_model ${config.hiddenSize}, vocab ${config.vocabSize}, ${(bytes / 1024).toFixed(0)} KiB`,
+    );
   }
 }

@@ -36,13 +36,22 @@ describe("run_notebooks.py", { skip }, () => {
   let work: string;
   let env: NodeJS.ProcessEnv;
   const run = (...notebooks: string[]) =>
-    spawnSync(PYTHON, [RUNNER, ...notebooks.map((n) => path.join(work, n))], { cwd: ROOT, env, encoding: "utf8", timeout: 300_000 });
+    spawnSync(PYTHON, [RUNNER, ...notebooks.map((n) => path.join(work, n))], {
+      cwd: ROOT,
+      env,
+      encoding: "utf8",
+      timeout: 300_000,
+    });
 
   before(() => {
     fs.mkdirSync(path.join(ROOT, "tmp"), { recursive: true });
     work = fs.mkdtempSync(path.join(ROOT, "tmp", "notebooks-test-"));
     for (const f of fs.readdirSync(FIXTURES)) fs.copyFileSync(path.join(FIXTURES, f), path.join(work, f));
-    env = { ...process.env, PARENLENS_FIGURES_DIR: path.join(work, "figures"), PARENLENS_RESULTS_DIR: path.join(work, "results") };
+    env = {
+      ...process.env,
+      PARENLENS_FIGURES_DIR: path.join(work, "figures"),
+      PARENLENS_RESULTS_DIR: path.join(work, "results"),
+    };
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
@@ -50,36 +59,61 @@ describe("run_notebooks.py", { skip }, () => {
     const first = run("helpers.ipynb");
     assert.equal(first.status, 0, first.stderr + first.stdout);
     assert.match(first.stdout, /helpers\.ipynb\s+\(4 code cells, kernel tslab\)/);
-    assert.match(first.stdout, /cell  4\/4 .* s\n/);
+    assert.match(first.stdout, /cell {2}4\/4 .* s\n/);
     assert.match(first.stdout, /done in [\d.]+ s, written and trusted/);
 
     const text1 = fs.readFileSync(path.join(work, "helpers.ipynb"), "utf8");
     const nb = JSON.parse(text1) as { cells: Cell[] };
     const code = nb.cells.filter((c) => c.cell_type === "code");
-    assert.deepEqual(code.map((c) => c.execution_count), [1, 2, 3, 4]);
-    assert.ok(code.every((c) => !("execution" in c.metadata)), "no execution timestamps");
+    assert.deepEqual(
+      code.map((c) => c.execution_count),
+      [1, 2, 3, 4],
+    );
+    assert.ok(
+      code.every((c) => !("execution" in c.metadata)),
+      "no execution timestamps",
+    );
     // The figure cell: one bundle with the interactive figure and the static fallback.
     // showFigure and showTable return nothing: each of their cells has exactly one output, the bundle.
-    assert.deepEqual(code[1].outputs!.map((o) => o.output_type), ["display_data"]);
-    assert.deepEqual(code[2].outputs!.map((o) => o.output_type), ["display_data"]);
+    assert.deepEqual(
+      code[1].outputs!.map((o) => o.output_type),
+      ["display_data"],
+    );
+    assert.deepEqual(
+      code[2].outputs!.map((o) => o.output_type),
+      ["display_data"],
+    );
     const figure = code[1].outputs![0];
     assert.ok(figure.data!["application/vnd.plotly.v1+json"]);
     assert.ok((figure.data!["image/png"] as string).length > 1000);
     // The table cell: danfojs DataFrame shown as HTML; CSV written.
     const table = code[2].outputs![0];
     assert.match(String(table.data!["text/html"]), /<th style="text-align: right">score<\/th>/);
-    assert.equal(fs.readFileSync(path.join(work, "results", "fixture", "table.csv"), "utf8"), "layer,head,score\n0,1,0.123456\n1,0,-2.5\n");
+    assert.equal(
+      fs.readFileSync(path.join(work, "results", "fixture", "table.csv"), "utf8"),
+      "layer,head,score\n0,1,0.123456\n1,0,-2.5\n",
+    );
     // Streams are coalesced into one output whatever the kernel's message chunking.
-    assert.deepEqual(code[3].outputs!.map((o) => o.output_type), ["stream"]);
+    assert.deepEqual(
+      code[3].outputs!.map((o) => o.output_type),
+      ["stream"],
+    );
 
-    const trusted = spawnSync(PYTHON, ["-c", "import sys, nbformat; from nbformat.sign import NotebookNotary; sys.exit(0 if NotebookNotary().check_signature(nbformat.read(sys.argv[1], 4)) else 3)", path.join(work, "helpers.ipynb")]);
+    const trusted = spawnSync(PYTHON, [
+      "-c",
+      "import sys, nbformat; from nbformat.sign import NotebookNotary; sys.exit(0 if NotebookNotary().check_signature(nbformat.read(sys.argv[1], 4)) else 3)",
+      path.join(work, "helpers.ipynb"),
+    ]);
     assert.equal(trusted.status, 0, "the notebook is signed as trusted");
 
     const png1 = fs.readFileSync(path.join(work, "figures", "fixture-pattern.png"));
     const second = run("helpers.ipynb");
     assert.equal(second.status, 0, second.stderr);
     assert.equal(fs.readFileSync(path.join(work, "helpers.ipynb"), "utf8"), text1, "same notebook bytes on a re-run");
-    assert.ok(fs.readFileSync(path.join(work, "figures", "fixture-pattern.png")).equals(png1), "same figure on a re-run");
+    assert.ok(
+      fs.readFileSync(path.join(work, "figures", "fixture-pattern.png")).equals(png1),
+      "same figure on a re-run",
+    );
   });
 
   it("stops at a failing cell with the notebook, cell, source and error, and leaves the file untouched", () => {
@@ -92,7 +126,10 @@ describe("run_notebooks.py", { skip }, () => {
     assert.match(r.stderr, /Error: boom from the fixture/);
     assert.doesNotMatch(r.stdout, /helpers\.ipynb/, "later notebooks do not run");
     assert.ok(fs.readFileSync(path.join(work, "failing.ipynb")).equals(before));
-    assert.deepEqual(fs.readdirSync(work).filter((f) => f.includes(".tmp-")), []);
+    assert.deepEqual(
+      fs.readdirSync(work).filter((f) => f.includes(".tmp-")),
+      [],
+    );
   });
 
   it("refuses a path that is not a notebook", () => {

@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { closeFigureRenderer, figureHtml, PLOTLY_MIME, renderFigurePng, saveFigure, showFigure } from "../../lib/src/notebook/plot";
+import {
+  closeFigureRenderer,
+  figureHtml,
+  PLOTLY_MIME,
+  renderFigurePng,
+  saveFigure,
+  showFigure,
+} from "../../lib/src/notebook/plot";
 import { InputError } from "../../lib/src/core/errors";
 
 /** Width and height from a PNG's IHDR chunk. */
@@ -13,15 +20,29 @@ function pngSize(png: Buffer): { width: number; height: number } {
 }
 
 /** Stands in for tslab's kernel module, as plot.ts finds it in the module cache. */
-function fakeKernel(): { bundles: { data: Record<string, unknown>; metadata: Record<string, unknown> }[]; remove: () => void } {
+function fakeKernel(): {
+  bundles: { data: Record<string, unknown>; metadata: Record<string, unknown> }[];
+  remove: () => void;
+} {
   const key = path.join(os.tmpdir(), "fake", "node_modules", "tslab", "dist", "jupyter.js");
   const bundles: { data: Record<string, unknown>; metadata: Record<string, unknown> }[] = [];
-  require.cache[key] = { exports: { lastWriteDisplayData: (content: (typeof bundles)[number]) => bundles.push(content) } } as NodeJS.Module;
+  require.cache[key] = {
+    exports: { lastWriteDisplayData: (content: (typeof bundles)[number]) => bundles.push(content) },
+  } as NodeJS.Module;
   return { bundles, remove: () => delete require.cache[key] };
 }
 
 const heatmap = {
-  data: [{ type: "heatmap", z: [[0.9, 0.1], [0.3, 0.7]], colorscale: "Blues" }], // [query_pos, key_pos]
+  data: [
+    {
+      type: "heatmap",
+      z: [
+        [0.9, 0.1],
+        [0.3, 0.7],
+      ],
+      colorscale: "Blues",
+    },
+  ], // [query_pos, key_pos]
   layout: { xaxis: { title: { text: "key" } }, yaxis: { title: { text: "query" } } },
 };
 
@@ -36,7 +57,14 @@ describe("saveFigure and showFigure", () => {
   });
 
   it("writes an interactive HTML and a PNG of the figure's size × scale", async () => {
-    const out = await saveFigure(heatmap, { name: "pattern", title: "A pattern", width: 400, height: 300, scale: 2, dir });
+    const out = await saveFigure(heatmap, {
+      name: "pattern",
+      title: "A pattern",
+      width: 400,
+      height: 300,
+      scale: 2,
+      dir,
+    });
     assert.equal(out.html, path.join(dir, "pattern.html"));
     assert.equal(out.figure.layout!.height, 300, "an explicit height also holds for the interactive figure");
     assert.deepEqual(pngSize(fs.readFileSync(out.png)), { width: 800, height: 600 });
@@ -45,7 +73,11 @@ describe("saveFigure and showFigure", () => {
     assert.match(html, /"z":\[\[0.9,0.1\],\[0.3,0.7\]\]/);
     assert.match(html, /"title":\{"text":"A pattern"\}/);
     assert.ok(fs.statSync(path.join(dir, "plotly.min.js")).size > 1_000_000, "plotly.js copied next to the HTML");
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes(".tmp-")), [], "no temporary files left");
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.includes(".tmp-")),
+      [],
+      "no temporary files left",
+    );
   });
 
   it("gives byte-identical files for the same figure", async () => {
@@ -58,7 +90,10 @@ describe("saveFigure and showFigure", () => {
   });
 
   it("writes typed arrays as plain arrays and keeps a title the layout already has", async () => {
-    const fig = { data: [{ type: "scatter", x: [0, 1, 2], y: new Float32Array([0.5, 0.25, 0.125]) }], layout: { title: { text: "mine" } } };
+    const fig = {
+      data: [{ type: "scatter", x: [0, 1, 2], y: new Float32Array([0.5, 0.25, 0.125]) }],
+      layout: { title: { text: "mine" } },
+    };
     const out = await saveFigure(fig, { name: "typed", title: "ignored", dir });
     const html = fs.readFileSync(out.html, "utf8");
     assert.match(html, /"y":\[0.5,0.25,0.125\]/);
@@ -104,15 +139,30 @@ describe("saveFigure and showFigure", () => {
   });
 
   it("rejects names that are not plain file names, and figures without a data array", async () => {
-    await assert.rejects(showFigure(heatmap, { name: "../escape", dir }), (e: unknown) => e instanceof InputError && e.field === "name");
+    await assert.rejects(
+      showFigure(heatmap, { name: "../escape", dir }),
+      (e: unknown) => e instanceof InputError && e.field === "name",
+    );
     await assert.rejects(saveFigure(heatmap, { name: "a/b", dir }), InputError);
-    await assert.rejects(showFigure({ data: "nope" } as never, { name: "x", dir }), (e: unknown) => e instanceof InputError && e.field === "data");
-    await assert.rejects(showFigure({ data: [42] } as never, { name: "x", dir }), (e: unknown) => e instanceof InputError && e.field === "data[0]");
-    await assert.rejects(saveFigure(heatmap, { name: "x", width: -5, dir }), (e: unknown) => e instanceof InputError && e.field === "width");
+    await assert.rejects(
+      showFigure({ data: "nope" } as never, { name: "x", dir }),
+      (e: unknown) => e instanceof InputError && e.field === "data",
+    );
+    await assert.rejects(
+      showFigure({ data: [42] } as never, { name: "x", dir }),
+      (e: unknown) => e instanceof InputError && e.field === "data[0]",
+    );
+    await assert.rejects(
+      saveFigure(heatmap, { name: "x", width: -5, dir }),
+      (e: unknown) => e instanceof InputError && e.field === "width",
+    );
   });
 
   it("escapes </script> inside figure text in the HTML", () => {
-    const html = figureHtml({ data: [{ type: "scatter", name: "</script><b>x" }] }, { title: "<t>", plotlyScript: { src: "plotly.min.js" } });
+    const html = figureHtml(
+      { data: [{ type: "scatter", name: "</script><b>x" }] },
+      { title: "<t>", plotlyScript: { src: "plotly.min.js" } },
+    );
     assert.doesNotMatch(html, /<\/script><b>/);
     assert.match(html, /<title>&lt;t&gt;<\/title>/);
   });

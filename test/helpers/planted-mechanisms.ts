@@ -13,9 +13,16 @@ import { LlamaConfig } from "../../lib/src/checkpoint/config";
 export const TOKENIZER_DIR = path.join(__dirname, "..", "fixtures/tokenizer");
 
 /** A seeded tiny checkpoint (d_model 32, 4 heads of 8, d_mlp 64) with the 498-token test tokenizer. */
-export async function tinyStudyModel(config: Partial<LlamaConfig> = {}, seed = 3): Promise<{ model: HookedLlama; tok: Tokenizer; dir: string }> {
+export async function tinyStudyModel(
+  config: Partial<LlamaConfig> = {},
+  seed = 3,
+): Promise<{ model: HookedLlama; tok: Tokenizer; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-study-"));
-  writeRandomCheckpoint(dir, { config: { numLayers: 3, vocabSize: 498, ...config }, seed, tokenizerFrom: TOKENIZER_DIR });
+  writeRandomCheckpoint(dir, {
+    config: { numLayers: 3, vocabSize: 498, ...config },
+    seed,
+    tokenizerFrom: TOKENIZER_DIR,
+  });
   const model = await HookedLlama.fromPretrained(dir, { threads: 1 });
   return { model, tok: loadTokenizer(dir), dir };
 }
@@ -69,7 +76,14 @@ export function plantConstantMlp(model: HookedLlama, layer: number, direction: F
  * So the last position attends ≈ uniformly over BOS and the `)` tokens: with m of them the mass
  * on `)` is m / (m + 1), and the output is ≈ constant × direction.
  */
-export function plantParenHead(model: HookedLlama, head: number, closeIds: number[], bosId: number, direction: Float32Array, strength: number): void {
+export function plantParenHead(
+  model: HookedLlama,
+  head: number,
+  closeIds: number[],
+  bosId: number,
+  direction: Float32Array,
+  strength: number,
+): void {
   const { hiddenSize: D, numHeads: H, headDim: dh, vocabSize: V } = model.config;
   if (model.config.numKvHeads !== H) throw new Error("plantParenHead assumes no GQA");
   const A = 20;

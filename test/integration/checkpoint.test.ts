@@ -17,7 +17,16 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ckpt-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test("every committed fixture checkpoint loads and validates", async () => {
-  const names = ["tiny-f32", "tiny-gqa", "tiny-tied", "tiny-bf16", "tiny-sharded", "tiny-rope-linear", "tiny-tok", "codellama-shrunk"];
+  const names = [
+    "tiny-f32",
+    "tiny-gqa",
+    "tiny-tied",
+    "tiny-bf16",
+    "tiny-sharded",
+    "tiny-rope-linear",
+    "tiny-tok",
+    "codellama-shrunk",
+  ];
   for (const name of names) {
     const ck = await loadCheckpoint(path.join(FIXTURES, name));
     assert.equal(ck.config.numLayers, 2, name);
@@ -25,7 +34,10 @@ test("every committed fixture checkpoint loads and validates", async () => {
   }
   assert.equal((await loadCheckpoint(path.join(FIXTURES, "tiny-gqa"))).config.numKvHeads, 2);
   assert.equal((await loadCheckpoint(path.join(FIXTURES, "tiny-bf16"))).weights.dtype("model.norm.weight"), "BF16");
-  assert.deepEqual((await loadCheckpoint(path.join(FIXTURES, "tiny-rope-linear"))).config.ropeScaling, { type: "linear", factor: 2 });
+  assert.deepEqual((await loadCheckpoint(path.join(FIXTURES, "tiny-rope-linear"))).config.ropeScaling, {
+    type: "linear",
+    factor: 2,
+  });
   assert.equal((await loadCheckpoint(path.join(FIXTURES, "tiny-f32"))).tokenizer, null);
 });
 
@@ -40,7 +52,13 @@ test("codellama-shrunk: CodeLlama-7b's config.json with only the sizes shrunk, a
   const ck = await loadCheckpoint(path.join(FIXTURES, "codellama-shrunk"));
   const written = JSON.parse(fs.readFileSync(path.join(ck.folder, "config.json"), "utf8"));
   const original = JSON.parse(fs.readFileSync(path.join(FIXTURES, "codellama-7b-hf.config.json"), "utf8"));
-  const shrunk = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"];
+  const shrunk = [
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+  ];
   assert.deepEqual(Object.keys(written), Object.keys(original));
   for (const k of Object.keys(original)) if (!shrunk.includes(k)) assert.deepEqual(written[k], original[k], k);
   assert.equal(ck.config.ropeTheta, 1e6);
@@ -56,25 +74,45 @@ test("missing config.json, malformed config, missing weights, mis-shaped weights
   const dir = path.join(tmp, "broken");
   writeRandomCheckpoint(dir, { seed: 1 });
   fs.rmSync(path.join(dir, "config.json"));
-  await assert.rejects(loadCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && e.file === path.join(dir, "config.json"));
+  await assert.rejects(
+    loadCheckpoint(dir),
+    (e: unknown) => e instanceof CheckpointError && e.file === path.join(dir, "config.json"),
+  );
   fs.writeFileSync(path.join(dir, "config.json"), "{ not json");
   await assert.rejects(loadCheckpoint(dir), ConfigError);
-  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ architectures: ["GPT2LMHeadModel"], model_type: "gpt2" }));
-  await assert.rejects(loadCheckpoint(dir), (e: unknown) => e instanceof ConfigError && /GPT2LMHeadModel/.test(e.message));
+  fs.writeFileSync(
+    path.join(dir, "config.json"),
+    JSON.stringify({ architectures: ["GPT2LMHeadModel"], model_type: "gpt2" }),
+  );
+  await assert.rejects(
+    loadCheckpoint(dir),
+    (e: unknown) => e instanceof ConfigError && /GPT2LMHeadModel/.test(e.message),
+  );
   writeRandomCheckpoint(dir, { seed: 1 });
   fs.rmSync(path.join(dir, "model.safetensors"));
-  await assert.rejects(loadCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /model\.safetensors/.test(e.message));
+  await assert.rejects(
+    loadCheckpoint(dir),
+    (e: unknown) => e instanceof CheckpointError && /model\.safetensors/.test(e.message),
+  );
   // weights of one shape, config of another
   writeRandomCheckpoint(dir, { seed: 1 });
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...cfg, intermediate_size: 48 }));
-  await assert.rejects(loadCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /mlp\.gate_proj\.weight has shape \[64, 32\], expected \[48, 32\]/.test(e.message));
+  await assert.rejects(
+    loadCheckpoint(dir),
+    (e: unknown) =>
+      e instanceof CheckpointError &&
+      /mlp\.gate_proj\.weight has shape \[64, 32\], expected \[48, 32\]/.test(e.message),
+  );
 });
 
 test("a tokenizer bigger than the model's vocabulary is refused", () => {
   const dir = path.join(tmp, "small-vocab");
   writeRandomCheckpoint(dir, { seed: 1, tokenizerFrom: path.join(__dirname, "..", "fixtures/tokenizer") }); // vocab 64
-  assert.throws(() => loadLocalCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && e.field === "vocab_size");
+  assert.throws(
+    () => loadLocalCheckpoint(dir),
+    (e: unknown) => e instanceof CheckpointError && e.field === "vocab_size",
+  );
   assert.equal(loadLocalCheckpoint(dir, { tokenizer: false }).tokenizer, null);
 });
 
@@ -83,15 +121,22 @@ test("paths that are neither folders nor Hub ids", async () => {
   assert.equal(looksLikeHubId("./models/x"), false);
   assert.equal(looksLikeHubId("/abs/path"), false);
   assert.equal(looksLikeHubId("a/b/c"), false);
-  await assert.rejects(loadCheckpoint(path.join(tmp, "no/such/folder")), (e: unknown) => e instanceof CheckpointError && /no such folder/.test(e.message));
+  await assert.rejects(
+    loadCheckpoint(path.join(tmp, "no/such/folder")),
+    (e: unknown) => e instanceof CheckpointError && /no such folder/.test(e.message),
+  );
 });
 
 test("a Hub id without network fails fast with a CheckpointError (no hang)", { timeout: 60_000 }, async () => {
   await assert.rejects(
     loadCheckpoint("codellama/CodeLlama-7b-hf", { timeoutMs: 5000, cacheDir: path.join(tmp, "hub-cache") }),
-    (e: unknown) => e instanceof CheckpointError && /unreachable|no answer|HTTP/.test(e.message) && /local/.test(e.message),
+    (e: unknown) =>
+      e instanceof CheckpointError && /unreachable|no answer|HTTP/.test(e.message) && /local/.test(e.message),
   );
-  assert.equal(fs.existsSync(hubCacheFolder("codellama/CodeLlama-7b-hf", { cacheDir: path.join(tmp, "hub-cache") })), false);
+  assert.equal(
+    fs.existsSync(hubCacheFolder("codellama/CodeLlama-7b-hf", { cacheDir: path.join(tmp, "hub-cache") })),
+    false,
+  );
   await assert.rejects(
     loadCheckpoint("codellama/CodeLlama-7b-hf", { offline: true, cacheDir: path.join(tmp, "hub-cache") }),
     (e: unknown) => e instanceof CheckpointError && /offline/.test(e.message),
@@ -134,33 +179,54 @@ test("a Hub that never answers: CheckpointError after the timeout", { timeout: 3
   });
 });
 
-test("a reachable Hub: sharded checkpoint + tokenizer downloaded into the cache, then loaded offline", { timeout: 30_000 }, async () => {
-  const source = path.join(tmp, "served");
-  writeRandomCheckpoint(source, { seed: 9, shards: 2, config: { vocabSize: 600 }, tokenizerFrom: path.join(__dirname, "..", "fixtures/tokenizer") });
-  const cacheDir = path.join(tmp, "ok-cache");
-  await withFakeHub(source, async () => {
-    const ck = await loadCheckpoint("org/model", { cacheDir, timeoutMs: 5000 });
-    assert.equal(ck.folder, path.join(cacheDir, "org/model"));
-    assert.equal(ck.weights.files.length, 2);
-    assert.ok(ck.tokenizer);
-    const local = loadLocalCheckpoint(source);
-    for (const n of local.weights.names()) assert.deepEqual(ck.weights.getFloat32(n), local.weights.getFloat32(n));
-  });
-  // server gone: the completed download is used from the cache
-  const again = await loadCheckpoint("org/model", { cacheDir, offline: true });
-  assert.equal(again.config.vocabSize, 600);
-  // a repo the Hub does not have
-  await withFakeHub(source, async () => {
-    await assert.rejects(loadCheckpoint("org/other", { cacheDir, timeoutMs: 5000 }), (e: unknown) => e instanceof CheckpointError && /HTTP 404/.test(e.message));
-  });
-});
+test(
+  "a reachable Hub: sharded checkpoint + tokenizer downloaded into the cache, then loaded offline",
+  { timeout: 30_000 },
+  async () => {
+    const source = path.join(tmp, "served");
+    writeRandomCheckpoint(source, {
+      seed: 9,
+      shards: 2,
+      config: { vocabSize: 600 },
+      tokenizerFrom: path.join(__dirname, "..", "fixtures/tokenizer"),
+    });
+    const cacheDir = path.join(tmp, "ok-cache");
+    await withFakeHub(source, async () => {
+      const ck = await loadCheckpoint("org/model", { cacheDir, timeoutMs: 5000 });
+      assert.equal(ck.folder, path.join(cacheDir, "org/model"));
+      assert.equal(ck.weights.files.length, 2);
+      assert.ok(ck.tokenizer);
+      const local = loadLocalCheckpoint(source);
+      for (const n of local.weights.names()) assert.deepEqual(ck.weights.getFloat32(n), local.weights.getFloat32(n));
+    });
+    // server gone: the completed download is used from the cache
+    const again = await loadCheckpoint("org/model", { cacheDir, offline: true });
+    assert.equal(again.config.vocabSize, 600);
+    // a repo the Hub does not have
+    await withFakeHub(source, async () => {
+      await assert.rejects(
+        loadCheckpoint("org/other", { cacheDir, timeoutMs: 5000 }),
+        (e: unknown) => e instanceof CheckpointError && /HTTP 404/.test(e.message),
+      );
+    });
+  },
+);
 
 // ---- HF goldens (scripts/golden/make_random_goldens.py) agree with what this library loads ----
 
 const GOLDEN = path.join(__dirname, "..", "fixtures/golden");
 
 test("HF goldens: inputs match their JSON, text prompts match the TS tokenizer, unpadded rows match the float64 reference", async () => {
-  const names = ["tiny-f32", "tiny-gqa", "tiny-tied", "tiny-bf16", "tiny-sharded", "tiny-rope-linear", "tiny-tok", "codellama-shrunk"];
+  const names = [
+    "tiny-f32",
+    "tiny-gqa",
+    "tiny-tied",
+    "tiny-bf16",
+    "tiny-sharded",
+    "tiny-rope-linear",
+    "tiny-tok",
+    "codellama-shrunk",
+  ];
   for (const name of names) {
     const info = JSON.parse(fs.readFileSync(path.join(GOLDEN, `random-${name}.json`), "utf8"));
     const g = SafetensorsFile.open(path.join(GOLDEN, `random-${name}.safetensors`));
@@ -171,25 +237,51 @@ test("HF goldens: inputs match their JSON, text prompts match the TS tokenizer, 
     const ck = await loadCheckpoint(path.join(FIXTURES, name));
     if (info.texts) {
       // left-padded token ids of each text = the TS tokenizer's encoding (with BOS)
-      info.texts.forEach((text: string, b: number) => assert.deepEqual(ids[b].filter((_, p) => mask[b][p] === 1), ck.tokenizer!.encode(text), text));
+      info.texts.forEach((text: string, b: number) =>
+        assert.deepEqual(
+          ids[b].filter((_, p) => mask[b][p] === 1),
+          ck.tokenizer!.encode(text),
+          text,
+        ),
+      );
     }
     const [B, P] = [ids.length, ids[0].length];
     const L = ck.config.numLayers;
-    const resid = { data: g.readFloat32("resid_post"), shape: g.entry("resid_post").shape, dims: ["layer", "batch", "pos", "d_model"] };
+    const resid = {
+      data: g.readFloat32("resid_post"),
+      shape: g.entry("resid_post").shape,
+      dims: ["layer", "batch", "pos", "d_model"],
+    };
     const lastOnly = g.has("logits_last");
     const logits = lastOnly ? g.readFloat32("logits_last") : g.readFloat32("logits"); // [batch, vocab] | [batch, pos, vocab]
     for (let b = 0; b < B; b++) {
       const n = mask[b].reduce((a, m) => a + m, 0);
       const toks = ids[b].slice(P - n);
-      const ref = referenceForward(ck.config, (w) => ck.weights.getFloat32(w), toks, { keep: (h) => h.endsWith("hook_resid_post") });
+      const ref = referenceForward(ck.config, (w) => ck.weights.getFloat32(w), toks, {
+        keep: (h) => h.endsWith("hook_resid_post"),
+      });
       const V = ck.config.vocabSize;
       const expected = lastOnly
         ? Array.from(logits.subarray(b * V, (b + 1) * V))
-        : Array.from(promptSlice({ data: logits, shape: [B, P, V], dims: ["batch", "pos", "vocab"] }, b, P - n, n).data);
+        : Array.from(
+            promptSlice({ data: logits, shape: [B, P, V], dims: ["batch", "pos", "vocab"] }, b, P - n, n).data,
+          );
       const mine = lastOnly ? Array.from(ref.logits.data.subarray((n - 1) * V)) : Array.from(ref.logits.data);
-      assert.ok(relativeError(mine, expected) < 1e-4, `${name} row ${b}: logits rel err ${relativeError(mine, expected)}`);
+      assert.ok(
+        relativeError(mine, expected) < 1e-4,
+        `${name} row ${b}: logits rel err ${relativeError(mine, expected)}`,
+      );
       for (let l = 0; l < L; l++) {
-        const hf = promptSlice({ data: resid.data.subarray(l * B * P * resid.shape[3], (l + 1) * B * P * resid.shape[3]), shape: resid.shape.slice(1), dims: resid.dims.slice(1) }, b, P - n, n);
+        const hf = promptSlice(
+          {
+            data: resid.data.subarray(l * B * P * resid.shape[3], (l + 1) * B * P * resid.shape[3]),
+            shape: resid.shape.slice(1),
+            dims: resid.dims.slice(1),
+          },
+          b,
+          P - n,
+          n,
+        );
         const err = relativeError(ref.hooks.get(`blocks.${l}.hook_resid_post`)!.data, hf.data);
         assert.ok(err < 1e-4, `${name} row ${b} layer ${l}: resid_post rel err ${err}`);
       }

@@ -22,7 +22,10 @@ async function plantedModel(seed: number) {
 test("a head planted to attend to ')' is ranked first, tracks nClosed, and promotes ')'", async () => {
   const { model, tok } = await plantedModel(11);
   const data = generateDataset(tok, { template: "partial", perN: { analysis: 6, reference: 3 }, seed: 1 });
-  const res = await countingHeads(model, data.splits.analysis, { reference: data.splits.reference, bootstrap: { samples: 200 } });
+  const res = await countingHeads(model, data.splits.analysis, {
+    reference: data.splits.reference,
+    bootstrap: { samples: 200 },
+  });
   assert.deepEqual(res.metadata.methods, ["zero", "mean"]);
   const top = res.heads[0];
   assert.equal(top.label, "L0H2");
@@ -45,7 +48,8 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.ok(res.classification.countingHeads.includes("L0H2"));
   assert.ok(res.classification.misleading.includes("L0H2"));
   // causally: ablating it lowers LD where ")" is right (n = 1) and raises it elsewhere
-  const zero = (group: string) => res.causal.find((r) => r.label === "L0H2" && r.method === "zero" && r.group === group)!;
+  const zero = (group: string) =>
+    res.causal.find((r) => r.label === "L0H2" && r.method === "zero" && r.group === group)!;
   assert.ok(zero("n=1").effect > 1, `n=1: ${zero("n=1").effect}`);
   assert.ok(zero("n=3").effect < -1, `n=3: ${zero("n=3").effect}`);
   const n1 = res.causal.filter((r) => r.method === "zero" && r.group === "n=1");
@@ -61,14 +65,20 @@ test("on the authors' template (no ')' in the prompt) attention on '(' tracks th
   const { model, tok } = await plantedModel(12);
   const prompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 3, ns: [1, 2, 3] }).prompts;
   const { pairs } = makeCorruptedPairs(tok, prompts);
-  const res = await countingHeads(model, pairs, { criterion: { signal: "attn_open", target: "nMissing" }, bootstrap: { samples: 100 }, causalPerN: 2 });
+  const res = await countingHeads(model, pairs, {
+    criterion: { signal: "attn_open", target: "nMissing" },
+    bootstrap: { samples: 100 },
+    causalPerN: 2,
+  });
   assert.deepEqual(res.metadata.methods, ["zero", "patch"]);
   // causal runs on the first 2 prompts of each n; attention and promotion on all 12
   assert.equal(res.metadata.promptCount, 12);
   assert.equal(res.metadata.causalPromptCount, 6);
   assert.ok(res.causal.filter((r) => r.group === "all").every((r) => r.count === 6));
   assert.ok(res.promotion.filter((r) => r.group === "all").every((r) => r.count === 12));
-  const close = res.correlations.find((r) => r.label === "L0H2" && r.signal === "attn_close" && r.target === "nClosed")!;
+  const close = res.correlations.find(
+    (r) => r.label === "L0H2" && r.signal === "attn_close" && r.target === "nClosed",
+  )!;
   assert.ok(Number.isNaN(close.r), "nClosed is 0 everywhere: the correlation is undefined, not 0");
   // the planted head puts its attention on BOS (no ")" here), so it is not the one tracking "("
   assert.ok(res.attention.filter((r) => r.label === "L0H2").every((r) => r.attnClose === 0));
@@ -82,8 +92,14 @@ test("bad input is refused", async () => {
   const { model, tok } = await plantedModel(13);
   const prompts = generatePrompts(tok, { template: "partial", perN: 1, seed: 3 }).prompts;
   await assert.rejects(countingHeads(model, []), (e: unknown) => e instanceof InputError && e.field === "prompts");
-  await assert.rejects(countingHeads(model, prompts, { methods: ["mean"] }), (e: unknown) => e instanceof InputError && e.field === "reference");
-  await assert.rejects(countingHeads(model, prompts, { methods: ["patch"] }), (e: unknown) => e instanceof InputError && e.field === "pairs.corrupted");
+  await assert.rejects(
+    countingHeads(model, prompts, { methods: ["mean"] }),
+    (e: unknown) => e instanceof InputError && e.field === "reference",
+  );
+  await assert.rejects(
+    countingHeads(model, prompts, { methods: ["patch"] }),
+    (e: unknown) => e instanceof InputError && e.field === "pairs.corrupted",
+  );
 });
 
 test("a causal threshold turns small but consistent effects neutral", async () => {
@@ -96,7 +112,10 @@ test("a causal threshold turns small but consistent effects neutral", async () =
     if (Math.abs(h.causalEffect) < 1) assert.equal(h.causal, "neutral");
     else assert.equal(h.causal, loose.heads.find((x) => x.label === h.label)!.causal);
   }
-  assert.ok(strict.heads.filter((h) => h.causal !== "neutral").length <= loose.heads.filter((h) => h.causal !== "neutral").length);
+  assert.ok(
+    strict.heads.filter((h) => h.causal !== "neutral").length <=
+      loose.heads.filter((h) => h.causal !== "neutral").length,
+  );
   assert.notEqual(strict.heads.find((h) => h.label === "L0H2")!.causal, "neutral"); // the planted head's effect is large
 });
 
@@ -108,6 +127,11 @@ test("padded mixed-length batches give the same numbers as one prompt at a time"
   const batched = await countingHeads(model, pairs, { bootstrap: { samples: 10 } });
   const single = await countingHeads(model, pairs, { bootstrap: { samples: 10 }, batchSize: 1 });
   // float32 sums in another order: patching fractions divide by a small gap, so compare relatively
-  batched.causal.forEach((r, i) => assert.ok(Math.abs(r.effect - single.causal[i].effect) < 2e-3 * Math.max(1, Math.abs(r.effect)), `${r.label} ${r.method} ${r.group}: ${r.effect} vs ${single.causal[i].effect}`));
+  batched.causal.forEach((r, i) =>
+    assert.ok(
+      Math.abs(r.effect - single.causal[i].effect) < 2e-3 * Math.max(1, Math.abs(r.effect)),
+      `${r.label} ${r.method} ${r.group}: ${r.effect} vs ${single.causal[i].effect}`,
+    ),
+  );
   batched.attention.forEach((r, i) => assert.ok(Math.abs(r.attnClose - single.attention[i].attnClose) < 1e-5));
 });

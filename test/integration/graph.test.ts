@@ -25,14 +25,23 @@ function toyGraph() {
   return b.build(["out"]);
 }
 
-async function runSegments(graph: ReturnType<typeof toyGraph>, cuts: string[], x: Float32Array, edit: (hook: string, v: Float32Array) => Float32Array = (_, v) => v) {
+async function runSegments(
+  graph: ReturnType<typeof toyGraph>,
+  cuts: string[],
+  x: Float32Array,
+  edit: (hook: string, v: Float32Array) => Float32Array = (_, v) => v,
+) {
   const env = new Map<string, ort.Tensor>([["x", new ort.Tensor("float32", x, [x.length])]]);
   for (const seg of partitionGraph(graph, cuts, ["out"])) {
     const s = await ort.InferenceSession.create(segmentToModel(graph, seg));
     assert.deepEqual([...s.inputNames].sort(), [...seg.inputs].sort());
     const out = await s.run(Object.fromEntries(seg.inputs.map((n) => [n, env.get(n)!])));
     for (const o of seg.outputs) env.set(o, out[o]);
-    if (seg.cutHook) env.set(seg.cutHook, new ort.Tensor("float32", edit(seg.cutHook, out[seg.cutHook].data as Float32Array), [x.length]));
+    if (seg.cutHook)
+      env.set(
+        seg.cutHook,
+        new ort.Tensor("float32", edit(seg.cutHook, out[seg.cutHook].data as Float32Array), [x.length]),
+      );
   }
   return env.get("out")!.data as Float32Array;
 }
@@ -114,11 +123,31 @@ test("the Llama graph runs on onnxruntime with any batch and length (dynamic dim
   const g = buildLlamaGraph(config);
   const s = await ort.InferenceSession.create(segmentToModel(g, partitionGraph(g, [], ["logits"])[0]));
   const weights = Object.fromEntries(
-    [...expectedLlamaWeights(config)].map(([n, shape]) => [n, new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i) * 0.1), shape)]),
+    [...expectedLlamaWeights(config)].map(([n, shape]) => [
+      n,
+      new ort.Tensor(
+        "float32",
+        Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i) * 0.1),
+        shape,
+      ),
+    ]),
   );
-  for (const [B, P] of [[1, 3], [2, 5]]) {
-    const ints = (f: (b: number, p: number) => number) => new ort.Tensor("int64", BigInt64Array.from({ length: B * P }, (_, i) => BigInt(f(Math.floor(i / P), i % P))), [B, P]);
-    const out = await s.run({ ...weights, input_ids: ints((b, p) => (b + p) % 64), attention_mask: ints(() => 1), position_ids: ints((_, p) => p) });
+  for (const [B, P] of [
+    [1, 3],
+    [2, 5],
+  ]) {
+    const ints = (f: (b: number, p: number) => number) =>
+      new ort.Tensor(
+        "int64",
+        BigInt64Array.from({ length: B * P }, (_, i) => BigInt(f(Math.floor(i / P), i % P))),
+        [B, P],
+      );
+    const out = await s.run({
+      ...weights,
+      input_ids: ints((b, p) => (b + p) % 64),
+      attention_mask: ints(() => 1),
+      position_ids: ints((_, p) => p),
+    });
     assert.deepEqual(out.logits.dims, [B, P, 64]);
     assert.ok((out.logits.data as Float32Array).every(Number.isFinite));
   }

@@ -11,11 +11,13 @@ import * as path from "path";
 import { HookedLlama, checkFeedNames } from "../../lib/src/runtime/hooked-llama";
 import { HookNameError, InputError, InterventionError, ParenlensError } from "../../lib/src/core/errors";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
-import { Tensor } from "../../lib/src/core/tensor";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-hooked-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
-const ck = writeRandomCheckpoint(path.join(tmp, "gqa3"), { config: { numLayers: 3, numHeads: 4, numKvHeads: 2 }, seed: 7 });
+const ck = writeRandomCheckpoint(path.join(tmp, "gqa3"), {
+  config: { numLayers: 3, numHeads: 4, numKvHeads: 2 },
+  seed: 7,
+});
 const { config } = ck;
 const V = config.vocabSize;
 const D = config.hiddenSize;
@@ -46,12 +48,18 @@ test("run: logits [batch, pos, vocab], or [batch, vocab] at the last token", asy
 });
 
 test("the cache holds exactly what was asked, with shapes and dims", async () => {
-  const { cache } = await model.runWithCache([promptA], { names: ["blocks.1.attn.hook_pattern", "blocks.0.hook_resid_post"] });
+  const { cache } = await model.runWithCache([promptA], {
+    names: ["blocks.1.attn.hook_pattern", "blocks.0.hook_resid_post"],
+  });
   assert.deepEqual(cache.names(), ["blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern"]);
   assert.deepEqual(cache.get("blocks.1.attn.hook_pattern").shape, [1, H, 6, 6]);
   assert.deepEqual(cache.get("blocks.1.attn.hook_pattern").dims, ["batch", "head", "query_pos", "key_pos"]);
   const byPrefix = await model.runWithCache([promptA], { names: { prefix: "blocks.2.mlp." } });
-  assert.deepEqual(byPrefix.cache.names(), ["blocks.2.mlp.hook_pre", "blocks.2.mlp.hook_pre_linear", "blocks.2.mlp.hook_post"]);
+  assert.deepEqual(byPrefix.cache.names(), [
+    "blocks.2.mlp.hook_pre",
+    "blocks.2.mlp.hook_pre_linear",
+    "blocks.2.mlp.hook_post",
+  ]);
   const byPredicate = await model.runWithCache([promptA], { names: (n) => n.endsWith("hook_k") });
   assert.deepEqual(byPredicate.cache.names(), ["blocks.0.attn.hook_k", "blocks.1.attn.hook_k", "blocks.2.attn.hook_k"]);
   assert.deepEqual(byPredicate.cache.get("blocks.2.attn.hook_k").shape, [1, 6, 2, config.headDim]);
@@ -72,10 +80,17 @@ test("an intervention on layer 2 leaves every earlier hook bit-identical", async
   const names = model.hookNames().filter((n) => !n.includes("hook_result"));
   const clean = await model.runWithCache([promptA, promptB], { names });
   const target = "blocks.2.hook_resid_mid";
-  const hooked = await model.runWithHooks([promptA, promptB], [{ hook: target, kind: "scale", factor: 0.5, positions: [-1] }], { names });
+  const hooked = await model.runWithHooks(
+    [promptA, promptB],
+    [{ hook: target, kind: "scale", factor: 0.5, positions: [-1] }],
+    { names },
+  );
   const at = names.indexOf(target);
   for (const n of names.slice(0, at)) assert.deepEqual(hooked.cache.get(n).data, clean.cache.get(n).data, n);
-  assert.ok(maxAbsDiff(hooked.cache.get("ln_final.hook_normalized").data, clean.cache.get("ln_final.hook_normalized").data) > 1e-3);
+  assert.ok(
+    maxAbsDiff(hooked.cache.get("ln_final.hook_normalized").data, clean.cache.get("ln_final.hook_normalized").data) >
+      1e-3,
+  );
   // only the last position was scaled; earlier positions downstream are unchanged (causal)
   const post = hooked.cache.get("blocks.2.hook_resid_post");
   const cleanPost = clean.cache.get("blocks.2.hook_resid_post");
@@ -86,10 +101,13 @@ test("an intervention on layer 2 leaves every earlier hook bit-identical", async
 test("an identity function intervention changes nothing (cut graph = whole graph)", async () => {
   const clean = await model.run([promptA, promptB]);
   let calls = 0;
-  const same = await model.runWithHooks([promptA, promptB], [
-    { hook: "blocks.0.attn.hook_rot_k", kind: "function", fn: () => void calls++ },
-    { hook: "blocks.1.mlp.hook_post", kind: "function", fn: (v) => v },
-  ]);
+  const same = await model.runWithHooks(
+    [promptA, promptB],
+    [
+      { hook: "blocks.0.attn.hook_rot_k", kind: "function", fn: () => void calls++ },
+      { hook: "blocks.1.mlp.hook_post", kind: "function", fn: (v) => v },
+    ],
+  );
   assert.equal(calls, 1);
   assert.ok(maxAbsDiff(same.data, clean.data) < 1e-6);
 });
@@ -103,12 +121,18 @@ test("patching a residual stream from another run's cache reproduces that run do
   const lastName = "blocks.2.hook_resid_post";
   const runB2 = await model.runWithCache([promptB], { names: [lastName] });
   const cleanA = await model.run([promptA]);
-  const lastOnly = await model.runWithHooks([promptA], [{ hook: lastName, kind: "patch", source: runB2.cache, positions: [-1] }]);
+  const lastOnly = await model.runWithHooks(
+    [promptA],
+    [{ hook: lastName, kind: "patch", source: runB2.cache, positions: [-1] }],
+  );
   assert.ok(maxAbsDiff(lastOnly.data.subarray(0, 5 * V), cleanA.data.subarray(0, 5 * V)) < 1e-6);
   assert.ok(maxAbsDiff(lastOnly.data.subarray(5 * V), runB2.logits.data.subarray(5 * V)) < 1e-5);
   // a source of another batch size is rejected
   const two = await model.runWithCache([promptA, promptB], { names: [name] });
-  await assert.rejects(model.runWithHooks([promptA], [{ hook: name, kind: "patch", source: two.cache }]), InterventionError);
+  await assert.rejects(
+    model.runWithHooks([promptA], [{ hook: name, kind: "patch", source: two.cache }]),
+    InterventionError,
+  );
 });
 
 test("zeroing every head's z equals zeroing attn_out; per-head results sum to attn_out", async () => {
@@ -117,32 +141,46 @@ test("zeroing every head's z equals zeroing attn_out; per-head results sum to at
   const result = clean.cache.get("blocks.1.attn.hook_result"); // [batch, pos, head, d_model]
   const attnOut = clean.cache.get("blocks.1.hook_attn_out"); // [batch, pos, d_model]
   const sum = new Float64Array(attnOut.size);
-  for (let bp = 0; bp < attnOut.size / D; bp++) for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) sum[bp * D + d] += result.data[(bp * H + h) * D + d];
+  for (let bp = 0; bp < attnOut.size / D; bp++)
+    for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) sum[bp * D + d] += result.data[(bp * H + h) * D + d];
   assert.ok(maxAbsDiff(sum, attnOut.data) < 1e-5);
 
-  const viaZ = await model.runWithHooks([promptA, promptB], [{ hook: "blocks.1.attn.hook_z", kind: "zero", heads: [0, 1, 2, 3] }], { names: ["blocks.1.hook_attn_out", "blocks.2.hook_resid_pre"] });
-  const viaOut = await model.runWithHooks([promptA, promptB], [{ hook: "blocks.1.hook_attn_out", kind: "zero" }], { names: ["blocks.1.hook_attn_out", "blocks.2.hook_resid_pre"] });
+  const viaZ = await model.runWithHooks(
+    [promptA, promptB],
+    [{ hook: "blocks.1.attn.hook_z", kind: "zero", heads: [0, 1, 2, 3] }],
+    { names: ["blocks.1.hook_attn_out", "blocks.2.hook_resid_pre"] },
+  );
+  const viaOut = await model.runWithHooks([promptA, promptB], [{ hook: "blocks.1.hook_attn_out", kind: "zero" }], {
+    names: ["blocks.1.hook_attn_out", "blocks.2.hook_resid_pre"],
+  });
   assert.ok(viaZ.cache.get("blocks.1.hook_attn_out").data.every((x) => x === 0));
   assert.ok(maxAbsDiff(viaZ.logits.data, viaOut.logits.data) < 1e-6);
-  assert.ok(maxAbsDiff(viaZ.cache.get("blocks.2.hook_resid_pre").data, viaOut.cache.get("blocks.2.hook_resid_pre").data) < 1e-6);
+  assert.ok(
+    maxAbsDiff(viaZ.cache.get("blocks.2.hook_resid_pre").data, viaOut.cache.get("blocks.2.hook_resid_pre").data) < 1e-6,
+  );
 });
 
 test("attention patterns: rows sum to 1, nothing above the diagonal, pad keys get nothing", async () => {
   const { cache } = await model.runWithCache([promptA, [5, 6, 7]], { names: { prefix: "blocks.0.attn.hook_pattern" } });
   const p = cache.get("blocks.0.attn.hook_pattern"); // [batch, head, query_pos, key_pos]
   const scores = await model.runWithCache([promptA], { names: ["blocks.0.attn.hook_attn_scores"] });
-  assert.ok(scores.cache.get("blocks.0.attn.hook_attn_scores").get(0, 0, 0, 1) < -1e38, "masked scores are float32 lowest");
+  assert.ok(
+    scores.cache.get("blocks.0.attn.hook_attn_scores").get(0, 0, 0, 1) < -1e38,
+    "masked scores are float32 lowest",
+  );
   const P = 6;
   const pad = [0, 3];
-  for (let b = 0; b < 2; b++) for (let h = 0; h < H; h++) for (let q = pad[b]; q < P; q++) {
-    let s = 0;
-    for (let k = 0; k < P; k++) {
-      const v = p.get(b, h, q, k);
-      if (k > q || k < pad[b]) assert.equal(v, 0, `b${b} h${h} q${q} k${k}`);
-      s += v;
-    }
-    assert.ok(Math.abs(s - 1) < 1e-5);
-  }
+  for (let b = 0; b < 2; b++)
+    for (let h = 0; h < H; h++)
+      for (let q = pad[b]; q < P; q++) {
+        let s = 0;
+        for (let k = 0; k < P; k++) {
+          const v = p.get(b, h, q, k);
+          if (k > q || k < pad[b]) assert.equal(v, 0, `b${b} h${h} q${q} k${k}`);
+          s += v;
+        }
+        assert.ok(Math.abs(s - 1) < 1e-5);
+      }
 });
 
 test("weights: W_U, W_E, W_O per head, final norm; setWeight changes the next run", async () => {
@@ -170,15 +208,33 @@ test("weights: W_U, W_E, W_O per head, final norm; setWeight changes the next ru
 });
 
 test("bad names and inputs fail loudly with typed errors", async () => {
-  await assert.rejects(model.runWithCache([promptA], { names: ["blocks.0.attn.hook_patern"] }), (e: unknown) => e instanceof HookNameError && e.suggestions[0] === "blocks.0.attn.hook_pattern");
-  await assert.rejects(model.runWithHooks([promptA], [{ hook: "blocks.9.hook_resid_pre", kind: "zero" }]), HookNameError);
-  await assert.rejects(model.runWithHooks([promptA], [{ hook: "blocks.0.attn.hook_z", kind: "zero", heads: [H] }]), InterventionError);
-  await assert.rejects(model.runWithHooks([promptA], [{ hook: "blocks.0.hook_resid_pre", kind: "zero", positions: [6] }]), /position 6 out of range for a batch of padded length 6/);
-  await assert.rejects(model.run([[1, V]]), (e: unknown) => e instanceof InputError && /outside the vocabulary/.test(e.message));
+  await assert.rejects(
+    model.runWithCache([promptA], { names: ["blocks.0.attn.hook_patern"] }),
+    (e: unknown) => e instanceof HookNameError && e.suggestions[0] === "blocks.0.attn.hook_pattern",
+  );
+  await assert.rejects(
+    model.runWithHooks([promptA], [{ hook: "blocks.9.hook_resid_pre", kind: "zero" }]),
+    HookNameError,
+  );
+  await assert.rejects(
+    model.runWithHooks([promptA], [{ hook: "blocks.0.attn.hook_z", kind: "zero", heads: [H] }]),
+    InterventionError,
+  );
+  await assert.rejects(
+    model.runWithHooks([promptA], [{ hook: "blocks.0.hook_resid_pre", kind: "zero", positions: [6] }]),
+    /position 6 out of range for a batch of padded length 6/,
+  );
+  await assert.rejects(
+    model.run([[1, V]]),
+    (e: unknown) => e instanceof InputError && /outside the vocabulary/.test(e.message),
+  );
   await assert.rejects(model.run([]), InputError);
   await assert.rejects(model.run("text"), /needs a tokenizer/);
   // ORT would silently drop an unknown feed: the runtime checks names itself
-  assert.throws(() => checkFeedNames(["input_ids", "x"], { input_ids: 1, x: 2, blocks_typo: 3 }, "segment 1/1"), (e: unknown) => e instanceof ParenlensError && e.code === "FEED" && /blocks_typo/.test(e.message));
+  assert.throws(
+    () => checkFeedNames(["input_ids", "x"], { input_ids: 1, x: 2, blocks_typo: 3 }, "segment 1/1"),
+    (e: unknown) => e instanceof ParenlensError && e.code === "FEED" && /blocks_typo/.test(e.message),
+  );
   assert.throws(() => checkFeedNames(["input_ids", "x"], { input_ids: 1 }, "segment 1/1"), /missing inputs x/);
   await assert.rejects(HookedLlama.fromPretrained(path.join(tmp, "nope")), ParenlensError);
 });
@@ -194,7 +250,10 @@ test("the CUDA execution provider either works or fails with a clear EXECUTION_P
 });
 
 test("per-head results from a cached z (TL compute_head_results) equal attn.hook_result", async () => {
-  const withResult = await model.runWithCache([promptA, promptB], { names: { prefix: "blocks." }, withHeadResult: true });
+  const withResult = await model.runWithCache([promptA, promptB], {
+    names: { prefix: "blocks." },
+    withHeadResult: true,
+  });
   const withZ = await model.runWithCache([promptA, promptB], { names: (n) => n.endsWith("attn.hook_z") });
   const a = withResult.cache.stackHeadResults({ pos: -2 });
   const b = withZ.cache.stackHeadResults({ pos: -2 });
@@ -207,11 +266,17 @@ test("text in: left-padded TokenBatch with BOS, positions from the mask, tokens 
   const tok = await HookedLlama.fromPretrained(path.join(__dirname, "..", "fixtures", "checkpoints", "tiny-tok"));
   const batch = tok.toTokens(["print(str(", "x = f(g("]);
   assert.equal(batch.padding, "left");
-  assert.deepEqual(batch.lengths.map((n, b) => batch.attentionMask[b].reduce((s, m) => s + m, 0)), batch.lengths);
+  assert.deepEqual(
+    batch.lengths.map((n, b) => batch.attentionMask[b].reduce((s, m) => s + m, 0)),
+    batch.lengths,
+  );
   const short = batch.lengths[0] < batch.lengths[1] ? 0 : 1;
   const pads = batch.ids[0].length - batch.lengths[short];
   assert.ok(pads > 0);
-  assert.deepEqual(batch.positions[short].slice(pads), Array.from({ length: batch.lengths[short] }, (_, i) => i));
+  assert.deepEqual(
+    batch.positions[short].slice(pads),
+    Array.from({ length: batch.lengths[short] }, (_, i) => i),
+  );
   assert.deepEqual(tok.toStrTokens("print(str("), ["<s>", "print", "(", "str", "("]);
   assert.equal(tok.toString(tok.toTokens("print(str(").ids[0].slice(1)), "print(str(");
   const fromText = await tok.run(["print(str(", "x = f(g("], { logitsAt: "last" });

@@ -23,11 +23,21 @@ process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const L = 3;
 const H = 4;
-const ck = writeRandomCheckpoint(path.join(tmp, "gqa3"), { config: { numLayers: L, numHeads: H, numKvHeads: 2 }, seed: 21 });
+const ck = writeRandomCheckpoint(path.join(tmp, "gqa3"), {
+  config: { numLayers: L, numHeads: H, numKvHeads: 2 },
+  seed: 21,
+});
 const { config } = ck;
 const d = config.hiddenSize;
 // Left-padded: prompt 1 has 4 pad positions, prompt 2 has 2.
-const batch = padTokens([[5, 9, 2, 33, 7, 18, 40], [11, 3, 60], [1, 2, 3, 4, 5]], { padding: "left", padId: 0 });
+const batch = padTokens(
+  [
+    [5, 9, 2, 33, 7, 18, 40],
+    [11, 3, 60],
+    [1, 2, 3, 4, 5],
+  ],
+  { padding: "left", padId: 0 },
+);
 const B = batch.ids.length;
 const P = batch.ids[0].length;
 const names = hookNames(config);
@@ -44,7 +54,9 @@ before(async () => {
  * any position dim (pos, query_pos, key_pos) and masked attention scores (float32 lowest) are skipped.
  */
 function realPositionsError(actual: Tensor, expected: ArrayLike<number>): number {
-  const posDims = actual.dims.flatMap((dim, k) => (dim === "pos" || dim === "query_pos" || dim === "key_pos" ? [k] : []));
+  const posDims = actual.dims.flatMap((dim, k) =>
+    dim === "pos" || dim === "query_pos" || dim === "key_pos" ? [k] : [],
+  );
   const skip = (i: number) => {
     if (actual.data[i] < -1e30 || expected[i] < -1e30) return true;
     const b = Math.floor(i / actual.strides[0]) % B;
@@ -66,8 +78,12 @@ test("resid_mid = resid_pre + attn_out and resid_post = resid_mid + mlp_out = re
     const attn = get(`blocks.${l}.hook_attn_out`);
     const mlp = get(`blocks.${l}.hook_mlp_out`);
     assert.ok(realPositionsError(get(`blocks.${l}.hook_resid_mid`), add(pre, attn)) < 1e-6, `layer ${l} resid_mid`);
-    assert.ok(realPositionsError(get(`blocks.${l}.hook_resid_post`), add(pre, attn, mlp)) < 1e-6, `layer ${l} resid_post`);
-    if (l + 1 < L) assert.deepEqual(get(`blocks.${l + 1}.hook_resid_pre`).data, get(`blocks.${l}.hook_resid_post`).data);
+    assert.ok(
+      realPositionsError(get(`blocks.${l}.hook_resid_post`), add(pre, attn, mlp)) < 1e-6,
+      `layer ${l} resid_post`,
+    );
+    if (l + 1 < L)
+      assert.deepEqual(get(`blocks.${l + 1}.hook_resid_pre`).data, get(`blocks.${l}.hook_resid_post`).data);
   }
   assert.deepEqual(get("blocks.0.hook_resid_pre").data, get("hook_embed").data);
 });
@@ -77,7 +93,8 @@ test("the sum over heads of hook_result is hook_attn_out", () => {
     const result = get(`blocks.${l}.attn.hook_result`); // [batch, pos, head, d_model]
     assert.deepEqual(result.shape, [B, P, H, d]);
     const summed = new Float64Array(B * P * d); // [batch, pos, d_model]
-    for (let bp = 0; bp < B * P; bp++) for (let h = 0; h < H; h++) for (let i = 0; i < d; i++) summed[bp * d + i] += result.data[(bp * H + h) * d + i];
+    for (let bp = 0; bp < B * P; bp++)
+      for (let h = 0; h < H; h++) for (let i = 0; i < d; i++) summed[bp * d + i] += result.data[(bp * H + h) * d + i];
     assert.ok(realPositionsError(get(`blocks.${l}.hook_attn_out`), summed) < 1e-5, `layer ${l}`);
   }
 });
@@ -110,15 +127,26 @@ test("zero-ablating every head's hook_z equals zero-ablating hook_attn_out; one 
   const viaOut = await model.runWithHooks(batch, [{ hook: `blocks.${l}.hook_attn_out`, kind: "zero" }], { names });
   assert.ok(viaZ.cache.get(`blocks.${l}.hook_attn_out`).data.every((x) => x === 0));
   assert.ok(realPositionsError(viaZ.logits, viaOut.logits.data) < 1e-6);
-  assert.ok(realPositionsError(viaZ.cache.get(`blocks.${L - 1}.hook_resid_post`), viaOut.cache.get(`blocks.${L - 1}.hook_resid_post`).data) < 1e-6);
-  assert.ok(realPositionsError(viaZ.logits, clean.logits.data) > 1e-3, "ablating a layer's attention must change the logits");
+  assert.ok(
+    realPositionsError(
+      viaZ.cache.get(`blocks.${L - 1}.hook_resid_post`),
+      viaOut.cache.get(`blocks.${L - 1}.hook_resid_post`).data,
+    ) < 1e-6,
+  );
+  assert.ok(
+    realPositionsError(viaZ.logits, clean.logits.data) > 1e-3,
+    "ablating a layer's attention must change the logits",
+  );
 
   // Zeroing head 2 only: attn_out drops exactly that head's clean result at this layer.
   const head = 2;
-  const one = await model.runWithHooks(batch, [{ hook: `blocks.${l}.attn.hook_z`, kind: "zero", heads: [head] }], { names: [`blocks.${l}.hook_attn_out`] });
+  const one = await model.runWithHooks(batch, [{ hook: `blocks.${l}.attn.hook_z`, kind: "zero", heads: [head] }], {
+    names: [`blocks.${l}.hook_attn_out`],
+  });
   const result = get(`blocks.${l}.attn.hook_result`); // [batch, pos, head, d_model]
   const expected = Float64Array.from(get(`blocks.${l}.hook_attn_out`).data);
-  for (let bp = 0; bp < B * P; bp++) for (let i = 0; i < d; i++) expected[bp * d + i] -= result.data[(bp * H + head) * d + i];
+  for (let bp = 0; bp < B * P; bp++)
+    for (let i = 0; i < d; i++) expected[bp * d + i] -= result.data[(bp * H + head) * d + i];
   assert.ok(realPositionsError(one.cache.get(`blocks.${l}.hook_attn_out`), expected) < 1e-5);
 });
 
@@ -130,7 +158,9 @@ test("an intervention on layer 1's hook_z leaves every upstream hook bit-identic
     if (i < at) assert.deepEqual(cache.get(name).data, get(name).data, `${name} (upstream) must be bit-identical`);
     else assert.ok(realPositionsError(cache.get(name), get(name).data) > 1e-4, `${name} (downstream) must change`);
   });
-  assert.ok(names.slice(0, at).some((n) => n.startsWith("blocks.0.")) && names.slice(at).some((n) => n.startsWith("blocks.2.")));
+  assert.ok(
+    names.slice(0, at).some((n) => n.startsWith("blocks.0.")) && names.slice(at).some((n) => n.startsWith("blocks.2.")),
+  );
   // The cache holds the value after the intervention (as TransformerLens): head 0 zero, others as clean.
   const z = cache.get(target); // [batch, pos, head, d_head]
   const zClean = get(target);

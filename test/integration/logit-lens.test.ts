@@ -18,7 +18,10 @@ test("the lens at the last layer's output reproduces the model's own logits (bot
   const prompts = generatePrompts(tok, { template: "authors", perN: 3, seed: 1 }).prompts;
   const own = await logitLens(model, prompts, { bootstrap: { samples: 50 } });
   const cached = await logitLens(model, prompts, { normalisation: "cached-final", bootstrap: { samples: 50 } });
-  assert.deepEqual(own.metadata.points.map((p) => p.point), ["0 pre", "0 post", "1 pre", "1 post", "2 pre", "2 post"]);
+  assert.deepEqual(
+    own.metadata.points.map((p) => p.point),
+    ["0 pre", "0 post", "1 pre", "1 post", "2 pre", "2 post"],
+  );
   assert.equal(own.metadata.normalisation, "own-rms");
   assert.equal(cached.metadata.normalisation, "cached-final");
   // reference: the model's logits scored directly
@@ -38,7 +41,10 @@ test("the lens at the last layer's output reproduces the model's own logits (bot
   assert.deepEqual(at("0 post"), at("1 pre"));
   // rows: per n and pooled, for every point
   assert.equal(own.rows.length, 6 * 5);
-  assert.deepEqual(own.rows.filter((r) => r.point === "1 pre").map((r) => r.group), ["n=1", "n=2", "n=3", "n=4", "all"]);
+  assert.deepEqual(
+    own.rows.filter((r) => r.point === "1 pre").map((r) => r.group),
+    ["n=1", "n=2", "n=3", "n=4", "all"],
+  );
 });
 
 test("a layer planted to push the label makes the lens jump at that layer", async () => {
@@ -75,7 +81,10 @@ test("bad input is refused with a typed error", async () => {
   dirs.push(dir);
   const prompts = generatePrompts(tok, { template: "authors", perN: 1, seed: 2, ns: [1] }).prompts;
   await assert.rejects(logitLens(model, []), (e: unknown) => e instanceof InputError && e.field === "prompts");
-  await assert.rejects(logitLens(model, prompts, { normalisation: "nope" as never }), (e: unknown) => e instanceof InputError && e.field === "normalisation");
+  await assert.rejects(
+    logitLens(model, prompts, { normalisation: "nope" as never }),
+    (e: unknown) => e instanceof InputError && e.field === "normalisation",
+  );
   await assert.rejects(
     logitLens(model, prompts, { counterfactual: { kind: "tokens", ids: [1, 2] } }),
     (e: unknown) => e instanceof InputError && e.field === "counterfactual.ids",

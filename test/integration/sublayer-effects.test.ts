@@ -18,8 +18,12 @@ async function setup(seed: number, ns = [1, 2, 3]) {
   return { model, tok, pairs, reference: data.splits.reference };
 }
 
-const effect = (rows: { layer: number; sublayer: string; method: string; group: string; effect: number }[], layer: number, sublayer: string, method: string) =>
-  rows.find((r) => r.layer === layer && r.sublayer === sublayer && r.method === method && r.group === "all")!.effect;
+const effect = (
+  rows: { layer: number; sublayer: string; method: string; group: string; effect: number }[],
+  layer: number,
+  sublayer: string,
+  method: string,
+) => rows.find((r) => r.layer === layer && r.sublayer === sublayer && r.method === method && r.group === "all")!.effect;
 
 test("a zeroed MLP (down_proj = 0) has no effect by any method; the other sub-layers do", async () => {
   const { model, pairs, reference } = await setup(4);
@@ -30,7 +34,10 @@ test("a zeroed MLP (down_proj = 0) has no effect by any method; the other sub-la
   assert.equal(res.metadata.counterfactual, "corrupted-label");
   assert.deepEqual(res.metadata.meanFallbackLengths, []);
   for (const m of SUBLAYER_METHODS) {
-    assert.ok(Math.abs(effect(res.rows, 1, "mlp", m)) < 1e-4, `${m} at the zeroed MLP: ${effect(res.rows, 1, "mlp", m)}`);
+    assert.ok(
+      Math.abs(effect(res.rows, 1, "mlp", m)) < 1e-4,
+      `${m} at the zeroed MLP: ${effect(res.rows, 1, "mlp", m)}`,
+    );
     // the attention of the same layer, and the other MLPs, do something
     assert.ok(Math.abs(effect(res.rows, 1, "attn", m)) > 1e-3, `${m} at 1 attn`);
     assert.ok(Math.abs(effect(res.rows, 0, "mlp", m)) > 1e-3, `${m} at 0 mlp`);
@@ -43,7 +50,9 @@ test("a zeroed MLP (down_proj = 0) has no effect by any method; the other sub-la
 test("direct logit attributions add up to the clean logit difference", async () => {
   const { model, pairs } = await setup(6);
   const res = await sublayerEffects(model, pairs, { methods: ["dla"], bootstrap: { samples: 20 } });
-  const total = res.rows.filter((r) => r.method === "dla" && r.group === "all").reduce((a, r) => a + r.effect, res.metadata.dlaEmbed);
+  const total = res.rows
+    .filter((r) => r.method === "dla" && r.group === "all")
+    .reduce((a, r) => a + r.effect, res.metadata.dlaEmbed);
   const clean = res.baseline.find((b) => b.group === "all")!.cleanLogitDiff;
   assert.ok(Math.abs(total - clean) < 1e-3, `${total} vs ${clean}`);
 });
@@ -60,7 +69,8 @@ test("an MLP planted to push the label: largest ablation and DLA effect, but no 
     assert.ok(top.effect > 2);
   }
   // the constant output is the same in clean, corrupted and mean: patching and mean ablation see nothing
-  for (const m of ["denoising", "noising", "mean-ablation"]) assert.ok(Math.abs(effect(res.rows, 2, "mlp", m)) < 0.02, `${m}: ${effect(res.rows, 2, "mlp", m)}`);
+  for (const m of ["denoising", "noising", "mean-ablation"])
+    assert.ok(Math.abs(effect(res.rows, 2, "mlp", m)) < 0.02, `${m}: ${effect(res.rows, 2, "mlp", m)}`);
 });
 
 test("options and bad input", async () => {
@@ -70,22 +80,44 @@ test("options and bad input", async () => {
   assert.deepEqual(res.metadata.methods, ["zero-ablation", "mean-ablation", "dla"]);
   assert.equal(res.metadata.counterfactual, "strongest-wrong");
   assert.equal(res.metadata.positions, "last");
-  await assert.rejects(sublayerEffects(model, cleanOnly, { methods: ["denoising"] }), (e: unknown) => e instanceof InputError && e.field === "pairs.corrupted");
-  await assert.rejects(sublayerEffects(model, pairs, { methods: ["mean-ablation"] }), (e: unknown) => e instanceof InputError && e.field === "reference");
+  await assert.rejects(
+    sublayerEffects(model, cleanOnly, { methods: ["denoising"] }),
+    (e: unknown) => e instanceof InputError && e.field === "pairs.corrupted",
+  );
+  await assert.rejects(
+    sublayerEffects(model, pairs, { methods: ["mean-ablation"] }),
+    (e: unknown) => e instanceof InputError && e.field === "reference",
+  );
   await assert.rejects(sublayerEffects(model, []), (e: unknown) => e instanceof InputError && e.field === "pairs");
-  await assert.rejects(sublayerEffects(model, pairs, { reference, meanOver: "per-position" as never }), (e: unknown) => e instanceof InputError && e.field === "meanOver");
-  const misaligned = [{ clean: pairs[0].clean, corrupted: { ...pairs[0].corrupted, promptIds: pairs[0].corrupted.promptIds.slice(1) } }];
-  await assert.rejects(sublayerEffects(model, misaligned), (e: unknown) => e instanceof InputError && e.field === "pairs[0].corrupted");
+  await assert.rejects(
+    sublayerEffects(model, pairs, { reference, meanOver: "per-position" as never }),
+    (e: unknown) => e instanceof InputError && e.field === "meanOver",
+  );
+  const misaligned = [
+    { clean: pairs[0].clean, corrupted: { ...pairs[0].corrupted, promptIds: pairs[0].corrupted.promptIds.slice(1) } },
+  ];
+  await assert.rejects(
+    sublayerEffects(model, misaligned),
+    (e: unknown) => e instanceof InputError && e.field === "pairs[0].corrupted",
+  );
 });
 
 test("per-position mean ablation without a same-length reference falls back to the mean over all reference positions, and says so", async () => {
   const { model, pairs, reference } = await setup(9, [1, 2]);
   const lengths = new Set(pairs.map((p) => p.clean.length));
   const otherLengths = reference.filter((p) => p.n === 1); // only the n = 1 length is covered
-  const res = await sublayerEffects(model, pairs, { reference: otherLengths, methods: ["mean-ablation"], meanOver: "per-position-same-length", bootstrap: { samples: 20 } });
+  const res = await sublayerEffects(model, pairs, {
+    reference: otherLengths,
+    methods: ["mean-ablation"],
+    meanOver: "per-position-same-length",
+    bootstrap: { samples: 20 },
+  });
   assert.equal(res.metadata.meanOver, "per-position-same-length");
   const covered = new Set(otherLengths.map((p) => p.length));
-  assert.deepEqual(res.metadata.meanFallbackLengths, [...lengths].filter((L) => !covered.has(L)).sort((a, b) => a - b));
+  assert.deepEqual(
+    res.metadata.meanFallbackLengths,
+    [...lengths].filter((L) => !covered.has(L)).sort((a, b) => a - b),
+  );
   assert.ok(res.metadata.meanFallbackLengths.length > 0);
   assert.ok(res.rows.every((r) => Number.isFinite(r.effect)));
 });
@@ -98,17 +130,30 @@ test("the per-position same-length mean keeps what a prompt has at each position
   const single = pairs.filter((p) => !seen.has(p.clean.promptIds.length) && !!seen.add(p.clean.promptIds.length));
   assert.ok(single.length >= 2, "prompts of at least two lengths");
   const reference = single.map((p) => p.clean);
-  const opts = { reference, methods: ["zero-ablation", "mean-ablation"] as SublayerMethod[], bootstrap: { samples: 20 } };
+  const opts = {
+    reference,
+    methods: ["zero-ablation", "mean-ablation"] as SublayerMethod[],
+    bootstrap: { samples: 20 },
+  };
   const perPosition = await sublayerEffects(model, single, { ...opts, meanOver: "per-position-same-length" });
   const allPositions = await sublayerEffects(model, single, opts);
   assert.equal(allPositions.metadata.meanOver, "all-positions");
   assert.match(allPositions.metadata.methodNotes["mean-ablation"], /every position of every reference prompt/);
   assert.deepEqual(perPosition.metadata.meanFallbackLengths, []);
-  const values = (res: typeof perPosition, m: SublayerMethod) => res.perPrompt.filter((v) => v.method === m).map((v) => Math.abs(v.value));
+  const values = (res: typeof perPosition, m: SublayerMethod) =>
+    res.perPrompt.filter((v) => v.method === m).map((v) => Math.abs(v.value));
   // ablating to the per-position mean changes nothing, though the sub-layers matter (zero ablation) ...
-  assert.ok(Math.max(...values(perPosition, "mean-ablation")) < 1e-4, `per-position: ${Math.max(...values(perPosition, "mean-ablation"))}`);
+  assert.ok(
+    Math.max(...values(perPosition, "mean-ablation")) < 1e-4,
+    `per-position: ${Math.max(...values(perPosition, "mean-ablation"))}`,
+  );
   assert.ok(Math.max(...values(perPosition, "zero-ablation")) > 0.05);
   // ... while the all-positions mean takes each position's own output (and the count) away
-  const byLayer = allPositions.rows.filter((r) => r.method === "mean-ablation" && r.group === "all").map((r) => Math.abs(r.effect));
-  assert.ok(byLayer.filter((x) => x > 0.05).length >= 2, `all-positions effects: ${byLayer.map((x) => x.toFixed(3)).join(" ")}`);
+  const byLayer = allPositions.rows
+    .filter((r) => r.method === "mean-ablation" && r.group === "all")
+    .map((r) => Math.abs(r.effect));
+  assert.ok(
+    byLayer.filter((x) => x > 0.05).length >= 2,
+    `all-positions effects: ${byLayer.map((x) => x.toFixed(3)).join(" ")}`,
+  );
 });

@@ -44,7 +44,14 @@ function rowOf(g: SafetensorsFile, name: string, r: number, dims: string[]): Nam
 }
 
 test("the shipped folder is complete and small enough to ship", () => {
-  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md", "eval.json"]) {
+  for (const f of [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "README.md",
+    "eval.json",
+  ]) {
     assert.ok(fs.existsSync(path.join(MODEL, f)), `${f} missing in ${MODEL}`);
   }
   const bytes = fs.readdirSync(MODEL).reduce((a, f) => a + fs.statSync(path.join(MODEL, f)).size, 0);
@@ -53,7 +60,8 @@ test("the shipped folder is complete and small enough to ship", () => {
 
 test("the project's tokenizer gives Python's token ids; `)`..`))))` are single tokens", () => {
   const tok = loadTokenizer(MODEL);
-  for (const p of [...info.prompts, ...info.tokenizer_samples]) assert.deepEqual(tok.encode(p.text), p.ids, JSON.stringify(p.text));
+  for (const p of [...info.prompts, ...info.tokenizer_samples])
+    assert.deepEqual(tok.encode(p.text), p.ids, JSON.stringify(p.text));
   for (let n = 1; n <= 4; n++) {
     const run = ")".repeat(n);
     const id = tok.tokenToId(run);
@@ -72,11 +80,18 @@ test("HookedLlama = HF transformers on the embedded model: logits, resid_pre/res
   const V = model.config.vocabSize;
   const d = model.config.hiddenSize;
   const names = [
-    ...Array.from({ length: L }, (_, l) => [`blocks.${l}.hook_resid_pre`, `blocks.${l}.hook_resid_post`, `blocks.${l}.attn.hook_pattern`]).flat(),
+    ...Array.from({ length: L }, (_, l) => [
+      `blocks.${l}.hook_resid_pre`,
+      `blocks.${l}.hook_resid_post`,
+      `blocks.${l}.attn.hook_pattern`,
+    ]).flat(),
     "ln_final.hook_normalized",
   ];
   const tok = loadTokenizer(MODEL);
-  const { logits, cache } = await model.runWithCache(info.prompts.map((p) => p.text), { names }); // left-padded batch
+  const { logits, cache } = await model.runWithCache(
+    info.prompts.map((p) => p.text),
+    { names },
+  ); // left-padded batch
   const P = logits.shape[1];
   const normW = model.finalNormWeight.data;
   let worst = 0;
@@ -99,12 +114,24 @@ test("HookedLlama = HF transformers on the embedded model: logits, resid_pre/res
 
     const hs = (l: number) => rowOf(g, `p${b}.hidden_states`, l, ["pos", "d_model"]).data;
     for (let l = 0; l < L; l++) {
-      expectClose(`prompt ${b} blocks.${l}.hook_resid_pre`, promptSlice(cache.get(`blocks.${l}.hook_resid_pre`), b, start, n).data, hs(l));
+      expectClose(
+        `prompt ${b} blocks.${l}.hook_resid_pre`,
+        promptSlice(cache.get(`blocks.${l}.hook_resid_pre`), b, start, n).data,
+        hs(l),
+      );
       const post = l < L - 1 ? hs(l + 1) : g.readFloat32(`p${b}.resid_post_last`);
-      expectClose(`prompt ${b} blocks.${l}.hook_resid_post`, promptSlice(cache.get(`blocks.${l}.hook_resid_post`), b, start, n).data, post);
+      expectClose(
+        `prompt ${b} blocks.${l}.hook_resid_post`,
+        promptSlice(cache.get(`blocks.${l}.hook_resid_post`), b, start, n).data,
+        post,
+      );
       // [1, head, n, n]: this prompt's real queries over its real keys (pad keys carry no weight)
       const pattern = promptSlice(cache.get(`blocks.${l}.attn.hook_pattern`), b, start, n).data;
-      expectClose(`prompt ${b} blocks.${l}.attn.hook_pattern`, pattern, rowOf(g, `p${b}.attentions`, l, ["head", "query_pos", "key_pos"]).data);
+      expectClose(
+        `prompt ${b} blocks.${l}.attn.hook_pattern`,
+        pattern,
+        rowOf(g, `p${b}.attentions`, l, ["head", "query_pos", "key_pos"]).data,
+      );
     }
     const normed = promptSlice(cache.get("ln_final.hook_normalized"), b, start, n).data.map((x, i) => x * normW[i % d]);
     expectClose(`prompt ${b} ln_final.hook_normalized * norm weight`, normed, hs(L));

@@ -60,13 +60,27 @@ for (const name of names) {
     } else {
       input = { ids, attentionMask: mask, positions: info.position_ids, lengths, padding: "left" };
     }
-    const wanted = [...Array.from({ length: L }, (_, l) => [`blocks.${l}.hook_resid_pre`, `blocks.${l}.hook_resid_post`, `blocks.${l}.attn.hook_pattern`]).flat(), "ln_final.hook_normalized"];
+    const wanted = [
+      ...Array.from({ length: L }, (_, l) => [
+        `blocks.${l}.hook_resid_pre`,
+        `blocks.${l}.hook_resid_post`,
+        `blocks.${l}.attn.hook_pattern`,
+      ]).flat(),
+      "ln_final.hook_normalized",
+    ];
     const { logits, cache } = await model.runWithCache(input, { names: wanted });
     assert.deepEqual(cache.batch.attentionMask, mask, "same padding as the golden");
-    cache.batch.ids.forEach((row, b) => assert.deepEqual(row.slice(P - lengths[b]), ids[b].slice(P - lengths[b]), `prompt ${b} tokens`));
+    cache.batch.ids.forEach((row, b) =>
+      assert.deepEqual(row.slice(P - lengths[b]), ids[b].slice(P - lengths[b]), `prompt ${b} tokens`),
+    );
 
     let worst = 0;
-    const expectClose = (what: string, mine: ArrayLike<number>, hf: ArrayLike<number>, skip?: (i: number) => boolean) => {
+    const expectClose = (
+      what: string,
+      mine: ArrayLike<number>,
+      hf: ArrayLike<number>,
+      skip?: (i: number) => boolean,
+    ) => {
       const err = relativeError(mine, hf, skip);
       worst = Math.max(worst, err);
       assert.ok(err < TOL, `${name} ${what}: relative error ${err.toExponential(2)}`);
@@ -79,25 +93,54 @@ for (const name of names) {
       const n = lengths[b];
       const start = P - n;
       if (g.has("logits_last")) {
-        expectClose(`prompt ${b} logits (last position)`, logits.data.subarray((b * P + P - 1) * V, (b * P + P) * V), g.readFloat32("logits_last").subarray(b * V, (b + 1) * V));
+        expectClose(
+          `prompt ${b} logits (last position)`,
+          logits.data.subarray((b * P + P - 1) * V, (b * P + P) * V),
+          g.readFloat32("logits_last").subarray(b * V, (b + 1) * V),
+        );
       } else {
-        const hf = promptSlice({ data: g.readFloat32("logits"), shape: [B, P, V], dims: ["batch", "pos", "vocab"] }, b, start, n);
+        const hf = promptSlice(
+          { data: g.readFloat32("logits"), shape: [B, P, V], dims: ["batch", "pos", "vocab"] },
+          b,
+          start,
+          n,
+        );
         expectClose(`prompt ${b} logits`, promptSlice(logits, b, start, n).data, hf.data);
       }
       for (let l = 0; l < L; l++) {
         const hs = promptSlice(layerOf(g, "hidden_states", l, bpd), b, start, n);
-        expectClose(`prompt ${b} hidden_states[${l}] vs blocks.${l}.hook_resid_pre`, promptSlice(cache.get(`blocks.${l}.hook_resid_pre`), b, start, n).data, hs.data);
+        expectClose(
+          `prompt ${b} hidden_states[${l}] vs blocks.${l}.hook_resid_pre`,
+          promptSlice(cache.get(`blocks.${l}.hook_resid_pre`), b, start, n).data,
+          hs.data,
+        );
         const rp = promptSlice(layerOf(g, "resid_post", l, bpd), b, start, n);
-        expectClose(`prompt ${b} resid_post[${l}] vs blocks.${l}.hook_resid_post`, promptSlice(cache.get(`blocks.${l}.hook_resid_post`), b, start, n).data, rp.data);
+        expectClose(
+          `prompt ${b} resid_post[${l}] vs blocks.${l}.hook_resid_post`,
+          promptSlice(cache.get(`blocks.${l}.hook_resid_post`), b, start, n).data,
+          rp.data,
+        );
         // Pattern rows of this prompt's real queries, over all P keys (pad keys must be 0 in both).
         const mine = cache.get(`blocks.${l}.attn.hook_pattern`); // [batch, head, query_pos, key_pos]
         const hf = layerOf(g, "attentions", l, mine.dims);
         const H = mine.shape[1];
-        const notThisPromptsRow = (i: number) => Math.floor(i / (H * P * P)) !== b || mask[b][Math.floor(i / P) % P] === 0;
-        expectClose(`prompt ${b} attentions[${l}] vs blocks.${l}.attn.hook_pattern`, mine.data, hf.data, notThisPromptsRow);
+        const notThisPromptsRow = (i: number) =>
+          Math.floor(i / (H * P * P)) !== b || mask[b][Math.floor(i / P) % P] === 0;
+        expectClose(
+          `prompt ${b} attentions[${l}] vs blocks.${l}.attn.hook_pattern`,
+          mine.data,
+          hf.data,
+          notThisPromptsRow,
+        );
       }
-      const normed = promptSlice(cache.get("ln_final.hook_normalized"), b, start, n).data.map((x, i) => x * normW[i % d]);
-      expectClose(`prompt ${b} hidden_states[${L}] vs ln_final.hook_normalized * norm weight`, normed, promptSlice(layerOf(g, "hidden_states", L, bpd), b, start, n).data);
+      const normed = promptSlice(cache.get("ln_final.hook_normalized"), b, start, n).data.map(
+        (x, i) => x * normW[i % d],
+      );
+      expectClose(
+        `prompt ${b} hidden_states[${L}] vs ln_final.hook_normalized * norm weight`,
+        normed,
+        promptSlice(layerOf(g, "hidden_states", L, bpd), b, start, n).data,
+      );
     }
     t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
   });

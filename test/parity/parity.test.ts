@@ -17,7 +17,13 @@ import { loadLlamaConfig, LlamaConfig } from "../../lib/src/checkpoint/config";
 import { WeightStore, WEIGHTS_INDEX_FILE } from "../../lib/src/checkpoint/weights";
 import { padTokens, TokenBatch } from "../../lib/src/core/token-batch";
 import { mulberry32 } from "../../lib/src/testing/random-checkpoint";
-import { MASKED_SCORE, promptSlice, referenceForward, relativeError, RefTensor } from "../../lib/src/testing/reference-forward";
+import {
+  MASKED_SCORE,
+  promptSlice,
+  referenceForward,
+  relativeError,
+  RefTensor,
+} from "../../lib/src/testing/reference-forward";
 import type { Tensor } from "../../lib/src/core/tensor";
 
 const TOL = 1e-4;
@@ -60,7 +66,8 @@ function compareRun(
     const err = relativeError(got.data, expected.data, masked);
     if (name.endsWith("hook_attn_scores")) {
       for (let i = 0; i < got.data.length; i++) {
-        if (masked(i) && !(got.data[i] < -1e30)) failures.push(`${name}: masked score ${i} is ${got.data[i]}, expected float32 lowest`);
+        if (masked(i) && !(got.data[i] < -1e30))
+          failures.push(`${name}: masked score ${i} is ${got.data[i]}, expected float32 lowest`);
       }
     }
     if (err > worst) [worst, worstName] = [err, name];
@@ -68,14 +75,21 @@ function compareRun(
   };
   check("logits", logits, ref.logits);
   for (const name of names) check(name, cache.get(name), ref.hooks.get(name)!);
-  assert.equal(failures.length, 0, `prompt ${b}: ${failures.length} tensors over ${TOL}:\n${failures.slice(0, 20).join("\n")}`);
+  assert.equal(
+    failures.length,
+    0,
+    `prompt ${b}: ${failures.length} tensors over ${TOL}:\n${failures.slice(0, 20).join("\n")}`,
+  );
   return { worst, worstName };
 }
 
 test("the fixtures cover F32, BF16, GQA, tied, sharded, rope-linear and CodeLlama's shrunk config", () => {
   const configs = fixtures.map((f) => ({ f, c: loadLlamaConfig(path.join(FIXTURES, f)) }));
   const has = (what: string, p: (c: LlamaConfig, f: string) => boolean) =>
-    assert.ok(configs.some(({ f, c }) => p(c, f)), `no fixture checkpoint with ${what} in ${FIXTURES} (have: ${fixtures.join(", ")})`);
+    assert.ok(
+      configs.some(({ f, c }) => p(c, f)),
+      `no fixture checkpoint with ${what} in ${FIXTURES} (have: ${fixtures.join(", ")})`,
+    );
   has("float32 weights", (c) => c.torchDtype === "float32");
   has("bf16 weights", (c) => c.torchDtype === "bfloat16");
   has("grouped-query attention", (c) => c.numKvHeads < c.numHeads);
@@ -136,7 +150,13 @@ test("parity through graph cuts: identity interventions at several hooks leave e
   const batch = padTokens(prompts, { padding: "left", padId: 0 });
   const seen: string[] = [];
   const identity = (hook: string) => ({ hook, kind: "function" as const, fn: (v: Tensor) => (seen.push(hook), v) });
-  const cuts = ["hook_embed", "blocks.0.attn.hook_rot_k", "blocks.0.attn.hook_pattern", "blocks.1.hook_resid_mid", "blocks.1.mlp.hook_post"];
+  const cuts = [
+    "hook_embed",
+    "blocks.0.attn.hook_rot_k",
+    "blocks.0.attn.hook_pattern",
+    "blocks.1.hook_resid_mid",
+    "blocks.1.mlp.hook_post",
+  ];
   const { logits, cache } = await model.runWithHooks(batch, cuts.map(identity), { names });
   assert.deepEqual(seen, cuts, "each intervention ran once, in forward order");
   const P = batch.ids[0].length;

@@ -14,13 +14,23 @@ import { WeightStore } from "../../lib/src/checkpoint/weights";
 import { LlamaConfig, loadLlamaConfig } from "../../lib/src/checkpoint/config";
 import { CheckpointError, InputError } from "../../lib/src/core/errors";
 import { SafetensorsFile } from "../../lib/src/checkpoint/safetensors";
-import { MASKED_SCORE, NamedArray, promptSlice, referenceForward, relativeError, RefTensor } from "../../lib/src/testing/reference-forward";
+import {
+  MASKED_SCORE,
+  NamedArray,
+  promptSlice,
+  referenceForward,
+  relativeError,
+  RefTensor,
+} from "../../lib/src/testing/reference-forward";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-ref-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function checkpoint(name: string, spec: RandomCheckpointSpec): { config: LlamaConfig; get: (n: string) => Float32Array } {
+function checkpoint(
+  name: string,
+  spec: RandomCheckpointSpec,
+): { config: LlamaConfig; get: (n: string) => Float32Array } {
   const { folder, config } = writeRandomCheckpoint(path.join(tmp, name), spec);
   const store = WeightStore.open(folder);
   return { config, get: (n) => store.getFloat32(n) };
@@ -54,7 +64,11 @@ test("every hook of DESIGN.md is produced, with batch dim 1 and consistent shape
   // 1 embed + 21 per layer + 2 final.
   assert.equal(hooks.size, 1 + 21 * config.numLayers + 2);
   for (const [name, t] of hooks) {
-    assert.equal(t.data.length, t.shape.reduce((a, s) => a * s, 1), name);
+    assert.equal(
+      t.data.length,
+      t.shape.reduce((a, s) => a * s, 1),
+      name,
+    );
     assert.equal(t.dims.length, t.shape.length, name);
   }
 });
@@ -101,8 +115,12 @@ test("linear rope scaling by 2 rotates position p as unscaled rope rotates p / 2
   const scaled = checkpoint("rope2", { seed: 4, config: { ropeScaling: { type: "linear", factor: 2 } } });
   const a = referenceForward(scaled.config, scaled.get, [3, 8, 5]).hooks; // token 5 at position 2
   const b = referenceForward(plain.config, plain.get, [3, 5]).hooks; // token 5 at position 1
-  assert.ok(relativeError(row(a.get("blocks.0.attn.hook_rot_q")!, 2, 0), row(b.get("blocks.0.attn.hook_rot_q")!, 1, 0)) < 1e-12);
-  assert.ok(relativeError(row(a.get("blocks.0.attn.hook_rot_k")!, 2, 3), row(b.get("blocks.0.attn.hook_rot_k")!, 1, 3)) < 1e-12);
+  assert.ok(
+    relativeError(row(a.get("blocks.0.attn.hook_rot_q")!, 2, 0), row(b.get("blocks.0.attn.hook_rot_q")!, 1, 0)) < 1e-12,
+  );
+  assert.ok(
+    relativeError(row(a.get("blocks.0.attn.hook_rot_k")!, 2, 3), row(b.get("blocks.0.attn.hook_rot_k")!, 1, 3)) < 1e-12,
+  );
 });
 
 test("tied embeddings unembed with the embedding matrix and never read lm_head", () => {
@@ -124,9 +142,16 @@ test("tied embeddings unembed with the embedding matrix and never read lm_head",
 test("bad input: empty prompt, token outside the vocabulary, mis-sized weight", () => {
   const { config, get } = checkpoint("mha", { seed: 2 });
   assert.throws(() => referenceForward(config, get, []), InputError);
-  assert.throws(() => referenceForward(config, get, [1, config.vocabSize]), (e: unknown) => e instanceof InputError && /outside the vocabulary/.test((e as Error).message));
+  assert.throws(
+    () => referenceForward(config, get, [1, config.vocabSize]),
+    (e: unknown) => e instanceof InputError && /outside the vocabulary/.test((e as Error).message),
+  );
   const short = (n: string) => (n === "model.layers.1.mlp.up_proj.weight" ? new Float32Array(3) : get(n));
-  assert.throws(() => referenceForward(config, short, [1, 2]), (e: unknown) => e instanceof CheckpointError && (e as CheckpointError).field === "model.layers.1.mlp.up_proj.weight");
+  assert.throws(
+    () => referenceForward(config, short, [1, 2]),
+    (e: unknown) =>
+      e instanceof CheckpointError && (e as CheckpointError).field === "model.layers.1.mlp.up_proj.weight",
+  );
 });
 
 // ---- against Hugging Face transformers (scripts/golden/make_random_goldens.py) ----
@@ -145,7 +170,11 @@ const goldenNames = fs
   .sort();
 
 test("HF goldens exist for every fixture checkpoint", () => {
-  const checkpoints = fs.readdirSync(path.join(FIXTURES, "checkpoints"), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const checkpoints = fs
+    .readdirSync(path.join(FIXTURES, "checkpoints"), { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   assert.deepEqual(goldenNames, checkpoints);
 });
 
@@ -173,22 +202,48 @@ for (const name of goldenNames) {
       const start = P - n; // left padding
       const ref = referenceForward(config, (w) => store.getFloat32(w), ids[b].slice(start));
       if (g.has("logits_last")) {
-        expectClose(`prompt ${b} logits (last position)`, ref.logits.data.subarray((n - 1) * V), g.readFloat32("logits_last").subarray(b * V, (b + 1) * V));
+        expectClose(
+          `prompt ${b} logits (last position)`,
+          ref.logits.data.subarray((n - 1) * V),
+          g.readFloat32("logits_last").subarray(b * V, (b + 1) * V),
+        );
       } else {
-        const hf = promptSlice({ data: g.readFloat32("logits"), shape: [B, P, V], dims: ["batch", "pos", "vocab"] }, b, start, n);
+        const hf = promptSlice(
+          { data: g.readFloat32("logits"), shape: [B, P, V], dims: ["batch", "pos", "vocab"] },
+          b,
+          start,
+          n,
+        );
         expectClose(`prompt ${b} logits`, ref.logits.data, hf.data);
       }
       const bpd = ["batch", "pos", "d_model"];
       for (let l = 0; l < L; l++) {
         // HF hidden_states[l] = input of decoder layer l = blocks.l.hook_resid_pre.
-        expectClose(`prompt ${b} hidden_states[${l}]`, ref.hooks.get(`blocks.${l}.hook_resid_pre`)!.data, promptSlice(layerOf(g, "hidden_states", l, bpd), b, start, n).data);
-        expectClose(`prompt ${b} resid_post[${l}]`, ref.hooks.get(`blocks.${l}.hook_resid_post`)!.data, promptSlice(layerOf(g, "resid_post", l, bpd), b, start, n).data);
-        const pattern = promptSlice(layerOf(g, "attentions", l, ["batch", "head", "query_pos", "key_pos"]), b, start, n);
+        expectClose(
+          `prompt ${b} hidden_states[${l}]`,
+          ref.hooks.get(`blocks.${l}.hook_resid_pre`)!.data,
+          promptSlice(layerOf(g, "hidden_states", l, bpd), b, start, n).data,
+        );
+        expectClose(
+          `prompt ${b} resid_post[${l}]`,
+          ref.hooks.get(`blocks.${l}.hook_resid_post`)!.data,
+          promptSlice(layerOf(g, "resid_post", l, bpd), b, start, n).data,
+        );
+        const pattern = promptSlice(
+          layerOf(g, "attentions", l, ["batch", "head", "query_pos", "key_pos"]),
+          b,
+          start,
+          n,
+        );
         expectClose(`prompt ${b} attentions[${l}]`, ref.hooks.get(`blocks.${l}.attn.hook_pattern`)!.data, pattern.data);
       }
       // HF's last hidden state is after the final norm, weight included.
       const normed = ref.hooks.get("ln_final.hook_normalized")!.data.map((x, i) => x * normW[i % config.hiddenSize]);
-      expectClose(`prompt ${b} hidden_states[${L}]`, normed, promptSlice(layerOf(g, "hidden_states", L, bpd), b, start, n).data);
+      expectClose(
+        `prompt ${b} hidden_states[${L}]`,
+        normed,
+        promptSlice(layerOf(g, "hidden_states", L, bpd), b, start, n).data,
+      );
     }
     t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
   });

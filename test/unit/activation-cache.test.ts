@@ -14,15 +14,28 @@ const L = 2;
 const H = 2;
 const D = 3;
 // Two prompts of lengths 3 and 2 → P = 3.
-const left = padTokens([[1, 2, 3], [4, 5]], { padding: "left" });
-const right = padTokens([[1, 2, 3], [4, 5]], { padding: "right" });
+const left = padTokens(
+  [
+    [1, 2, 3],
+    [4, 5],
+  ],
+  { padding: "left" },
+);
+const right = padTokens(
+  [
+    [1, 2, 3],
+    [4, 5],
+  ],
+  { padding: "right" },
+);
 const B = 2;
 const P = 3;
 
 /** [batch, pos, d_model] with value = base + 100b + 10p + d. */
 function resid(base: number): Tensor {
   const t = Tensor.zeros([B, P, D], ["batch", "pos", "d_model"]);
-  for (let b = 0; b < B; b++) for (let p = 0; p < P; p++) for (let d = 0; d < D; d++) t.set([b, p, d], base + 100 * b + 10 * p + d);
+  for (let b = 0; b < B; b++)
+    for (let p = 0; p < P; p++) for (let d = 0; d < D; d++) t.set([b, p, d], base + 100 * b + 10 * p + d);
   return t;
 }
 
@@ -42,7 +55,12 @@ function makeCache(batch = left): ActivationCache {
   const scale = Tensor.zeros([B, P, 1], ["batch", "pos", "one"]);
   for (let b = 0; b < B; b++) for (let p = 0; p < P; p++) scale.set([b, p, 0], 2 + b + p);
   values.set("ln_final.hook_scale", scale);
-  return new ActivationCache(values, batch, { numLayers: L, numHeads: H, hiddenSize: D, finalNormWeight: Float32Array.from([1, 10, 100]) });
+  return new ActivationCache(values, batch, {
+    numLayers: L,
+    numHeads: H,
+    hiddenSize: D,
+    finalNormWeight: Float32Array.from([1, 10, 100]),
+  });
 }
 
 test("get / has / names, and a clear error for what was not cached", () => {
@@ -50,7 +68,13 @@ test("get / has / names, and a clear error for what was not cached", () => {
   assert.ok(c.has("hook_embed"));
   assert.equal(c.names()[0], "hook_embed");
   assert.equal(c.get("blocks.0.hook_resid_pre").get(1, 2, 0), 2000 + 100 + 20);
-  assert.throws(() => c.get("blocks.0.attn.hook_pattern"), (e: unknown) => e instanceof InputError && /does not hold "blocks\.0\.attn\.hook_pattern"/.test(e.message) && /runWithCache/.test(e.message));
+  assert.throws(
+    () => c.get("blocks.0.attn.hook_pattern"),
+    (e: unknown) =>
+      e instanceof InputError &&
+      /does not hold "blocks\.0\.attn\.hook_pattern"/.test(e.message) &&
+      /runWithCache/.test(e.message),
+  );
 });
 
 test("atPos: the last real token of each prompt under left and right padding, or a fixed index", () => {
@@ -91,7 +115,13 @@ test("applyLnToStack divides by ln_final.hook_scale at the position and multipli
   const { stack } = c.accumulatedResid({ applyLn: true }); // last position (2) for both prompts
   // component 0 (0_pre), batch 1, d 1: (2000 + 100 + 20 + 1) / (2 + 1 + 2) * 10
   assert.ok(Math.abs(stack.get(0, 1, 1) - (2121 / 5) * 10) < 1e-3);
-  const s = c.applyLnToStack(new Tensor(Float32Array.from([4, 4, 4, 6, 6, 6]), [1, B, D], ["component", "batch", "d_model"]), { pos: 0 });
+  const s = c.applyLnToStack(
+    new Tensor(Float32Array.from([4, 4, 4, 6, 6, 6]), [1, B, D], ["component", "batch", "d_model"]),
+    { pos: 0 },
+  );
   assert.deepEqual(Array.from(s.data), [2, 20, 200, 2, 20, 200]);
-  assert.throws(() => c.applyLnToStack(Tensor.zeros([1, B, 4], ["component", "batch", "d_model"])), /expected \[component, 2, 3\]/);
+  assert.throws(
+    () => c.applyLnToStack(Tensor.zeros([1, B, 4], ["component", "batch", "d_model"])),
+    /expected \[component, 2, 3\]/,
+  );
 });

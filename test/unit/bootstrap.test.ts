@@ -1,6 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bootstrapIndices, bootstrapMean, bootstrapPearson, bootstrapProportion } from "../../lib/src/analysis/bootstrap";
+import {
+  bootstrapIndices,
+  bootstrapMean,
+  bootstrapPearson,
+  bootstrapProportion,
+} from "../../lib/src/analysis/bootstrap";
 import { meanOf, medianOf, pearson, quantile, stdOf } from "../../lib/src/analysis/stats";
 import { mulberry32 } from "../../lib/src/testing/random-checkpoint";
 import { InputError } from "../../lib/src/core/errors";
@@ -55,12 +60,23 @@ test("proportion, correlation and the general form", () => {
   const all = bootstrapProportion([true, true, true], { seed: 1 });
   assert.deepEqual([all.lo, all.hi], [1, 1]);
   const xs = [1, 2, 3, 4, 5, 6, 7, 8];
-  const r = bootstrapPearson(xs, xs.map((x) => 2 * x + 1), { seed: 2 });
+  const r = bootstrapPearson(
+    xs,
+    xs.map((x) => 2 * x + 1),
+    { seed: 2 },
+  );
   assert.ok(Math.abs(r.estimate - 1) < 1e-12 && Math.abs(r.lo - 1) < 1e-9);
   // a constant variable: undefined everywhere, reported as NaN, not as 0
-  const c = bootstrapPearson(xs, xs.map(() => 3), { seed: 2 });
+  const c = bootstrapPearson(
+    xs,
+    xs.map(() => 3),
+    { seed: 2 },
+  );
   assert.ok(Number.isNaN(c.estimate) && Number.isNaN(c.lo) && c.samples === 0);
-  const med = bootstrapIndices(5, (idx) => medianOf(Array.from(idx, (i) => [5, 1, 4, 2, 3][i])), { seed: 3, samples: 100 });
+  const med = bootstrapIndices(5, (idx) => medianOf(Array.from(idx, (i) => [5, 1, 4, 2, 3][i])), {
+    seed: 3,
+    samples: 100,
+  });
   assert.equal(med.estimate, 3);
   assert.throws(() => bootstrapMean([1], { samples: 0 }), InputError);
   assert.throws(() => bootstrapMean([1], { level: 1 }), InputError);

@@ -41,7 +41,14 @@ test("CodeLlama-7b's config.json fields map onto LlamaConfig", () => {
 
 test("defaults: no num_key_value_heads → no GQA, rope_theta 10000, untied", () => {
   const c = parseLlamaConfig(
-    { model_type: "llama", hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 8, vocab_size: 100 },
+    {
+      model_type: "llama",
+      hidden_size: 64,
+      intermediate_size: 128,
+      num_hidden_layers: 1,
+      num_attention_heads: 8,
+      vocab_size: 100,
+    },
     "c.json",
   );
   assert.equal(c.numKvHeads, 8);
@@ -67,13 +74,23 @@ test("transformers 5 style rope_parameters and dtype", () => {
   delete j.rope_theta;
   delete j.rope_scaling;
   delete j.torch_dtype;
-  const c = parseLlamaConfig({ ...j, dtype: "float32", rope_parameters: { rope_theta: 500000, rope_type: "default" } }, "c.json");
+  const c = parseLlamaConfig(
+    { ...j, dtype: "float32", rope_parameters: { rope_theta: 500000, rope_type: "default" } },
+    "c.json",
+  );
   assert.equal(c.ropeTheta, 500000);
   assert.equal(c.ropeScaling, null);
   assert.equal(c.torchDtype, "float32");
-  const lin = parseLlamaConfig({ ...j, rope_parameters: { rope_theta: 10000, rope_type: "linear", factor: 2 } }, "c.json");
+  const lin = parseLlamaConfig(
+    { ...j, rope_parameters: { rope_theta: 10000, rope_type: "linear", factor: 2 } },
+    "c.json",
+  );
   assert.deepEqual(lin.ropeScaling, { type: "linear", factor: 2 });
-  throwsConfig(() => parseLlamaConfig({ ...j, rope_parameters: { rope_theta: 1e4, rope_type: "yarn", factor: 2 } }, "c.json"), "rope_parameters", "yarn");
+  throwsConfig(
+    () => parseLlamaConfig({ ...j, rope_parameters: { rope_theta: 1e4, rope_type: "yarn", factor: 2 } }, "c.json"),
+    "rope_parameters",
+    "yarn",
+  );
 });
 
 test("llamaConfigToJson round-trips", () => {
@@ -82,7 +99,12 @@ test("llamaConfigToJson round-trips", () => {
 });
 
 test("unsupported architecture, model_type, activation and biases are refused by name", () => {
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), architectures: ["GPT2LMHeadModel"] }, "c.json"), "architectures", "GPT2LMHeadModel", "LlamaForCausalLM");
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), architectures: ["GPT2LMHeadModel"] }, "c.json"),
+    "architectures",
+    "GPT2LMHeadModel",
+    "LlamaForCausalLM",
+  );
   throwsConfig(() => parseLlamaConfig({ ...codellama(), model_type: "mistral" }, "c.json"), "model_type", "mistral");
   throwsConfig(() => parseLlamaConfig({ ...codellama(), hidden_act: "gelu" }, "c.json"), "hidden_act", "gelu", "silu");
   throwsConfig(() => parseLlamaConfig({ ...codellama(), attention_bias: true }, "c.json"), "attention_bias");
@@ -95,25 +117,66 @@ test("unsupported architecture, model_type, activation and biases are refused by
 test("missing and wrong-typed fields name the file, the field and what was expected", () => {
   const j = codellama();
   delete j.hidden_size;
-  throwsConfig(() => parseLlamaConfig(j, "/ck/config.json"), "hidden_size", "/ck/config.json", "missing", "positive integer");
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), num_hidden_layers: "32" }, "/ck/config.json"), "num_hidden_layers", "/ck/config.json", "positive integer", '"32"');
+  throwsConfig(
+    () => parseLlamaConfig(j, "/ck/config.json"),
+    "hidden_size",
+    "/ck/config.json",
+    "missing",
+    "positive integer",
+  );
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), num_hidden_layers: "32" }, "/ck/config.json"),
+    "num_hidden_layers",
+    "/ck/config.json",
+    "positive integer",
+    '"32"',
+  );
   throwsConfig(() => parseLlamaConfig({ ...codellama(), vocab_size: 3.5 }, "c.json"), "vocab_size", "positive integer");
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), rms_norm_eps: -1 }, "c.json"), "rms_norm_eps", "positive number");
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), tie_word_embeddings: "no" }, "c.json"), "tie_word_embeddings", "boolean");
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), rms_norm_eps: -1 }, "c.json"),
+    "rms_norm_eps",
+    "positive number",
+  );
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), tie_word_embeddings: "no" }, "c.json"),
+    "tie_word_embeddings",
+    "boolean",
+  );
   throwsConfig(() => parseLlamaConfig([1, 2], "c.json"), undefined, "JSON object");
 });
 
 test("rope_scaling other than null/linear is refused", () => {
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "dynamic", factor: 2 } }, "c.json"), "rope_scaling", "dynamic", "linear");
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "linear" } }, "c.json"), "rope_scaling.factor", "positive number");
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "dynamic", factor: 2 } }, "c.json"),
+    "rope_scaling",
+    "dynamic",
+    "linear",
+  );
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "linear" } }, "c.json"),
+    "rope_scaling.factor",
+    "positive number",
+  );
   throwsConfig(() => parseLlamaConfig({ ...codellama(), rope_scaling: "linear" }, "c.json"), "rope_scaling");
 });
 
 test("head counts must divide", () => {
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), num_attention_heads: 30 }, "c.json"), "num_attention_heads", "must divide hidden_size");
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), num_key_value_heads: 5 }, "c.json"), "num_key_value_heads", "must divide");
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), num_attention_heads: 30 }, "c.json"),
+    "num_attention_heads",
+    "must divide hidden_size",
+  );
+  throwsConfig(
+    () => parseLlamaConfig({ ...codellama(), num_key_value_heads: 5 }, "c.json"),
+    "num_key_value_heads",
+    "must divide",
+  );
   // head_dim given: heads need not divide hidden_size
-  assert.equal(parseLlamaConfig({ ...codellama(), num_attention_heads: 30, num_key_value_heads: 10, head_dim: 64 }, "c.json").headDim, 64);
+  assert.equal(
+    parseLlamaConfig({ ...codellama(), num_attention_heads: 30, num_key_value_heads: 10, head_dim: 64 }, "c.json")
+      .headDim,
+    64,
+  );
 });
 
 test("loadLlamaConfig: missing file and malformed JSON", () => {

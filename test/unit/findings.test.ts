@@ -20,7 +20,12 @@ import {
 import { InputError } from "../../lib/src/core/errors";
 
 const acc = (n: number | null, a: number, width = 0.03, paren = a): AccuracyRow => ({
-  n, count: 100, accuracy: a, accuracyLo: a - width, accuracyHi: Math.min(1, a + width), parenAccuracy: paren,
+  n,
+  count: 100,
+  accuracy: a,
+  accuracyLo: a - width,
+  accuracyHi: Math.min(1, a + width),
+  parenAccuracy: paren,
 });
 
 describe("accuracyFinding", () => {
@@ -85,39 +90,83 @@ describe("layerwiseFinding", () => {
   });
   it("needs persistence: a positive blip that fades does not count as emergence", () => {
     const blip = [-1, 2, -1, -1, -1, -1, -1, 2, 2, 3, 3, 5];
-    const e = emergencePoint(lens(null, blip, lateAcc.map(() => 0.9)), { numLayers: 6 });
+    const e = emergencePoint(
+      lens(
+        null,
+        blip,
+        lateAcc.map(() => 0.9),
+      ),
+      { numLayers: 6 },
+    );
     assert.equal(e.firstPositive, "0 post");
     assert.equal(e.point, "3 post");
   });
   it("is partly when the answer is there from the first layers", () => {
     const early = late.map(() => 3);
-    const f = layerwiseFinding(lens(null, early, early.map(() => 0.95)), { numLayers: 6 });
+    const f = layerwiseFinding(
+      lens(
+        null,
+        early,
+        early.map(() => 0.95),
+      ),
+      { numLayers: 6 },
+    );
     assert.equal(f.verdict, "partly");
     assert.equal(f.numbers.emergence, "0 pre");
   });
   it("is partly when some n never gets there", () => {
     const never = late.map(() => -2);
-    const f = layerwiseFinding([...lens(null, late, lateAcc), ...lens(1, late, lateAcc), ...lens(4, never, lateAcc)], { numLayers: 6 });
+    const f = layerwiseFinding([...lens(null, late, lateAcc), ...lens(1, late, lateAcc), ...lens(4, never, lateAcc)], {
+      numLayers: 6,
+    });
     assert.equal(f.verdict, "partly");
     assert.equal(f.numbers.emergence_n4, null);
   });
   it("does not replicate when the LD is never confidently positive at the end (a model that fails the task)", () => {
-    const f = layerwiseFinding(lens(null, late.map((v) => -v), lateAcc), { numLayers: 6 });
+    const f = layerwiseFinding(
+      lens(
+        null,
+        late.map((v) => -v),
+        lateAcc,
+      ),
+      { numLayers: 6 },
+    );
     assert.equal(f.verdict, "does not replicate");
     assert.equal(f.numbers.emergence, null);
   });
   it("needs high accuracy too, not only a positive LD", () => {
-    const f = layerwiseFinding(lens(null, late, late.map(() => 0.4)), { numLayers: 6 });
+    const f = layerwiseFinding(
+      lens(
+        null,
+        late,
+        late.map(() => 0.4),
+      ),
+      { numLayers: 6 },
+    );
     assert.equal(f.verdict, "does not replicate");
-    assert.equal(layerwiseFinding(lens(null, late, late.map(() => 0.4)), { numLayers: 6, accuracyThreshold: 0.3 }).verdict, "replicates");
+    assert.equal(
+      layerwiseFinding(
+        lens(
+          null,
+          late,
+          late.map(() => 0.4),
+        ),
+        { numLayers: 6, accuracyThreshold: 0.3 },
+      ).verdict,
+      "replicates",
+    );
   });
 });
 
 /** Pooled sub-layer rows of one method from per-layer attention and MLP effects (interval ± 0.05). */
 function sub(method: string, unit: "logit" | "fraction", attn: number[], mlp: number[]): SublayerRow[] {
   const out: SublayerRow[] = [];
-  attn.forEach((e, layer) => out.push({ layer, sublayer: "attn", method, n: null, effect: e, lo: e - 0.05, hi: e + 0.05, unit }));
-  mlp.forEach((e, layer) => out.push({ layer, sublayer: "mlp", method, n: null, effect: e, lo: e - 0.05, hi: e + 0.05, unit }));
+  attn.forEach((e, layer) =>
+    out.push({ layer, sublayer: "attn", method, n: null, effect: e, lo: e - 0.05, hi: e + 0.05, unit }),
+  );
+  mlp.forEach((e, layer) =>
+    out.push({ layer, sublayer: "mlp", method, n: null, effect: e, lo: e - 0.05, hi: e + 0.05, unit }),
+  );
   return out;
 }
 
@@ -148,7 +197,10 @@ describe("sublayerFinding", () => {
     assert.equal(f.numbers.bothMatter, 0);
   });
   it("does not replicate when the model fails the task (mean clean logit difference ≤ 0), whatever the effects", () => {
-    const rows = [...sub("zero-ablation", "logit", [2, 1, 0], [0.8, 0, 0]), ...sub("denoising", "fraction", [0.6, 0.3, 0], [0.2, 0, 0])];
+    const rows = [
+      ...sub("zero-ablation", "logit", [2, 1, 0], [0.8, 0, 0]),
+      ...sub("denoising", "fraction", [0.6, 0.3, 0], [0.2, 0, 0]),
+    ];
     assert.equal(sublayerFinding(rows, { cleanLogitDiff: 5 }).verdict, "replicates");
     const f = sublayerFinding(rows, { cleanLogitDiff: -5, logitThreshold: 0.5 });
     assert.equal(f.verdict, "does not replicate");
@@ -172,7 +224,14 @@ describe("sublayerFinding", () => {
 });
 
 const head = (label: string, r: number, promoteRate: number, causal: number): HeadRow => ({
-  label, countingR: r, countingLo: r - 0.1, countingHi: r + 0.1, promoteRate, causalEffect: causal, causalLo: causal - 0.05, causalHi: causal + 0.05,
+  label,
+  countingR: r,
+  countingLo: r - 0.1,
+  countingHi: r + 0.1,
+  promoteRate,
+  causalEffect: causal,
+  causalLo: causal - 0.05,
+  causalHi: causal + 0.05,
 });
 
 describe("countingFinding", () => {
@@ -199,7 +258,14 @@ describe("countingFinding", () => {
     assert.equal(countingFinding(heads).numbers.countingHeads, 3);
     const f = countingFinding(heads, { baselineR: 0.55 }); // L2H2's interval [0.5, 0.7] reaches below 0.55
     assert.equal(f.numbers.countingHeads, 2);
-    assert.deepEqual([isCountingHead(heads[0], { baselineR: 0.55 }), isCountingHead(heads[1], { baselineR: 0.55 }), isCountingHead(heads[2], { baselineR: 0.55 })], [false, true, true]);
+    assert.deepEqual(
+      [
+        isCountingHead(heads[0], { baselineR: 0.55 }),
+        isCountingHead(heads[1], { baselineR: 0.55 }),
+        isCountingHead(heads[2], { baselineR: 0.55 }),
+      ],
+      [false, true, true],
+    );
   });
   it("tiny causal effects are neutral under a causal threshold, and missing ones untested", () => {
     const heads = [head("L3H4", 0.8, 0.2, 0.06), head("L5H1", -0.7, 0.2, -0.09)];
@@ -208,7 +274,10 @@ describe("countingFinding", () => {
     assert.equal(f.verdict, "partly");
     assert.equal(f.numbers.helps, 0);
     assert.equal(causalRole({ ...heads[0], causalEffect: NaN, causalLo: NaN, causalHi: NaN }), "untested");
-    assert.match(countingFinding(heads.map((h) => ({ ...h, causalEffect: NaN, causalLo: NaN, causalHi: NaN }))).summary, /no causal runs/);
+    assert.match(
+      countingFinding(heads.map((h) => ({ ...h, causalEffect: NaN, causalLo: NaN, causalHi: NaN }))).summary,
+      /no causal runs/,
+    );
   });
   it("a strong r whose interval includes 0 is no counting head", () => {
     const h: HeadRow = { ...head("L1H1", 0.6, 0.8, 0.5), countingLo: -0.2 };

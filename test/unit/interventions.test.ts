@@ -6,7 +6,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InterventionError, HookNameError } from "../../lib/src/core/errors";
 import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
-import { applyIntervention, applyInterventions, Intervention, validateIntervention } from "../../lib/src/hooks/interventions";
+import {
+  applyIntervention,
+  applyInterventions,
+  Intervention,
+  validateIntervention,
+} from "../../lib/src/hooks/interventions";
 import { Tensor } from "../../lib/src/core/tensor";
 
 const config = { ...TINY_CONFIG, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 3 };
@@ -14,7 +19,9 @@ const config = { ...TINY_CONFIG, numLayers: 2, numHeads: 4, numKvHeads: 2, headD
 /** z-like value [batch 2, pos 3, head 4, d_head 3] with value = 1000b + 100p + 10h + d + 1. */
 function zValue(): Tensor {
   const t = Tensor.zeros([2, 3, 4, 3], ["batch", "pos", "head", "d_head"]);
-  for (let b = 0; b < 2; b++) for (let p = 0; p < 3; p++) for (let h = 0; h < 4; h++) for (let d = 0; d < 3; d++) t.set([b, p, h, d], 1000 * b + 100 * p + 10 * h + d + 1);
+  for (let b = 0; b < 2; b++)
+    for (let p = 0; p < 3; p++)
+      for (let h = 0; h < 4; h++) for (let d = 0; d < 3; d++) t.set([b, p, h, d], 1000 * b + 100 * p + 10 * h + d + 1);
   return t;
 }
 const hook = "blocks.1.attn.hook_z";
@@ -22,10 +29,13 @@ const hook = "blocks.1.attn.hook_z";
 test("zero restricted to a head and a negative position touches only those entries", () => {
   const v = zValue();
   const out = applyIntervention(v, { hook, kind: "zero", heads: [2], positions: [-1] });
-  for (let b = 0; b < 2; b++) for (let p = 0; p < 3; p++) for (let h = 0; h < 4; h++) for (let d = 0; d < 3; d++) {
-    const expected = h === 2 && p === 2 ? 0 : v.get(b, p, h, d);
-    assert.equal(out.get(b, p, h, d), expected, `[${b},${p},${h},${d}]`);
-  }
+  for (let b = 0; b < 2; b++)
+    for (let p = 0; p < 3; p++)
+      for (let h = 0; h < 4; h++)
+        for (let d = 0; d < 3; d++) {
+          const expected = h === 2 && p === 2 ? 0 : v.get(b, p, h, d);
+          assert.equal(out.get(b, p, h, d), expected, `[${b},${p},${h},${d}]`);
+        }
   assert.equal(v.get(0, 2, 2, 0), 221, "input unchanged");
 });
 
@@ -39,7 +49,11 @@ test("scale, constant (number and broadcast tensor) and mean ([head, d_head] bro
   assert.equal(c.get(1, 0, 3, 1), 7);
   assert.equal(c.get(1, 1, 3, 1), v.get(1, 1, 3, 1));
 
-  const mean = new Tensor(Float32Array.from({ length: 12 }, (_, i) => -i), [4, 3], ["head", "d_head"]);
+  const mean = new Tensor(
+    Float32Array.from({ length: 12 }, (_, i) => -i),
+    [4, 3],
+    ["head", "d_head"],
+  );
   const m = applyIntervention(v, { hook, kind: "mean", mean, heads: [1] });
   assert.equal(m.get(0, 2, 1, 2), -(1 * 3 + 2));
   assert.equal(m.get(1, 0, 1, 0), -3);
@@ -77,15 +91,23 @@ test("patch takes the source's values at the selected entries; function sees ctx
 });
 
 test("pattern positions restrict query_pos; several interventions apply in order", () => {
-  const pat = new Tensor(new Float32Array(1 * 2 * 3 * 3).fill(1), [1, 2, 3, 3], ["batch", "head", "query_pos", "key_pos"]);
+  const pat = new Tensor(
+    new Float32Array(1 * 2 * 3 * 3).fill(1),
+    [1, 2, 3, 3],
+    ["batch", "head", "query_pos", "key_pos"],
+  );
   const out = applyIntervention(pat, { hook: "blocks.0.attn.hook_pattern", kind: "zero", positions: [-1], heads: [1] });
   assert.equal(out.get(0, 1, 2, 0), 0);
   assert.equal(out.get(0, 1, 1, 2), 1); // key_pos 2 of another query is untouched
   assert.equal(out.get(0, 0, 2, 0), 1);
-  const two = applyInterventions(pat, [
-    { hook: "blocks.0.attn.hook_pattern", kind: "scale", factor: 3 },
-    { hook: "blocks.0.attn.hook_pattern", kind: "constant", value: 0.5, heads: [0] },
-  ], { hook: "blocks.0.attn.hook_pattern", layer: 0 });
+  const two = applyInterventions(
+    pat,
+    [
+      { hook: "blocks.0.attn.hook_pattern", kind: "scale", factor: 3 },
+      { hook: "blocks.0.attn.hook_pattern", kind: "constant", value: 0.5, heads: [0] },
+    ],
+    { hook: "blocks.0.attn.hook_pattern", layer: 0 },
+  );
   assert.equal(two.get(0, 0, 0, 0), 0.5);
   assert.equal(two.get(0, 1, 0, 0), 3);
 });

@@ -36,7 +36,7 @@ function greedyTokenizer(extra: string[]): TextTokenizer {
     decode: (ids) => ids.map((i) => vocab[i]).join(""),
     encode(text, opts = {}) {
       const ids = opts.addBos === false ? [] : [0];
-      for (let i = 0; i < text.length; ) {
+      for (let i = 0; i < text.length;) {
         let best = "";
         for (const t of vocab) if (t.length > best.length && t !== "<s>" && text.startsWith(t, i)) best = t;
         if (!best) throw new Error(`no token for ${JSON.stringify(text[i])}`);
@@ -49,13 +49,21 @@ function greedyTokenizer(extra: string[]): TextTokenizer {
 }
 
 test("paren-run tokens and paren-containing tokens are looked up through the tokenizer", () => {
-  const expected = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures/tokenizer/expected-ids.json"), "utf8"));
-  assert.deepEqual(parens.ids, [")", "))", ")))", "))))"].map((r) => expected.parens[r]));
+  const expected = JSON.parse(
+    fs.readFileSync(path.join(__dirname, "..", "fixtures/tokenizer/expected-ids.json"), "utf8"),
+  );
+  assert.deepEqual(
+    parens.ids,
+    [")", "))", ")))", "))))"].map((r) => expected.parens[r]),
+  );
   const sets = parenTokenSets(tok);
   assert.equal(sets.close.get(parens.ids[2]), 3); // ")))" holds three ")"
   assert.equal(sets.open.get(tok.tokenToId("(")!), 1);
   for (const id of sets.open.keys()) assert.ok(tok.decode([id]).includes("("));
-  assert.throws(() => parenRunTokens(greedyTokenizer([]), 5), (e: unknown) => e instanceof DatasetError && e.field === "parenRun[5]");
+  assert.throws(
+    () => parenRunTokens(greedyTokenizer([]), 5),
+    (e: unknown) => e instanceof DatasetError && e.field === "parenRun[5]",
+  );
 });
 
 test("the same seed gives the same prompts; another seed gives others", () => {
@@ -63,7 +71,10 @@ test("the same seed gives the same prompts; another seed gives others", () => {
   const b = generatePrompts(tok, { template: "authors", perN: 6, seed: 11 });
   const c = generatePrompts(tok, { template: "authors", perN: 6, seed: 12 });
   assert.deepEqual(a, b);
-  assert.notDeepEqual(a.prompts.map((p) => p.prompt), c.prompts.map((p) => p.prompt));
+  assert.notDeepEqual(
+    a.prompts.map((p) => p.prompt),
+    c.prompts.map((p) => p.prompt),
+  );
 });
 
 test("the authors' template: exact text, label = the run of k + 1 parens, one token", () => {
@@ -93,7 +104,10 @@ test("the partly-closed template: parens already closed in the prompt, the label
   for (const p of prompts) {
     assert.ok(p.nClosed >= 1);
     assert.equal(p.nOpen - p.nClosed, p.n);
-    assert.ok(p.promptIds.some((id) => closeIds.has(id)), `${p.prompt}: a ")" token should be in the prompt`);
+    assert.ok(
+      p.promptIds.some((id) => closeIds.has(id)),
+      `${p.prompt}: a ")" token should be in the prompt`,
+    );
     assert.ok(!p.prompt.endsWith(")"), "an open argument follows the closed ones");
     assert.equal(p.labelId, parens.ids[p.n - 1]);
     assert.deepEqual(tok.encode(p.prompt + p.label), [...p.promptIds, p.labelId]);
@@ -107,8 +121,14 @@ test("the complex template: varied function names, several arguments, labels val
   assert.equal(prompts.length, 40);
   const callNames = new Set(prompts.flatMap((p) => String(p.fields.calls).split(",")));
   assert.ok(callNames.size >= 8);
-  assert.ok(prompts.some((p) => p.prompt.includes(", ")), "some calls have several arguments");
-  assert.ok(prompts.some((p) => p.nClosed > 0), "some arguments are closed nested calls");
+  assert.ok(
+    prompts.some((p) => p.prompt.includes(", ")),
+    "some calls have several arguments",
+  );
+  assert.ok(
+    prompts.some((p) => p.nClosed > 0),
+    "some arguments are closed nested calls",
+  );
   for (const p of prompts) {
     assert.equal(p.nOpen - p.nClosed, p.n);
     assert.equal(p.labelId, parens.ids[p.n - 1]);
@@ -124,10 +144,19 @@ test("a label that merges with the code before it is rejected and counted, never
   assert.equal(g.prompts.length + g.rejected.total, g.draws);
   for (const p of g.prompts) assert.ok(!p.prompt.endsWith("7"));
   for (const e of g.rejected.examples) if (e.reason === "label-not-single-token") assert.match(e.text, /7\)+$/);
-  assert.equal(Object.values(g.rejected.byN).reduce((a, b) => a + b, 0), g.rejected.total);
+  assert.equal(
+    Object.values(g.rejected.byN).reduce((a, b) => a + b, 0),
+    g.rejected.total,
+  );
   // buildPrompt on its own says why
-  assert.equal(buildPrompt(greedy, parenRunTokens(greedy), "print(127", 1, { id: "x", template: "t", split: "s" }), "label-not-single-token");
-  assert.equal(buildPrompt(greedy, parenRunTokens(greedy), "print(12", 2, { id: "x", template: "t", split: "s" }), "paren-count-mismatch");
+  assert.equal(
+    buildPrompt(greedy, parenRunTokens(greedy), "print(127", 1, { id: "x", template: "t", split: "s" }),
+    "label-not-single-token",
+  );
+  assert.equal(
+    buildPrompt(greedy, parenRunTokens(greedy), "print(12", 2, { id: "x", template: "t", split: "s" }),
+    "paren-count-mismatch",
+  );
 });
 
 test("splits are disjoint and reproducible", () => {
@@ -174,7 +203,10 @@ test("corrupted pairs: one extra '(', label one paren longer, same token count; 
   }
   const inOrder = makeCorruptedPairs(greedy, g, { prefer: "order" });
   for (const p of inOrder.pairs) assert.equal(p.strategy, "double-open"); // print(str((123: "((" is one token
-  assert.deepEqual(corruptionCandidates("print(str(123").map((c) => c.text), ["print(str((123", "print(str((23", "print(str(1(3"]);
+  assert.deepEqual(
+    corruptionCandidates("print(str(123").map((c) => c.text),
+    ["print(str((123", "print(str((23", "print(str(1(3"],
+  );
   assert.deepEqual(corruptionCandidates("print(x)"), []);
 });
 
@@ -199,7 +231,10 @@ test("JSONL round trip, and a dataset for another tokenizer is refused", () => {
     (e: unknown) => e instanceof DatasetError && e.field === "promptIds",
   );
   fs.writeFileSync(path.join(dir, "bad.jsonl"), JSON.stringify({ ...prompts[0], labelId: "x" }) + "\n");
-  assert.throws(() => readPromptsJsonl(path.join(dir, "bad.jsonl")), (e: unknown) => e instanceof DatasetError && e.field === "labelId");
+  assert.throws(
+    () => readPromptsJsonl(path.join(dir, "bad.jsonl")),
+    (e: unknown) => e instanceof DatasetError && e.field === "labelId",
+  );
   assert.throws(() => generatePrompts(tok, { template: "nope" as never, perN: 1, seed: 0 }), DatasetError);
   fs.rmSync(dir, { recursive: true });
 });
@@ -226,8 +261,11 @@ test("the committed datasets match their manifest and the embedded model's token
   const folder = path.join(root, manifest.tokenizer.folder);
   if (!fs.existsSync(path.join(folder, "tokenizer.json"))) return t.skip(`${manifest.tokenizer.folder} not present`);
   const modelTok = loadTokenizer(folder);
-  for (const [name, spec] of Object.entries(manifest.templates) as [string, any][]) {
-    for (const [split, s] of Object.entries(spec.splits) as [string, any][]) {
+  for (const [name, spec] of Object.entries(manifest.templates) as [
+    string,
+    { splits: Record<string, { file: string; count: number }>; pairs: { file: string; count: number } },
+  ][]) {
+    for (const [split, s] of Object.entries(spec.splits)) {
       // re-tokenizing every prompt must give the stored ids (a changed tokenizer means: regenerate)
       const prompts = readPromptsJsonl(path.join(root, "data/datasets", s.file), { tokenizer: modelTok });
       assert.equal(prompts.length, s.count, `${name} ${split}`);

@@ -4,7 +4,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { SafetensorsFile, bf16ToFloat32, f16ToFloat32 } from "../../lib/src/checkpoint/safetensors";
-import { writeSafetensors, encodeSafetensors, float32ToBf16Bits, float32ToF16Bits } from "../../lib/src/testing/safetensors-writer";
+import {
+  writeSafetensors,
+  encodeSafetensors,
+  float32ToBf16Bits,
+  float32ToF16Bits,
+} from "../../lib/src/testing/safetensors-writer";
 import { SafetensorsError } from "../../lib/src/core/errors";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "st-"));
@@ -36,10 +41,14 @@ test("F32 round trip with metadata; header padded to 8 bytes; odd offsets still 
   const a = new Float32Array([1.5, -2, 3.25, 0, 1e-30, -7]); // [2, 3]
   // An F16 tensor of odd length first puts the F32 tensor at a byte offset (6) not divisible by 4.
   const h = [0.5, 0.25, -1]; // [3] F16 → 6 bytes
-  writeSafetensors(file, [
-    { name: "h", shape: [3], data: h, dtype: "F16" },
-    { name: "a", shape: [2, 3], data: a },
-  ], { metadata: { format: "pt" } });
+  writeSafetensors(
+    file,
+    [
+      { name: "h", shape: [3], data: h, dtype: "F16" },
+      { name: "a", shape: [2, 3], data: a },
+    ],
+    { metadata: { format: "pt" } },
+  );
   const f = SafetensorsFile.open(file);
   assert.deepEqual(f.metadata, { format: "pt" });
   assert.equal((f.dataStart - 8) % 8, 0);
@@ -54,7 +63,15 @@ test("F32 round trip with metadata; header padded to 8 bytes; odd offsets still 
 
 test("BF16 conversion is exact on known values and rounds to nearest even", () => {
   // bit patterns from the bfloat16 definition (top 16 bits of the float32)
-  const known: [number, number][] = [[1, 0x3f80], [-2.5, 0xc020], [0, 0x0000], [-0, 0x8000], [Infinity, 0x7f80], [3.140625, 0x4049], [1 / 256, 0x3b80]];
+  const known: [number, number][] = [
+    [1, 0x3f80],
+    [-2.5, 0xc020],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [Infinity, 0x7f80],
+    [3.140625, 0x4049],
+    [1 / 256, 0x3b80],
+  ];
   for (const [v, bits] of known) {
     assert.equal(float32ToBf16Bits(v), bits, `bf16(${v})`);
     assert.equal(bf16ToFloat32(new Uint16Array([bits]))[0], v);
@@ -72,8 +89,17 @@ test("BF16 conversion is exact on known values and rounds to nearest even", () =
 
 test("F16 conversion is exact on known values: normals, subnormals, overflow, ties", () => {
   const known: [number, number][] = [
-    [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [2 ** -14, 0x0400], [2 ** -24, 0x0001], [1023 * 2 ** -24, 0x03ff],
-    [0.5, 0x3800], [Infinity, 0x7c00], [-Infinity, 0xfc00], [0, 0], [1 + 2 ** -10, 0x3c01],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [2 ** -14, 0x0400],
+    [2 ** -24, 0x0001],
+    [1023 * 2 ** -24, 0x03ff],
+    [0.5, 0x3800],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
+    [0, 0],
+    [1 + 2 ** -10, 0x3c01],
   ];
   for (const [v, bits] of known) {
     assert.equal(float32ToF16Bits(v), bits, `f16(${v})`);
@@ -90,11 +116,17 @@ test("F16 conversion is exact on known values: normals, subnormals, overflow, ti
   assert.equal(float32ToF16Bits(-(2 ** -24)), 0x8001);
   const file = tmp();
   writeSafetensors(file, [{ name: "w", shape: [4], data: [0.1, 65504, -(2 ** -24), 1 / 3] }], { dtype: "F16" });
-  assert.deepEqual(Array.from(SafetensorsFile.open(file).readFloat32("w")), [0x2e66, 0x7bff, 0x8001, 0x3555].map((b) => f16ToFloat32(new Uint16Array([b]))[0]));
+  assert.deepEqual(
+    Array.from(SafetensorsFile.open(file).readFloat32("w")),
+    [0x2e66, 0x7bff, 0x8001, 0x3555].map((b) => f16ToFloat32(new Uint16Array([b]))[0]),
+  );
 });
 
 test("encodeSafetensors equals writeSafetensors byte for byte", () => {
-  const tensors = [{ name: "x", shape: [3], data: [1, 2, 3] }, { name: "y", shape: [1, 2], data: [4, 5], dtype: "BF16" as const }];
+  const tensors = [
+    { name: "x", shape: [3], data: [1, 2, 3] },
+    { name: "y", shape: [1, 2], data: [4, 5], dtype: "BF16" as const },
+  ];
   const file = tmp();
   writeSafetensors(file, tensors);
   assert.deepEqual(fs.readFileSync(file), encodeSafetensors(tensors));
@@ -125,23 +157,48 @@ test("offsets past the end of the file", () => {
 });
 
 test("overlapping tensors", () => {
-  const file = craft({
-    a: { dtype: "F32", shape: [4], data_offsets: [0, 16] },
-    b: { dtype: "F32", shape: [2], data_offsets: [8, 16] },
-  }, 16);
+  const file = craft(
+    {
+      a: { dtype: "F32", shape: [4], data_offsets: [0, 16] },
+      b: { dtype: "F32", shape: [2], data_offsets: [8, 16] },
+    },
+    16,
+  );
   throwsSt(() => SafetensorsFile.open(file), "b", "overlaps", '"a"');
 });
 
 test("byte range that does not match shape × dtype size", () => {
-  throwsSt(() => SafetensorsFile.open(craft({ w: { dtype: "BF16", shape: [2, 3], data_offsets: [0, 24] } }, 24)), "w", "24 bytes", "needs 12");
-  throwsSt(() => SafetensorsFile.open(craft({ w: { dtype: "F32", shape: [1], data_offsets: [8, 4] } }, 8)), "w", "end before begin");
-  throwsSt(() => SafetensorsFile.open(craft({ w: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, 4)), "w", "shape");
+  throwsSt(
+    () => SafetensorsFile.open(craft({ w: { dtype: "BF16", shape: [2, 3], data_offsets: [0, 24] } }, 24)),
+    "w",
+    "24 bytes",
+    "needs 12",
+  );
+  throwsSt(
+    () => SafetensorsFile.open(craft({ w: { dtype: "F32", shape: [1], data_offsets: [8, 4] } }, 8)),
+    "w",
+    "end before begin",
+  );
+  throwsSt(
+    () => SafetensorsFile.open(craft({ w: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, 4)),
+    "w",
+    "shape",
+  );
   throwsSt(() => SafetensorsFile.open(craft({ w: { dtype: "F32", shape: [1] } }, 4)), "w", "data_offsets");
 });
 
 test("unknown and unsupported dtypes name the tensor and the dtype", () => {
-  throwsSt(() => SafetensorsFile.open(craft({ q: { dtype: "Q4_K", shape: [2], data_offsets: [0, 2] } }, 2)), "q", '"q"', "unknown dtype \"Q4_K\"");
-  throwsSt(() => SafetensorsFile.open(craft({ ids: { dtype: "I64", shape: [1], data_offsets: [0, 8] } }, 8)), "ids", "unsupported dtype \"I64\"");
+  throwsSt(
+    () => SafetensorsFile.open(craft({ q: { dtype: "Q4_K", shape: [2], data_offsets: [0, 2] } }, 2)),
+    "q",
+    '"q"',
+    'unknown dtype "Q4_K"',
+  );
+  throwsSt(
+    () => SafetensorsFile.open(craft({ ids: { dtype: "I64", shape: [1], data_offsets: [0, 8] } }, 8)),
+    "ids",
+    'unsupported dtype "I64"',
+  );
   throwsSt(() => SafetensorsFile.open(craft({ __metadata__: { a: 1 } }, 0)), "__metadata__", "strings");
 });
 
@@ -155,5 +212,13 @@ test("a file truncated after its header was read", () => {
 
 test("writer refuses data that does not fit the shape and duplicate names", () => {
   throwsSt(() => writeSafetensors(tmp(), [{ name: "w", shape: [2, 2], data: [1, 2, 3] }]), "w", "3 values", "needs 4");
-  throwsSt(() => encodeSafetensors([{ name: "w", shape: [1], data: [1] }, { name: "w", shape: [1], data: [1] }]), "w", "twice");
+  throwsSt(
+    () =>
+      encodeSafetensors([
+        { name: "w", shape: [1], data: [1] },
+        { name: "w", shape: [1], data: [1] },
+      ]),
+    "w",
+    "twice",
+  );
 });

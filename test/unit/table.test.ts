@@ -11,7 +11,9 @@ import { InputError } from "../../lib/src/core/errors";
 function fakeKernel(): { bundles: { data: Record<string, unknown> }[]; remove: () => void } {
   const key = path.join(os.tmpdir(), "fake", "node_modules", "tslab", "dist", "jupyter.js");
   const bundles: { data: Record<string, unknown> }[] = [];
-  require.cache[key] = { exports: { lastWriteDisplayData: (content: { data: Record<string, unknown> }) => bundles.push(content) } } as NodeJS.Module;
+  require.cache[key] = {
+    exports: { lastWriteDisplayData: (content: { data: Record<string, unknown> }) => bundles.push(content) },
+  } as NodeJS.Module;
   return { bundles, remove: () => delete require.cache[key] };
 }
 
@@ -29,9 +31,15 @@ describe("saveTable and showTable", () => {
   });
 
   it("takes columns in order of first appearance and leaves missing cells empty", () => {
-    const { columns, rows } = tableCells([{ layer: 0, acc: 0.5 }, { layer: 1, note: "late" }]);
+    const { columns, rows } = tableCells([
+      { layer: 0, acc: 0.5 },
+      { layer: 1, note: "late" },
+    ]);
     assert.deepEqual(columns, ["layer", "acc", "note"]);
-    assert.deepEqual(rows, [[0, 0.5, undefined], [1, undefined, "late"]]);
+    assert.deepEqual(rows, [
+      [0, 0.5, undefined],
+      [1, undefined, "late"],
+    ]);
   });
 
   it("writes a CSV with full precision and RFC 4180 quoting under data/results", () => {
@@ -53,14 +61,20 @@ describe("saveTable and showTable", () => {
     const rows = Array.from({ length: 5 }, (_, i) => ({ i, x: i / 3 }));
     const out = saveTable(rows, { name: "thirds", digits: 3, maxRows: 2 });
     assert.equal(out.csv, null);
-    assert.equal(out.text, ["thirds (5 rows)", "i      x", "-  -----", "0      0", "1  0.333", "… 3 more rows"].join("\n"));
+    assert.equal(
+      out.text,
+      ["thirds (5 rows)", "i      x", "-  -----", "0      0", "1  0.333", "… 3 more rows"].join("\n"),
+    );
     assert.match(out.html, /<td style="text-align: right">0.333<\/td>/);
     assert.match(out.html, /… 3 more rows/);
     assert.equal(toCsv(out.columns, out.rows).split("\n")[2], "1,0.3333333333333333");
   });
 
   it("reads a danfojs-node DataFrame", () => {
-    const df = new dfd.DataFrame([{ layer: 0, logit_diff: -1.25 }, { layer: 1, logit_diff: 2.5 }]);
+    const df = new dfd.DataFrame([
+      { layer: 0, logit_diff: -1.25 },
+      { layer: 1, logit_diff: 2.5 },
+    ]);
     assert.equal(showTable(df, { name: "lens", csv: true }), undefined, "nothing for a notebook cell to print");
     assert.equal(fs.readFileSync(path.join(results, "lens.csv"), "utf8"), "layer,logit_diff\n0,-1.25\n1,2.5\n");
   });
@@ -83,9 +97,18 @@ describe("saveTable and showTable", () => {
     const isCsvError = (e: unknown) => e instanceof InputError && e.field === "csv";
     assert.throws(() => showTable([{ a: 1 }], { name: "t", csv: "../escape.csv" }), isCsvError);
     assert.throws(() => showTable([{ a: 1 }], { name: "t", csv: "/etc/x.csv" }), isCsvError);
-    assert.throws(() => showTable([1, 2] as never, { name: "t" }), (e: unknown) => e instanceof InputError && e.field === "rows[0]");
-    assert.throws(() => showTable({ columns: ["a"], values: [[1, 2]] }, { name: "t" }), (e: unknown) => e instanceof InputError && e.field === "values[0]");
-    assert.throws(() => showTable([{ a: 1 }], { name: "no spaces" }), (e: unknown) => e instanceof InputError && e.field === "name");
+    assert.throws(
+      () => showTable([1, 2] as never, { name: "t" }),
+      (e: unknown) => e instanceof InputError && e.field === "rows[0]",
+    );
+    assert.throws(
+      () => showTable({ columns: ["a"], values: [[1, 2]] }, { name: "t" }),
+      (e: unknown) => e instanceof InputError && e.field === "values[0]",
+    );
+    assert.throws(
+      () => showTable([{ a: 1 }], { name: "no spaces" }),
+      (e: unknown) => e instanceof InputError && e.field === "name",
+    );
     assert.equal(fs.existsSync(path.join(results, "..", "escape.csv")), false);
   });
 });

@@ -20,7 +20,10 @@ test("encodes exactly as Python tokenizers does, with and without BOS", () => {
   for (const s of expected.samples) {
     assert.deepEqual(tok.encode(s.text), s.ids, JSON.stringify(s.text));
     assert.deepEqual(tok.encode(s.text, { addBos: false }), s.ids_no_bos, JSON.stringify(s.text));
-    assert.deepEqual(s.ids_no_bos.map((i) => tok.idToToken(i)), s.tokens);
+    assert.deepEqual(
+      s.ids_no_bos.map((i) => tok.idToToken(i)),
+      s.tokens,
+    );
     assert.equal(tok.decode(s.ids_no_bos), s.decoded);
   }
 });
@@ -36,7 +39,10 @@ test("special tokens, vocabulary size and byte fallback", () => {
   assert.equal(tok.tokenToId("no-such-token"), undefined);
   // "é" is not in the training text: it falls back to its two UTF-8 bytes
   const ids = tok.encode("é", { addBos: false });
-  assert.deepEqual(ids.filter((i) => i >= 3 && i < 259).map((i) => tok.idToToken(i)), ["<0xC3>", "<0xA9>"]);
+  assert.deepEqual(
+    ids.filter((i) => i >= 3 && i < 259).map((i) => tok.idToToken(i)),
+    ["<0xC3>", "<0xA9>"],
+  );
   assert.equal(tok.decode(ids), "é");
 });
 
@@ -60,13 +66,22 @@ test("bad ids are an InputError", () => {
 test("missing or malformed tokenizer files are a CheckpointError naming the file", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tok-"));
   try {
-    assert.throws(() => loadTokenizer(dir), (e: unknown) => e instanceof CheckpointError && e.file === path.join(dir, "tokenizer.json"));
+    assert.throws(
+      () => loadTokenizer(dir),
+      (e: unknown) => e instanceof CheckpointError && e.file === path.join(dir, "tokenizer.json"),
+    );
     fs.writeFileSync(path.join(dir, "tokenizer.model"), "");
     assert.throws(() => loadTokenizer(dir), /tokenizer\.model/);
     fs.writeFileSync(path.join(dir, "tokenizer.json"), "{oops");
-    assert.throws(() => loadTokenizer(dir), (e: unknown) => e instanceof CheckpointError && /not a valid JSON/.test(e.message));
+    assert.throws(
+      () => loadTokenizer(dir),
+      (e: unknown) => e instanceof CheckpointError && /not a valid JSON/.test(e.message),
+    );
     fs.writeFileSync(path.join(dir, "tokenizer.json"), "{}");
-    assert.throws(() => loadTokenizer(dir), (e: unknown) => e instanceof CheckpointError && e.field === "model");
+    assert.throws(
+      () => loadTokenizer(dir),
+      (e: unknown) => e instanceof CheckpointError && e.field === "model",
+    );
     // tokenizer.json alone (no tokenizer_config.json): Llama's <s> and </s> are found in the vocabulary
     fs.copyFileSync(path.join(TOKENIZER, "tokenizer.json"), path.join(dir, "tokenizer.json"));
     const tok = loadTokenizer(dir);

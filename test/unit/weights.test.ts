@@ -43,7 +43,10 @@ test("same seed → same bytes; other seed → other weights", () => {
   const bytes = (f: string) => fs.readFileSync(path.join(folder(f), "model.safetensors"));
   assert.ok(bytes("s1").equals(bytes("s2")));
   assert.ok(!bytes("s1").equals(bytes("s3")));
-  assert.equal(fs.readFileSync(path.join(folder("s1"), "config.json"), "utf8"), fs.readFileSync(path.join(folder("s2"), "config.json"), "utf8"));
+  assert.equal(
+    fs.readFileSync(path.join(folder("s1"), "config.json"), "utf8"),
+    fs.readFileSync(path.join(folder("s2"), "config.json"), "utf8"),
+  );
 });
 
 test("sharded = single, tensor by tensor, for every dtype", () => {
@@ -76,26 +79,36 @@ test("tied embeddings: no lm_head tensor, and validation does not ask for one", 
   assert.equal(store.has("lm_head.weight"), false);
   validateLlamaWeights(config, store);
   // ... but an untied config over the same weights is missing lm_head
-  throwsCk(() => validateLlamaWeights({ ...config, tieWordEmbeddings: false }, store), "missing lm_head.weight", "[64, 32]");
+  throwsCk(
+    () => validateLlamaWeights({ ...config, tieWordEmbeddings: false }, store),
+    "missing lm_head.weight",
+    "[64, 32]",
+  );
 });
 
 test("mis-shaped and missing tensors are listed with their expected shapes", () => {
   const dir = folder("bad-shapes");
   const { config } = writeRandomCheckpoint(dir, { seed: 2 });
   const expected = expectedLlamaWeights(config);
-  const tensors = [...expected].filter(([n]) => n !== "model.norm.weight").map(([name, shape]) => ({
-    name,
-    shape: name === "model.layers.1.mlp.up_proj.weight" ? [64, 31] : shape,
-    data: () => new Float32Array((name === "model.layers.1.mlp.up_proj.weight" ? 64 * 31 : shape.reduce((a, b) => a * b, 1))),
-  }));
+  const tensors = [...expected]
+    .filter(([n]) => n !== "model.norm.weight")
+    .map(([name, shape]) => ({
+      name,
+      shape: name === "model.layers.1.mlp.up_proj.weight" ? [64, 31] : shape,
+      data: () =>
+        new Float32Array(name === "model.layers.1.mlp.up_proj.weight" ? 64 * 31 : shape.reduce((a, b) => a * b, 1)),
+    }));
   writeSafetensors(path.join(dir, "model.safetensors"), tensors);
   const store = WeightStore.open(dir);
-  assert.throws(() => validateLlamaWeights(loadLlamaConfig(dir), store), (e: unknown) => {
-    assert.ok(e instanceof CheckpointError);
-    assert.match(e.message, /model\.layers\.1\.mlp\.up_proj\.weight has shape \[64, 31\], expected \[64, 32\]/);
-    assert.match(e.message, /missing model\.norm\.weight \(expected shape \[32\]\)/);
-    return true;
-  });
+  assert.throws(
+    () => validateLlamaWeights(loadLlamaConfig(dir), store),
+    (e: unknown) => {
+      assert.ok(e instanceof CheckpointError);
+      assert.match(e.message, /model\.layers\.1\.mlp\.up_proj\.weight has shape \[64, 31\], expected \[64, 32\]/);
+      assert.match(e.message, /missing model\.norm\.weight \(expected shape \[32\]\)/);
+      return true;
+    },
+  );
 });
 
 test("a shard listed in the index but absent", () => {

@@ -85,7 +85,10 @@ export function bootstrapMean(values: ArrayLike<number>, opts: BootstrapOptions 
 
 /** Interval for a proportion (e.g. accuracy) from per-prompt successes. */
 export function bootstrapProportion(successes: ArrayLike<boolean>, opts: BootstrapOptions = {}): Interval {
-  return bootstrapMean(Array.from(successes, (b) => (b ? 1 : 0)), opts);
+  return bootstrapMean(
+    Array.from(successes, (b) => (b ? 1 : 0)),
+    opts,
+  );
 }
 
 /** Interval for the Pearson correlation of paired values (pairs resampled together). */

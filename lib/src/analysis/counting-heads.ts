@@ -16,7 +16,14 @@
 import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
-import { BootstrapOptions, Interval, bootstrapIndices, bootstrapMean, bootstrapPearson, bootstrapProportion } from "./bootstrap";
+import {
+  BootstrapOptions,
+  Interval,
+  bootstrapIndices,
+  bootstrapMean,
+  bootstrapPearson,
+  bootstrapProportion,
+} from "./bootstrap";
 import { dot, GroupedEffect, logitDiffFor, scoreRow, unembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets, TextTokenizer, parenTokenSets } from "../task/paren-tokens";
 import { StudyPrompt, lengthBatches } from "../task/prompts";
@@ -176,7 +183,10 @@ function modelParenSets(model: HookedLlama, given?: ParenTokenSets): ParenTokenS
   if (given) return given;
   const tok = model.tokenizer as unknown as Partial<TextTokenizer> | null;
   if (!tok || typeof tok.idToToken !== "function") {
-    throw new InputError("This model has no full tokenizer to find the paren tokens; pass { parenSets: parenTokenSets(tokenizer) }", { field: "parenSets" });
+    throw new InputError(
+      "This model has no full tokenizer to find the paren tokens; pass { parenSets: parenTokenSets(tokenizer) }",
+      { field: "parenSets" },
+    );
   }
   return parenTokenSets(tok as TextTokenizer);
 }
@@ -187,7 +197,11 @@ function asPairs(items: (StudyPrompt | PromptPair)[]): PromptPair[] {
 
 function groupsOf(ns: number[]): { group: string; n: number | null; idx: number[] }[] {
   const distinct = [...new Set(ns)].sort((a, b) => a - b);
-  const out = distinct.map((n) => ({ group: `n=${n}`, n: n as number | null, idx: ns.flatMap((m, i) => (m === n ? [i] : [])) }));
+  const out = distinct.map((n) => ({
+    group: `n=${n}`,
+    n: n as number | null,
+    idx: ns.flatMap((m, i) => (m === n ? [i] : [])),
+  }));
   out.push({ group: "all", n: null, idx: ns.map((_, i) => i) });
   return out;
 }
@@ -199,33 +213,65 @@ async function lastPositionZMeans(model: HookedLlama, reference: StudyPrompt[], 
   const names = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const sums = names.map(() => new Float64Array(H * dh));
   for (const { indices } of lengthBatches(reference, (p) => p.promptIds.length, batchSize)) {
-    const { cache } = await model.runWithCache(indices.map((i) => reference[i].promptIds), { names, logitsAt: "last" });
+    const { cache } = await model.runWithCache(
+      indices.map((i) => reference[i].promptIds),
+      { names, logitsAt: "last" },
+    );
     names.forEach((name, l) => {
       const z = cache.atPos(name, "last").data; // [batch, head, d_head]
       for (let i = 0; i < z.length; i++) sums[l][i % (H * dh)] += z[i];
     });
   }
-  return sums.map((s) => new Tensor(Float32Array.from(s, (x) => x / reference.length), [H, dh], ["head", "d_head"]));
+  return sums.map(
+    (s) =>
+      new Tensor(
+        Float32Array.from(s, (x) => x / reference.length),
+        [H, dh],
+        ["head", "d_head"],
+      ),
+  );
 }
 
 /** Run the three counting-head analyses over prompts (or clean/corrupted pairs). */
-export async function countingHeads(model: HookedLlama, items: (StudyPrompt | PromptPair)[], opts: CountingHeadsOptions = {}): Promise<CountingHeadsResult> {
+export async function countingHeads(
+  model: HookedLlama,
+  items: (StudyPrompt | PromptPair)[],
+  opts: CountingHeadsOptions = {},
+): Promise<CountingHeadsResult> {
   const cfg = model.config;
   const { numLayers: L, numHeads: H, headDim: dh, hiddenSize: D, vocabSize: V } = cfg;
-  if (!Array.isArray(items) || items.length === 0) throw new InputError("countingHeads: give at least one prompt", { field: "prompts" });
+  if (!Array.isArray(items) || items.length === 0)
+    throw new InputError("countingHeads: give at least one prompt", { field: "prompts" });
   const pairs = asPairs(items);
-  checkStudyPrompts(pairs.map((p) => p.clean), V);
+  checkStudyPrompts(
+    pairs.map((p) => p.clean),
+    V,
+  );
   const allCorrupted = pairs.every((p) => p.corrupted);
-  const methods = opts.methods ?? (["zero", "mean", "patch"] as HeadCausalMethod[]).filter((m) => (m !== "mean" || opts.reference) && (m !== "patch" || allCorrupted));
-  for (const m of methods) if (!["zero", "mean", "patch"].includes(m)) throw new InputError(`unknown causal method "${m}"; expected zero, mean, patch`, { field: "methods" });
-  if (methods.includes("mean") && !opts.reference) throw new InputError('causal method "mean" needs { reference } prompts', { field: "reference" });
-  if (methods.includes("patch") && !allCorrupted) throw new InputError('causal method "patch" needs a corrupted prompt for every clean one', { field: "pairs.corrupted" });
+  const methods =
+    opts.methods ??
+    (["zero", "mean", "patch"] as HeadCausalMethod[]).filter(
+      (m) => (m !== "mean" || opts.reference) && (m !== "patch" || allCorrupted),
+    );
+  for (const m of methods)
+    if (!["zero", "mean", "patch"].includes(m))
+      throw new InputError(`unknown causal method "${m}"; expected zero, mean, patch`, { field: "methods" });
+  if (methods.includes("mean") && !opts.reference)
+    throw new InputError('causal method "mean" needs { reference } prompts', { field: "reference" });
+  if (methods.includes("patch") && !allCorrupted)
+    throw new InputError('causal method "patch" needs a corrupted prompt for every clean one', {
+      field: "pairs.corrupted",
+    });
   const counterfactual = opts.counterfactual ?? "strongest-wrong";
-  if (counterfactual === "corrupted-label" && !allCorrupted) throw new InputError('counterfactual "corrupted-label" needs pairs', { field: "counterfactual" });
+  if (counterfactual === "corrupted-label" && !allCorrupted)
+    throw new InputError('counterfactual "corrupted-label" needs pairs', { field: "counterfactual" });
   if (allCorrupted) {
     pairs.forEach((p, i) => {
       if (p.corrupted!.promptIds.length !== p.clean.promptIds.length) {
-        throw new InputError(`pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}`, { field: `pairs[${i}].corrupted` });
+        throw new InputError(
+          `pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}`,
+          { field: `pairs[${i}].corrupted` },
+        );
       }
     });
   }
@@ -235,7 +281,8 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
   const patchPositions = opts.patchPositions ?? "all";
   const causalThreshold = opts.causalThreshold ?? 0;
   const causalPerN = opts.causalPerN ?? Infinity;
-  if (!(causalPerN >= 1)) throw new InputError(`causalPerN must be at least 1, got ${causalPerN}`, { field: "causalPerN" });
+  if (!(causalPerN >= 1))
+    throw new InputError(`causalPerN must be at least 1, got ${causalPerN}`, { field: "causalPerN" });
   const batchSize = opts.batchSize ?? 32;
   const boot = opts.bootstrap ?? {};
   const parens = modelParens(model, opts.parens);
@@ -247,14 +294,18 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
   const zMeans = methods.includes("mean") ? await lastPositionZMeans(model, opts.reference!, batchSize) : [];
 
   const P = pairs.length;
-  const nClosed = pairs.map((p) => p.clean.nClosed ?? p.clean.promptIds.reduce((a, id) => a + (sets.close.get(id) ?? 0), 0));
+  const nClosed = pairs.map(
+    (p) => p.clean.nClosed ?? p.clean.promptIds.reduce((a, id) => a + (sets.close.get(id) ?? 0), 0),
+  );
   const ns = pairs.map((p) => p.clean.n);
   const HL = L * H;
   const attnOpen = Array.from({ length: HL }, () => new Float64Array(P));
   const attnClose = Array.from({ length: HL }, () => new Float64Array(P));
   const promoted = Array.from({ length: HL }, () => new Int32Array(P));
   const headLd = Array.from({ length: HL }, () => new Float64Array(P));
-  const causal = new Map<HeadCausalMethod, Float64Array[]>(methods.map((m) => [m, Array.from({ length: HL }, () => new Float64Array(P))]));
+  const causal = new Map<HeadCausalMethod, Float64Array[]>(
+    methods.map((m) => [m, Array.from({ length: HL }, () => new Float64Array(P))]),
+  );
   const ldClean = new Float64Array(P);
   const cfIds = new Array<number>(P);
   const ldCorrupted = new Float64Array(P).fill(NaN);
@@ -263,14 +314,18 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
   const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const out = new Float64Array(D); // [d_model] one head's output at the last position
   for (const { length: T, indices } of lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize)) {
-    const B = indices.length;
     const ids = indices.map((i) => pairs[i].clean.promptIds);
-    const clean = await model.runWithCache(ids, { names: [...patternNames, ...zNames, "ln_final.hook_scale"], logitsAt: "last" });
+    const clean = await model.runWithCache(ids, {
+      names: [...patternNames, ...zNames, "ln_final.hook_scale"],
+      logitsAt: "last",
+    });
     const correct = indices.map((i) => pairs[i].clean.labelId);
     const cf = indices.map((i, b) =>
       counterfactual === "corrupted-label"
         ? pairs[i].corrupted!.labelId
-        : scoreRow(clean.logits.data.subarray(b * V, (b + 1) * V), b, ns[i], correct[b], parens, { kind: "strongest-wrong" }).counterfactualId,
+        : scoreRow(clean.logits.data.subarray(b * V, (b + 1) * V), b, ns[i], correct[b], parens, {
+            kind: "strongest-wrong",
+          }).counterfactualId,
     );
     const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
     const base = ld(clean.logits);
@@ -290,7 +345,8 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
         indices.forEach((pi, b) => {
           // (a) attention from the last query position over the prompt's paren tokens
           const rowOff = ((b * H + h) * T + (T - 1)) * T;
-          let o = 0, c = 0;
+          let o = 0,
+            c = 0;
           for (let key = 0; key < T; key++) {
             const id = ids[b][key];
             const a = pattern.data[rowOff + key];
@@ -307,10 +363,14 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
             for (let d = 0; d < D; d++) out[d] += ze * Wo[wOff + d];
           }
           for (let d = 0; d < D; d++) out[d] = (out[d] / scale[b]) * w[d];
-          let best = 0, bestV = -Infinity;
+          let best = 0,
+            bestV = -Infinity;
           parenCols.forEach((col, j) => {
             const v = dot(out, col);
-            if (v > bestV) ((bestV = v), (best = j));
+            if (v > bestV) {
+              bestV = v;
+              best = j;
+            }
           });
           promoted[k][pi] = best + 1;
           headLd[k][pi] = dot(out, ldCols[b]);
@@ -323,11 +383,13 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
 
   // (c) causal: one run per head and method, on the causal subset (the first causalPerN prompts of each n)
   const seenPerN = new Map<number, number>();
-  const causalIdx = pairs.map((_, i) => i).filter((i) => {
-    const c = seenPerN.get(ns[i]) ?? 0;
-    seenPerN.set(ns[i], c + 1);
-    return c < causalPerN;
-  });
+  const causalIdx = pairs
+    .map((_, i) => i)
+    .filter((i) => {
+      const c = seenPerN.get(ns[i]) ?? 0;
+      seenPerN.set(ns[i], c + 1);
+      return c < causalPerN;
+    });
   const inCausal = new Uint8Array(P);
   for (const i of causalIdx) inCausal[i] = 1;
   if (methods.length > 0) {
@@ -341,9 +403,14 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
       const cf = indices.map((i) => cfIds[i]);
       const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
       const base = indices.map((i) => ldClean[i]);
-      const clean = methods.includes("patch") ? await model.runWithCache(ids, { names: zNames, logitsAt: "last" }) : null;
+      const clean = methods.includes("patch")
+        ? await model.runWithCache(ids, { names: zNames, logitsAt: "last" })
+        : null;
       if (methods.includes("patch")) {
-        const cor = await model.run(indices.map((i) => pairs[i].corrupted!.promptIds), { logitsAt: "last" });
+        const cor = await model.run(
+          indices.map((i) => pairs[i].corrupted!.promptIds),
+          { logitsAt: "last" },
+        );
         const c = ld(cor);
         indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
       }
@@ -351,19 +418,38 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
         const hook = zNames[l];
         for (let h = 0; h < H; h++) {
           const k = l * H + h;
-          const record = (m: HeadCausalMethod, v: number[]) => indices.forEach((pi, b) => (causal.get(m)![k][pi] = v[b]));
+          const record = (m: HeadCausalMethod, v: number[]) =>
+            indices.forEach((pi, b) => (causal.get(m)![k][pi] = v[b]));
           if (methods.includes("zero")) {
-            const r = ld(await model.runWithHooks(ids, [{ hook, kind: "zero", heads: [h], positions: [-1] }], { logitsAt: "last" }));
-            record("zero", r.map((x, b) => base[b] - x));
+            const r = ld(
+              await model.runWithHooks(ids, [{ hook, kind: "zero", heads: [h], positions: [-1] }], {
+                logitsAt: "last",
+              }),
+            );
+            record(
+              "zero",
+              r.map((x, b) => base[b] - x),
+            );
           }
           if (methods.includes("mean")) {
-            const r = ld(await model.runWithHooks(ids, [{ hook, kind: "mean", mean: zMeans[l], heads: [h], positions: [-1] }], { logitsAt: "last" }));
-            record("mean", r.map((x, b) => base[b] - x));
+            const r = ld(
+              await model.runWithHooks(ids, [{ hook, kind: "mean", mean: zMeans[l], heads: [h], positions: [-1] }], {
+                logitsAt: "last",
+              }),
+            );
+            record(
+              "mean",
+              r.map((x, b) => base[b] - x),
+            );
           }
           if (methods.includes("patch")) {
             const where = patchPositions === "last" ? { positions: [-1] } : {};
             const r = ld(
-              await model.runWithHooks(indices.map((i) => pairs[i].corrupted!.promptIds), [{ hook, kind: "patch", source: clean!.cache, heads: [h], ...where }], { logitsAt: "last" }),
+              await model.runWithHooks(
+                indices.map((i) => pairs[i].corrupted!.promptIds),
+                [{ hook, kind: "patch", source: clean!.cache, heads: [h], ...where }],
+                { logitsAt: "last" },
+              ),
             );
             record("patch", r);
           }
@@ -400,13 +486,30 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
       }
       for (const signal of ["attn_close", "attn_open"] as AttentionSignal[]) {
         for (const target of ["nClosed", "nMissing"] as CountTarget[]) {
-          const ci = bootstrapPearson(signal === "attn_close" ? attnClose[k] : attnOpen[k], target === "nClosed" ? nClosed : ns, boot);
-          correlations.push({ layer: l, head: h, label, signal, target, count: P, r: ci.estimate, lo: ci.lo, hi: ci.hi });
+          const ci = bootstrapPearson(
+            signal === "attn_close" ? attnClose[k] : attnOpen[k],
+            target === "nClosed" ? nClosed : ns,
+            boot,
+          );
+          correlations.push({
+            layer: l,
+            head: h,
+            label,
+            signal,
+            target,
+            count: P,
+            r: ci.estimate,
+            lo: ci.lo,
+            hi: ci.hi,
+          });
           if (signal === criterion.signal && target === criterion.target) criterionCi[k] = ci;
         }
       }
       for (const g of groups) {
-        const ci = bootstrapProportion(g.idx.map((i) => promoted[k][i] === ns[i]), boot);
+        const ci = bootstrapProportion(
+          g.idx.map((i) => promoted[k][i] === ns[i]),
+          boot,
+        );
         const share = parens.ids.map((_, j) => g.idx.filter((i) => promoted[k][i] === j + 1).length / g.idx.length);
         promotion.push({
           layer: l,
@@ -429,7 +532,9 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
               ? bootstrapIndices(
                   cidx.length,
                   (idx) => {
-                    let cl = 0, co = 0, pa = 0;
+                    let cl = 0,
+                      co = 0,
+                      pa = 0;
                     for (const j of idx) {
                       const i = cidx[j];
                       cl += ldClean[i];
@@ -440,15 +545,30 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
                   },
                   boot,
                 )
-              : bootstrapMean(cidx.map((i) => v[i]), boot);
-          causalRows.push({ layer: l, head: h, label, method: m, group: g.group, n: g.n, count: cidx.length, effect: c.estimate, lo: c.lo, hi: c.hi, unit: m === "patch" ? "fraction" : "logit" });
+              : bootstrapMean(
+                  cidx.map((i) => v[i]),
+                  boot,
+                );
+          causalRows.push({
+            layer: l,
+            head: h,
+            label,
+            method: m,
+            group: g.group,
+            n: g.n,
+            count: cidx.length,
+            effect: c.estimate,
+            lo: c.lo,
+            hi: c.hi,
+            unit: m === "patch" ? "fraction" : "logit",
+          });
         }
       }
     }
   }
 
   // ---- classification
-  const causalMethod: HeadCausalMethod = methods.includes("zero") ? "zero" : methods[0] ?? "zero";
+  const causalMethod: HeadCausalMethod = methods.includes("zero") ? "zero" : (methods[0] ?? "zero");
   const heads: HeadSummary[] = [];
   for (let l = 0; l < L; l++) {
     for (let h = 0; h < H; h++) {
@@ -473,7 +593,14 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
         causalEffect: cr ? cr.effect : NaN,
         causalLo: cr ? cr.lo : NaN,
         causalHi: cr ? cr.hi : NaN,
-        causal: !cr || Math.abs(cr.effect) < causalThreshold ? "neutral" : cr.lo > 0 ? "helps" : cr.hi < 0 ? "hurts" : "neutral",
+        causal:
+          !cr || Math.abs(cr.effect) < causalThreshold
+            ? "neutral"
+            : cr.lo > 0
+              ? "helps"
+              : cr.hi < 0
+                ? "hurts"
+                : "neutral",
         causalRank: 0,
         headLogitDiff: pr.headLogitDiff,
       });
@@ -481,7 +608,9 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
   }
   const absOrNeg = (x: number) => (Number.isFinite(x) ? Math.abs(x) : -1);
   [...heads].sort((a, b) => absOrNeg(b.countingR) - absOrNeg(a.countingR)).forEach((x, i) => (x.countingRank = i + 1));
-  [...heads].sort((a, b) => absOrNeg(b.causalEffect) - absOrNeg(a.causalEffect)).forEach((x, i) => (x.causalRank = i + 1));
+  [...heads]
+    .sort((a, b) => absOrNeg(b.causalEffect) - absOrNeg(a.causalEffect))
+    .forEach((x, i) => (x.causalRank = i + 1));
   heads.sort((a, b) => a.countingRank - b.countingRank);
 
   return {
@@ -509,11 +638,14 @@ export async function countingHeads(model: HookedLlama, items: (StudyPrompt | Pr
       promptCount: P,
       causalPromptCount: causalIdx.length,
       notes: {
-        attention: "attention weight from the last position summed over the prompt tokens containing ( (attnOpen) or ) (attnClose)",
-        promotion: "head output z·W_O at the last position / cached ln_final scale × final norm weight, projected on the paren-run columns of W_U; promotes when the correct run ranks first",
+        attention:
+          "attention weight from the last position summed over the prompt tokens containing ( (attnOpen) or ) (attnClose)",
+        promotion:
+          "head output z·W_O at the last position / cached ln_final scale × final norm weight, projected on the paren-run columns of W_U; promotes when the correct run ranks first",
         zero: "LD(clean) − LD(clean with this head's hook_z zeroed at the last position) [logits]; > 0: the head helps",
         mean: "LD(clean) − LD(clean with this head's hook_z at the last position replaced by its mean over the reference prompts) [logits]",
-        patch: "(LD(corrupted with the clean hook_z of this head patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
+        patch:
+          "(LD(corrupted with the clean hook_z of this head patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
       },
     },
   };

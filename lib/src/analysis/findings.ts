@@ -48,7 +48,8 @@ function finish(f: Omit<Finding, "markdown">): Finding {
 }
 
 function requireRows<T>(rows: T[], field: string): void {
-  if (!Array.isArray(rows) || rows.length === 0) throw new InputError(`${field}: give at least one result row`, { field });
+  if (!Array.isArray(rows) || rows.length === 0)
+    throw new InputError(`${field}: give at least one result row`, { field });
 }
 
 // ---------------------------------------------------------------- accuracy (notebook 01)
@@ -84,15 +85,22 @@ export function accuracyFinding(rows: AccuracyRow[], opts: AccuracyFindingOption
   const tol = opts.tolerance ?? 0.1;
   const paper = opts.paper ?? PAPER_ACCURACY;
   const perN = rows.filter((r) => r.n !== null && paper[r.n] !== undefined).sort((a, b) => a.n! - b.n!);
-  if (perN.length === 0) throw new InputError("accuracy rows: no row has an n the paper reports (1..4)", { field: "n" });
+  if (perN.length === 0)
+    throw new InputError("accuracy rows: no row has an n the paper reports (1..4)", { field: "n" });
   const matches = perN.map((r) => r.accuracyHi >= paper[r.n!] - tol);
   const nMatch = matches.filter(Boolean).length;
   // One count can be matched by always predicting one run: "partly" needs two.
-  const verdict: Verdict = nMatch === perN.length ? "replicates" : nMatch >= Math.min(2, perN.length) ? "partly" : "does not replicate";
+  const verdict: Verdict =
+    nMatch === perN.length ? "replicates" : nMatch >= Math.min(2, perN.length) ? "partly" : "does not replicate";
   const hardest = perN.reduce((a, b) => (b.accuracy < a.accuracy ? b : a));
   const pooled = rows.find((r) => r.n === null);
   const allEqual = perN.every((r) => r.accuracy === hardest.accuracy);
-  const numbers: Finding["numbers"] = { tolerance: tol, matching: nMatch, of: perN.length, hardestN: allEqual ? null : hardest.n };
+  const numbers: Finding["numbers"] = {
+    tolerance: tol,
+    matching: nMatch,
+    of: perN.length,
+    hardestN: allEqual ? null : hardest.n,
+  };
   for (const r of perN) {
     numbers[`accuracy_n${r.n}`] = r.accuracy;
     numbers[`parenAccuracy_n${r.n}`] = r.parenAccuracy;
@@ -101,14 +109,17 @@ export function accuracyFinding(rows: AccuracyRow[], opts: AccuracyFindingOption
   return finish({
     id: "accuracy",
     title: "the model closes parentheses as CodeLlama-7b does",
-    claim: "CodeLlama-7b predicts the right run of closing parens on the authors' template 99 / 100 / 98 / 87 % of the time for 1 / 2 / 3 / 4 missing parens.",
+    claim:
+      "CodeLlama-7b predicts the right run of closing parens on the authors' template 99 / 100 / 98 / 87 % of the time for 1 / 2 / 3 / 4 missing parens.",
     verdict,
     summary:
       `${nMatch} of ${perN.length} counts reach the paper's accuracy (within ${num(100 * tol, 0)} points); ` +
       (perN.every((r) => r.accuracy === hardest.accuracy)
         ? `every count is equally accurate here (${pct(hardest.accuracy)}); in the paper n = 4 is the hardest.`
         : `the hardest count here is n = ${hardest.n} (${pct(hardest.accuracy)}), ` +
-          (hardest.n === Math.max(...perN.map((r) => r.n!)) ? "the longest run, as in the paper." : "not the longest run as in the paper (n = 4).")),
+          (hardest.n === Math.max(...perN.map((r) => r.n!))
+            ? "the longest run, as in the paper."
+            : "not the longest run as in the paper (n = 4).")),
     rule: `per n, whole-vocabulary argmax accuracy with a 95 % bootstrap interval; n matches when the interval's upper bound ≥ paper − ${tol}. All n match → replicates; at least two → partly (always predicting one run matches one n); fewer → does not replicate.`,
     evidence: perN.map(
       (r, i) =>
@@ -187,15 +198,23 @@ export function emergencePoint(rows: LensRow[], opts: LayerwiseFindingOptions): 
  */
 export function layerwiseFinding(rows: LensRow[], opts: LayerwiseFindingOptions): Finding {
   requireRows(rows, "logit-lens rows");
-  if (!Number.isInteger(opts?.numLayers) || opts.numLayers < 1) throw new InputError("layerwiseFinding: numLayers must be a positive integer", { field: "numLayers" });
+  if (!Number.isInteger(opts?.numLayers) || opts.numLayers < 1)
+    throw new InputError("layerwiseFinding: numLayers must be a positive integer", { field: "numLayers" });
   const middle = opts.middleFrom ?? 1 / 3;
   const thr = opts.accuracyThreshold ?? 0.8;
   const field = opts.accuracyField ?? "parenAccuracy";
   const pooledRows = rows.filter((r) => r.n === null);
-  if (pooledRows.length === 0) throw new InputError('logit-lens rows: no pooled row (n = null, group "all")', { field: "n" });
+  if (pooledRows.length === 0)
+    throw new InputError('logit-lens rows: no pooled row (n = null, group "all")', { field: "n" });
   const pooled = emergencePoint(pooledRows, opts);
   const ns = [...new Set(rows.filter((r) => r.n !== null).map((r) => r.n as number))].sort((a, b) => a - b);
-  const perN = ns.map((n) => ({ n, e: emergencePoint(rows.filter((r) => r.n === n), opts) }));
+  const perN = ns.map((n) => ({
+    n,
+    e: emergencePoint(
+      rows.filter((r) => r.n === n),
+      opts,
+    ),
+  }));
   const early = perN.filter((x) => x.e.depth !== null && x.e.depth < middle);
   const never = perN.filter((x) => x.e.point === null);
   let verdict: Verdict;
@@ -203,15 +222,20 @@ export function layerwiseFinding(rows: LensRow[], opts: LayerwiseFindingOptions)
   const at = (e: Emergence) => `${e.point} (depth ${num(e.depth!, 2)})`;
   if (pooled.point === null) {
     verdict = "does not replicate";
-    summary = `pooled over n, the logit difference is never confidently positive with accuracy ≥ ${pct(thr)} through to the last layer` +
-      (pooled.firstPositive ? ` (its interval is first above 0 at ${pooled.firstPositive}, but that does not last or accuracy stays low).` : ".");
+    summary =
+      `pooled over n, the logit difference is never confidently positive with accuracy ≥ ${pct(thr)} through to the last layer` +
+      (pooled.firstPositive
+        ? ` (its interval is first above 0 at ${pooled.firstPositive}, but that does not last or accuracy stays low).`
+        : ".");
   } else if (pooled.depth! < middle) {
     verdict = "partly";
     summary = `the logit difference becomes confidently positive, but early: at ${at(pooled)}, before depth ${num(middle, 2)}.`;
   } else if (never.length > 0 || early.length > 0) {
     verdict = "partly";
-    summary = `pooled, it emerges at ${at(pooled)}, middle-to-late, but not for every n: ` +
-      [...never.map((x) => `n = ${x.n} never`), ...early.map((x) => `n = ${x.n} early at ${at(x.e)}`)].join(", ") + ".";
+    summary =
+      `pooled, it emerges at ${at(pooled)}, middle-to-late, but not for every n: ` +
+      [...never.map((x) => `n = ${x.n} never`), ...early.map((x) => `n = ${x.n} early at ${at(x.e)}`)].join(", ") +
+      ".";
   } else {
     verdict = "replicates";
     summary = `pooled over n, the logit difference becomes confidently positive (with accuracy ≥ ${pct(thr)}) at ${at(pooled)} and stays so; every n emerges at depth ≥ ${num(middle, 2)}.`;
@@ -234,7 +258,8 @@ export function layerwiseFinding(rows: LensRow[], opts: LayerwiseFindingOptions)
   return finish({
     id: "layer-wise",
     title: "the answer appears in middle-to-late layers (logit lens)",
-    claim: "decoded through the final norm and unembedding, the logit difference between the correct closing-paren token and a counterfactual one becomes confidently positive only in middle-to-late layers.",
+    claim:
+      "decoded through the final norm and unembedding, the logit difference between the correct closing-paren token and a counterfactual one becomes confidently positive only in middle-to-late layers.",
     verdict,
     summary,
     rule:
@@ -243,7 +268,10 @@ export function layerwiseFinding(rows: LensRow[], opts: LayerwiseFindingOptions)
       `Middle-to-late = depth ≥ ${num(middle, 2)}. Pooled emergence middle-to-late and every n emerges, none early → replicates; emerges early, or some n never → partly; never → does not replicate.`,
     evidence: [
       `pooled: emergence at ${pooled.point ? at(pooled) : "none"}; interval first above 0 at ${pooled.firstPositive ?? "none"}; at the last point (${last.point}) LD ${num(last.logitDiff)} [${num(last.logitDiffLo)}, ${num(last.logitDiffHi)}], accuracy ${pct(last[field] ?? NaN)}`,
-      ...perN.map((x) => `n = ${x.n}: emergence at ${x.e.point ? at(x.e) : "none"}${x.e.firstPositive && x.e.firstPositive !== x.e.point ? `; interval first above 0 at ${x.e.firstPositive}` : ""}`),
+      ...perN.map(
+        (x) =>
+          `n = ${x.n}: emergence at ${x.e.point ? at(x.e) : "none"}${x.e.firstPositive && x.e.firstPositive !== x.e.point ? `; interval first above 0 at ${x.e.firstPositive}` : ""}`,
+      ),
     ],
     numbers,
   });
@@ -291,22 +319,41 @@ export interface SublayerMethodSummary {
 export function sublayerSummaries(rows: SublayerRow[], opts: SublayerFindingOptions = {}): SublayerMethodSummary[] {
   const pooled = rows.filter((r) => r.n === null);
   const methods = [...new Set(pooled.map((r) => r.method))];
-  const logitThr = opts.logitThreshold ?? (opts.cleanLogitDiff !== undefined && Number.isFinite(opts.cleanLogitDiff) ? 0.1 * Math.abs(opts.cleanLogitDiff) : 0.5);
+  const logitThr =
+    opts.logitThreshold ??
+    (opts.cleanLogitDiff !== undefined && Number.isFinite(opts.cleanLogitDiff)
+      ? 0.1 * Math.abs(opts.cleanLogitDiff)
+      : 0.5);
   const fracThr = opts.fractionThreshold ?? 0.1;
   return methods.map((method) => {
     const m = pooled.filter((r) => r.method === method);
     const unit = m[0].unit;
     const threshold = unit === "fraction" ? fracThr : logitThr;
     const matters = (r: SublayerRow) => Math.abs(r.effect) >= threshold && (r.lo > 0 || r.hi < 0);
-    const total = (s: "attn" | "mlp") => m.filter((r) => r.sublayer === s).reduce((a, r) => a + (Number.isFinite(r.effect) ? Math.abs(r.effect) : 0), 0);
-    const layers = (s: "attn" | "mlp") => m.filter((r) => r.sublayer === s && matters(r)).map((r) => r.layer).sort((a, b) => a - b);
+    const total = (s: "attn" | "mlp") =>
+      m.filter((r) => r.sublayer === s).reduce((a, r) => a + (Number.isFinite(r.effect) ? Math.abs(r.effect) : 0), 0);
+    const layers = (s: "attn" | "mlp") =>
+      m
+        .filter((r) => r.sublayer === s && matters(r))
+        .map((r) => r.layer)
+        .sort((a, b) => a - b);
     const attnLayers = layers("attn");
     const mlpLayers = layers("mlp");
     const totalAttn = total("attn");
     const totalMlp = total("mlp");
     // A method where no sub-layer matters casts no vote on which matters more.
     const anyMatters = attnLayers.length + mlpLayers.length > 0;
-    return { method, unit, threshold, totalAttn, totalMlp, attnLayers, mlpLayers, bothMatter: attnLayers.length > 0 && mlpLayers.length > 0, mhaMore: anyMatters && totalAttn > totalMlp };
+    return {
+      method,
+      unit,
+      threshold,
+      totalAttn,
+      totalMlp,
+      attnLayers,
+      mlpLayers,
+      bothMatter: attnLayers.length > 0 && mlpLayers.length > 0,
+      mhaMore: anyMatters && totalAttn > totalMlp,
+    };
   });
 }
 
@@ -330,9 +377,18 @@ export function sublayerFinding(rows: SublayerRow[], opts: SublayerFindingOption
   const noTask = opts.cleanLogitDiff !== undefined && !(opts.cleanLogitDiff > 0);
   const verdict: Verdict = noTask
     ? "does not replicate"
-    : majority(both) && majority(mha) ? "replicates" : majority(both) || majority(mha) ? "partly" : "does not replicate";
+    : majority(both) && majority(mha)
+      ? "replicates"
+      : majority(both) || majority(mha)
+        ? "partly"
+        : "does not replicate";
   const list = (xs: number[]) => (xs.length ? xs.map((l) => `L${l}`).join(", ") : "none");
-  const numbers: Finding["numbers"] = { methods: k, bothMatter: both, mhaMore: mha, cleanLogitDiff: opts.cleanLogitDiff ?? null };
+  const numbers: Finding["numbers"] = {
+    methods: k,
+    bothMatter: both,
+    mhaMore: mha,
+    cleanLogitDiff: opts.cleanLogitDiff ?? null,
+  };
   for (const s of sums) {
     numbers[`${s.method}_totalAttn`] = s.totalAttn;
     numbers[`${s.method}_totalMlp`] = s.totalMlp;
@@ -342,11 +398,16 @@ export function sublayerFinding(rows: SublayerRow[], opts: SublayerFindingOption
     title: "attention and MLP sub-layers both matter, attention more",
     claim: "both multi-head attention (MHA) and feed-forward (FF) sub-layers matter for the task, MHA more so.",
     verdict,
-    summary: (noTask ? `the model does not do the task on these prompts (mean clean logit difference ${num(opts.cleanLogitDiff!)} ≤ 0), so no sub-layer can be said to carry it; for the record, ` : "") +
-      `both sub-layer types matter in ${both} of ${k} methods; attention has the larger total effect in ${mha} of ${k} (${sums
-      .filter((s) => s.mhaMore)
-      .map((s) => s.method)
-      .join(", ") || "none"}).`,
+    summary:
+      (noTask
+        ? `the model does not do the task on these prompts (mean clean logit difference ${num(opts.cleanLogitDiff!)} ≤ 0), so no sub-layer can be said to carry it; for the record, `
+        : "") +
+      `both sub-layer types matter in ${both} of ${k} methods; attention has the larger total effect in ${mha} of ${k} (${
+        sums
+          .filter((s) => s.mhaMore)
+          .map((s) => s.method)
+          .join(", ") || "none"
+      }).`,
     rule:
       `per method, pooled over prompts: a sub-layer type matters when at least one layer's effect has a 95 % interval excluding 0 and |effect| ≥ the threshold ` +
       `(${sums.map((s) => `${s.method} ${num(s.threshold, 2)} ${s.unit === "fraction" ? "of the gap" : "logits"}`).join("; ")}); ` +
@@ -426,7 +487,9 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
   const pthr = opts.promoteThreshold ?? 0.5;
   const cthr = opts.causalThreshold ?? 0;
   const base = opts.baselineR ?? 0;
-  const counting = heads.filter((h) => isCountingHead(h, opts)).sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
+  const counting = heads
+    .filter((h) => isCountingHead(h, opts))
+    .sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
   const promoters = counting.filter((h) => h.promoteRate >= pthr);
   const misleaders = counting.filter((h) => !(h.promoteRate >= pthr));
   const roles = counting.map((h) => causalRole(h, cthr));
@@ -437,11 +500,15 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
   let summary: string;
   const names = (xs: HeadRow[]) => (xs.length ? xs.map((h) => h.label).join(", ") : "none");
   if (counting.length === 0) {
-    const best = [...heads].filter((h) => Number.isFinite(h.countingR)).sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR))[0];
+    const best = [...heads]
+      .filter((h) => Number.isFinite(h.countingR))
+      .sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR))[0];
     verdict = "does not replicate";
     summary =
       `no head reaches |r| ≥ ${num(thr)}${base ? ` beyond the uniform-attention baseline r = ${num(base)}` : ""}` +
-      (best ? ` (strongest: ${best.label}, r = ${num(best.countingR)} [${num(best.countingLo)}, ${num(best.countingHi)}]).` : ".");
+      (best
+        ? ` (strongest: ${best.label}, r = ${num(best.countingR)} [${num(best.countingLo)}, ${num(best.countingHi)}]).`
+        : ".");
   } else {
     const mixedPromotion = promoters.length > 0 && misleaders.length > 0;
     const mixedCausal = helps.length > 0 && hurts.length > 0;
@@ -450,12 +517,15 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
       `${counting.length} counting head${counting.length > 1 ? "s" : ""} (${names(counting.slice(0, 6))}${counting.length > 6 ? ", …" : ""}); ` +
       `by the rank-among-four rule ${promoters.length} promote the right count and ${misleaders.length} do not (mislead); ` +
       (tested ? `ablating them, ${helps.length} help and ${hurts.length} hurt the prediction` : "no causal runs") +
-      (verdict === "replicates" ? " — so counting heads can help or hurt, as the paper says." : " — they all play one role here.");
+      (verdict === "replicates"
+        ? " — so counting heads can help or hurt, as the paper says."
+        : " — they all play one role here.");
   }
   return finish({
     id: "counting-heads",
     title: "counting heads track the parens already closed, and may help or mislead",
-    claim: "some attention heads track precisely how many parentheses are already closed; such a head may or may not promote the right number of missing closing parentheses, so it can help or hurt the prediction.",
+    claim:
+      "some attention heads track precisely how many parentheses are already closed; such a head may or may not promote the right number of missing closing parentheses, so it can help or hurt the prediction.",
     verdict,
     summary,
     rule:
@@ -465,11 +535,15 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
       `it helps / hurts when the interval of its ${opts.causalMethod ?? "ablation"} effect on the logit difference is above / below 0${cthr ? ` and |effect| ≥ ${num(cthr, 3)} logits` : ""}. ` +
       `Counting heads of both kinds (promote and mislead, or help and hurt) → replicates; counting heads of one kind → partly; none → does not replicate.`,
     evidence: counting.length
-      ? counting.slice(0, 8).map(
-          (h, i) =>
-            `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}], promotes the right count on ${pct(h.promoteRate)} of prompts` +
-            (roles[i] === "untested" ? "" : `, ablation effect ${num(h.causalEffect, 3)} [${num(h.causalLo, 3)}, ${num(h.causalHi, 3)}] (${roles[i]})`),
-        )
+      ? counting
+          .slice(0, 8)
+          .map(
+            (h, i) =>
+              `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}], promotes the right count on ${pct(h.promoteRate)} of prompts` +
+              (roles[i] === "untested"
+                ? ""
+                : `, ablation effect ${num(h.causalEffect, 3)} [${num(h.causalLo, 3)}, ${num(h.causalHi, 3)}] (${roles[i]})`),
+          )
       : ["no counting head to list"],
     numbers: {
       countingThreshold: thr,

@@ -8,7 +8,15 @@ import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { BootstrapOptions } from "./bootstrap";
-import { CounterfactualSpec, MetricSummaryRow, PromptScore, scoreRow, summarizeScores, unembedColumns, dot } from "./metrics";
+import {
+  CounterfactualSpec,
+  MetricSummaryRow,
+  PromptScore,
+  scoreRow,
+  summarizeScores,
+  unembedColumns,
+  dot,
+} from "./metrics";
 import { ParenRunTokens, TextTokenizer, parenRunTokens } from "../task/paren-tokens";
 import { StudyPrompt, lengthBatches } from "../task/prompts";
 
@@ -90,9 +98,12 @@ export function modelParens(model: HookedLlama, parens?: ParenRunTokens): ParenR
   if (parens) return parens;
   const tok = model.tokenizer as unknown as Partial<TextTokenizer> | null;
   if (!tok || typeof tok.tokenToId !== "function" || typeof tok.idToToken !== "function") {
-    throw new InputError("This model has no full tokenizer to look up the paren-run tokens; pass { parens: parenRunTokens(tokenizer) }", {
-      field: "parens",
-    });
+    throw new InputError(
+      "This model has no full tokenizer to look up the paren-run tokens; pass { parens: parenRunTokens(tokenizer) }",
+      {
+        field: "parens",
+      },
+    );
   }
   return parenRunTokens(tok as TextTokenizer);
 }
@@ -102,7 +113,13 @@ export function lensPoints(numLayers: number): LensPoint[] {
   const out: LensPoint[] = [];
   for (let l = 0; l < numLayers; l++) {
     out.push({ point: `${l} pre`, pointIndex: 2 * l, layer: l, where: "pre", hook: `blocks.${l}.hook_resid_pre` });
-    out.push({ point: `${l} post`, pointIndex: 2 * l + 1, layer: l, where: "post", hook: `blocks.${l}.hook_resid_post` });
+    out.push({
+      point: `${l} post`,
+      pointIndex: 2 * l + 1,
+      layer: l,
+      where: "post",
+      hook: `blocks.${l}.hook_resid_post`,
+    });
   }
   return out;
 }
@@ -114,29 +131,44 @@ function describeCounterfactual(cf: CounterfactualSpec): string {
 }
 
 export function checkStudyPrompts(prompts: StudyPrompt[], vocab: number, field = "prompts"): void {
-  if (!Array.isArray(prompts) || prompts.length === 0) throw new InputError(`${field}: give at least one prompt`, { field });
+  if (!Array.isArray(prompts) || prompts.length === 0)
+    throw new InputError(`${field}: give at least one prompt`, { field });
   prompts.forEach((p, i) => {
-    if (!p || !Array.isArray(p.promptIds) || p.promptIds.length === 0) throw new InputError(`${field}[${i}]: promptIds must be a non-empty array`, { field: `${field}[${i}].promptIds` });
-    if (!Number.isInteger(p.n) || p.n < 1) throw new InputError(`${field}[${i}]: n must be a positive integer`, { field: `${field}[${i}].n` });
+    if (!p || !Array.isArray(p.promptIds) || p.promptIds.length === 0)
+      throw new InputError(`${field}[${i}]: promptIds must be a non-empty array`, {
+        field: `${field}[${i}].promptIds`,
+      });
+    if (!Number.isInteger(p.n) || p.n < 1)
+      throw new InputError(`${field}[${i}]: n must be a positive integer`, { field: `${field}[${i}].n` });
     if (!(Number.isInteger(p.labelId) && p.labelId >= 0 && p.labelId < vocab)) {
-      throw new InputError(`${field}[${i}]: labelId ${p.labelId} outside the vocabulary of ${vocab}`, { field: `${field}[${i}].labelId` });
+      throw new InputError(`${field}[${i}]: labelId ${p.labelId} outside the vocabulary of ${vocab}`, {
+        field: `${field}[${i}].labelId`,
+      });
     }
   });
 }
 
 /** Run the logit lens over prompts (batched by equal length). */
-export async function logitLens(model: HookedLlama, prompts: StudyPrompt[], opts: LogitLensOptions = {}): Promise<LogitLensResult> {
+export async function logitLens(
+  model: HookedLlama,
+  prompts: StudyPrompt[],
+  opts: LogitLensOptions = {},
+): Promise<LogitLensResult> {
   const cfg = model.config;
   const V = cfg.vocabSize;
   const D = cfg.hiddenSize;
   checkStudyPrompts(prompts, V);
   const normalisation = opts.normalisation ?? "own-rms";
   if (normalisation !== "own-rms" && normalisation !== "cached-final") {
-    throw new InputError(`normalisation must be "own-rms" or "cached-final", got ${JSON.stringify(normalisation)}`, { field: "normalisation" });
+    throw new InputError(`normalisation must be "own-rms" or "cached-final", got ${JSON.stringify(normalisation)}`, {
+      field: "normalisation",
+    });
   }
   const cf = opts.counterfactual ?? { kind: "strongest-wrong" };
   if (cf.kind === "tokens" && cf.ids.length !== prompts.length) {
-    throw new InputError(`counterfactual tokens: ${cf.ids.length} ids for ${prompts.length} prompts`, { field: "counterfactual.ids" });
+    throw new InputError(`counterfactual tokens: ${cf.ids.length} ids for ${prompts.length} prompts`, {
+      field: "counterfactual.ids",
+    });
   }
   const fullVocab = opts.fullVocab ?? true;
   const parens = modelParens(model, opts.parens);
@@ -146,7 +178,9 @@ export async function logitLens(model: HookedLlama, prompts: StudyPrompt[], opts
   const eps = cfg.rmsNormEps;
 
   // With fullVocab false only these columns are decoded; every other logit stays -Infinity.
-  const sparseIds = [...new Set([...parens.ids, ...prompts.map((p) => p.labelId), ...(cf.kind === "tokens" ? cf.ids : [])])];
+  const sparseIds = [
+    ...new Set([...parens.ids, ...prompts.map((p) => p.labelId), ...(cf.kind === "tokens" ? cf.ids : [])]),
+  ];
   const sparseCols = fullVocab ? [] : unembedColumns(W_U, sparseIds);
 
   const scores: PromptScore[][] = points.map(() => new Array(prompts.length));
@@ -154,7 +188,10 @@ export async function logitLens(model: HookedLlama, prompts: StudyPrompt[], opts
   const xn = new Float32Array(D); // [d_model] normalised residual
   const logits = new Float32Array(V); // [vocab]
   for (const { indices } of lengthBatches(prompts, (p) => p.promptIds.length, opts.batchSize ?? 32)) {
-    const { cache } = await model.runWithCache(indices.map((i) => prompts[i].promptIds), { names });
+    const { cache } = await model.runWithCache(
+      indices.map((i) => prompts[i].promptIds),
+      { names },
+    );
     const finalScale = cache.atPos("ln_final.hook_scale", "last"); // [batch, one]
     for (let k = 0; k < points.length; k++) {
       const resid = cache.atPos(points[k].hook, "last"); // [batch, d_model]

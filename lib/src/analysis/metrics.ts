@@ -17,9 +17,7 @@ import { meanOf, medianOf } from "./stats";
  * - "tokens": one token id per prompt, e.g. each pair's corrupted label.
  */
 export type CounterfactualSpec =
-  | { kind: "strongest-wrong" }
-  | { kind: "count"; count: number }
-  | { kind: "tokens"; ids: number[] };
+  { kind: "strongest-wrong" } | { kind: "count"; count: number } | { kind: "tokens"; ids: number[] };
 
 /** What a metric needs of a prompt: its label length, and optionally its label id. */
 export interface MetricTarget {
@@ -56,7 +54,9 @@ export interface PromptScore {
 export function lastPositionLogits(logits: Tensor): Tensor {
   if (logits.shape.length === 2) return logits; // already [batch, vocab]
   if (logits.shape.length !== 3) {
-    throw new InputError(`logits should be [batch, pos, vocab] or [batch, vocab], got [${logits.shape.join(", ")}]`, { field: "logits" });
+    throw new InputError(`logits should be [batch, pos, vocab] or [batch, vocab], got [${logits.shape.join(", ")}]`, {
+      field: "logits",
+    });
   }
   return logits.select(1, -1); // [batch, vocab]
 }
@@ -81,21 +81,29 @@ export function scoreLogits(
   }
   const cf = opts.counterfactual ?? { kind: "strongest-wrong" };
   if (cf.kind === "tokens" && cf.ids.length !== B) {
-    throw new InputError(`counterfactual tokens: ${cf.ids.length} ids for a batch of ${B}`, { field: "counterfactual.ids" });
+    throw new InputError(`counterfactual tokens: ${cf.ids.length} ids for a batch of ${B}`, {
+      field: "counterfactual.ids",
+    });
   }
   if (cf.kind === "count" && !(Number.isInteger(cf.count) && cf.count >= 1 && cf.count <= parens.maxN)) {
-    throw new InputError(`counterfactual count must be 1..${parens.maxN}, got ${cf.count}`, { field: "counterfactual.count" });
+    throw new InputError(`counterfactual count must be 1..${parens.maxN}, got ${cf.count}`, {
+      field: "counterfactual.count",
+    });
   }
   const out: PromptScore[] = [];
   for (let b = 0; b < B; b++) {
     const x = row(last, b);
     const t = targets[b];
-    if (!Number.isInteger(t.n) || t.n < 1) throw new InputError(`target ${b}: n must be a positive integer, got ${t.n}`, { field: "n" });
+    if (!Number.isInteger(t.n) || t.n < 1)
+      throw new InputError(`target ${b}: n must be a positive integer, got ${t.n}`, { field: "n" });
     if (t.labelId === undefined && t.n > parens.maxN) {
-      throw new InputError(`target ${b}: n = ${t.n} has no paren-run token (maxN ${parens.maxN}); give labelId`, { field: "labelId" });
+      throw new InputError(`target ${b}: n = ${t.n} has no paren-run token (maxN ${parens.maxN}); give labelId`, {
+        field: "labelId",
+      });
     }
     const correctId = t.labelId ?? parens.ids[t.n - 1];
-    if (!(correctId >= 0 && correctId < V)) throw new InputError(`target ${b}: label id ${correctId} outside vocab ${V}`, { field: "labelId" });
+    if (!(correctId >= 0 && correctId < V))
+      throw new InputError(`target ${b}: label id ${correctId} outside vocab ${V}`, { field: "labelId" });
     out.push(scoreRow(x, b, t.n, correctId, parens, cf));
   }
   return out;
@@ -113,7 +121,12 @@ export function scoreRow(
   const V = x.length;
   let argmaxId = 0;
   let max = -Infinity;
-  for (let v = 0; v < V; v++) if (x[v] > max) ((max = x[v]), (argmaxId = v));
+  for (let v = 0; v < V; v++) {
+    if (x[v] > max) {
+      max = x[v];
+      argmaxId = v;
+    }
+  }
   const c = x[correctId];
   let sum = 0;
   let higher = 0;
@@ -137,7 +150,9 @@ export function scoreRow(
   } else {
     counterfactualId = cf.ids[index];
     if (!(counterfactualId >= 0 && counterfactualId < V)) {
-      throw new InputError(`counterfactual id ${counterfactualId} (prompt ${index}) outside vocab ${V}`, { field: "counterfactual.ids" });
+      throw new InputError(`counterfactual id ${counterfactualId} (prompt ${index}) outside vocab ${V}`, {
+        field: "counterfactual.ids",
+      });
     }
   }
   return {
@@ -191,9 +206,18 @@ export interface MetricSummaryRow {
 }
 
 function summarizeGroup(group: string, n: number | null, s: PromptScore[], boot: BootstrapOptions): MetricSummaryRow {
-  const acc = bootstrapProportion(s.map((x) => x.correct), boot);
-  const pacc = bootstrapProportion(s.map((x) => x.parenCorrect), boot);
-  const ld = bootstrapMean(s.map((x) => x.logitDiff).filter((v) => Number.isFinite(v)), boot);
+  const acc = bootstrapProportion(
+    s.map((x) => x.correct),
+    boot,
+  );
+  const pacc = bootstrapProportion(
+    s.map((x) => x.parenCorrect),
+    boot,
+  );
+  const ld = bootstrapMean(
+    s.map((x) => x.logitDiff).filter((v) => Number.isFinite(v)),
+    boot,
+  );
   return {
     group,
     n,
@@ -214,10 +238,20 @@ function summarizeGroup(group: string, n: number | null, s: PromptScore[], boot:
 }
 
 /** One row per n (ascending) and a pooled "all" row, with percentile bootstrap intervals. */
-export function summarizeScores(scores: PromptScore[], opts: { bootstrap?: BootstrapOptions } = {}): MetricSummaryRow[] {
+export function summarizeScores(
+  scores: PromptScore[],
+  opts: { bootstrap?: BootstrapOptions } = {},
+): MetricSummaryRow[] {
   const boot = opts.bootstrap ?? {};
   const ns = [...new Set(scores.map((s) => s.n))].sort((a, b) => a - b);
-  const rows = ns.map((n) => summarizeGroup(`n=${n}`, n, scores.filter((s) => s.n === n), boot));
+  const rows = ns.map((n) =>
+    summarizeGroup(
+      `n=${n}`,
+      n,
+      scores.filter((s) => s.n === n),
+      boot,
+    ),
+  );
   rows.push(summarizeGroup("all", null, scores, boot));
   return rows;
 }
@@ -237,7 +271,10 @@ export interface LogitDiffByCountRow {
 }
 
 /** The "each other count" table: for every correct n and every other count m, mean logit[n] − logit[m]. */
-export function logitDiffByCount(scores: PromptScore[], opts: { bootstrap?: BootstrapOptions } = {}): LogitDiffByCountRow[] {
+export function logitDiffByCount(
+  scores: PromptScore[],
+  opts: { bootstrap?: BootstrapOptions } = {},
+): LogitDiffByCountRow[] {
   const rows: LogitDiffByCountRow[] = [];
   const ns = [...new Set(scores.map((s) => s.n))].sort((a, b) => a - b);
   for (const n of ns) {
@@ -248,7 +285,15 @@ export function logitDiffByCount(scores: PromptScore[], opts: { bootstrap?: Boot
       if (m === n) continue;
       const diffs = s.map((x) => x.parenLogits[n - 1] - x.parenLogits[m - 1]);
       const ci = bootstrapMean(diffs, opts.bootstrap ?? {});
-      rows.push({ n, vsCount: m, count: s.length, logitDiff: ci.estimate, lo: ci.lo, hi: ci.hi, winRate: meanOf(diffs.map((d) => (d > 0 ? 1 : 0))) });
+      rows.push({
+        n,
+        vsCount: m,
+        count: s.length,
+        logitDiff: ci.estimate,
+        lo: ci.lo,
+        hi: ci.hi,
+        winRate: meanOf(diffs.map((d) => (d > 0 ? 1 : 0))),
+      });
     }
   }
   return rows;
@@ -259,7 +304,9 @@ export function logitDiffFor(logits: Tensor, correctIds: number[], counterfactua
   const last = lastPositionLogits(logits); // [batch, vocab]
   const [B] = last.shape;
   if (correctIds.length !== B || counterfactualIds.length !== B) {
-    throw new InputError(`logitDiffFor: ${correctIds.length}/${counterfactualIds.length} ids for a batch of ${B}`, { field: "correctIds" });
+    throw new InputError(`logitDiffFor: ${correctIds.length}/${counterfactualIds.length} ids for a batch of ${B}`, {
+      field: "correctIds",
+    });
   }
   return correctIds.map((c, b) => last.get(b, c) - last.get(b, counterfactualIds[b]));
 }
@@ -268,7 +315,8 @@ export function logitDiffFor(logits: Tensor, correctIds: number[], counterfactua
 export function unembedColumns(W_U: Tensor, ids: number[]): Float32Array[] {
   const [D, V] = W_U.shape;
   return ids.map((id) => {
-    if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new InputError(`token id ${id} outside the unembedding's vocab ${V}`, { field: "ids" });
+    if (!(Number.isInteger(id) && id >= 0 && id < V))
+      throw new InputError(`token id ${id} outside the unembedding's vocab ${V}`, { field: "ids" });
     const col = new Float32Array(D);
     for (let d = 0; d < D; d++) col[d] = W_U.data[d * V + id];
     return col;

@@ -100,14 +100,17 @@ export interface SublayerEffectsResult {
 }
 
 const MEAN_NOTES: Record<MeanAblationBasis, string> = {
-  "all-positions": "LD(clean) − LD(clean, sub-layer output set to its mean over every position of every reference prompt) [logits]",
-  "per-position-same-length": "LD(clean) − LD(clean, sub-layer output set to its per-position mean over the reference prompts of the same length) [logits]",
+  "all-positions":
+    "LD(clean) − LD(clean, sub-layer output set to its mean over every position of every reference prompt) [logits]",
+  "per-position-same-length":
+    "LD(clean) − LD(clean, sub-layer output set to its per-position mean over the reference prompts of the same length) [logits]",
 };
 
 const METHOD_NOTES: Record<SublayerMethod, string> = {
   "zero-ablation": "LD(clean) − LD(clean, sub-layer output set to 0) [logits]",
   "mean-ablation": "LD(clean) − LD(clean, sub-layer output set to its mean over the reference prompts) [logits]",
-  denoising: "(LD(corrupted, clean output patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
+  denoising:
+    "(LD(corrupted, clean output patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
   noising: "(LD(clean) − LD(clean, corrupted output patched in)) / (LD(clean) − LD(corrupted)) [fraction destroyed]",
   dla: "sub-layer output at the last position / cached final-norm scale × final norm weight · (W_U[:, label] − W_U[:, counterfactual]) [logits]",
 };
@@ -130,9 +133,12 @@ export async function referenceMeans(
   const meanOver = opts.meanOver ?? "all-positions";
   const batchSize = opts.batchSize ?? 32;
   if (!MEAN_ABLATION_BASES.includes(meanOver)) {
-    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, { field: "meanOver" });
+    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, {
+      field: "meanOver",
+    });
   }
-  if (!Array.isArray(reference) || reference.length === 0) throw new InputError("mean ablation needs at least one reference prompt", { field: "reference" });
+  if (!Array.isArray(reference) || reference.length === 0)
+    throw new InputError("mean ablation needs at least one reference prompt", { field: "reference" });
   checkStudyPrompts(reference, model.config.vocabSize, "reference");
   const D = model.config.hiddenSize;
   const sums = new Map<number, Map<string, Float64Array>>(); // length → hook → [pos * d_model]
@@ -140,7 +146,10 @@ export async function referenceMeans(
   const overall = new Map<string, Float64Array>(hooks.map((h) => [h, new Float64Array(D)]));
   let overallCount = 0;
   for (const { length: T, indices } of lengthBatches(reference, (p) => p.promptIds.length, batchSize)) {
-    const { cache } = await model.runWithCache(indices.map((i) => reference[i].promptIds), { names: hooks, logitsAt: "last" });
+    const { cache } = await model.runWithCache(
+      indices.map((i) => reference[i].promptIds),
+      { names: hooks, logitsAt: "last" },
+    );
     if (!sums.has(T)) sums.set(T, new Map(hooks.map((h) => [h, new Float64Array(T * D)])));
     counts.set(T, (counts.get(T) ?? 0) + indices.length);
     overallCount += indices.length * T;
@@ -155,7 +164,16 @@ export async function referenceMeans(
     }
   }
   // [d_model] per hook: each reference position weighs the same
-  const overallMeans = new Map(hooks.map((h) => [h, new Tensor(Float32Array.from(overall.get(h)!, (x) => x / overallCount), [D], ["d_model"])]));
+  const overallMeans = new Map(
+    hooks.map((h) => [
+      h,
+      new Tensor(
+        Float32Array.from(overall.get(h)!, (x) => x / overallCount),
+        [D],
+        ["d_model"],
+      ),
+    ]),
+  );
   const means = new Map<number, Map<string, Tensor>>();
   const fallbackLengths: number[] = [];
   for (const T of lengths) {
@@ -166,7 +184,19 @@ export async function referenceMeans(
       fallbackLengths.push(T);
     } else {
       const c = counts.get(T)!;
-      means.set(T, new Map(hooks.map((h) => [h, new Tensor(Float32Array.from(s.get(h)!, (x) => x / c), [T, D], ["pos", "d_model"])]))); // [pos, d_model]
+      means.set(
+        T,
+        new Map(
+          hooks.map((h) => [
+            h,
+            new Tensor(
+              Float32Array.from(s.get(h)!, (x) => x / c),
+              [T, D],
+              ["pos", "d_model"],
+            ),
+          ]),
+        ),
+      ); // [pos, d_model]
     }
   }
   return { means, fallbackLengths };
@@ -174,35 +204,68 @@ export async function referenceMeans(
 
 function groupsOf(ns: number[]): { group: string; n: number | null; idx: number[] }[] {
   const distinct = [...new Set(ns)].sort((a, b) => a - b);
-  const out = distinct.map((n) => ({ group: `n=${n}`, n: n as number | null, idx: ns.flatMap((m, i) => (m === n ? [i] : [])) }));
+  const out = distinct.map((n) => ({
+    group: `n=${n}`,
+    n: n as number | null,
+    idx: ns.flatMap((m, i) => (m === n ? [i] : [])),
+  }));
   out.push({ group: "all", n: null, idx: ns.map((_, i) => i) });
   return out;
 }
 
 /** Effects of every layer's attention and MLP sub-layer on the logit difference. */
-export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], opts: SublayerEffectsOptions = {}): Promise<SublayerEffectsResult> {
+export async function sublayerEffects(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  opts: SublayerEffectsOptions = {},
+): Promise<SublayerEffectsResult> {
   const cfg = model.config;
   const L = cfg.numLayers;
   const D = cfg.hiddenSize;
-  if (!Array.isArray(pairs) || pairs.length === 0) throw new InputError("sublayerEffects: give at least one prompt pair", { field: "pairs" });
-  checkStudyPrompts(pairs.map((p) => p.clean), cfg.vocabSize, "pairs.clean");
+  if (!Array.isArray(pairs) || pairs.length === 0)
+    throw new InputError("sublayerEffects: give at least one prompt pair", { field: "pairs" });
+  checkStudyPrompts(
+    pairs.map((p) => p.clean),
+    cfg.vocabSize,
+    "pairs.clean",
+  );
   const allCorrupted = pairs.every((p) => p.corrupted);
-  const methods = opts.methods ?? SUBLAYER_METHODS.filter((m) => (m !== "denoising" && m !== "noising") || allCorrupted).filter((m) => m !== "mean-ablation" || opts.reference);
-  for (const m of methods) if (!SUBLAYER_METHODS.includes(m)) throw new InputError(`unknown method "${m}"; expected ${SUBLAYER_METHODS.join(", ")}`, { field: "methods" });
+  const methods =
+    opts.methods ??
+    SUBLAYER_METHODS.filter((m) => (m !== "denoising" && m !== "noising") || allCorrupted).filter(
+      (m) => m !== "mean-ablation" || opts.reference,
+    );
+  for (const m of methods)
+    if (!SUBLAYER_METHODS.includes(m))
+      throw new InputError(`unknown method "${m}"; expected ${SUBLAYER_METHODS.join(", ")}`, { field: "methods" });
   const patching = methods.includes("denoising") || methods.includes("noising");
-  if (patching && !allCorrupted) throw new InputError("denoising/noising need a corrupted prompt in every pair", { field: "pairs.corrupted" });
-  if (methods.includes("mean-ablation") && !opts.reference) throw new InputError("mean-ablation needs { reference } prompts", { field: "reference" });
+  if (patching && !allCorrupted)
+    throw new InputError("denoising/noising need a corrupted prompt in every pair", { field: "pairs.corrupted" });
+  if (methods.includes("mean-ablation") && !opts.reference)
+    throw new InputError("mean-ablation needs { reference } prompts", { field: "reference" });
   const meanOver = opts.meanOver ?? "all-positions";
   if (!MEAN_ABLATION_BASES.includes(meanOver)) {
-    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, { field: "meanOver" });
+    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, {
+      field: "meanOver",
+    });
   }
   const counterfactual = opts.counterfactual ?? (allCorrupted ? "corrupted-label" : "strongest-wrong");
-  if (counterfactual === "corrupted-label" && !allCorrupted) throw new InputError('counterfactual "corrupted-label" needs a corrupted prompt in every pair', { field: "counterfactual" });
+  if (counterfactual === "corrupted-label" && !allCorrupted)
+    throw new InputError('counterfactual "corrupted-label" needs a corrupted prompt in every pair', {
+      field: "counterfactual",
+    });
   if (allCorrupted) {
-    checkStudyPrompts(pairs.map((p) => p.corrupted!), cfg.vocabSize, "pairs.corrupted");
+    checkStudyPrompts(
+      pairs.map((p) => p.corrupted!),
+      cfg.vocabSize,
+      "pairs.corrupted",
+    );
     pairs.forEach((p, i) => {
       if (p.corrupted!.promptIds.length !== p.clean.promptIds.length) {
-        throw new InputError(`pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}; patching needs equal lengths`, { field: `pairs[${i}].corrupted` });
+        throw new InputError(
+          `pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}; patching needs equal lengths`,
+          { field: `pairs[${i}].corrupted` },
+        );
       }
     });
   }
@@ -215,7 +278,10 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
 
   const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize);
   const means = methods.includes("mean-ablation")
-    ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], { meanOver, batchSize })
+    ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
+        meanOver,
+        batchSize,
+      })
     : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
 
   const P = pairs.length;
@@ -223,18 +289,24 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
   const ldCorrupted = new Float64Array(P).fill(NaN);
   const dlaEmbed = new Float64Array(P);
   // values[method][layer*2 + s][prompt]
-  const values = new Map<SublayerMethod, Float64Array[]>(methods.map((m) => [m, Array.from({ length: 2 * L }, () => new Float64Array(P))]));
+  const values = new Map<SublayerMethod, Float64Array[]>(
+    methods.map((m) => [m, Array.from({ length: 2 * L }, () => new Float64Array(P))]),
+  );
 
   const W_U = model.W_U;
   const [, V] = W_U.shape;
   for (const { length: T, indices } of batches) {
     const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
-    const clean = await model.runWithCache(cleanIds, { names: ["hook_embed", ...hooks, "ln_final.hook_scale"], logitsAt: "last" });
+    const clean = await model.runWithCache(cleanIds, {
+      names: ["hook_embed", ...hooks, "ln_final.hook_scale"],
+      logitsAt: "last",
+    });
     const correct = indices.map((i) => pairs[i].clean.labelId);
     const cf = indices.map((i, b) => {
       if (counterfactual === "corrupted-label") return pairs[i].corrupted!.labelId;
       const row = clean.logits.data.subarray(b * V, (b + 1) * V);
-      return scoreRow(row, b, pairs[i].clean.n, pairs[i].clean.labelId, parens, { kind: "strongest-wrong" }).counterfactualId;
+      return scoreRow(row, b, pairs[i].clean.n, pairs[i].clean.labelId, parens, { kind: "strongest-wrong" })
+        .counterfactualId;
     });
     const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
     const base = ld(clean.logits);
@@ -242,7 +314,10 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
 
     let corrupted: { logits: Tensor; cache: ActivationCache } | null = null;
     if (allCorrupted) {
-      corrupted = await model.runWithCache(indices.map((i) => pairs[i].corrupted!.promptIds), { names: hooks, logitsAt: "last" });
+      corrupted = await model.runWithCache(
+        indices.map((i) => pairs[i].corrupted!.promptIds),
+        { names: hooks, logitsAt: "last" },
+      );
       const c = ld(corrupted.logits);
       indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
     }
@@ -254,19 +329,37 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
         const record = (m: SublayerMethod, v: number[]) => indices.forEach((pi, b) => (values.get(m)![k][pi] = v[b]));
         if (methods.includes("zero-ablation")) {
           const out = ld(await model.runWithHooks(cleanIds, [{ hook, kind: "zero", ...where }], { logitsAt: "last" }));
-          record("zero-ablation", out.map((x, b) => base[b] - x));
+          record(
+            "zero-ablation",
+            out.map((x, b) => base[b] - x),
+          );
         }
         if (methods.includes("mean-ablation")) {
           const mean = means.means.get(T)!.get(hook)!;
-          const out = ld(await model.runWithHooks(cleanIds, [{ hook, kind: "mean", mean, ...where }], { logitsAt: "last" }));
-          record("mean-ablation", out.map((x, b) => base[b] - x));
+          const out = ld(
+            await model.runWithHooks(cleanIds, [{ hook, kind: "mean", mean, ...where }], { logitsAt: "last" }),
+          );
+          record(
+            "mean-ablation",
+            out.map((x, b) => base[b] - x),
+          );
         }
         if (methods.includes("denoising")) {
-          const out = ld(await model.runWithHooks(indices.map((i) => pairs[i].corrupted!.promptIds), [{ hook, kind: "patch", source: clean.cache, ...where }], { logitsAt: "last" }));
+          const out = ld(
+            await model.runWithHooks(
+              indices.map((i) => pairs[i].corrupted!.promptIds),
+              [{ hook, kind: "patch", source: clean.cache, ...where }],
+              { logitsAt: "last" },
+            ),
+          );
           record("denoising", out);
         }
         if (methods.includes("noising")) {
-          const out = ld(await model.runWithHooks(cleanIds, [{ hook, kind: "patch", source: corrupted!.cache, ...where }], { logitsAt: "last" }));
+          const out = ld(
+            await model.runWithHooks(cleanIds, [{ hook, kind: "patch", source: corrupted!.cache, ...where }], {
+              logitsAt: "last",
+            }),
+          );
           record("noising", out);
         }
       }
@@ -301,7 +394,8 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
       const k = 2 * l + s;
       for (const m of methods) {
         const v = values.get(m)![k];
-        for (let i = 0; i < P; i++) perPrompt.push({ prompt: i, n: ns[i], layer: l, sublayer: sublayers[s], method: m, value: v[i] });
+        for (let i = 0; i < P; i++)
+          perPrompt.push({ prompt: i, n: ns[i], layer: l, sublayer: sublayers[s], method: m, value: v[i] });
         for (const g of groups) {
           let ci;
           if (m === "denoising" || m === "noising") {
@@ -309,7 +403,9 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
             ci = bootstrapIndices(
               g.idx.length,
               (idx) => {
-                let cl = 0, co = 0, pa = 0;
+                let cl = 0,
+                  co = 0,
+                  pa = 0;
                 for (const j of idx) {
                   const i = g.idx[j];
                   cl += ldClean[i];
@@ -320,7 +416,11 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
               },
               boot,
             );
-          } else ci = bootstrapMean(g.idx.map((i) => v[i]), boot);
+          } else
+            ci = bootstrapMean(
+              g.idx.map((i) => v[i]),
+              boot,
+            );
           rows.push({
             layer: l,
             sublayer: sublayers[s],
@@ -354,7 +454,10 @@ export async function sublayerEffects(model: HookedLlama, pairs: PromptPair[], o
       counterfactual,
       positions,
       meanOver,
-      dlaEmbed: mean(dlaEmbed, pairs.map((_, i) => i)),
+      dlaEmbed: mean(
+        dlaEmbed,
+        pairs.map((_, i) => i),
+      ),
       meanFallbackLengths: means.fallbackLengths,
       methodNotes: { ...METHOD_NOTES, "mean-ablation": MEAN_NOTES[meanOver] },
     },

@@ -44,7 +44,10 @@ function positiveInt(obj: Json, field: string, file: string, fallback?: number):
   const v = obj[field];
   if (v === undefined || v === null) {
     if (fallback !== undefined) return fallback;
-    throw new ConfigError(`${file}: required field "${field}" is missing (expected a positive integer)`, { file, field });
+    throw new ConfigError(`${file}: required field "${field}" is missing (expected a positive integer)`, {
+      file,
+      field,
+    });
   }
   if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) fail(file, field, "a positive integer", v);
   return v;
@@ -77,7 +80,8 @@ function parseRope(obj: Json, file: string): { theta: number; scaling: LlamaConf
     if (p.rope_theta !== undefined) theta = positiveNumber(p, "rope_theta", file, theta);
   }
   if (rs === undefined || rs === null) return { theta, scaling: null };
-  if (typeof rs !== "object" || Array.isArray(rs)) fail(file, field, 'null or an object {"type": "linear", "factor": number}', rs);
+  if (typeof rs !== "object" || Array.isArray(rs))
+    fail(file, field, 'null or an object {"type": "linear", "factor": number}', rs);
   const s = rs as Json;
   const kind = s.rope_type ?? s.type;
   if (kind === "default" && field === "rope_parameters") return { theta, scaling: null };
@@ -88,7 +92,8 @@ function parseRope(obj: Json, file: string): { theta: number; scaling: LlamaConf
     );
   }
   const factor = s.factor;
-  if (typeof factor !== "number" || !Number.isFinite(factor) || factor <= 0) fail(file, `${field}.factor`, "a positive number", factor);
+  if (typeof factor !== "number" || !Number.isFinite(factor) || factor <= 0)
+    fail(file, `${field}.factor`, "a positive number", factor);
   return { theta, scaling: { type: "linear", factor } };
 }
 
@@ -128,11 +133,15 @@ export function parseLlamaConfig(json: unknown, file: string): LlamaConfig {
   }
   const act = obj.hidden_act;
   if (act !== undefined && act !== "silu") {
-    throw new ConfigError(`${file}: unsupported hidden_act ${describe(act)}; Llama uses "silu"`, { file, field: "hidden_act" });
+    throw new ConfigError(`${file}: unsupported hidden_act ${describe(act)}; Llama uses "silu"`, {
+      file,
+      field: "hidden_act",
+    });
   }
   // The graph has no bias terms.
   for (const f of ["attention_bias", "mlp_bias"]) {
-    if (bool(obj, f, file, false)) throw new ConfigError(`${file}: ${f}=true is not supported (expected false)`, { file, field: f });
+    if (bool(obj, f, file, false))
+      throw new ConfigError(`${file}: ${f}=true is not supported (expected false)`, { file, field: f });
   }
 
   const hiddenSize = positiveInt(obj, "hidden_size", file);
@@ -198,7 +207,9 @@ export function loadLlamaConfig(folder: string): LlamaConfig {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(
-      code === "ENOENT" ? `${file} not found: a checkpoint folder needs a config.json` : `${file} cannot be read: ${(e as Error).message}`,
+      code === "ENOENT"
+        ? `${file} not found: a checkpoint folder needs a config.json`
+        : `${file} cannot be read: ${(e as Error).message}`,
       { file },
     );
   }

@@ -42,7 +42,9 @@ export function looksLikeHubId(s: string): boolean {
 /** Load config, weights (validated against the config) and tokenizer from a local folder. */
 export function loadLocalCheckpoint(folder: string, opts: { tokenizer?: boolean } = {}): Checkpoint {
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
-    throw new CheckpointError(`${folder} is not a checkpoint folder (it does not exist or is not a directory)`, { file: folder });
+    throw new CheckpointError(`${folder} is not a checkpoint folder (it does not exist or is not a directory)`, {
+      file: folder,
+    });
   }
   const configFile = path.join(folder, "config.json");
   if (!fs.existsSync(configFile)) {
@@ -71,7 +73,9 @@ export function loadLocalCheckpoint(folder: string, opts: { tokenizer?: boolean 
 export async function loadCheckpoint(folderOrHubId: string, opts: LoadCheckpointOptions = {}): Promise<Checkpoint> {
   if (fs.existsSync(folderOrHubId)) return loadLocalCheckpoint(folderOrHubId, opts);
   if (!looksLikeHubId(folderOrHubId)) {
-    throw new CheckpointError(`${folderOrHubId}: no such folder (and not a Hub id of the form "org/name")`, { file: folderOrHubId });
+    throw new CheckpointError(`${folderOrHubId}: no such folder (and not a Hub id of the form "org/name")`, {
+      file: folderOrHubId,
+    });
   }
   const folder = await downloadFromHub(folderOrHubId, opts);
   return loadLocalCheckpoint(folder, opts);
@@ -80,7 +84,8 @@ export async function loadCheckpoint(folderOrHubId: string, opts: LoadCheckpoint
 /** The cache folder a Hub id is downloaded into (transformers.js' FileCache layout). */
 export function hubCacheFolder(hubId: string, opts: { cacheDir?: string; revision?: string } = {}): string {
   const cacheDir = opts.cacheDir ?? hfEnv.cacheDir;
-  if (!cacheDir) throw new CheckpointError(`no cache folder for Hub downloads: pass opts.cacheDir`, { field: "cacheDir" });
+  if (!cacheDir)
+    throw new CheckpointError(`no cache folder for Hub downloads: pass opts.cacheDir`, { field: "cacheDir" });
   const revision = opts.revision ?? "main";
   return revision === "main" ? path.join(cacheDir, hubId) : path.join(cacheDir, hubId, revision);
 }
@@ -102,7 +107,8 @@ export async function downloadFromHub(hubId: string, opts: LoadCheckpointOptions
   const revision = encodeURIComponent(opts.revision ?? "main");
   const host = (hfEnv.remoteHost ?? "https://huggingface.co/").replace(/\/?$/, "/");
   const url = (file: string) => `${host}${hubId}/resolve/${revision}/${file}`;
-  const get = (file: string, required: boolean) => fetchToFile(url(file), path.join(folder, file), timeoutMs, required, hubId);
+  const get = (file: string, required: boolean) =>
+    fetchToFile(url(file), path.join(folder, file), timeoutMs, required, hubId);
   try {
     fs.mkdirSync(folder, { recursive: true });
     await get("config.json", true);
@@ -135,7 +141,13 @@ export async function downloadFromHub(hubId: string, opts: LoadCheckpointOptions
  * GET url into dest (via dest.part, renamed when complete). Returns false on 404 when not
  * required. The timeout covers the wait for the response and each gap between body chunks.
  */
-async function fetchToFile(url: string, dest: string, timeoutMs: number, required: boolean, hubId: string): Promise<boolean> {
+async function fetchToFile(
+  url: string,
+  dest: string,
+  timeoutMs: number,
+  required: boolean,
+  hubId: string,
+): Promise<boolean> {
   if (fs.existsSync(dest)) return true;
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), timeoutMs);
@@ -152,12 +164,23 @@ async function fetchToFile(url: string, dest: string, timeoutMs: number, require
       res = await fetch(url, { signal: controller.signal, headers, redirect: "follow" });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code;
-      throw new HubUnreachable(controller.signal.aborted ? `no answer within ${timeoutMs} ms from ${url}` : `${cause ?? (e as Error).message} for ${url}`);
+      throw new HubUnreachable(
+        controller.signal.aborted
+          ? `no answer within ${timeoutMs} ms from ${url}`
+          : `${cause ?? (e as Error).message} for ${url}`,
+      );
     }
     if (res.status === 404 && !required) return false;
     if (!res.ok) {
-      const why = res.status === 401 || res.status === 403 ? " (gated or private: set HF_TOKEN)" : res.status === 404 ? " (no such repo or file)" : "";
-      throw new CheckpointError(`${hubId}: GET ${url} answered HTTP ${res.status}${why}`, { file: path.basename(dest) });
+      const why =
+        res.status === 401 || res.status === 403
+          ? " (gated or private: set HF_TOKEN)"
+          : res.status === 404
+            ? " (no such repo or file)"
+            : "";
+      throw new CheckpointError(`${hubId}: GET ${url} answered HTTP ${res.status}${why}`, {
+        file: path.basename(dest),
+      });
     }
     const part = dest + ".part";
     const fd = fs.openSync(part, "w");
@@ -169,7 +192,9 @@ async function fetchToFile(url: string, dest: string, timeoutMs: number, require
         try {
           chunk = await reader.read();
         } catch (e) {
-          throw new HubUnreachable(controller.signal.aborted ? `download of ${url} stalled for ${timeoutMs} ms` : (e as Error).message);
+          throw new HubUnreachable(
+            controller.signal.aborted ? `download of ${url} stalled for ${timeoutMs} ms` : (e as Error).message,
+          );
         }
         if (chunk.done) break;
         rearm();

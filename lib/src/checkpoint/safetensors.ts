@@ -40,7 +40,13 @@ export class SafetensorsFile {
   readonly metadata: Record<string, string> | null;
   private readonly entries: Map<string, SafetensorsEntry>;
 
-  private constructor(file: string, fileSize: number, dataStart: number, metadata: Record<string, string> | null, entries: Map<string, SafetensorsEntry>) {
+  private constructor(
+    file: string,
+    fileSize: number,
+    dataStart: number,
+    metadata: Record<string, string> | null,
+    entries: Map<string, SafetensorsEntry>,
+  ) {
     this.file = file;
     this.fileSize = fileSize;
     this.dataStart = dataStart;
@@ -58,7 +64,8 @@ export class SafetensorsFile {
     }
     try {
       const fileSize = fs.fstatSync(fd).size;
-      if (fileSize < 8) throw new SafetensorsError(`${file} is ${fileSize} bytes, too short for a safetensors header`, { file });
+      if (fileSize < 8)
+        throw new SafetensorsError(`${file} is ${fileSize} bytes, too short for a safetensors header`, { file });
       const lenBuf = Buffer.alloc(8);
       readExactly(fd, lenBuf, 0, file);
       const headerLen = lenBuf.readBigUInt64LE(0);
@@ -92,8 +99,16 @@ export class SafetensorsFile {
     const dataSize = fileSize - dataStart;
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === "__metadata__") {
-        if (typeof raw !== "object" || raw === null || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === "string")) {
-          throw new SafetensorsError(`${file}: __metadata__ must be an object of strings`, { file, field: "__metadata__" });
+        if (
+          typeof raw !== "object" ||
+          raw === null ||
+          Array.isArray(raw) ||
+          !Object.values(raw).every((v) => typeof v === "string")
+        ) {
+          throw new SafetensorsError(`${file}: __metadata__ must be an object of strings`, {
+            file,
+            field: "__metadata__",
+          });
         }
         metadata = raw as Record<string, string>;
         continue;
@@ -101,11 +116,12 @@ export class SafetensorsFile {
       const bad = (what: string): never => {
         throw new SafetensorsError(`${file}: tensor "${name}": ${what}`, { file, field: name });
       };
-      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) bad("entry must be an object {dtype, shape, data_offsets}");
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        bad("entry must be an object {dtype, shape, data_offsets}");
       const e = raw as Record<string, unknown>;
       const dtype = e.dtype;
       if (typeof dtype !== "string") bad(`dtype must be a string, got ${JSON.stringify(dtype)}`);
-      if (!(dtype as string in DTYPE_BYTES)) {
+      if (!((dtype as string) in DTYPE_BYTES)) {
         const known = KNOWN_UNSUPPORTED.includes(dtype as string) ? "unsupported" : "unknown";
         bad(`${known} dtype "${dtype}" (supported: F32, F16, BF16)`);
       }
@@ -114,7 +130,11 @@ export class SafetensorsFile {
         bad(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
       }
       const offs = e.data_offsets;
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => typeof o === "number" && Number.isInteger(o) && o >= 0)) {
+      if (
+        !Array.isArray(offs) ||
+        offs.length !== 2 ||
+        !offs.every((o) => typeof o === "number" && Number.isInteger(o) && o >= 0)
+      ) {
         bad(`data_offsets must be [begin, end] non-negative integers, got ${JSON.stringify(offs)}`);
       }
       const [b, en] = offs as number[];
@@ -122,10 +142,18 @@ export class SafetensorsFile {
       const expected = numel * DTYPE_BYTES[dtype as SafetensorsDtype];
       if (en < b) bad(`data_offsets [${b}, ${en}] end before begin`);
       if (en - b !== expected) {
-        bad(`data_offsets [${b}, ${en}] hold ${en - b} bytes but shape [${(shape as number[]).join(", ")}] of ${dtype} needs ${expected}`);
+        bad(
+          `data_offsets [${b}, ${en}] hold ${en - b} bytes but shape [${(shape as number[]).join(", ")}] of ${dtype} needs ${expected}`,
+        );
       }
       if (en > dataSize) bad(`data_offsets [${b}, ${en}] run past the end of the data section (${dataSize} bytes)`);
-      entries.set(name, { name, dtype: dtype as SafetensorsDtype, shape: (shape as number[]).slice(), begin: dataStart + b, end: dataStart + en });
+      entries.set(name, {
+        name,
+        dtype: dtype as SafetensorsDtype,
+        shape: (shape as number[]).slice(),
+        begin: dataStart + b,
+        end: dataStart + en,
+      });
     }
     // No two tensors may share bytes.
     const sorted = [...entries.values()].filter((x) => x.end > x.begin).sort((x, y) => x.begin - y.begin);
@@ -182,7 +210,10 @@ export class SafetensorsFile {
     try {
       const size = fs.fstatSync(fd).size;
       if (size !== this.fileSize) {
-        throw new SafetensorsError(`${this.file} changed size since its header was read (${this.fileSize} → ${size} bytes)`, { file: this.file, field: e.name });
+        throw new SafetensorsError(
+          `${this.file} changed size since its header was read (${this.fileSize} → ${size} bytes)`,
+          { file: this.file, field: e.name },
+        );
       }
       readExactly(fd, dst, e.begin, this.file);
     } finally {

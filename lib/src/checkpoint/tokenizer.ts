@@ -38,7 +38,8 @@ function readJson(file: string, required: boolean): Json | null {
 /** Special tokens may be strings or AddedToken objects ({content: "<s>", ...}). */
 function tokenString(v: unknown): string | null {
   if (typeof v === "string") return v;
-  if (typeof v === "object" && v !== null && typeof (v as Json).content === "string") return (v as Json).content as string;
+  if (typeof v === "object" && v !== null && typeof (v as Json).content === "string")
+    return (v as Json).content as string;
   return null;
 }
 
@@ -52,18 +53,23 @@ class HfTokenizer implements Tokenizer {
   readonly vocabSize: number;
   private readonly idToTok: Map<number, string>;
 
-  constructor(private readonly hf: PreTrainedTokenizer, private readonly folder: string, specials: Record<string, string | null>) {
+  constructor(
+    private readonly hf: PreTrainedTokenizer,
+    private readonly folder: string,
+    specials: Record<string, string | null>,
+  ) {
     const vocab = hf.get_vocab() as Map<string, number>;
     this.idToTok = new Map([...vocab].map(([t, i]) => [i, t]));
     this.vocabSize = Math.max(-1, ...vocab.values()) + 1;
-    const id = (t: string | null) => (t === null ? null : vocab.get(t) ?? null);
+    const id = (t: string | null) => (t === null ? null : (vocab.get(t) ?? null));
     this.bosId = id(specials.bos_token);
     this.eosId = id(specials.eos_token);
     this.padId = id(specials.pad_token);
   }
 
   encode(text: string, opts: { addBos?: boolean } = {}): number[] {
-    if (typeof text !== "string") throw new InputError(`encode expects a string, got ${typeof text}`, { field: "text" });
+    if (typeof text !== "string")
+      throw new InputError(`encode expects a string, got ${typeof text}`, { field: "text" });
     const ids = this.hf.encode(text, { add_special_tokens: false }) as number[];
     return (opts.addBos ?? true) && this.bosId !== null ? [this.bosId, ...ids] : ids;
   }
@@ -73,7 +79,9 @@ class HfTokenizer implements Tokenizer {
     if (ids.length === 0) return "";
     for (const i of ids) {
       if (!Number.isInteger(i) || !this.idToTok.has(i)) {
-        throw new InputError(`token id ${i} is not in the vocabulary of ${this.folder} (size ${this.vocabSize})`, { field: "ids" });
+        throw new InputError(`token id ${i} is not in the vocabulary of ${this.folder} (size ${this.vocabSize})`, {
+          field: "ids",
+        });
       }
     }
     return this.hf.decode(ids, { skip_special_tokens: false });
@@ -85,7 +93,10 @@ class HfTokenizer implements Tokenizer {
 
   idToToken(id: number): string {
     const t = this.idToTok.get(id);
-    if (t === undefined) throw new InputError(`token id ${id} is not in the vocabulary of ${this.folder} (size ${this.vocabSize})`, { field: "id" });
+    if (t === undefined)
+      throw new InputError(`token id ${id} is not in the vocabulary of ${this.folder} (size ${this.vocabSize})`, {
+        field: "id",
+      });
     return t;
   }
 }
@@ -104,14 +115,19 @@ export function loadTokenizer(folder: string): Tokenizer {
   }
   const tokenizerJson = readJson(tokFile, true) as Json;
   if (typeof tokenizerJson.model !== "object" || tokenizerJson.model === null) {
-    throw new CheckpointError(`${tokFile}: no "model" section; not a Hugging Face tokenizers file`, { file: tokFile, field: "model" });
+    throw new CheckpointError(`${tokFile}: no "model" section; not a Hugging Face tokenizers file`, {
+      file: tokFile,
+      field: "model",
+    });
   }
   const tokConfig = readJson(path.join(folder, "tokenizer_config.json"), false) ?? {};
   const specialMap = readJson(path.join(folder, "special_tokens_map.json"), false) ?? {};
 
   // Special tokens: tokenizer_config, else special_tokens_map, else Llama's <s>/</s>/<unk> when in the vocab.
   const vocab = (tokenizerJson.model as Json).vocab as Record<string, number> | undefined;
-  const added = Array.isArray(tokenizerJson.added_tokens) ? (tokenizerJson.added_tokens as Json[]).map((t) => t.content) : [];
+  const added = Array.isArray(tokenizerJson.added_tokens)
+    ? (tokenizerJson.added_tokens as Json[]).map((t) => t.content)
+    : [];
   const known = (t: string) => (vocab !== undefined && typeof vocab === "object" && t in vocab) || added.includes(t);
   const llamaDefault: Record<string, string> = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>" };
   const specials: Record<string, string | null> = {};
@@ -127,7 +143,9 @@ export function loadTokenizer(folder: string): Tokenizer {
   try {
     hf = new PreTrainedTokenizer(tokenizerJson, config);
   } catch (e) {
-    throw new CheckpointError(`${tokFile} cannot be loaded by @huggingface/transformers: ${(e as Error).message}`, { file: tokFile });
+    throw new CheckpointError(`${tokFile} cannot be loaded by @huggingface/transformers: ${(e as Error).message}`, {
+      file: tokFile,
+    });
   }
   return new HfTokenizer(hf, folder, specials);
 }

@@ -35,7 +35,10 @@ export class WeightStore {
     if (fs.existsSync(index)) return WeightStore.openSharded(folder, index);
     const others = fs.existsSync(folder) ? fs.readdirSync(folder).filter((f) => /\.(bin|pt|pth|gguf)$/.test(f)) : [];
     const hint = others.length ? ` (found ${others.join(", ")}: only safetensors weights are supported)` : "";
-    throw new CheckpointError(`${folder}: no weights: expected ${SINGLE_WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE}${hint}`, { file: single });
+    throw new CheckpointError(
+      `${folder}: no weights: expected ${SINGLE_WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE}${hint}`,
+      { file: single },
+    );
   }
 
   private static openSharded(folder: string, index: string): WeightStore {
@@ -46,30 +49,51 @@ export class WeightStore {
       throw new CheckpointError(`${index} is not valid JSON: ${(e as Error).message}`, { file: index });
     }
     const map = (json as { weight_map?: unknown } | null)?.weight_map;
-    if (typeof map !== "object" || map === null || Array.isArray(map) || !Object.values(map).every((v) => typeof v === "string")) {
-      throw new CheckpointError(`${index}: "weight_map" must be an object mapping tensor names to shard file names`, { file: index, field: "weight_map" });
+    if (
+      typeof map !== "object" ||
+      map === null ||
+      Array.isArray(map) ||
+      !Object.values(map).every((v) => typeof v === "string")
+    ) {
+      throw new CheckpointError(`${index}: "weight_map" must be an object mapping tensor names to shard file names`, {
+        file: index,
+        field: "weight_map",
+      });
     }
     const shards = new Map<string, SafetensorsFile>();
     const byName = new Map<string, SafetensorsFile>();
     for (const [name, shard] of Object.entries(map as Record<string, string>)) {
       if (path.isAbsolute(shard) || shard.split(/[\\/]/).includes("..")) {
-        throw new CheckpointError(`${index}: shard "${shard}" for "${name}" must be a file name inside the checkpoint folder`, { file: index, field: name });
+        throw new CheckpointError(
+          `${index}: shard "${shard}" for "${name}" must be a file name inside the checkpoint folder`,
+          { file: index, field: name },
+        );
       }
       let f = shards.get(shard);
       if (!f) {
         const shardPath = path.join(folder, shard);
         if (!fs.existsSync(shardPath)) {
-          throw new CheckpointError(`${index} lists shard ${shard} (for "${name}") but ${shardPath} does not exist`, { file: shardPath, field: name });
+          throw new CheckpointError(`${index} lists shard ${shard} (for "${name}") but ${shardPath} does not exist`, {
+            file: shardPath,
+            field: name,
+          });
         }
         f = SafetensorsFile.open(shardPath);
         shards.set(shard, f);
       }
       if (!f.has(name)) {
-        throw new CheckpointError(`${index} maps "${name}" to ${shard}, but that shard has no such tensor`, { file: f.file, field: name });
+        throw new CheckpointError(`${index} maps "${name}" to ${shard}, but that shard has no such tensor`, {
+          file: f.file,
+          field: name,
+        });
       }
       byName.set(name, f);
     }
-    return new WeightStore(folder, [...shards.values()].map((f) => f.file), byName);
+    return new WeightStore(
+      folder,
+      [...shards.values()].map((f) => f.file),
+      byName,
+    );
   }
 
   names(): string[] {
@@ -82,7 +106,11 @@ export class WeightStore {
 
   private fileOf(name: string): SafetensorsFile {
     const f = this.byName.get(name);
-    if (!f) throw new CheckpointError(`${this.folder}: checkpoint has no tensor "${name}"`, { file: this.folder, field: name });
+    if (!f)
+      throw new CheckpointError(`${this.folder}: checkpoint has no tensor "${name}"`, {
+        file: this.folder,
+        field: name,
+      });
     return f;
   }
 
@@ -148,7 +176,9 @@ export function validateLlamaWeights(config: LlamaConfig, store: WeightStore): v
   if (problems.length) {
     const shown = problems.slice(0, 20).join("; ");
     const more = problems.length > 20 ? `; and ${problems.length - 20} more` : "";
-    throw new CheckpointError(`${store.folder}: weights do not match config.json: ${shown}${more}`, { file: store.folder, field: firstBad[0] });
+    throw new CheckpointError(`${store.folder}: weights do not match config.json: ${shown}${more}`, {
+      file: store.folder,
+      field: firstBad[0],
+    });
   }
 }
-

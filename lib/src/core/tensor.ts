@@ -16,7 +16,9 @@ export class Tensor {
       throw new InputError(`Tensor data has ${data.length} elements but shape [${shape.join(", ")}] needs ${size}`);
     }
     if (dims.length !== shape.length) {
-      throw new InputError(`Tensor has ${shape.length} dimensions but ${dims.length} dimension names (${dims.join(", ")})`);
+      throw new InputError(
+        `Tensor has ${shape.length} dimensions but ${dims.length} dimension names (${dims.join(", ")})`,
+      );
     }
     this.data = data;
     this.shape = shape.slice();
@@ -47,7 +49,9 @@ export class Tensor {
   /** Flat offset of a full index; negative indices count from the end. Bounds-checked. */
   offset(index: number[]): number {
     if (index.length !== this.shape.length) {
-      throw new InputError(`Index has ${index.length} entries, tensor has ${this.shape.length} dims [${this.dims.join(", ")}]`);
+      throw new InputError(
+        `Index has ${index.length} entries, tensor has ${this.shape.length} dims [${this.dims.join(", ")}]`,
+      );
     }
     let off = 0;
     for (let d = 0; d < index.length; d++) {

@@ -29,7 +29,13 @@ export interface ToTokensOptions {
 export type ModelInput = string | string[] | number[][] | TokenBatch;
 
 export function isTokenBatch(x: unknown): x is TokenBatch {
-  return typeof x === "object" && x !== null && !Array.isArray(x) && Array.isArray((x as TokenBatch).ids) && Array.isArray((x as TokenBatch).attentionMask);
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    !Array.isArray(x) &&
+    Array.isArray((x as TokenBatch).ids) &&
+    Array.isArray((x as TokenBatch).attentionMask)
+  );
 }
 
 /** Pad token id lists into a batch. */
@@ -38,9 +44,13 @@ export function padTokens(seqs: number[][], opts: { padding?: "left" | "right"; 
   const padId = opts.padId ?? 0;
   if (seqs.length === 0) throw new InputError("Empty batch: give at least one prompt", { field: "input" });
   seqs.forEach((s, i) => {
-    if (!Array.isArray(s) || s.length === 0) throw new InputError(`Prompt ${i} has no tokens`, { field: `input[${i}]` });
+    if (!Array.isArray(s) || s.length === 0)
+      throw new InputError(`Prompt ${i} has no tokens`, { field: `input[${i}]` });
     s.forEach((t, j) => {
-      if (!Number.isInteger(t) || t < 0) throw new InputError(`Prompt ${i} token ${j} is ${t}, expected a non-negative integer id`, { field: `input[${i}][${j}]` });
+      if (!Number.isInteger(t) || t < 0)
+        throw new InputError(`Prompt ${i} token ${j} is ${t}, expected a non-negative integer id`, {
+          field: `input[${i}][${j}]`,
+        });
     });
   });
   const P = Math.max(...seqs.map((s) => s.length));
@@ -71,8 +81,14 @@ export function toTokenBatch(input: ModelInput, tokenizer: TextEncoder | null, o
     return input;
   }
   const padId = opts.padId ?? tokenizer?.padId ?? tokenizer?.eosId ?? 0;
-  if (typeof input === "string" || (Array.isArray(input) && input.length > 0 && (input as unknown[]).every((x) => typeof x === "string"))) {
-    if (!tokenizer) throw new InputError("Text input needs a tokenizer; this model has none, give token ids (number[][])", { field: "input" });
+  if (
+    typeof input === "string" ||
+    (Array.isArray(input) && input.length > 0 && (input as unknown[]).every((x) => typeof x === "string"))
+  ) {
+    if (!tokenizer)
+      throw new InputError("Text input needs a tokenizer; this model has none, give token ids (number[][])", {
+        field: "input",
+      });
     const texts = typeof input === "string" ? [input] : (input as string[]);
     return padTokens(
       texts.map((t) => tokenizer.encode(t, { addBos: opts.addBos ?? true })),
@@ -90,13 +106,27 @@ export function validateTokenBatch(b: TokenBatch): void {
   const B = b.ids.length;
   if (B === 0) throw new InputError("Empty batch: give at least one prompt", { field: "ids" });
   const P = b.ids[0].length;
-  for (const [field, rows] of [["ids", b.ids], ["attentionMask", b.attentionMask], ["positions", b.positions]] as const) {
-    if (!Array.isArray(rows) || rows.length !== B) throw new InputError(`TokenBatch.${field} must have ${B} rows`, { field });
+  for (const [field, rows] of [
+    ["ids", b.ids],
+    ["attentionMask", b.attentionMask],
+    ["positions", b.positions],
+  ] as const) {
+    if (!Array.isArray(rows) || rows.length !== B)
+      throw new InputError(`TokenBatch.${field} must have ${B} rows`, { field });
     rows.forEach((r, i) => {
-      if (!Array.isArray(r) || r.length !== P) throw new InputError(`TokenBatch.${field}[${i}] must have ${P} entries (the padded length)`, { field: `${field}[${i}]` });
+      if (!Array.isArray(r) || r.length !== P)
+        throw new InputError(`TokenBatch.${field}[${i}] must have ${P} entries (the padded length)`, {
+          field: `${field}[${i}]`,
+        });
       r.forEach((t, j) => {
-        if (!Number.isInteger(t) || t < 0) throw new InputError(`TokenBatch.${field}[${i}][${j}] is ${t}, expected a non-negative integer`, { field: `${field}[${i}][${j}]` });
-        if (field === "attentionMask" && t > 1) throw new InputError(`TokenBatch.attentionMask[${i}][${j}] is ${t}, expected 0 or 1`, { field: `attentionMask[${i}][${j}]` });
+        if (!Number.isInteger(t) || t < 0)
+          throw new InputError(`TokenBatch.${field}[${i}][${j}] is ${t}, expected a non-negative integer`, {
+            field: `${field}[${i}][${j}]`,
+          });
+        if (field === "attentionMask" && t > 1)
+          throw new InputError(`TokenBatch.attentionMask[${i}][${j}] is ${t}, expected 0 or 1`, {
+            field: `attentionMask[${i}][${j}]`,
+          });
       });
     });
   }

@@ -45,8 +45,12 @@ export class ActivationCache {
     const v = this.values.get(name);
     if (!v) {
       const held = this.names();
-      const shown = held.length ? held.slice(0, 8).join(", ") + (held.length > 8 ? `, ... (${held.length})` : "") : "nothing";
-      throw new InputError(`The cache does not hold "${name}" (it holds ${shown}); add it to runWithCache's names`, { field: name });
+      const shown = held.length
+        ? held.slice(0, 8).join(", ") + (held.length > 8 ? `, ... (${held.length})` : "")
+        : "nothing";
+      throw new InputError(`The cache does not hold "${name}" (it holds ${shown}); add it to runWithCache's names`, {
+        field: name,
+      });
     }
     return v;
   }
@@ -63,13 +67,15 @@ export class ActivationCache {
   atPos(name: string, pos: CachePos = "last"): Tensor {
     const t = this.get(name);
     const d = t.dims.indexOf("pos");
-    if (d !== 1 || t.dims[0] !== "batch") throw new InputError(`${name} has dims [${t.dims.join(", ")}], expected [batch, pos, ...]`, { field: name });
+    if (d !== 1 || t.dims[0] !== "batch")
+      throw new InputError(`${name} has dims [${t.dims.join(", ")}], expected [batch, pos, ...]`, { field: name });
     const [B, P] = t.shape;
     const inner = t.strides[1];
     const out = new Float32Array(B * inner);
     for (let b = 0; b < B; b++) {
-      let p = pos === "last" ? lastTokenIndex(this.batch, b) : pos < 0 ? pos + P : pos;
-      if (!Number.isInteger(p) || p < 0 || p >= P) throw new InputError(`Position ${pos} out of range for ${P} positions`, { field: "pos" });
+      const p = pos === "last" ? lastTokenIndex(this.batch, b) : pos < 0 ? pos + P : pos;
+      if (!Number.isInteger(p) || p < 0 || p >= P)
+        throw new InputError(`Position ${pos} out of range for ${P} positions`, { field: "pos" });
       out.set(t.data.subarray(b * t.strides[0] + p * inner, b * t.strides[0] + (p + 1) * inner), b * inner);
     }
     return new Tensor(out, [B, ...t.shape.slice(2)], ["batch", ...t.dims.slice(2)]);
@@ -83,7 +89,8 @@ export class ActivationCache {
   accumulatedResid(opts: { layer?: number; pos?: CachePos; applyLn?: boolean; inclMid?: boolean } = {}): StackResult {
     const L = this.model.numLayers;
     const layer = opts.layer === undefined || opts.layer === -1 ? L : opts.layer;
-    if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new InputError(`layer ${layer} out of range 0..${L}`, { field: "layer" });
+    if (!Number.isInteger(layer) || layer < 0 || layer > L)
+      throw new InputError(`layer ${layer} out of range 0..${L}`, { field: "layer" });
     const parts: Tensor[] = [];
     const labels: string[] = [];
     for (let l = 0; l <= layer; l++) {
@@ -163,7 +170,10 @@ export class ActivationCache {
   applyLnToStack(stack: Tensor, opts: { pos?: CachePos } = {}): Tensor {
     const [C, B, D] = stack.shape;
     if (stack.shape.length !== 3 || D !== this.model.hiddenSize || B !== this.batch.ids.length) {
-      throw new InputError(`applyLnToStack: stack has shape [${stack.shape.join(", ")}], expected [component, ${this.batch.ids.length}, ${this.model.hiddenSize}]`, { field: "stack" });
+      throw new InputError(
+        `applyLnToStack: stack has shape [${stack.shape.join(", ")}], expected [component, ${this.batch.ids.length}, ${this.model.hiddenSize}]`,
+        { field: "stack" },
+      );
     }
     const scale = this.atPos("ln_final.hook_scale", opts.pos); // [batch, one]
     const w = this.model.finalNormWeight;

@@ -120,7 +120,12 @@ export function dimSizes(config: LlamaConfig, batch: number, pos: number): Recor
 }
 
 /** Shape and dims of a hook for a batch × pos input. */
-export function hookShape(name: string, config: LlamaConfig, batch: number, pos: number): { shape: number[]; dims: string[] } {
+export function hookShape(
+  name: string,
+  config: LlamaConfig,
+  batch: number,
+  pos: number,
+): { shape: number[]; dims: string[] } {
   const dims = hookDims(name, config);
   const sizes = dimSizes(config, batch, pos);
   return { shape: dims.map((d) => sizes[d]), dims };
@@ -134,7 +139,11 @@ export type NameFilter = string[] | ((name: string) => boolean) | { prefix: stri
  * Predicates and prefixes see attn.hook_result only when `withHeadResult` is true (as
  * TransformerLens' use_attn_result); a prefix matching nothing is an error.
  */
-export function resolveNameFilter(filter: NameFilter, config: Pick<LlamaConfig, "numLayers">, opts: { withHeadResult?: boolean } = {}): string[] {
+export function resolveNameFilter(
+  filter: NameFilter,
+  config: Pick<LlamaConfig, "numLayers">,
+  opts: { withHeadResult?: boolean } = {},
+): string[] {
   if (Array.isArray(filter)) {
     for (const n of filter) validateHookName(n, config);
     const wanted = new Set(filter);
@@ -144,7 +153,11 @@ export function resolveNameFilter(filter: NameFilter, config: Pick<LlamaConfig, 
   if (typeof filter === "function") return all.filter((n) => filter(n));
   if (filter && typeof filter === "object" && typeof filter.prefix === "string") {
     const out = all.filter((n) => n.startsWith(filter.prefix));
-    if (out.length === 0) throw new HookNameError(`${filter.prefix}*`, suggestHookNames(filter.prefix, [...new Set(all.map((n) => n.slice(0, filter.prefix.length)))]));
+    if (out.length === 0)
+      throw new HookNameError(
+        `${filter.prefix}*`,
+        suggestHookNames(filter.prefix, [...new Set(all.map((n) => n.slice(0, filter.prefix.length)))]),
+      );
     return out;
   }
   throw new HookNameError(String(filter), []);

@@ -47,18 +47,23 @@ function fail(iv: { hook: string }, message: string, field = iv.hook): never {
  */
 export function validateIntervention(iv: Intervention, config: LlamaConfig): void {
   if (!iv || typeof iv !== "object") throw new InterventionError(`Intervention must be an object, got ${String(iv)}`);
-  if (!KINDS.includes(iv.kind)) fail(iv, `unknown kind "${(iv as { kind: unknown }).kind}", expected one of ${KINDS.join(", ")}`);
+  if (!KINDS.includes(iv.kind))
+    fail(iv, `unknown kind "${(iv as { kind: unknown }).kind}", expected one of ${KINDS.join(", ")}`);
   const dims = hookDims(iv.hook, config);
   if (iv.heads !== undefined) {
     const d = dims.find((x) => x === "head" || x === "kv_head");
     if (!d) fail(iv, `"heads" given but this hook has no head dimension (dims [${dims.join(", ")}])`);
     const n = d === "head" ? config.numHeads : config.numKvHeads;
-    if (!Array.isArray(iv.heads) || iv.heads.length === 0) fail(iv, `"heads" must be a non-empty array of ${d} indices in [0, ${n})`);
-    for (const h of iv.heads) if (!Number.isInteger(h) || h < 0 || h >= n) fail(iv, `head ${h} out of range: ${d} indices are 0..${n - 1}`);
+    if (!Array.isArray(iv.heads) || iv.heads.length === 0)
+      fail(iv, `"heads" must be a non-empty array of ${d} indices in [0, ${n})`);
+    for (const h of iv.heads)
+      if (!Number.isInteger(h) || h < 0 || h >= n) fail(iv, `head ${h} out of range: ${d} indices are 0..${n - 1}`);
   }
   if (iv.positions !== undefined) {
-    if (!dims.includes("pos") && !dims.includes("query_pos")) fail(iv, `"positions" given but this hook has no position dimension`);
-    if (!Array.isArray(iv.positions) || iv.positions.length === 0) fail(iv, `"positions" must be a non-empty array of integers`);
+    if (!dims.includes("pos") && !dims.includes("query_pos"))
+      fail(iv, `"positions" given but this hook has no position dimension`);
+    if (!Array.isArray(iv.positions) || iv.positions.length === 0)
+      fail(iv, `"positions" must be a non-empty array of integers`);
     for (const p of iv.positions) if (!Number.isInteger(p)) fail(iv, `position ${p} is not an integer`);
   }
   switch (iv.kind) {
@@ -66,16 +71,22 @@ export function validateIntervention(iv: Intervention, config: LlamaConfig): voi
       if (typeof iv.factor !== "number" || !Number.isFinite(iv.factor)) fail(iv, `"factor" must be a finite number`);
       break;
     case "constant":
-      if (!(typeof iv.value === "number" || iv.value instanceof Tensor)) fail(iv, `"value" must be a number or a Tensor`);
+      if (!(typeof iv.value === "number" || iv.value instanceof Tensor))
+        fail(iv, `"value" must be a number or a Tensor`);
       break;
     case "mean":
-      if (!(iv.mean instanceof Tensor)) fail(iv, `"mean" must be a Tensor broadcastable to the hook without its batch dim`);
+      if (!(iv.mean instanceof Tensor))
+        fail(iv, `"mean" must be a Tensor broadcastable to the hook without its batch dim`);
       break;
     case "patch":
-      if (!(iv.source instanceof Tensor) && !(iv.source && typeof iv.source.get === "function" && typeof iv.source.has === "function")) {
+      if (
+        !(iv.source instanceof Tensor) &&
+        !(iv.source && typeof iv.source.get === "function" && typeof iv.source.has === "function")
+      ) {
         fail(iv, `"source" must be an ActivationCache or a Tensor`);
       }
-      if (!(iv.source instanceof Tensor) && !iv.source.has(iv.hook)) fail(iv, `the patch source cache does not hold ${iv.hook} (cache it in the source run)`);
+      if (!(iv.source instanceof Tensor) && !iv.source.has(iv.hook))
+        fail(iv, `the patch source cache does not hold ${iv.hook} (cache it in the source run)`);
       break;
     case "function":
       if (typeof iv.fn !== "function") fail(iv, `"fn" must be a function (value, ctx) => Tensor | void`);
@@ -107,15 +118,27 @@ function selection(iv: Intervention, value: Tensor): (Uint8Array | null)[] {
 }
 
 /** Flat index into `small` (broadcast against `value`'s trailing dims) for each flat index of `value`. */
-function broadcastIndexer(iv: Intervention, small: Tensor, value: Tensor, what: string): (flat: number, coords: number[]) => number {
+function broadcastIndexer(
+  iv: Intervention,
+  small: Tensor,
+  value: Tensor,
+  what: string,
+): (flat: number, coords: number[]) => number {
   const r = value.shape.length;
   const s = small.shape.length;
-  if (s > r) fail(iv, `${what} has shape [${small.shape.join(", ")}], expected at most ${r} dims broadcastable to [${value.shape.join(", ")}] (${value.dims.join(", ")})`);
+  if (s > r)
+    fail(
+      iv,
+      `${what} has shape [${small.shape.join(", ")}], expected at most ${r} dims broadcastable to [${value.shape.join(", ")}] (${value.dims.join(", ")})`,
+    );
   for (let k = 0; k < s; k++) {
     const a = small.shape[s - 1 - k];
     const b = value.shape[r - 1 - k];
     if (a !== 1 && a !== b) {
-      fail(iv, `${what} has shape [${small.shape.join(", ")}], not broadcastable to the hook's [${value.shape.join(", ")}] (${value.dims.join(", ")}); expected e.g. [${value.shape.slice(1).join(", ")}]`);
+      fail(
+        iv,
+        `${what} has shape [${small.shape.join(", ")}], not broadcastable to the hook's [${value.shape.join(", ")}] (${value.dims.join(", ")}); expected e.g. [${value.shape.slice(1).join(", ")}]`,
+      );
     }
   }
   return (_flat, coords) => {
@@ -131,7 +154,11 @@ function broadcastIndexer(iv: Intervention, small: Tensor, value: Tensor, what: 
 /**
  * Apply one intervention to a hook value, returning a new Tensor (the input is not changed).
  */
-export function applyIntervention(value: Tensor, iv: Intervention, ctx: InterventionContext = { hook: iv.hook, layer: parseHookName(iv.hook).layer }): Tensor {
+export function applyIntervention(
+  value: Tensor,
+  iv: Intervention,
+  ctx: InterventionContext = { hook: iv.hook, layer: parseHookName(iv.hook).layer },
+): Tensor {
   const sel = selection(iv, value);
   const restricted = sel.some((m) => m !== null);
   const out = value.clone();
@@ -167,7 +194,10 @@ export function applyIntervention(value: Tensor, iv: Intervention, ctx: Interven
     case "patch": {
       const t = iv.source instanceof Tensor ? iv.source : iv.source.get(iv.hook);
       if (t.shape.length !== value.shape.length || t.shape.some((d, k) => d !== value.shape[k])) {
-        fail(iv, `patch source has shape [${t.shape.join(", ")}], expected the hook's shape [${value.shape.join(", ")}] (${value.dims.join(", ")}); run the source on a batch of the same size and padded length`);
+        fail(
+          iv,
+          `patch source has shape [${t.shape.join(", ")}], expected the hook's shape [${value.shape.join(", ")}] (${value.dims.join(", ")}); run the source on a batch of the same size and padded length`,
+        );
       }
       replacement = (i) => t.data[i];
       break;
@@ -176,9 +206,13 @@ export function applyIntervention(value: Tensor, iv: Intervention, ctx: Interven
       const input = value.clone();
       const r = iv.fn(input, ctx);
       const result = r === undefined ? input : r;
-      if (!(result instanceof Tensor)) fail(iv, `function returned ${typeof result}, expected a Tensor or nothing (to keep in-place edits)`);
+      if (!(result instanceof Tensor))
+        fail(iv, `function returned ${typeof result}, expected a Tensor or nothing (to keep in-place edits)`);
       if (result.shape.length !== value.shape.length || result.shape.some((d, k) => d !== value.shape[k])) {
-        fail(iv, `function returned shape [${result.shape.join(", ")}], expected [${value.shape.join(", ")}] (${value.dims.join(", ")})`);
+        fail(
+          iv,
+          `function returned shape [${result.shape.join(", ")}], expected [${value.shape.join(", ")}] (${value.dims.join(", ")})`,
+        );
       }
       if (!restricted) return new Tensor(result.data, value.shape, value.dims);
       replacement = (i) => result.data[i];
@@ -191,7 +225,12 @@ export function applyIntervention(value: Tensor, iv: Intervention, ctx: Interven
   const coords = new Array(r).fill(0);
   for (let i = 0; i < dst.length; i++) {
     let selected = true;
-    if (restricted) for (let k = 0; k < r; k++) if (sel[k] && !sel[k]![coords[k]]) { selected = false; break; }
+    if (restricted)
+      for (let k = 0; k < r; k++)
+        if (sel[k] && !sel[k]![coords[k]]) {
+          selected = false;
+          break;
+        }
     if (selected) dst[i] = replacement(i, coords);
     // advance coords (row-major)
     for (let k = r - 1; k >= 0; k--) {

@@ -54,11 +54,11 @@ export interface ShowFigureOptions extends SaveFigureOptions {
 }
 
 export interface FigureOutput {
-  html: string;          // absolute path of the HTML file
-  png: string;           // absolute path of the PNG file
-  width: number;         // CSS pixels of the static image
+  html: string; // absolute path of the HTML file
+  png: string; // absolute path of the PNG file
+  width: number; // CSS pixels of the static image
   height: number;
-  figure: PlotlyFigure;  // the figure as written (plain JSON, title/height applied)
+  figure: PlotlyFigure; // the figure as written (plain JSON, title/height applied)
 }
 
 export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
@@ -79,7 +79,9 @@ function toPlainFigure(fig: unknown): PlotlyFigure {
   const f = fig as PlotlyFigure;
   f.data.forEach((trace, i) => {
     if (trace === null || typeof trace !== "object" || Array.isArray(trace)) {
-      throw new InputError(`showFigure: data[${i}] must be a trace object, got ${JSON.stringify(trace)}`, { field: `data[${i}]` });
+      throw new InputError(`showFigure: data[${i}] must be a trace object, got ${JSON.stringify(trace)}`, {
+        field: `data[${i}]`,
+      });
     }
   });
   for (const key of ["layout", "config"] as const) {
@@ -96,7 +98,9 @@ function toPlainFigure(fig: unknown): PlotlyFigure {
 
 function checkSize(value: unknown, field: string, max: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new InputError(`showFigure: ${field} must be a number in (0, ${max}], got ${JSON.stringify(value)}`, { field });
+    throw new InputError(`showFigure: ${field} must be a number in (0, ${max}], got ${JSON.stringify(value)}`, {
+      field,
+    });
   }
   return value;
 }
@@ -125,7 +129,10 @@ function escapeHtml(s: string): string {
 }
 
 /** The interactive HTML page for a figure; deterministic for the same figure. */
-export function figureHtml(fig: PlotlyFigure, opts: { title: string; plotlyScript: { src: string } | { inline: string } }): string {
+export function figureHtml(
+  fig: PlotlyFigure,
+  opts: { title: string; plotlyScript: { src: string } | { inline: string } },
+): string {
   const plain = toPlainFigure(fig);
   const script =
     "src" in opts.plotlyScript
@@ -186,14 +193,20 @@ class StaticRenderer {
       const dataUrl = (await page.evaluate(`Plotly.toImage(${scriptJson(fig)}, ${JSON.stringify(options)})`)) as string;
       const prefix = "data:image/png;base64,";
       if (!dataUrl.startsWith(prefix)) {
-        throw new ParenlensError("RENDER", `Plotly.toImage returned something other than a PNG data URL: ${dataUrl.slice(0, 40)}…`);
+        throw new ParenlensError(
+          "RENDER",
+          `Plotly.toImage returned something other than a PNG data URL: ${dataUrl.slice(0, 40)}…`,
+        );
       }
       return Buffer.from(dataUrl.slice(prefix.length), "base64");
     } catch (e) {
       if (e instanceof ParenlensError) throw e;
       // A crashed or closed browser: start afresh next time.
       await this.close().catch(() => undefined);
-      throw new ParenlensError("RENDER", `static rendering of the figure failed in headless Chromium: ${(e as Error).message}`);
+      throw new ParenlensError(
+        "RENDER",
+        `static rendering of the figure failed in headless Chromium: ${(e as Error).message}`,
+      );
     } finally {
       // Idle browsers go away so that scripts and tests can exit; unref: the timer alone keeps nothing alive.
       this.idle = setTimeout(() => void this.close().catch(() => undefined), BROWSER_IDLE_MS);
@@ -251,7 +264,10 @@ export function closeFigureRenderer(): Promise<void> {
 }
 
 /** Renders a figure to PNG bytes in headless Chromium (see `showFigure` for the sizes). */
-export function renderFigurePng(fig: PlotlyFigure, opts: { width?: number; height?: number; scale?: number } = {}): Promise<Buffer> {
+export function renderFigurePng(
+  fig: PlotlyFigure,
+  opts: { width?: number; height?: number; scale?: number } = {},
+): Promise<Buffer> {
   const plain = toPlainFigure(fig);
   const { width, height } = staticSize(plain, opts);
   const scale = checkSize(opts.scale ?? DEFAULT_SCALE, "scale", 8);
@@ -270,7 +286,8 @@ function ensureSharedPlotly(dir: string): void {
   const source = plotlyScriptPath();
   const target = path.join(dir, PLOTLY_FILE);
   const bytes = fs.readFileSync(source);
-  if (fs.existsSync(target) && fs.statSync(target).size === bytes.length && fs.readFileSync(target).equals(bytes)) return;
+  if (fs.existsSync(target) && fs.statSync(target).size === bytes.length && fs.readFileSync(target).equals(bytes))
+    return;
   writeFileAtomic(target, bytes);
 }
 

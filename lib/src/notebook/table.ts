@@ -32,8 +32,8 @@ export type ShowTableOptions = SaveTableOptions;
 export interface TableOutput {
   columns: string[];
   rows: unknown[][];
-  csv: string | null;     // absolute path of the CSV written, if any
-  html: string;           // the table as displayed
+  csv: string | null; // absolute path of the CSV written, if any
+  html: string; // the table as displayed
   text: string;
 }
 
@@ -49,9 +49,12 @@ export function tableCells(table: TableRow[] | DataFrameLike): { columns: string
     const columns = table.columns.map(String);
     const rows = table.values.map((row: unknown, i: number) => {
       if (!Array.isArray(row) || row.length !== columns.length) {
-        throw new InputError(`showTable: DataFrame row ${i} has ${Array.isArray(row) ? row.length : "no"} values, expected ${columns.length}`, {
-          field: `values[${i}]`,
-        });
+        throw new InputError(
+          `showTable: DataFrame row ${i} has ${Array.isArray(row) ? row.length : "no"} values, expected ${columns.length}`,
+          {
+            field: `values[${i}]`,
+          },
+        );
       }
       return row.slice();
     });
@@ -64,7 +67,9 @@ export function tableCells(table: TableRow[] | DataFrameLike): { columns: string
   const seen = new Set<string>();
   table.forEach((row, i) => {
     if (row === null || typeof row !== "object" || Array.isArray(row)) {
-      throw new InputError(`showTable: row ${i} must be an object { column: value }, got ${JSON.stringify(row)}`, { field: `rows[${i}]` });
+      throw new InputError(`showTable: row ${i} must be an object { column: value }, got ${JSON.stringify(row)}`, {
+        field: `rows[${i}]`,
+      });
     }
     for (const key of Object.keys(row)) {
       if (!seen.has(key)) {
@@ -108,10 +113,19 @@ function escapeHtml(s: string): string {
 }
 
 function isNumeric(column: unknown[]): boolean {
-  return column.some((v) => typeof v === "number") && column.every((v) => v === null || v === undefined || typeof v === "number");
+  return (
+    column.some((v) => typeof v === "number") &&
+    column.every((v) => v === null || v === undefined || typeof v === "number")
+  );
 }
 
-function renderTable(name: string, columns: string[], rows: unknown[][], digits: number, maxRows: number): { html: string; text: string } {
+function renderTable(
+  name: string,
+  columns: string[],
+  rows: unknown[][],
+  digits: number,
+  maxRows: number,
+): { html: string; text: string } {
   const shown = rows.slice(0, maxRows);
   const more = rows.length - shown.length;
   const numeric = columns.map((_, j) => isNumeric(rows.map((r) => r[j])));
@@ -146,7 +160,10 @@ function renderTable(name: string, columns: string[], rows: unknown[][], digits:
 function csvPath(csv: string | true, name: string): string {
   const rel = csv === true ? `${name}.csv` : csv;
   if (typeof rel !== "string" || rel === "" || path.isAbsolute(rel)) {
-    throw new InputError(`showTable: csv must be a path relative to data/results/ (or true), got ${JSON.stringify(csv)}`, { field: "csv" });
+    throw new InputError(
+      `showTable: csv must be a path relative to data/results/ (or true), got ${JSON.stringify(csv)}`,
+      { field: "csv" },
+    );
   }
   const root = resultsDir();
   const file = path.resolve(root, rel);
@@ -167,11 +184,15 @@ export function saveTable(table: TableRow[] | DataFrameLike, opts: SaveTableOpti
   const name = checkOutputName(opts.name, "name");
   const digits = opts.digits ?? 4;
   if (!Number.isInteger(digits) || digits < 1 || digits > 17) {
-    throw new InputError(`showTable: digits must be an integer in [1, 17], got ${JSON.stringify(opts.digits)}`, { field: "digits" });
+    throw new InputError(`showTable: digits must be an integer in [1, 17], got ${JSON.stringify(opts.digits)}`, {
+      field: "digits",
+    });
   }
   const maxRows = opts.maxRows ?? 50;
   if (!Number.isInteger(maxRows) || maxRows < 0) {
-    throw new InputError(`showTable: maxRows must be a non-negative integer, got ${JSON.stringify(opts.maxRows)}`, { field: "maxRows" });
+    throw new InputError(`showTable: maxRows must be a non-negative integer, got ${JSON.stringify(opts.maxRows)}`, {
+      field: "maxRows",
+    });
   }
   const { columns, rows } = tableCells(table);
   const { html, text } = renderTable(name, columns, rows, digits, maxRows);
@@ -196,6 +217,8 @@ export function saveTable(table: TableRow[] | DataFrameLike, opts: SaveTableOpti
 export function showTable(table: TableRow[] | DataFrameLike, opts: ShowTableOptions): void {
   const out = saveTable(table, opts);
   const root = projectRoot();
-  const note = out.csv ? `\n(csv: ${out.csv.startsWith(root + path.sep) ? path.relative(root, out.csv) : out.csv})` : "";
+  const note = out.csv
+    ? `\n(csv: ${out.csv.startsWith(root + path.sep) ? path.relative(root, out.csv) : out.csv})`
+    : "";
   displayBundle({ "text/html": out.html, "text/plain": out.text + note });
 }

@@ -12,7 +12,15 @@ import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
 import { Graph } from "./graph/ir";
 import { segmentToModel } from "./graph/onnx-model";
 import { partitionGraph, Segment } from "./graph/partition";
-import { hookDims, hookNames, isHeadResultHook, NameFilter, parseHookName, resolveNameFilter, validateHookName } from "../hooks/hook-points";
+import {
+  hookDims,
+  hookNames,
+  isHeadResultHook,
+  NameFilter,
+  parseHookName,
+  resolveNameFilter,
+  validateHookName,
+} from "../hooks/hook-points";
 import { applyInterventions, Intervention, validateIntervention } from "../hooks/interventions";
 import { Tensor } from "../core/tensor";
 import { lastTokenIndex, ModelInput, TokenBatch, toTokenBatch, ToTokensOptions } from "../core/token-batch";
@@ -83,7 +91,11 @@ export function checkFeedNames(inputNames: readonly string[], feeds: Record<stri
     const parts = [];
     if (unknown.length) parts.push(`unknown feed names ${unknown.join(", ")} (onnxruntime would silently drop them)`);
     if (missing.length) parts.push(`missing inputs ${missing.join(", ")}`);
-    throw new ParenlensError("FEED", `${context}: ${parts.join("; ")}; session inputs are ${inputNames.slice(0, 12).join(", ")}${inputNames.length > 12 ? ", ..." : ""}`, { field: unknown[0] ?? missing[0] });
+    throw new ParenlensError(
+      "FEED",
+      `${context}: ${parts.join("; ")}; session inputs are ${inputNames.slice(0, 12).join(", ")}${inputNames.length > 12 ? ", ..." : ""}`,
+      { field: unknown[0] ?? missing[0] },
+    );
   }
 }
 
@@ -113,20 +125,37 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
   private derived = new Map<string, Tensor>();
 
   /** Build from parts: every weight is read once into a float32 array (checked against the config). */
-  constructor(config: LlamaConfig, weights: WeightSource, tokenizer: T | null, options: HookedLlamaOptions = {}, folder: string | null = null) {
+  constructor(
+    config: LlamaConfig,
+    weights: WeightSource,
+    tokenizer: T | null,
+    options: HookedLlamaOptions = {},
+    folder: string | null = null,
+  ) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.folder = folder;
     this.options = options;
-    if (options.executionProvider !== undefined && options.executionProvider !== "cpu" && options.executionProvider !== "cuda") {
-      throw new InputError(`executionProvider must be "cpu" or "cuda", got ${JSON.stringify(options.executionProvider)}`, { field: "executionProvider" });
+    if (
+      options.executionProvider !== undefined &&
+      options.executionProvider !== "cpu" &&
+      options.executionProvider !== "cuda"
+    ) {
+      throw new InputError(
+        `executionProvider must be "cpu" or "cuda", got ${JSON.stringify(options.executionProvider)}`,
+        { field: "executionProvider" },
+      );
     }
     if (weights instanceof WeightStore) validateLlamaWeights(config, weights);
     this.weightShapes = expectedLlamaWeights(config);
     for (const [name, shape] of this.weightShapes) {
-      if (!weights.has(name)) throw new InputError(`Weight ${name} is missing (expected shape [${shape.join(", ")}])`, { field: name });
+      if (!weights.has(name))
+        throw new InputError(`Weight ${name} is missing (expected shape [${shape.join(", ")}])`, { field: name });
       const got = weights.shape(name);
-      if (got.join(",") !== shape.join(",")) throw new InputError(`Weight ${name} has shape [${got.join(", ")}], expected [${shape.join(", ")}]`, { field: name });
+      if (got.join(",") !== shape.join(","))
+        throw new InputError(`Weight ${name} has shape [${got.join(", ")}], expected [${shape.join(", ")}]`, {
+          field: name,
+        });
       this.weights.set(name, weights.getFloat32(name)); // one tensor at a time
     }
   }
@@ -149,7 +178,10 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     const V = this.config.vocabSize;
     batch.ids.forEach((row, b) =>
       row.forEach((t, p) => {
-        if (t >= V) throw new InputError(`Token id ${t} (prompt ${b}, position ${p}) is outside the vocabulary of ${V}`, { field: `ids[${b}][${p}]` });
+        if (t >= V)
+          throw new InputError(`Token id ${t} (prompt ${b}, position ${p}) is outside the vocabulary of ${V}`, {
+            field: `ids[${b}][${p}]`,
+          });
       }),
     );
     return batch;
@@ -180,7 +212,8 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
   }
 
   async runWithCache(input: ModelInput, opts: RunWithCacheOptions): Promise<CachedRun> {
-    if (!opts || opts.names === undefined) throw new InputError("runWithCache needs { names }: a list, a predicate or { prefix }", { field: "names" });
+    if (!opts || opts.names === undefined)
+      throw new InputError("runWithCache needs { names }: a list, a predicate or { prefix }", { field: "names" });
     const interventions = opts.interventions ?? [];
     const withHeadResult = opts.withHeadResult ?? (Array.isArray(opts.names) && opts.names.some(isHeadResultHook));
     const names = resolveNameFilter(opts.names, this.config, { withHeadResult });
@@ -189,17 +222,32 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
 
   /** Logits with interventions applied (TL run_with_hooks); with `names`, also the cache. */
   runWithHooks(input: ModelInput, interventions: Intervention[], opts?: RunOptions): Promise<Tensor>;
-  runWithHooks(input: ModelInput, interventions: Intervention[], opts: RunOptions & { names: NameFilter; withHeadResult?: boolean }): Promise<CachedRun>;
-  async runWithHooks(input: ModelInput, interventions: Intervention[], opts: RunOptions & { names?: NameFilter; withHeadResult?: boolean } = {}): Promise<Tensor | CachedRun> {
+  runWithHooks(
+    input: ModelInput,
+    interventions: Intervention[],
+    opts: RunOptions & { names: NameFilter; withHeadResult?: boolean },
+  ): Promise<CachedRun>;
+  async runWithHooks(
+    input: ModelInput,
+    interventions: Intervention[],
+    opts: RunOptions & { names?: NameFilter; withHeadResult?: boolean } = {},
+  ): Promise<Tensor | CachedRun> {
     if (!Array.isArray(interventions)) throw new InterventionError("runWithHooks: interventions must be an array");
     if (opts.names !== undefined) return this.runWithCache(input, { ...opts, names: opts.names, interventions });
     return (await this.execute(input, [], interventions, opts, false)).logits;
   }
 
-  private async execute(input: ModelInput, cacheNames: string[], interventions: Intervention[], opts: RunOptions, forceHeadResult: boolean): Promise<CachedRun> {
+  private async execute(
+    input: ModelInput,
+    cacheNames: string[],
+    interventions: Intervention[],
+    opts: RunOptions,
+    forceHeadResult: boolean,
+  ): Promise<CachedRun> {
     const batch = this.toTokens(input, opts);
     for (const iv of interventions) {
-      if (!iv || typeof iv !== "object" || typeof iv.hook !== "string") throw new InterventionError(`Each intervention needs a "hook" name, got ${JSON.stringify(iv)}`);
+      if (!iv || typeof iv !== "object" || typeof iv.hook !== "string")
+        throw new InterventionError(`Each intervention needs a "hook" name, got ${JSON.stringify(iv)}`);
       validateHookName(iv.hook, this.config);
       validateIntervention(iv, this.config);
     }
@@ -207,21 +255,31 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     for (const iv of interventions) {
       // fail before any work: positions index the padded length
       for (const p of iv.positions ?? []) {
-        if (p < -P0 || p >= P0) throw new InterventionError(`Intervention on ${iv.hook}: position ${p} out of range for a batch of padded length ${P0} (use -${P0}..${P0 - 1})`, { field: iv.hook });
+        if (p < -P0 || p >= P0)
+          throw new InterventionError(
+            `Intervention on ${iv.hook}: position ${p} out of range for a batch of padded length ${P0} (use -${P0}..${P0 - 1})`,
+            { field: iv.hook },
+          );
       }
     }
     const byHook = new Map<string, Intervention[]>();
     for (const iv of interventions) byHook.set(iv.hook, [...(byHook.get(iv.hook) ?? []), iv]);
-    const withHeadResult = forceHeadResult || cacheNames.some(isHeadResultHook) || [...byHook.keys()].some(isHeadResultHook);
+    const withHeadResult =
+      forceHeadResult || cacheNames.some(isHeadResultHook) || [...byHook.keys()].some(isHeadResultHook);
     const logitsAt = opts.logitsAt ?? "all";
-    if (logitsAt !== "all" && logitsAt !== "last") throw new InputError(`logitsAt must be "all" or "last", got ${JSON.stringify(logitsAt)}`, { field: "logitsAt" });
+    if (logitsAt !== "all" && logitsAt !== "last")
+      throw new InputError(`logitsAt must be "all" or "last", got ${JSON.stringify(logitsAt)}`, { field: "logitsAt" });
     // the in-graph "last" slice is index -1: right for left padding only
     const graphLast = logitsAt === "last" && batch.padding === "left";
-    const plan = await this.plan([...byHook.keys()], ["logits", ...cacheNames], { withHeadResult, logitsAt: graphLast ? "last" : "all" });
+    const plan = await this.plan([...byHook.keys()], ["logits", ...cacheNames], {
+      withHeadResult,
+      logitsAt: graphLast ? "last" : "all",
+    });
 
     const B = batch.ids.length;
     const P = batch.ids[0].length;
-    const int64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat().map((x) => BigInt(x))), [B, P]);
+    const int64 = (rows: number[][]) =>
+      new ort.Tensor("int64", BigInt64Array.from(rows.flat().map((x) => BigInt(x))), [B, P]);
     const env = new Map<string, ort.Tensor>([
       ["input_ids", int64(batch.ids)],
       ["attention_mask", int64(batch.attentionMask)],
@@ -245,7 +303,8 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
         env.set(hook, new ort.Tensor("float32", after.data, after.shape));
         if (wanted.has(hook)) cached.set(hook, after);
       }
-      for (const name of seg.outputs) if (wanted.has(name) && !cached.has(name)) cached.set(name, this.toTensor(name, env.get(name)!));
+      for (const name of seg.outputs)
+        if (wanted.has(name) && !cached.has(name)) cached.set(name, this.toTensor(name, env.get(name)!));
       for (const name of plan.release[s]) env.delete(name); // no later segment reads it
     }
 
@@ -256,7 +315,11 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
       else {
         const V = this.config.vocabSize;
         const data = new Float32Array(B * V);
-        for (let b = 0; b < B; b++) data.set(logits.data.subarray((b * P + lastTokenIndex(batch, b)) * V, (b * P + lastTokenIndex(batch, b) + 1) * V), b * V);
+        for (let b = 0; b < B; b++)
+          data.set(
+            logits.data.subarray((b * P + lastTokenIndex(batch, b)) * V, (b * P + lastTokenIndex(batch, b) + 1) * V),
+            b * V,
+          );
         logits = new Tensor(data, [B, V], ["batch", "vocab"]);
       }
     }
@@ -320,7 +383,10 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
   private async buildPlan(graph: Graph, cuts: string[], outputs: string[]): Promise<Plan> {
     const segments = partitionGraph(graph, cuts, outputs);
     const ep = this.options.executionProvider ?? "cpu";
-    const sessionOptions: ort.InferenceSession.SessionOptions = { executionProviders: [ep], graphOptimizationLevel: "all" };
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [ep],
+      graphOptimizationLevel: "all",
+    };
     if (this.options.threads !== undefined) sessionOptions.intraOpNumThreads = this.options.threads;
     const spin = this.options.spinning ? "1" : "0";
     sessionOptions.extra = { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } };
@@ -331,7 +397,11 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
       } catch (e) {
         const msg = (e as Error).message;
         if (ep === "cuda") {
-          throw new ParenlensError("EXECUTION_PROVIDER", `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" } or install onnxruntime-node with CUDA support on a machine with an NVIDIA GPU`, { field: "executionProvider" });
+          throw new ParenlensError(
+            "EXECUTION_PROVIDER",
+            `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" } or install onnxruntime-node with CUDA support on a machine with an NVIDIA GPU`,
+            { field: "executionProvider" },
+          );
         }
         throw e;
       }
@@ -349,7 +419,11 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
   /** A copy of a weight by HF name (edit it and pass it to setWeight). */
   getWeight(name: string): Tensor {
     const data = this.weights.get(name);
-    if (!data) throw new InputError(`No weight named ${name}; weights are ${[...this.weights.keys()].slice(0, 4).join(", ")}, ...`, { field: name });
+    if (!data)
+      throw new InputError(
+        `No weight named ${name}; weights are ${[...this.weights.keys()].slice(0, 4).join(", ")}, ...`,
+        { field: name },
+      );
     const shape = this.weightShapes.get(name)!;
     return new Tensor(data.slice(), shape, weightDims(name, shape.length));
   }
@@ -361,10 +435,16 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     const arr = data instanceof Tensor ? data.data : data;
     const size = shape.reduce((a, b) => a * b, 1);
     if (!(arr instanceof Float32Array) || arr.length !== size) {
-      throw new InputError(`setWeight(${name}): expected a Float32Array of ${size} values (shape [${shape.join(", ")}]), got ${arr instanceof Float32Array ? arr.length : typeof arr}`, { field: name });
+      throw new InputError(
+        `setWeight(${name}): expected a Float32Array of ${size} values (shape [${shape.join(", ")}]), got ${arr instanceof Float32Array ? arr.length : typeof arr}`,
+        { field: name },
+      );
     }
     if (data instanceof Tensor && data.shape.join(",") !== shape.join(",")) {
-      throw new InputError(`setWeight(${name}): tensor shape [${data.shape.join(", ")}], expected [${shape.join(", ")}]`, { field: name });
+      throw new InputError(
+        `setWeight(${name}): tensor shape [${data.shape.join(", ")}], expected [${shape.join(", ")}]`,
+        { field: name },
+      );
     }
     this.weights.set(name, arr.slice());
     this.ortWeights.delete(name);

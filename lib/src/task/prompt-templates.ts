@@ -98,14 +98,48 @@ export const PARTIAL_TEMPLATE: PromptTemplate = {
 };
 
 const SPINE_CALLS = [
-  "len", "str", "int", "abs", "max", "min", "sorted", "list", "sum", "round", "float", "tuple",
-  "set", "print", "repr", "enumerate", "np.array", "os.path.join", "json.dumps", "math.sqrt",
-  "self.process", "get_value", "parse_item", "helper.run",
+  "len",
+  "str",
+  "int",
+  "abs",
+  "max",
+  "min",
+  "sorted",
+  "list",
+  "sum",
+  "round",
+  "float",
+  "tuple",
+  "set",
+  "print",
+  "repr",
+  "enumerate",
+  "np.array",
+  "os.path.join",
+  "json.dumps",
+  "math.sqrt",
+  "self.process",
+  "get_value",
+  "parse_item",
+  "helper.run",
 ] as const;
 const LEAF_CALLS = ["len", "str", "int", "abs", "float", "repr", "get_key", "self.size"] as const;
-const NAMES = ["items", "data", "key", "value", "size", "idx", "name", "count", "self.count", "config.limit", "row", "text"] as const;
+const NAMES = [
+  "items",
+  "data",
+  "key",
+  "value",
+  "size",
+  "idx",
+  "name",
+  "count",
+  "self.count",
+  "config.limit",
+  "row",
+  "text",
+] as const;
 const STATEMENTS = ["result = ", "value = ", "return ", "out = ", "total = ", "self.value = "] as const;
-const STRINGS = ["'a'", "'id'", "'name'", "\"x\"", "'utf-8'", "'%s'"] as const;
+const STRINGS = ["'a'", "'id'", "'name'", '"x"', "'utf-8'", "'%s'"] as const;
 
 /** A complete (closed) argument: a name, a number, a string, or a closed call of depth 1..2. */
 function closedArgument(rand: () => number, depthLeft: number): string {
@@ -121,7 +155,12 @@ function closedArgument(rand: () => number, depthLeft: number): string {
 
 /** The open argument the prompt ends with: at least 2 characters (a name or a 2-3 digit number). */
 function finalArgument(rand: () => number): string {
-  return rand() < 0.5 ? pick(rand, NAMES.filter((s) => s.length >= 2)) : String(randInt(rand, 10, 999));
+  return rand() < 0.5
+    ? pick(
+        rand,
+        NAMES.filter((s) => s.length >= 2),
+      )
+    : String(randInt(rand, 10, 999));
 }
 
 /**
@@ -134,7 +173,10 @@ export const COMPLEX_TEMPLATE: PromptTemplate = {
   description: "x = f(a, g(b), h(i(c  : varied function names, several arguments, closed nested calls of varied depth",
   draw(rand, n) {
     const inDef = rand() < 0.4;
-    const statement = pick(rand, STATEMENTS.filter((s) => inDef || s !== "return "));
+    const statement = pick(
+      rand,
+      STATEMENTS.filter((s) => inDef || s !== "return "),
+    );
     let code = "";
     const names: string[] = [];
     let closedArgs = 0;
@@ -147,7 +189,12 @@ export const COMPLEX_TEMPLATE: PromptTemplate = {
       closedArgs += before;
     }
     code += finalArgument(rand);
-    const header = inDef ? `def compute(self, ${pick(rand, NAMES.filter((s) => !s.includes(".")))}):\n    ` : "";
+    const header = inDef
+      ? `def compute(self, ${pick(
+          rand,
+          NAMES.filter((s) => !s.includes(".")),
+        )}):\n    `
+      : "";
     return {
       prompt: `${header}${statement}${code}`,
       fields: { calls: names.join(","), closedArgs, inDef: inDef ? 1 : 0 },

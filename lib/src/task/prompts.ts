@@ -167,16 +167,20 @@ function resolveTemplate(t: TemplateName | PromptTemplate): PromptTemplate {
   if (typeof t !== "string") return t;
   const tpl = PROMPT_TEMPLATES[t];
   if (!tpl) {
-    throw new DatasetError(`Unknown prompt template "${t}"; expected one of ${Object.keys(PROMPT_TEMPLATES).join(", ")}`, {
-      field: "template",
-    });
+    throw new DatasetError(
+      `Unknown prompt template "${t}"; expected one of ${Object.keys(PROMPT_TEMPLATES).join(", ")}`,
+      {
+        field: "template",
+      },
+    );
   }
   return tpl;
 }
 
 function checkNs(ns: number[]): void {
   for (const n of ns) {
-    if (!Number.isInteger(n) || n < 1) throw new DatasetError(`ns must hold positive integers, got ${n}`, { field: "ns" });
+    if (!Number.isInteger(n) || n < 1)
+      throw new DatasetError(`ns must hold positive integers, got ${n}`, { field: "ns" });
   }
 }
 
@@ -241,7 +245,13 @@ export interface PromptDataset {
  */
 export function generateDataset(
   tokenizer: TextTokenizer,
-  opts: { template: TemplateName | PromptTemplate; perN: Record<string, number>; ns?: number[]; seed: number; maxDrawsFactor?: number },
+  opts: {
+    template: TemplateName | PromptTemplate;
+    perN: Record<string, number>;
+    ns?: number[];
+    seed: number;
+    maxDrawsFactor?: number;
+  },
 ): PromptDataset {
   const template = resolveTemplate(opts.template);
   const ns = opts.ns ?? [1, 2, 3, 4];
@@ -250,7 +260,16 @@ export function generateDataset(
   const exclude = new Set<string>();
   const out: PromptDataset = { template: template.name, seed: opts.seed, ns, splits: {}, rejected: {}, shortfall: {} };
   for (const [split, perN] of Object.entries(opts.perN)) {
-    const g = generatePrompts(tokenizer, { template, split, perN, ns, seed: opts.seed, exclude, parens, maxDrawsFactor: opts.maxDrawsFactor });
+    const g = generatePrompts(tokenizer, {
+      template,
+      split,
+      perN,
+      ns,
+      seed: opts.seed,
+      exclude,
+      parens,
+      maxDrawsFactor: opts.maxDrawsFactor,
+    });
     out.splits[split] = g.prompts;
     out.rejected[split] = g.rejected;
     out.shortfall[split] = g.shortfall;
@@ -328,7 +347,10 @@ export function makeCorruptedPairs(
         fields: { ...clean.fields, corruption: c.strategy },
       });
       if (typeof built === "string") {
-        lastReason = built === "label-not-single-token" || built === "label-id-mismatch" ? "corrupted-label-not-single-token" : built;
+        lastReason =
+          built === "label-not-single-token" || built === "label-id-mismatch"
+            ? "corrupted-label-not-single-token"
+            : built;
         continue;
       }
       if (built.length !== clean.length) {
@@ -340,7 +362,8 @@ export function makeCorruptedPairs(
       aligned.push({ id: `${clean.id}-pair`, clean, corrupted: built, strategy: c.strategy, diffPositions });
       if (prefer === "order") break;
     }
-    const ownToken = (p: CorruptedPair) => p.diffPositions.length === 1 && p.corrupted.promptIds[p.diffPositions[0]] === openId;
+    const ownToken = (p: CorruptedPair) =>
+      p.diffPositions.length === 1 && p.corrupted.promptIds[p.diffPositions[0]] === openId;
     const pair = (prefer === "own-token" ? aligned.find(ownToken) : undefined) ?? aligned[0];
     if (pair) pairs.push(pair);
     else reject(rejected, lastReason, clean.n, clean.prompt);
@@ -375,7 +398,8 @@ function checkPrompt(x: unknown, file: string, where: string): ParenPrompt {
   if (typeof o !== "object" || o === null) fail("(line)", "a JSON object");
   for (const f of ["id", "template", "split", "prompt", "label"]) if (typeof o[f] !== "string") fail(f, "a string");
   for (const f of ["n", "nOpen", "nClosed", "labelId", "length"]) if (!Number.isInteger(o[f])) fail(f, "an integer");
-  if (!Array.isArray(o.promptIds) || !(o.promptIds as unknown[]).every((v) => Number.isInteger(v))) fail("promptIds", "an array of integers");
+  if (!Array.isArray(o.promptIds) || !(o.promptIds as unknown[]).every((v) => Number.isInteger(v)))
+    fail("promptIds", "an array of integers");
   const p = o as unknown as ParenPrompt;
   if (p.promptIds.length !== p.length) fail("length", `promptIds.length (${p.promptIds.length})`);
   if (p.label !== parenRun(p.n)) fail("label", `${p.n} closing parens`);
@@ -418,7 +442,10 @@ export function readPairsJsonl(file: string, opts: { tokenizer?: TextTokenizer }
     const clean = checkPrompt(o?.clean, file, `line ${line} clean`);
     const corrupted = checkPrompt(o?.corrupted, file, `line ${line} corrupted`);
     if (clean.length !== corrupted.length || corrupted.n !== clean.n + 1) {
-      throw new DatasetError(`${file}: line ${line}: corrupted prompt must have clean's length and n + 1`, { file, field: "corrupted" });
+      throw new DatasetError(`${file}: line ${line}: corrupted prompt must have clean's length and n + 1`, {
+        file,
+        field: "corrupted",
+      });
     }
     if (opts.tokenizer) {
       checkIds(opts.tokenizer, clean, file);
@@ -436,7 +463,8 @@ export function readPairsJsonl(file: string, opts: { tokenizer?: TextTokenizer }
 
 function checkIds(tokenizer: TextTokenizer, p: ParenPrompt, file: string): void {
   const ids = tokenizer.encode(p.prompt + p.label);
-  const same = ids.length === p.length + 1 && ids[ids.length - 1] === p.labelId && p.promptIds.every((v, i) => v === ids[i]);
+  const same =
+    ids.length === p.length + 1 && ids[ids.length - 1] === p.labelId && p.promptIds.every((v, i) => v === ids[i]);
   if (!same) {
     throw new DatasetError(
       `${file}: prompt ${p.id} does not tokenize to its stored ids with this tokenizer; regenerate the dataset for this model (generateDataset)`,
@@ -463,14 +491,22 @@ export interface StudyPrompt {
  * Indices of `items` in batches of equal token length (ascending length), at most `batchSize`
  * each, so that no batch needs padding and clean/corrupted pairs line up position by position.
  */
-export function lengthBatches<T>(items: T[], length: (item: T) => number, batchSize: number): { length: number; indices: number[] }[] {
+export function lengthBatches<T>(
+  items: T[],
+  length: (item: T) => number,
+  batchSize: number,
+): { length: number; indices: number[] }[] {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new DatasetError(`batchSize must be a positive integer, got ${batchSize}`, { field: "batchSize" });
   }
   const out: { length: number; indices: number[] }[] = [];
-  const groups = groupByLength(items.map((it, i) => ({ it, i })), (x) => length(x.it));
+  const groups = groupByLength(
+    items.map((it, i) => ({ it, i })),
+    (x) => length(x.it),
+  );
   for (const [L, g] of groups) {
-    for (let s = 0; s < g.length; s += batchSize) out.push({ length: L, indices: g.slice(s, s + batchSize).map((x) => x.i) });
+    for (let s = 0; s < g.length; s += batchSize)
+      out.push({ length: L, indices: g.slice(s, s + batchSize).map((x) => x.i) });
   }
   return out;
 }

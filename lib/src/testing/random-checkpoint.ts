@@ -135,7 +135,8 @@ function configJsonFor(spec: RandomCheckpointSpec): Record<string, unknown> {
     json = { ...spec.configJson };
     for (const [k, v] of Object.entries(overrides) as [keyof LlamaConfig, unknown][]) {
       if (k === "architecture") json.architectures = [v];
-      else if (k === "ropeScaling") json.rope_scaling = v ? { type: "linear", factor: (v as { factor: number }).factor } : null;
+      else if (k === "ropeScaling")
+        json.rope_scaling = v ? { type: "linear", factor: (v as { factor: number }).factor } : null;
       else json[JSON_FIELD[k]] = v;
     }
   } else {
@@ -155,7 +156,8 @@ export function writeRandomCheckpoint(folder: string, spec: RandomCheckpointSpec
   fs.mkdirSync(folder, { recursive: true });
   // Stale weights from an earlier write (single vs sharded) would shadow the new ones.
   for (const f of fs.readdirSync(folder)) {
-    if (f === SINGLE_WEIGHTS_FILE || f === WEIGHTS_INDEX_FILE || /^model-\d+-of-\d+\.safetensors$/.test(f)) fs.rmSync(path.join(folder, f));
+    if (f === SINGLE_WEIGHTS_FILE || f === WEIGHTS_INDEX_FILE || /^model-\d+-of-\d+\.safetensors$/.test(f))
+      fs.rmSync(path.join(folder, f));
   }
   fs.writeFileSync(configFile, JSON.stringify(json, null, 2) + "\n");
   const files = [configFile];

@@ -39,7 +39,9 @@ function weight(get: WeightGetter, name: string, size: number): Float32Array {
   const w = get(name);
   if (!(w instanceof Float32Array) || w.length !== size) {
     const got = w instanceof Float32Array ? `${w.length} elements` : typeof w;
-    throw new CheckpointError(`reference forward: weight "${name}" has ${got}, expected ${size} elements`, { field: name });
+    throw new CheckpointError(`reference forward: weight "${name}" has ${got}, expected ${size} elements`, {
+      field: name,
+    });
   }
   return w;
 }
@@ -60,7 +62,12 @@ function linear(x: Float64Array, pos: number, nIn: number, w: Float32Array, nOut
 }
 
 /** RMSNorm split as TransformerLens does: scale = sqrt(mean(x²)+eps), normalized = x / scale. */
-function rmsNorm(x: Float64Array, pos: number, d: number, eps: number): { scale: Float64Array; normalized: Float64Array } {
+function rmsNorm(
+  x: Float64Array,
+  pos: number,
+  d: number,
+  eps: number,
+): { scale: Float64Array; normalized: Float64Array } {
   const scale = new Float64Array(pos); // [pos, 1]
   const normalized = new Float64Array(pos * d); // [pos, d_model]
   for (let p = 0; p < pos; p++) {
@@ -102,7 +109,14 @@ function rotaryTables(config: LlamaConfig, pos: number): { cos: Float64Array; si
 }
 
 /** x*cos + rotate_half(x)*sin with rotate_half(x) = cat(-x2, x1), per head. x: [pos, heads, d_head]. */
-function applyRotary(x: Float64Array, pos: number, heads: number, dh: number, cos: Float64Array, sin: Float64Array): Float64Array {
+function applyRotary(
+  x: Float64Array,
+  pos: number,
+  heads: number,
+  dh: number,
+  cos: Float64Array,
+  sin: Float64Array,
+): Float64Array {
   const half = dh / 2;
   const out = new Float64Array(x.length); // [pos, heads, d_head]
   for (let p = 0; p < pos; p++) {
@@ -135,7 +149,9 @@ export function referenceForward(
   if (n === 0) throw new InputError("reference forward: the prompt has no tokens", { field: "tokens" });
   for (const t of tokens) {
     if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) {
-      throw new InputError(`reference forward: token id ${t} is outside the vocabulary [0, ${config.vocabSize})`, { field: "tokens" });
+      throw new InputError(`reference forward: token id ${t} is outside the vocabulary [0, ${config.vocabSize})`, {
+        field: "tokens",
+      });
     }
   }
   const d = config.hiddenSize;
@@ -300,7 +316,9 @@ export function promptSlice(t: NamedArray, b: number, start: number, length: num
     const lo = dim === "batch" ? b : isPos(dim) ? start : 0;
     const hi = dim === "batch" ? b + 1 : isPos(dim) ? start + length : t.shape[i];
     if (lo < 0 || hi > t.shape[i]) {
-      throw new InputError(`promptSlice: range [${lo}, ${hi}) out of bounds for dim "${dim}" of size ${t.shape[i]}`, { field: dim });
+      throw new InputError(`promptSlice: range [${lo}, ${hi}) out of bounds for dim "${dim}" of size ${t.shape[i]}`, {
+        field: dim,
+      });
     }
   });
   const strides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, s) => a * s, 1));
@@ -326,7 +344,11 @@ export function promptSlice(t: NamedArray, b: number, start: number, length: num
  * over one tensor, `expected` being the reference. Entries where `skip(i)` is true are left out
  * (e.g. masked attention scores, which hold float32 lowest). NaN anywhere gives Infinity.
  */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, skip?: (i: number) => boolean): number {
+export function relativeError(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  skip?: (i: number) => boolean,
+): number {
   if (actual.length !== expected.length) {
     throw new InputError(`relativeError: ${actual.length} actual values vs ${expected.length} expected`);
   }

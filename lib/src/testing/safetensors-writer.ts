@@ -58,7 +58,9 @@ export function float32ToF16Bits(x: number): number {
 
 function encode(values: Float32Array | number[], dtype: SafetensorsDtype, name: string, numel: number): Uint8Array {
   if (values.length !== numel) {
-    throw new SafetensorsError(`tensor "${name}": ${values.length} values given but its shape needs ${numel}`, { field: name });
+    throw new SafetensorsError(`tensor "${name}": ${values.length} values given but its shape needs ${numel}`, {
+      field: name,
+    });
   }
   if (dtype === "F32") {
     const out = values instanceof Float32Array ? values : Float32Array.from(values);
@@ -81,7 +83,8 @@ function buildHeader(tensors: TensorToWrite[], opts: WriteSafetensorsOptions): {
     if (seen.has(t.name)) throw new SafetensorsError(`tensor "${t.name}" is listed twice`, { field: t.name });
     seen.add(t.name);
     const dtype = t.dtype ?? opts.dtype ?? "F32";
-    if (!(dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor "${t.name}": unsupported dtype "${dtype}"`, { field: t.name });
+    if (!(dtype in DTYPE_BYTES))
+      throw new SafetensorsError(`tensor "${t.name}": unsupported dtype "${dtype}"`, { field: t.name });
     const size = t.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype];
     header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size] };
     sizes.push(size);
@@ -121,7 +124,14 @@ export function encodeSafetensors(tensors: TensorToWrite[], opts: WriteSafetenso
   const parts: Uint8Array[] = [header];
   for (const t of tensors) {
     const values = typeof t.data === "function" ? t.data() : t.data;
-    parts.push(encode(values, t.dtype ?? opts.dtype ?? "F32", t.name, t.shape.reduce((a, d) => a * d, 1)));
+    parts.push(
+      encode(
+        values,
+        t.dtype ?? opts.dtype ?? "F32",
+        t.name,
+        t.shape.reduce((a, d) => a * d, 1),
+      ),
+    );
   }
   return Buffer.concat(parts);
 }

@@ -94,7 +94,14 @@ export class GraphBuilder {
    * Append a node; returns its output names. `outTypes` defaults to the element type of the
    * first input for every output.
    */
-  node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, nOut = 1, outTypes?: ElemType[], outNames?: string[]): string[] {
+  node(
+    op: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    nOut = 1,
+    outTypes?: ElemType[],
+    outNames?: string[],
+  ): string[] {
     for (const i of inputs) {
       if (i !== "" && !this.elemTypes.has(i)) throw new Error(`graph: ${op} uses tensor "${i}" before it is defined`);
     }
@@ -131,7 +138,14 @@ export class GraphBuilder {
 
   build(outputs: string[]): Graph {
     for (const o of outputs) if (!this.elemTypes.has(o)) throw new Error(`graph: output ${o} is not defined`);
-    return new Graph(this.inputs.slice(), new Map(this.constants), this.nodes.slice(), new Map(this.elemTypes), new Map(this.hooks), outputs);
+    return new Graph(
+      this.inputs.slice(),
+      new Map(this.constants),
+      this.nodes.slice(),
+      new Map(this.elemTypes),
+      new Map(this.hooks),
+      outputs,
+    );
   }
 
   private declare(name: string, t: ElemType): void {

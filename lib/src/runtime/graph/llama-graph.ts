@@ -82,7 +82,12 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
   // Causal + padding mask: allowed [batch, 1, query_pos, key_pos]
   const P = b.op("Gather", [bp, b.constant([1], "int64", [])], { axis: 0 }); // scalar
   const range = b.op("Range", [b.constant([0], "int64", []), P, b.constant([1], "int64", [])]); // [pos]
-  const causal = b.op("LessOrEqual", [b.op("Unsqueeze", [range, b.ints([0])]), b.op("Unsqueeze", [range, b.ints([1])])], {}, "bool"); // [query_pos, key_pos]
+  const causal = b.op(
+    "LessOrEqual",
+    [b.op("Unsqueeze", [range, b.ints([0])]), b.op("Unsqueeze", [range, b.ints([1])])],
+    {},
+    "bool",
+  ); // [query_pos, key_pos]
   const keyOk = b.op("Unsqueeze", [b.op("Cast", [mask], { to: ONNX_BOOL }, "bool"), b.ints([1, 2])]); // [batch, 1, 1, key_pos]
   const allowed = b.op("And", [causal, keyOk]); // [batch, 1, query_pos, key_pos]
   const lowest = b.scalar(FLOAT32_LOWEST);
@@ -127,17 +132,25 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
     const residMid = b.hook(`${h}.hook_resid_mid`, b.op("Add", [residPre, attnOut]));
     const x2 = rmsNorm(`${h}.ln2`, residMid, w(`${p}.post_attention_layernorm.weight`));
     const pre = b.hook(`${h}.mlp.hook_pre`, linear(x2, w(`${p}.mlp.gate_proj.weight`), D, [config.intermediateSize])); // [batch, pos, d_mlp]
-    const preLinear = b.hook(`${h}.mlp.hook_pre_linear`, linear(x2, w(`${p}.mlp.up_proj.weight`), D, [config.intermediateSize]));
+    const preLinear = b.hook(
+      `${h}.mlp.hook_pre_linear`,
+      linear(x2, w(`${p}.mlp.up_proj.weight`), D, [config.intermediateSize]),
+    );
     const silu = b.op("Mul", [pre, b.op("Sigmoid", [pre])]);
     const post = b.hook(`${h}.mlp.hook_post`, b.op("Mul", [silu, preLinear]));
-    const mlpOut = b.hook(`${h}.hook_mlp_out`, linear(post, w(`${p}.mlp.down_proj.weight`), config.intermediateSize, [D]));
+    const mlpOut = b.hook(
+      `${h}.hook_mlp_out`,
+      linear(post, w(`${p}.mlp.down_proj.weight`), config.intermediateSize, [D]),
+    );
     resid = b.hook(`${h}.hook_resid_post`, b.op("Add", [residMid, mlpOut])); // [batch, pos, d_model]
   }
   let final = rmsNorm("ln_final", resid, w("model.norm.weight")); // [batch, pos, d_model]
   let logitsShape: string | undefined;
   if (opts.logitsAt === "last") {
     final = b.op("Slice", [final, b.ints([-1]), b.ints([2147483647]), b.ints([1])]); // [batch, 1, d_model]
-    logitsShape = b.op("Concat", [b.op("Shape", [final], { end: 2 }, "int64"), b.ints([config.vocabSize])], { axis: 0 });
+    logitsShape = b.op("Concat", [b.op("Shape", [final], { end: 2 }, "int64"), b.ints([config.vocabSize])], {
+      axis: 0,
+    });
   }
   const unembed = config.tieWordEmbeddings ? w("model.embed_tokens.weight") : w("lm_head.weight"); // [vocab, d_model]
   b.output("logits", linear(final, unembed, D, [config.vocabSize], logitsShape)); // [batch, pos | 1, vocab]

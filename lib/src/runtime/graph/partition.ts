@@ -25,7 +25,8 @@ export function partitionGraph(graph: Graph, cuts: string[], requested: string[]
   const producers = graph.producers();
   const graphInputs = new Set(graph.inputs.map((i) => i.name));
   for (const r of requested) {
-    if (!producers.has(r) && !graphInputs.has(r)) throw new Error(`partition: requested tensor ${r} is not in the graph`);
+    if (!producers.has(r) && !graphInputs.has(r))
+      throw new Error(`partition: requested tensor ${r} is not in the graph`);
   }
   const cutIdx = cuts.map((h) => {
     const i = graph.hooks.get(h);
