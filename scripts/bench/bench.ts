@@ -19,7 +19,8 @@ import { BENCH_MD, writeBenchSection } from "./bench-md";
 import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
 import { hookNames } from "../../lib/src/hooks/hook-points";
 import { loadLlamaConfig } from "../../lib/src/checkpoint/config";
-import { writeRandomCheckpoint, mulberry32 } from "../../lib/src/testing/random-checkpoint";
+import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
+import { seededRandom } from "../../lib/src/core/random";
 import type { Intervention } from "../../lib/src/hooks/interventions";
 
 function flag(name: string, fallback: string): string {
@@ -71,7 +72,7 @@ function pickCheckpoint(): { folder: string; origin: string; cleanup?: () => voi
 }
 
 function randomBatch(vocab: number, batch: number, length: number, seed: number): number[][] {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   // Token ids from 3 up (skip the usual special ids 0-2).
   return Array.from({ length: batch }, () => Array.from({ length }, () => 3 + Math.floor(rand() * (vocab - 3))));
 }

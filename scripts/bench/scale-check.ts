@@ -20,7 +20,8 @@ import { BENCH_MD, writeBenchSection } from "./bench-md";
 import { execFileSync } from "child_process";
 import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
 import { loadLlamaConfig, LlamaConfig } from "../../lib/src/checkpoint/config";
-import { writeRandomCheckpoint, mulberry32 } from "../../lib/src/testing/random-checkpoint";
+import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
+import { seededRandom } from "../../lib/src/core/random";
 
 const MB = 1024 * 1024;
 const GB = 1024 * MB;
@@ -63,7 +64,7 @@ async function child(folder: string): Promise<void> {
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
   const peakRssAfterLoad = peakRss();
-  const rand = mulberry32(7);
+  const rand = seededRandom(7);
   const ids = [Array.from({ length: 20 }, () => 3 + Math.floor(rand() * (config.vocabSize - 3)))];
   await model.run(ids); // warm-up (session creation)
   const forwardMs: number[] = [];

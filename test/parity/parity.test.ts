@@ -16,7 +16,7 @@ import { hookNames } from "../../lib/src/hooks/hook-points";
 import { loadLlamaConfig, LlamaConfig } from "../../lib/src/checkpoint/config";
 import { WeightStore, WEIGHTS_INDEX_FILE } from "../../lib/src/checkpoint/weights";
 import { padTokens, TokenBatch } from "../../lib/src/core/token-batch";
-import { mulberry32 } from "../../lib/src/testing/random-checkpoint";
+import { seededRandom } from "../../lib/src/core/random";
 import {
   MASKED_SCORE,
   promptSlice,
@@ -38,7 +38,7 @@ const fixtures = fs
 
 /** Seeded token ids, so a failure reproduces. */
 function randomPrompt(vocab: number, length: number, seed: number): number[] {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   return Array.from({ length }, () => Math.floor(rand() * vocab));
 }
 

@@ -7,7 +7,7 @@ import {
   bootstrapProportion,
 } from "../../lib/src/analysis/bootstrap";
 import { meanOf, medianOf, pearson, quantile, stdOf } from "../../lib/src/analysis/stats";
-import { mulberry32 } from "../../lib/src/testing/random-checkpoint";
+import { seededRandom } from "../../lib/src/core/random";
 import { InputError } from "../../lib/src/core/errors";
 
 test("descriptive statistics on values with known answers", () => {
@@ -24,7 +24,7 @@ test("descriptive statistics on values with known answers", () => {
 });
 
 test("bootstrap intervals are deterministic for a seed and bracket the estimate", () => {
-  const rand = mulberry32(1);
+  const rand = seededRandom(1);
   const xs = Array.from({ length: 50 }, () => rand() * 10);
   const a = bootstrapMean(xs, { seed: 5, samples: 500 });
   const b = bootstrapMean(xs, { seed: 5, samples: 500 });
@@ -41,7 +41,7 @@ test("bootstrap intervals are deterministic for a seed and bracket the estimate"
 });
 
 test("coverage sanity: the 90% interval of a mean covers the true mean about 90% of the time", () => {
-  const rand = mulberry32(42);
+  const rand = seededRandom(42);
   let covered = 0;
   const trials = 200;
   for (let t = 0; t < trials; t++) {

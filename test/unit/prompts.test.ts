@@ -5,7 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
 import { DatasetError } from "../../lib/src/core/errors";
-import { TextTokenizer, parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
+import { parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
+import type { Tokenizer } from "../../lib/src/core/tokenizer";
 import {
   buildPrompt,
   corruptionCandidates,
@@ -25,12 +26,15 @@ const parens = parenRunTokens(tok);
  * A greedy longest-match tokenizer over a hand-picked vocabulary, to control merges exactly:
  * `7)` is one token (so a label after a 7 is not a single token) and `((` is one token.
  */
-function greedyTokenizer(extra: string[]): TextTokenizer {
+function greedyTokenizer(extra: string[]): Tokenizer {
   const chars = "abcdefghijklmnopqrstuvwxyz0123456789 #\n(),.'\"_=:%-";
   const vocab = ["<s>", ...chars.split(""), "))", ")))", "))))", ...extra];
   const index = new Map(vocab.map((t, i) => [t, i]));
   return {
     vocabSize: vocab.length,
+    bosId: 0,
+    eosId: null,
+    padId: null,
     tokenToId: (t) => index.get(t),
     idToToken: (id) => vocab[id],
     decode: (ids) => ids.map((i) => vocab[i]).join(""),

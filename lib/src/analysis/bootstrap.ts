@@ -2,7 +2,7 @@
  * Seeded percentile bootstrap: resample prompts with replacement, recompute a statistic, take
  * the (1 − level)/2 and (1 + level)/2 quantiles. Same seed, same data → same interval.
  */
-import { mulberry32 } from "../testing/random-checkpoint";
+import { seededRandom } from "../core/random";
 import { pearson, quantile } from "./stats";
 import { InputError } from "../core/errors";
 
@@ -51,7 +51,7 @@ export function bootstrapIndices(
   const identity = Int32Array.from({ length: n }, (_, i) => i);
   const estimate = n > 0 ? statistic(identity) : NaN;
   if (n === 0) return { estimate, lo: NaN, hi: NaN, level, samples: 0 };
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const stats: number[] = [];
   const idx = new Int32Array(n);
   for (let s = 0; s < samples; s++) {

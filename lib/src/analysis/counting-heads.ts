@@ -25,7 +25,8 @@ import {
   bootstrapProportion,
 } from "./bootstrap";
 import { dot, GroupedEffect, logitDiffFor, scoreRow, unembedColumns } from "./metrics";
-import { ParenRunTokens, ParenTokenSets, TextTokenizer, parenTokenSets } from "../task/paren-tokens";
+import { ParenRunTokens, ParenTokenSets, parenTokenSets } from "../task/paren-tokens";
+import type { Tokenizer } from "../core/tokenizer";
 import { StudyPrompt, lengthBatches } from "../task/prompts";
 import { checkStudyPrompts, modelParens } from "./logit-lens";
 import type { PromptPair } from "./sublayer-effects";
@@ -181,14 +182,14 @@ export const headLabel = (layer: number, head: number): string => `L${layer}H${h
 
 function modelParenSets(model: HookedLlama, given?: ParenTokenSets): ParenTokenSets {
   if (given) return given;
-  const tok = model.tokenizer as unknown as Partial<TextTokenizer> | null;
+  const tok = model.tokenizer as unknown as Partial<Tokenizer> | null;
   if (!tok || typeof tok.idToToken !== "function") {
     throw new InputError(
       "This model has no full tokenizer to find the paren tokens; pass { parenSets: parenTokenSets(tokenizer) }",
       { field: "parenSets" },
     );
   }
-  return parenTokenSets(tok as TextTokenizer);
+  return parenTokenSets(tok as Tokenizer);
 }
 
 function asPairs(items: (StudyPrompt | PromptPair)[]): PromptPair[] {

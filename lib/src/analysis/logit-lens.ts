@@ -17,7 +17,8 @@ import {
   unembedColumns,
   dot,
 } from "./metrics";
-import { ParenRunTokens, TextTokenizer, parenRunTokens } from "../task/paren-tokens";
+import { ParenRunTokens, parenRunTokens } from "../task/paren-tokens";
+import type { Tokenizer } from "../core/tokenizer";
 import { StudyPrompt, lengthBatches } from "../task/prompts";
 
 /**
@@ -96,7 +97,7 @@ export interface LogitLensResult {
 /** The paren-run ids given, or looked up through the model's tokenizer. */
 export function modelParens(model: HookedLlama, parens?: ParenRunTokens): ParenRunTokens {
   if (parens) return parens;
-  const tok = model.tokenizer as unknown as Partial<TextTokenizer> | null;
+  const tok = model.tokenizer as unknown as Partial<Tokenizer> | null;
   if (!tok || typeof tok.tokenToId !== "function" || typeof tok.idToToken !== "function") {
     throw new InputError(
       "This model has no full tokenizer to look up the paren-run tokens; pass { parens: parenRunTokens(tokenizer) }",
@@ -105,7 +106,7 @@ export function modelParens(model: HookedLlama, parens?: ParenRunTokens): ParenR
       },
     );
   }
-  return parenRunTokens(tok as TextTokenizer);
+  return parenRunTokens(tok as Tokenizer);
 }
 
 /** The 2 × numLayers lens points in forward order. */

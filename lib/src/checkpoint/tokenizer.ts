@@ -7,17 +7,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { CheckpointError, InputError } from "../core/errors";
+import type { Tokenizer } from "../core/tokenizer";
 
-export interface Tokenizer {
-  encode(text: string, opts?: { addBos?: boolean }): number[]; // addBos default true
-  decode(ids: number[]): string;
-  tokenToId(token: string): number | undefined; // exact vocab lookup
-  idToToken(id: number): string;
-  bosId: number | null;
-  eosId: number | null;
-  padId: number | null;
-  vocabSize: number;
-}
+export type { Tokenizer } from "../core/tokenizer";
 
 type Json = Record<string, unknown>;
 

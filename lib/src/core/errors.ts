@@ -3,11 +3,27 @@
  * what was wrong (file, field, hook) and what was expected, so a user never has to read a
  * stack trace from inside onnxruntime.
  */
+/**
+ * Every error code parenlens throws; `switch (e.code)` on a caught `ParenlensError` is exhaustive.
+ * Each code has a page `lib/docs/errors/<CODE>.md` (symptom, cause, fix).
+ */
+export type ErrorCode =
+  | "CONFIG"
+  | "SAFETENSORS"
+  | "CHECKPOINT"
+  | "HOOK_NAME"
+  | "INTERVENTION"
+  | "INPUT"
+  | "DATASET"
+  | "FEED"
+  | "EXECUTION_PROVIDER"
+  | "RENDER";
+
 export class ParenlensError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly file?: string;
   readonly field?: string;
-  constructor(code: string, message: string, details: { file?: string; field?: string } = {}) {
+  constructor(code: ErrorCode, message: string, details: { file?: string; field?: string } = {}) {
     super(message);
     this.name = new.target.name;
     this.code = code;
@@ -65,5 +81,26 @@ export class InputError extends ParenlensError {
 export class DatasetError extends ParenlensError {
   constructor(message: string, details: { file?: string; field?: string } = {}) {
     super("DATASET", message, details);
+  }
+}
+
+/** A graph feed that onnxruntime would drop or cannot take (a name the segment does not have, a missing weight). */
+export class FeedError extends ParenlensError {
+  constructor(message: string, details: { field?: string } = {}) {
+    super("FEED", message, details);
+  }
+}
+
+/** An execution provider that is not available in this onnxruntime-node install (e.g. "cuda" without its files). */
+export class ExecutionProviderError extends ParenlensError {
+  constructor(message: string, details: { field?: string } = {}) {
+    super("EXECUTION_PROVIDER", message, details);
+  }
+}
+
+/** A figure that cannot be rendered (plotly.js missing, no Chromium for the static image, a failed page). */
+export class RenderError extends ParenlensError {
+  constructor(message: string, details: { file?: string; field?: string } = {}) {
+    super("RENDER", message, details);
   }
 }

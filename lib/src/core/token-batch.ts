@@ -3,6 +3,7 @@
  * position ids. Left padding by default, so index -1 is every prompt's last token.
  */
 import { InputError } from "./errors";
+import type { TokenEncoder } from "./tokenizer";
 
 export interface TokenBatch {
   ids: number[][]; // [batch, pos], padded
@@ -13,11 +14,6 @@ export interface TokenBatch {
 }
 
 /** Anything that can encode text (a Tokenizer). */
-export interface TextEncoder {
-  encode(text: string, opts?: { addBos?: boolean }): number[];
-  padId: number | null;
-  eosId: number | null;
-}
 
 export interface ToTokensOptions {
   padding?: "left" | "right"; // default "left"
@@ -75,7 +71,11 @@ export function padTokens(seqs: number[][], opts: { padding?: "left" | "right"; 
 }
 
 /** Text, texts, token id lists or an existing TokenBatch → TokenBatch. */
-export function toTokenBatch(input: ModelInput, tokenizer: TextEncoder | null, opts: ToTokensOptions = {}): TokenBatch {
+export function toTokenBatch(
+  input: ModelInput,
+  tokenizer: TokenEncoder | null,
+  opts: ToTokensOptions = {},
+): TokenBatch {
   if (isTokenBatch(input)) {
     validateTokenBatch(input);
     return input;

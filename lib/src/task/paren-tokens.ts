@@ -3,18 +3,12 @@
  * looked up through the model's own tokenizer, so nothing depends on CodeLlama's ids.
  */
 import { DatasetError } from "../core/errors";
+import type { Tokenizer } from "../core/tokenizer";
 
 /**
  * The part of a tokenizer the study modules use. `Tokenizer` from tokenizer.ts satisfies it;
  * tests may pass a hand-written one.
  */
-export interface TextTokenizer {
-  encode(text: string, opts?: { addBos?: boolean }): number[];
-  decode(ids: number[]): string;
-  tokenToId(token: string): number | undefined;
-  idToToken(id: number): string;
-  vocabSize: number;
-}
 
 export interface ParenRunTokens {
   /** ids[n - 1] is the token of a run of n `)`. */
@@ -34,7 +28,7 @@ export function parenRun(n: number): string {
  * back to exactly itself; a run that is not a single token throws a DatasetError (the task is a
  * single next-token choice only when every run is one token).
  */
-export function parenRunTokens(tokenizer: TextTokenizer, maxN = 4): ParenRunTokens {
+export function parenRunTokens(tokenizer: Tokenizer, maxN = 4): ParenRunTokens {
   if (!Number.isInteger(maxN) || maxN < 1) {
     throw new DatasetError(`parenRunTokens: maxN must be a positive integer, got ${maxN}`, { field: "maxN" });
   }
@@ -82,7 +76,7 @@ function tokenText(raw: string): string {
 }
 
 /** Every vocabulary entry containing `(` or `)`, with how many of each it contains. */
-export function parenTokenSets(tokenizer: TextTokenizer): ParenTokenSets {
+export function parenTokenSets(tokenizer: Tokenizer): ParenTokenSets {
   const open = new Map<number, number>();
   const close = new Map<number, number>();
   for (let id = 0; id < tokenizer.vocabSize; id++) {

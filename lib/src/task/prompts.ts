@@ -9,8 +9,9 @@
  */
 import * as fs from "fs";
 import { DatasetError } from "../core/errors";
-import { mulberry32 } from "../testing/random-checkpoint";
-import { ParenRunTokens, TextTokenizer, parenRun, parenRunTokens } from "./paren-tokens";
+import { seededRandom, streamSeed } from "../core/random";
+import { ParenRunTokens, parenRun, parenRunTokens } from "./paren-tokens";
+import type { Tokenizer } from "../core/tokenizer";
 import { PROMPT_TEMPLATES, PromptTemplate, TemplateName } from "./prompt-templates";
 
 export interface ParenPrompt {
@@ -100,7 +101,7 @@ function countChar(text: string, ch: string): number {
  * decoding alone.
  */
 export function buildPrompt(
-  tokenizer: TextTokenizer,
+  tokenizer: Tokenizer,
   parens: ParenRunTokens,
   promptText: string,
   n: number,
@@ -129,13 +130,6 @@ export function buildPrompt(
     length: promptIds.length,
     fields: meta.fields ?? {},
   };
-}
-
-/** FNV-1a of a key: independent PRNG streams per (seed, template, split, n). */
-function streamSeed(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 export interface GeneratePromptsOptions {
@@ -185,7 +179,7 @@ function checkNs(ns: number[]): void {
 }
 
 /** Draw `perN` valid prompts for each n from one template, deterministically for a seed. */
-export function generatePrompts(tokenizer: TextTokenizer, opts: GeneratePromptsOptions): GeneratedPrompts {
+export function generatePrompts(tokenizer: Tokenizer, opts: GeneratePromptsOptions): GeneratedPrompts {
   const template = resolveTemplate(opts.template);
   const split = opts.split ?? "analysis";
   const ns = opts.ns ?? [1, 2, 3, 4];
@@ -201,7 +195,7 @@ export function generatePrompts(tokenizer: TextTokenizer, opts: GeneratePromptsO
   const prompts: ParenPrompt[] = [];
   let draws = 0;
   for (const n of ns) {
-    const rand = mulberry32(streamSeed(`${opts.seed}|${template.name}|${split}|${n}`));
+    const rand = seededRandom(streamSeed(`${opts.seed}|${template.name}|${split}|${n}`));
     let kept = 0;
     for (let d = 0; d < opts.perN * factor && kept < opts.perN; d++) {
       draws++;
@@ -244,7 +238,7 @@ export interface PromptDataset {
  * Splits are drawn in the order given; a text drawn for one split never appears in another.
  */
 export function generateDataset(
-  tokenizer: TextTokenizer,
+  tokenizer: Tokenizer,
   opts: {
     template: TemplateName | PromptTemplate;
     perN: Record<string, number>;
@@ -319,7 +313,7 @@ export function corruptionCandidates(prompt: string): { text: string; strategy: 
  * paren-run tokens), are rejected and counted.
  */
 export function makeCorruptedPairs(
-  tokenizer: TextTokenizer,
+  tokenizer: Tokenizer,
   prompts: ParenPrompt[],
   opts: { parens?: ParenRunTokens; strategies?: CorruptionStrategy[]; prefer?: "own-token" | "order" } = {},
 ): { pairs: CorruptedPair[]; rejected: RejectionCounts } {
@@ -429,14 +423,14 @@ function readLines(file: string): { line: number; value: unknown }[] {
  * Read prompts written by scripts/datasets/make-datasets.ts. With `tokenizer`, every prompt is re-tokenized
  * and must give the stored ids (a dataset made for another tokenizer is refused).
  */
-export function readPromptsJsonl(file: string, opts: { tokenizer?: TextTokenizer } = {}): ParenPrompt[] {
+export function readPromptsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {}): ParenPrompt[] {
   const prompts = readLines(file).map(({ line, value }) => checkPrompt(value, file, `line ${line}`));
   if (opts.tokenizer) for (const p of prompts) checkIds(opts.tokenizer, p, file);
   return prompts;
 }
 
 /** Read corrupted pairs written by scripts/datasets/make-datasets.ts (same checks as readPromptsJsonl). */
-export function readPairsJsonl(file: string, opts: { tokenizer?: TextTokenizer } = {}): CorruptedPair[] {
+export function readPairsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {}): CorruptedPair[] {
   return readLines(file).map(({ line, value }) => {
     const o = value as Record<string, unknown>;
     const clean = checkPrompt(o?.clean, file, `line ${line} clean`);
@@ -461,7 +455,7 @@ export function readPairsJsonl(file: string, opts: { tokenizer?: TextTokenizer }
   });
 }
 
-function checkIds(tokenizer: TextTokenizer, p: ParenPrompt, file: string): void {
+function checkIds(tokenizer: Tokenizer, p: ParenPrompt, file: string): void {
   const ids = tokenizer.encode(p.prompt + p.label);
   const same =
     ids.length === p.length + 1 && ids[ids.length - 1] === p.labelId && p.promptIds.every((v, i) => v === ids[i]);

@@ -15,6 +15,7 @@ import { SafetensorsDtype } from "../checkpoint/safetensors";
 import { TensorToWrite, writeSafetensors } from "./safetensors-writer";
 import { expectedLlamaWeights, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../checkpoint/weights";
 import { CheckpointError } from "../core/errors";
+import { seededRandom, streamSeed } from "../core/random";
 
 export interface RandomCheckpointSpec {
   /** Overrides of the tiny default config (2 layers, d_model 32, 4 heads, d_mlp 64, vocab 64). */
@@ -73,28 +74,9 @@ const JSON_FIELD: Record<keyof LlamaConfig, string> = {
   torchDtype: "torch_dtype",
 };
 
-/** mulberry32: small, fast, good enough for test weights. Returns uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** FNV-1a of the name mixed with the seed: one independent stream per tensor. */
-function streamSeed(seed: number, name: string): number {
-  let h = 0x811c9dc5 ^ Math.imul(seed >>> 0, 0x9e3779b1);
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 /** `n` values ~N(mean, std) by Box-Muller from the (seed, name) stream. */
 export function seededNormal(seed: number, name: string, n: number, mean: number, std: number): Float32Array {
-  const rand = mulberry32(streamSeed(seed, name));
+  const rand = seededRandom(streamSeed(name, seed));
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
     const u1 = 1 - rand(); // (0, 1]: log is finite
