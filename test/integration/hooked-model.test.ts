@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HookedLlama, checkFeedNames } from "../../lib/src/runtime/hooked-llama";
+import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
+import { checkFeedNames } from "../../lib/src/runtime/session-plan";
 import { HookNameError, InputError, InterventionError, ParenlensError } from "../../lib/src/core/errors";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
 
@@ -278,7 +279,7 @@ test("text in: left-padded TokenBatch with BOS, positions from the mask, tokens 
     Array.from({ length: batch.lengths[short] }, (_, i) => i),
   );
   assert.deepEqual(tok.toStrTokens("print(str("), ["<s>", "print", "(", "str", "("]);
-  assert.equal(tok.toString(tok.toTokens("print(str(").ids[0].slice(1)), "print(str(");
+  assert.equal(tok.decode(tok.toTokens("print(str(").ids[0].slice(1)), "print(str(");
   const fromText = await tok.run(["print(str(", "x = f(g("], { logitsAt: "last" });
   const fromIds = await tok.run(batch, { logitsAt: "last" });
   assert.deepEqual(fromText.data, fromIds.data);
