@@ -246,6 +246,8 @@ test("W_E, W_U, W_O and finalNormWeight are copies: editing one changes nothing,
 test("string coercion of a model describes it and never throws; decode(ids) gives text", async () => {
   assert.equal(`${model}`, `HookedLlama(3 layers, 4 heads, d_model ${D}, vocab ${V} from ${ck.folder})`);
   assert.equal("" + model, String(model));
+  // the old toString(ids) fails loudly instead of printing the description as a token
+  assert.throws(() => (model as unknown as { toString(ids: number): string }).toString(3), /is now decode\(ids\)/);
   assert.throws(() => model.decode([1]), /no tokenizer to decode with/); // random checkpoint: no tokenizer.json
   assert.equal(model.tokenizer, null);
 });

@@ -7,6 +7,7 @@ import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { lastTokenIndex, TokenBatch } from "../core/token-batch";
 
+/** What the cache needs to know of its model (the cache does not hold the model itself). */
 export interface CacheModelInfo {
   numLayers: number;
   numHeads: number;
@@ -79,9 +80,10 @@ export interface AccumulatedResidOptions extends StackOptions {
   inclMid?: boolean;
 }
 
+/** A stack of residual-stream components and their labels (one label per component). */
 export interface StackResult {
   stack: Tensor; // [component, batch, d_model]
-  labels: string[];
+  labels: string[]; // [component]
 }
 
 /**

@@ -216,8 +216,19 @@ export class HookedLlama {
     return hookNames(this.config);
   }
 
-  /** `${model}`: a one-line description (never decodes: use decode(ids) for text). */
-  toString(): string {
+  /**
+   * `${model}`: a one-line description; never decodes (use decode(ids) for text). Called with
+   * ids, as the old `toString(ids)` was, it throws instead of returning the description.
+   *
+   * @example
+   * console.log(`${model}`); // HookedLlama(6 layers, 8 heads, d_model 256, vocab 3070 from data/models/parenlens-code-6l)
+   */
+  toString(): string;
+  toString(...args: unknown[]): string {
+    if (args.length > 0)
+      throw new InputError("HookedLlama.toString(ids) is now decode(ids); toString() describes the model", {
+        field: "toString",
+      });
     const c = this.config;
     const where = this.folder ? ` from ${this.folder}` : "";
     return `HookedLlama(${c.numLayers} layers, ${c.numHeads} heads, d_model ${c.hiddenSize}, vocab ${c.vocabSize}${where})`;
