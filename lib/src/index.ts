@@ -26,3 +26,4 @@ export * from "./analysis/logit-lens";
 export * from "./analysis/sublayer-effects";
 export * from "./analysis/counting-heads";
 export * from "./analysis/findings";
+export * from "./runtime/session-plan";

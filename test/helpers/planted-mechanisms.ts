@@ -29,11 +29,12 @@ export async function tinyStudyModel(
 
 /** Unit vector of the unembedding column of `tokenId` ([d_model]). */
 export function unembedDirection(model: HookedLlama, tokenId: number): Float32Array {
-  const [D, V] = model.W_U.shape;
+  const W_U = model.W_U; // [d_model, vocab]; a copy per access, so read it once
+  const [D, V] = W_U.shape;
   const u = new Float32Array(D);
   let norm = 0;
   for (let d = 0; d < D; d++) {
-    u[d] = model.W_U.data[d * V + tokenId];
+    u[d] = W_U.data[d * V + tokenId];
     norm += u[d] * u[d];
   }
   norm = Math.sqrt(norm);

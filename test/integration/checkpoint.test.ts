@@ -11,6 +11,7 @@ import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
 import { CheckpointError, ConfigError } from "../../lib/src/core/errors";
 import { SafetensorsFile } from "../../lib/src/checkpoint/safetensors";
 import { referenceForward, promptSlice, relativeError } from "../../lib/src/testing/reference-forward";
+import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures/checkpoints");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ckpt-"));
@@ -287,4 +288,34 @@ test("HF goldens: inputs match their JSON, text prompts match the TS tokenizer, 
       }
     }
   }
+});
+
+test("weights are validated once: by loadCheckpoint, or (validateWeights: false) by the HookedLlama constructor", async () => {
+  const dir = path.join(tmp, "validate-once");
+  writeRandomCheckpoint(dir, { seed: 2 });
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...cfg, intermediate_size: 48 }));
+  const mismatch =
+    /weights do not match config\.json: .*mlp\.gate_proj\.weight has shape \[64, 32\], expected \[48, 32\]/;
+  assert.throws(() => loadLocalCheckpoint(dir), mismatch);
+  const ck = loadLocalCheckpoint(dir, { validateWeights: false }); // what HookedLlama.fromPretrained does
+  assert.throws(
+    () => new HookedLlama(ck.config, ck.weights, ck.tokenizer),
+    (e: unknown) => e instanceof CheckpointError && mismatch.test(e.message),
+  );
+  await assert.rejects(HookedLlama.fromPretrained(dir), mismatch);
+  // any in-memory source is checked the same way
+  const good = writeRandomCheckpoint(path.join(tmp, "validate-mem"), { seed: 2 });
+  const store = loadLocalCheckpoint(good.folder).weights;
+  const missingNorm = {
+    has: (n: string) => n !== "model.norm.weight" && store.has(n),
+    shape: (n: string) => store.shape(n),
+    getFloat32: (n: string) => store.getFloat32(n),
+  };
+  assert.throws(
+    () => new HookedLlama(good.config, missingNorm, null),
+    (e: unknown) =>
+      e instanceof CheckpointError &&
+      /^weights: .*missing model\.norm\.weight \(expected shape \[32\]\)/.test(e.message),
+  );
 });

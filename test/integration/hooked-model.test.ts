@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HookedLlama, checkFeedNames } from "../../lib/src/runtime/hooked-llama";
+import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
+import { checkFeedNames } from "../../lib/src/runtime/session-plan";
 import { HookNameError, InputError, InterventionError, ParenlensError } from "../../lib/src/core/errors";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
 
@@ -207,6 +208,67 @@ test("weights: W_U, W_E, W_O per head, final norm; setWeight changes the next ru
   assert.throws(() => model.setWeight("lm_head.weights", new Float32Array(3)), InputError);
 });
 
+test("W_E, W_U, W_O and finalNormWeight are copies: editing one changes nothing, setWeight changes them all", async () => {
+  const before = await model.run([promptA]);
+  const WU = model.W_U; // [d_model, vocab]
+  const WE = model.W_E; // [vocab, d_model]
+  const WO = model.W_O(0); // [head, d_head, d_model]
+  const norm = model.finalNormWeight; // [d_model]
+  for (const t of [WU, WE, WO, norm]) t.data.fill(0);
+  // no silent half-effect: neither the next run nor the next getter sees the edit
+  assert.deepEqual((await model.run([promptA])).data, before.data);
+  assert.ok(model.W_U.data.some((x) => x !== 0));
+  assert.ok(model.W_E.data.some((x) => x !== 0));
+  assert.ok(model.W_O(0).data.some((x) => x !== 0));
+  assert.ok(model.finalNormWeight.data.some((x) => x !== 0));
+  assert.notEqual(model.W_U.data, model.W_U.data, "a fresh array each access");
+
+  // the way to edit: setWeight in HF layout; every getter follows (no stale cache)
+  const lm = model.getWeight("lm_head.weight"); // [vocab, d_model]
+  const o = model.getWeight("model.layers.0.self_attn.o_proj.weight"); // [d_model, head*d_head]
+  const edited = lm.clone();
+  edited.set([9, 4], 123);
+  const editedO = o.clone();
+  editedO.set([5, 2 * config.headDim + 3], -7);
+  model.setWeight("lm_head.weight", edited);
+  model.setWeight("model.layers.0.self_attn.o_proj.weight", editedO);
+  try {
+    assert.equal(model.W_U.get(4, 9), 123);
+    assert.equal(model.W_O(0).get(2, 3, 5), -7);
+    assert.notDeepEqual((await model.run([promptA])).data, before.data);
+  } finally {
+    model.setWeight("lm_head.weight", lm);
+    model.setWeight("model.layers.0.self_attn.o_proj.weight", o);
+  }
+  assert.deepEqual((await model.run([promptA])).data, before.data);
+});
+
+test("string coercion of a model describes it and never throws; decode(ids) gives text", async () => {
+  assert.equal(`${model}`, `HookedLlama(3 layers, 4 heads, d_model ${D}, vocab ${V} from ${ck.folder})`);
+  assert.equal("" + model, String(model));
+  // the old toString(ids) fails loudly instead of printing the description as a token
+  assert.throws(() => (model as unknown as { toString(ids: number): string }).toString(3), /is now decode\(ids\)/);
+  assert.throws(() => model.decode([1]), /no tokenizer to decode with/); // random checkpoint: no tokenizer.json
+  assert.equal(model.tokenizer, null);
+});
+
+test("only runtime/session-plan.ts imports onnxruntime-node in lib/", () => {
+  const lib = path.join(__dirname, "..", "..", "lib", "src");
+  const importers: string[] = [];
+  const walk = (dir: string): void => {
+    for (const f of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, f.name);
+      if (f.isDirectory()) walk(p);
+      else if (f.name.endsWith(".ts") && /from "onnxruntime-node"/.test(fs.readFileSync(p, "utf8")))
+        importers.push(path.relative(lib, p));
+    }
+  };
+  walk(lib);
+  assert.deepEqual(importers, [path.join("runtime", "session-plan.ts")]);
+
+  assert.throws(() => model.setWeight("lm_head.weights", new Float32Array(3)), InputError);
+});
+
 test("bad names and inputs fail loudly with typed errors", async () => {
   await assert.rejects(
     model.runWithCache([promptA], { names: ["blocks.0.attn.hook_patern"] }),
@@ -278,7 +340,7 @@ test("text in: left-padded TokenBatch with BOS, positions from the mask, tokens 
     Array.from({ length: batch.lengths[short] }, (_, i) => i),
   );
   assert.deepEqual(tok.toStrTokens("print(str("), ["<s>", "print", "(", "str", "("]);
-  assert.equal(tok.toString(tok.toTokens("print(str(").ids[0].slice(1)), "print(str(");
+  assert.equal(tok.decode(tok.toTokens("print(str(").ids[0].slice(1)), "print(str(");
   const fromText = await tok.run(["print(str(", "x = f(g("], { logitsAt: "last" });
   const fromIds = await tok.run(batch, { logitsAt: "last" });
   assert.deepEqual(fromText.data, fromIds.data);

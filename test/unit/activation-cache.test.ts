@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ActivationCache } from "../../lib/src/hooks/activation-cache";
+import { ActivationCache, headLabel } from "../../lib/src/hooks/activation-cache";
 import { InputError } from "../../lib/src/core/errors";
 import { Tensor } from "../../lib/src/core/tensor";
 import { padTokens } from "../../lib/src/core/token-batch";
@@ -105,6 +105,7 @@ test("decomposeResid and stackHeadResults", () => {
   assert.equal(d.stack.get(3, 0, 2), 11000 + 20 + 2);
   const h = c.stackHeadResults({ pos: 0 });
   assert.deepEqual(h.labels, ["L0H0", "L0H1", "L1H0", "L1H1"]);
+  assert.deepEqual(h.labels, [headLabel(0, 0), headLabel(0, 1), headLabel(1, 0), headLabel(1, 1)]); // the one format
   assert.deepEqual(h.stack.shape, [L * H, B, D]);
   // L1H1 at batch 1, pos 0, d 2: flat index in [B,P,H,D] = ((1*P+0)*H+1)*D+2
   assert.equal(h.stack.get(3, 1, 2), 31000 + ((1 * P + 0) * H + 1) * D + 2);

@@ -137,3 +137,30 @@ test("bad interventions get an InterventionError naming the hook and what was ex
   bad({ hook, kind: "nonsense" } as unknown as Intervention, /unknown kind "nonsense"/);
   assert.throws(() => validateIntervention({ hook: "blocks.1.attn.hook_zz", kind: "zero" }, config), HookNameError);
 });
+
+test("validateIntervention checks everything before a run, positions against the padded length", () => {
+  const ok: Intervention = { hook, kind: "zero", heads: [1], positions: [-3, 2] };
+  validateIntervention(ok, config, { paddedLength: 3 });
+  assert.throws(
+    () => validateIntervention({ hook, kind: "zero", positions: [3] }, config, { paddedLength: 3 }),
+    /Intervention on blocks\.1\.attn\.hook_z: position 3 out of range for a batch of padded length 3 \(use -3\.\.2\)/,
+  );
+  assert.throws(
+    () => validateIntervention({ hook, kind: "zero", positions: [-4] }, config, { paddedLength: 3 }),
+    InterventionError,
+  );
+  // the hook name is validated here too (once: no separate validateHookName before it)
+  assert.throws(
+    () => validateIntervention({ hook: "blocks.1.attn.hook_zz", kind: "zero" }, config, { paddedLength: 3 }),
+    (e: unknown) => e instanceof HookNameError && e.suggestions.includes("blocks.1.attn.hook_z"),
+  );
+  assert.throws(
+    () => validateIntervention({ kind: "zero" } as unknown as Intervention, config),
+    /Each intervention needs a "hook" name/,
+  );
+  assert.throws(() => validateIntervention(null as unknown as Intervention, config), InterventionError);
+  assert.throws(
+    () => validateIntervention({ hook, kind: "zero", positions: [0.5] }, config, { paddedLength: 3 }),
+    /position 0\.5 is not an integer/,
+  );
+});

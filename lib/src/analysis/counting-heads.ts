@@ -16,6 +16,7 @@
 import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
+import { headLabel } from "../hooks/activation-cache";
 import {
   BootstrapOptions,
   Interval,
@@ -177,8 +178,6 @@ export interface CountingHeadsResult {
     notes: Record<string, string>;
   };
 }
-
-export const headLabel = (layer: number, head: number): string => `L${layer}H${head}`;
 
 function modelParenSets(model: HookedLlama, given?: ParenTokenSets): ParenTokenSets {
   if (given) return given;

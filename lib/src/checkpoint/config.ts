@@ -97,16 +97,49 @@ function parseRope(obj: Json, file: string): { theta: number; scaling: LlamaConf
   return { theta, scaling: { type: "linear", factor } };
 }
 
-/** Parse and validate a config.json object; `file` names it in error messages. Throws ConfigError. */
+/**
+ * Parse and validate a config.json object; `file` names it in error messages. Throws ConfigError.
+ *
+ * @example
+ * const config = parseLlamaConfig(JSON.parse(fs.readFileSync(file, "utf8")), file);
+ * config.numKvHeads; // num_key_value_heads, default num_attention_heads
+ */
 export function parseLlamaConfig(json: unknown, file: string): LlamaConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new ConfigError(`${file}: expected a JSON object, got ${describe(json)}`, { file });
   }
   const obj = json as Json;
+  checkArchitecture(obj, file);
+  const sizes = parseSizes(obj, file);
+  const rmsNormEps = positiveNumber(obj, "rms_norm_eps", file, 1e-6);
+  const rope = parseRope(obj, file);
+  const tieWordEmbeddings = bool(obj, "tie_word_embeddings", file, false);
 
-  // Architecture: architectures (saved models) and/or model_type must say Llama.
+  const dtype = obj.torch_dtype ?? obj.dtype;
+  if (dtype !== undefined && dtype !== null && typeof dtype !== "string") fail(file, "torch_dtype", "a string", dtype);
+
+  const config: LlamaConfig = {
+    architecture: SUPPORTED_ARCHITECTURE,
+    hiddenSize: sizes.hiddenSize,
+    intermediateSize: sizes.intermediateSize,
+    numLayers: sizes.numLayers,
+    numHeads: sizes.numHeads,
+    numKvHeads: sizes.numKvHeads,
+    headDim: sizes.headDim,
+    rmsNormEps,
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
+    tieWordEmbeddings,
+    vocabSize: sizes.vocabSize,
+    maxPositionEmbeddings: sizes.maxPositionEmbeddings,
+  };
+  if (typeof dtype === "string") config.torchDtype = dtype;
+  return config;
+}
+
+/** architectures and/or model_type must say Llama; SiLU; no attention or MLP biases (the graph has none). */
+function checkArchitecture(obj: Json, file: string): void {
   const archs = obj.architectures;
-  const architecture = SUPPORTED_ARCHITECTURE;
   if (archs !== undefined && archs !== null) {
     if (!Array.isArray(archs) || archs.length === 0 || !archs.every((a) => typeof a === "string")) {
       fail(file, "architectures", "a non-empty array of strings", archs);
@@ -138,12 +171,26 @@ export function parseLlamaConfig(json: unknown, file: string): LlamaConfig {
       field: "hidden_act",
     });
   }
-  // The graph has no bias terms.
   for (const f of ["attention_bias", "mlp_bias"]) {
     if (bool(obj, f, file, false))
       throw new ConfigError(`${file}: ${f}=true is not supported (expected false)`, { file, field: f });
   }
+}
 
+type LlamaSizes = Pick<
+  LlamaConfig,
+  | "hiddenSize"
+  | "intermediateSize"
+  | "numLayers"
+  | "numHeads"
+  | "numKvHeads"
+  | "headDim"
+  | "vocabSize"
+  | "maxPositionEmbeddings"
+>;
+
+/** The sizes, with head_dim derived when absent and the head counts checked against each other. */
+function parseSizes(obj: Json, file: string): LlamaSizes {
   const hiddenSize = positiveInt(obj, "hidden_size", file);
   const intermediateSize = positiveInt(obj, "intermediate_size", file);
   const numLayers = positiveInt(obj, "num_hidden_layers", file);
@@ -171,34 +218,16 @@ export function parseLlamaConfig(json: unknown, file: string): LlamaConfig {
     );
   }
   if (headDim % 2 !== 0) fail(file, "head_dim", "even (rotary embedding pairs dimensions)", headDim);
-
-  const rmsNormEps = positiveNumber(obj, "rms_norm_eps", file, 1e-6);
-  const rope = parseRope(obj, file);
-  const tieWordEmbeddings = bool(obj, "tie_word_embeddings", file, false);
-
-  const dtype = obj.torch_dtype ?? obj.dtype;
-  if (dtype !== undefined && dtype !== null && typeof dtype !== "string") fail(file, "torch_dtype", "a string", dtype);
-
-  const config: LlamaConfig = {
-    architecture,
-    hiddenSize,
-    intermediateSize,
-    numLayers,
-    numHeads,
-    numKvHeads,
-    headDim,
-    rmsNormEps,
-    ropeTheta: rope.theta,
-    ropeScaling: rope.scaling,
-    tieWordEmbeddings,
-    vocabSize,
-    maxPositionEmbeddings,
-  };
-  if (typeof dtype === "string") config.torchDtype = dtype;
-  return config;
+  return { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, maxPositionEmbeddings };
 }
 
-/** Read `<folder>/config.json` and parse it. Throws ConfigError (missing file, bad JSON, bad field). */
+/**
+ * Read `<folder>/config.json` and parse it. Throws ConfigError (missing file, bad JSON, bad field).
+ *
+ * @example
+ * const config = loadLlamaConfig("data/models/parenlens-code-6l");
+ * config.numLayers; // 6
+ */
 export function loadLlamaConfig(folder: string): LlamaConfig {
   const file = path.join(folder, "config.json");
   let text: string;

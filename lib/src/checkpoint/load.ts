@@ -19,16 +19,61 @@ export interface Checkpoint {
   tokenizer: Tokenizer | null;
 }
 
-export interface LoadCheckpointOptions {
-  /** Milliseconds allowed for each Hub request to answer (and between chunks of a download). Default 15000. */
-  timeoutMs?: number;
-  /** Where Hub downloads go; default the @huggingface/transformers cache (env.cacheDir). */
-  cacheDir?: string;
-  revision?: string; // default "main"
-  /** Never touch the network (also when HF_HUB_OFFLINE=1). */
-  offline?: boolean;
-  /** Load tokenizer.json when present (default true). */
+/** Local-folder options of loadCheckpoint / loadLocalCheckpoint. */
+export interface LocalCheckpointOptions {
+  /**
+   * Load the tokenizer
+   *
+   * Read tokenizer.json when the folder has one (checked against config.json's vocab_size).
+   *
+   * @default true
+   */
   tokenizer?: boolean;
+  /**
+   * Validate the weights
+   *
+   * Check every tensor the config needs (name and shape) before returning. HookedLlama passes
+   * false because its constructor runs the same check, so a checkpoint is validated once.
+   *
+   * @default true
+   */
+  validateWeights?: boolean;
+}
+
+/** Options of loadCheckpoint: where and how a Hub id is downloaded, plus the local options. */
+export interface LoadCheckpointOptions extends LocalCheckpointOptions {
+  /**
+   * Hub timeout
+   *
+   * Milliseconds allowed for each Hub request to answer, and between chunks of a download.
+   *
+   * @default 15000
+   */
+  timeoutMs?: number;
+  /**
+   * Download cache
+   *
+   * Where Hub downloads go (folder layout <cacheDir>/<org>/<name>/<file>).
+   *
+   * @default the @huggingface/transformers cache (env.cacheDir)
+   */
+  cacheDir?: string;
+  /**
+   * Hub revision
+   *
+   * Branch, tag or commit of the Hub repo.
+   *
+   * @default "main"
+   */
+  revision?: string;
+  /**
+   * Offline
+   *
+   * Never touch the network; a Hub id must already be in the cache.
+   *
+   * @default true when HF_HUB_OFFLINE=1, else false
+   */
+  offline?: boolean;
 }
 
 const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\/[A-Za-z0-9_.-]{1,96}$/;
@@ -39,8 +84,14 @@ export function looksLikeHubId(s: string): boolean {
   return HUB_ID.test(s) && !s.includes("..") && !s.includes("--") && !s.startsWith(".");
 }
 
-/** Load config, weights (validated against the config) and tokenizer from a local folder. */
-export function loadLocalCheckpoint(folder: string, opts: { tokenizer?: boolean } = {}): Checkpoint {
+/**
+ * Load config, weights (validated against the config) and tokenizer from a local folder.
+ *
+ * @example
+ * const ck = loadLocalCheckpoint("data/models/parenlens-code-6l");
+ * ck.weights.shape("model.embed_tokens.weight"); // [vocab, d_model]
+ */
+export function loadLocalCheckpoint(folder: string, opts: LocalCheckpointOptions = {}): Checkpoint {
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
     throw new CheckpointError(`${folder} is not a checkpoint folder (it does not exist or is not a directory)`, {
       file: folder,
@@ -52,7 +103,7 @@ export function loadLocalCheckpoint(folder: string, opts: { tokenizer?: boolean 
   }
   const config = loadLlamaConfig(folder);
   const weights = WeightStore.open(folder);
-  validateLlamaWeights(config, weights);
+  if (opts.validateWeights !== false) validateLlamaWeights(config, weights);
   let tokenizer: Tokenizer | null = null;
   if (opts.tokenizer !== false && fs.existsSync(path.join(folder, "tokenizer.json"))) {
     tokenizer = loadTokenizer(folder);
@@ -69,6 +120,11 @@ export function loadLocalCheckpoint(folder: string, opts: { tokenizer?: boolean 
 /**
  * A folder path that exists → local. Otherwise an "org/name" Hub id → downloaded (or taken from
  * the cache when a previous download completed). Throws CheckpointError / ConfigError / SafetensorsError.
+ *
+ * @example
+ * const ck = await loadCheckpoint("data/models/parenlens-code-6l");
+ * ck.config.numLayers; // 6
+ * const hub = await loadCheckpoint("org/name", { timeoutMs: 5000, revision: "main" });
  */
 export async function loadCheckpoint(folderOrHubId: string, opts: LoadCheckpointOptions = {}): Promise<Checkpoint> {
   if (fs.existsSync(folderOrHubId)) return loadLocalCheckpoint(folderOrHubId, opts);

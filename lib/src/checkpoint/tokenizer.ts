@@ -96,6 +96,11 @@ class HfTokenizer implements Tokenizer {
 /**
  * Load the tokenizer of a checkpoint folder. Needs tokenizer.json (the "fast" format);
  * tokenizer_config.json and special_tokens_map.json are optional. Throws CheckpointError.
+ *
+ * @example
+ * const tok = loadTokenizer("data/models/parenlens-code-6l");
+ * tok.encode("print(str("); // [bos, ...ids]
+ * tok.decode(tok.encode("print(str(", { addBos: false })); // "print(str("
  */
 export function loadTokenizer(folder: string): Tokenizer {
   const tokFile = path.join(folder, "tokenizer.json");

@@ -12,7 +12,16 @@ import type { LlamaConfig } from "./config";
 export const SINGLE_WEIGHTS_FILE = "model.safetensors";
 export const WEIGHTS_INDEX_FILE = "model.safetensors.index.json";
 
-export class WeightStore {
+/** Where a model's weights come from: a WeightStore, or an in-memory map in tests. */
+export interface WeightSource {
+  /** Label for error messages (a WeightStore's folder). */
+  readonly folder?: string;
+  has(name: string): boolean;
+  shape(name: string): number[];
+  getFloat32(name: string): Float32Array;
+}
+
+export class WeightStore implements WeightSource {
   readonly folder: string;
   /** The safetensors files read (one, or every shard). */
   readonly files: string[];
@@ -158,7 +167,7 @@ export function expectedLlamaWeights(config: LlamaConfig): Map<string, number[]>
  * CheckpointError listing every missing or mis-shaped tensor with its expected shape.
  * Extra tensors are ignored (e.g. rotary inv_freq buffers in old checkpoints; lm_head when tied).
  */
-export function validateLlamaWeights(config: LlamaConfig, store: WeightStore): void {
+export function validateLlamaWeights(config: LlamaConfig, store: Omit<WeightSource, "getFloat32">): void {
   const problems: string[] = [];
   const firstBad: string[] = [];
   for (const [name, shape] of expectedLlamaWeights(config)) {
@@ -176,7 +185,8 @@ export function validateLlamaWeights(config: LlamaConfig, store: WeightStore): v
   if (problems.length) {
     const shown = problems.slice(0, 20).join("; ");
     const more = problems.length > 20 ? `; and ${problems.length - 20} more` : "";
-    throw new CheckpointError(`${store.folder}: weights do not match config.json: ${shown}${more}`, {
+    const where = store.folder ?? "weights";
+    throw new CheckpointError(`${where}: weights do not match config.json: ${shown}${more}`, {
       file: store.folder,
       field: firstBad[0],
     });

@@ -1,34 +1,63 @@
 /**
  * Typed errors. Every error the library throws on bad input is a ParenlensError that names
  * what was wrong (file, field, hook) and what was expected, so a user never has to read a
- * stack trace from inside onnxruntime.
+ * stack trace from inside onnxruntime. Every message ends with a pointer to its code's page,
+ * "(parenlens FEED — lib/docs/errors/FEED.md)", added once here in the ParenlensError constructor.
  */
 /**
- * Every error code parenlens throws; `switch (e.code)` on a caught `ParenlensError` is exhaustive.
+ * Every error code parenlens throws, as a list (for tests and tools that walk the pages).
  * Each code has a page `lib/docs/errors/<CODE>.md` (symptom, cause, fix).
  */
-export type ErrorCode =
-  | "CONFIG"
-  | "SAFETENSORS"
-  | "CHECKPOINT"
-  | "HOOK_NAME"
-  | "INTERVENTION"
-  | "INPUT"
-  | "DATASET"
-  | "FEED"
-  | "EXECUTION_PROVIDER"
-  | "RENDER";
+export const ERROR_CODES = [
+  "CONFIG",
+  "SAFETENSORS",
+  "CHECKPOINT",
+  "HOOK_NAME",
+  "INTERVENTION",
+  "INPUT",
+  "DATASET",
+  "FEED",
+  "EXECUTION_PROVIDER",
+  "RENDER",
+] as const;
 
+/** Every error code parenlens throws; `switch (e.code)` on a caught `ParenlensError` is exhaustive. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The documentation page of an error code, relative to the repository root. */
+export function errorDocPath(code: ErrorCode): string {
+  return `lib/docs/errors/${code}.md`;
+}
+
+/**
+ * The base of every parenlens error: a code to `switch` on, the file / field it is about, and a
+ * message that ends with a pointer to the code's page (symptom, cause, fix).
+ *
+ * @example
+ * try {
+ *   await model.runWithCache(prompts, { names: ["blocks.0.attn.hook_patern"] });
+ * } catch (e) {
+ *   if (e instanceof ParenlensError && e.code === "HOOK_NAME") console.log(e.message);
+ *   // Unknown hook point "blocks.0.attn.hook_patern". Did you mean: blocks.0.attn.hook_pattern?
+ *   //   (parenlens HOOK_NAME — lib/docs/errors/HOOK_NAME.md), with up to three suggestions
+ * }
+ */
 export class ParenlensError extends Error {
   readonly code: ErrorCode;
   readonly file?: string;
   readonly field?: string;
+  /** The message without the page pointer. */
+  readonly detail: string;
+  /** The code's page, e.g. "lib/docs/errors/FEED.md". */
+  readonly docs: string;
   constructor(code: ErrorCode, message: string, details: { file?: string; field?: string } = {}) {
-    super(message);
+    super(`${message} (parenlens ${code} — ${errorDocPath(code)})`);
     this.name = new.target.name;
     this.code = code;
     this.file = details.file;
     this.field = details.field;
+    this.detail = message;
+    this.docs = errorDocPath(code);
   }
 }
 

@@ -13,12 +13,32 @@ export interface TokenBatch {
   padding: "left" | "right";
 }
 
-/** Anything that can encode text (a Tokenizer). */
-
+/** How text or token ids become one padded batch. */
 export interface ToTokensOptions {
-  padding?: "left" | "right"; // default "left"
-  addBos?: boolean; // default true (text input only)
-  /** id written at pad positions (masked out, so any valid id); default tokenizer pad, eos, else 0 */
+  /**
+   * Padding side
+   *
+   * "left" puts every prompt's last token at index -1 (what "last"-position reads and in-graph
+   * slicing assume); "right" keeps positions aligned at the start.
+   *
+   * @default "left"
+   */
+  padding?: "left" | "right";
+  /**
+   * Prepend BOS
+   *
+   * Add the tokenizer's BOS token before each text (text input only; token ids are taken as given).
+   *
+   * @default true
+   */
+  addBos?: boolean;
+  /**
+   * Pad id
+   *
+   * The id written at pad positions; they are masked out, so any valid id works.
+   *
+   * @default the tokenizer's pad id, else its eos id, else 0
+   */
   padId?: number;
 }
 
@@ -34,7 +54,13 @@ export function isTokenBatch(x: unknown): x is TokenBatch {
   );
 }
 
-/** Pad token id lists into a batch. */
+/**
+ * Pad token id lists into a batch, with its attention mask and position ids.
+ *
+ * @example
+ * const batch = padTokens([[1, 5, 9], [1, 7]]); // left padding
+ * batch.ids; // [[1, 5, 9], [0, 1, 7]]; batch.positions: [[0, 1, 2], [0, 0, 1]]
+ */
 export function padTokens(seqs: number[][], opts: { padding?: "left" | "right"; padId?: number } = {}): TokenBatch {
   const padding = opts.padding ?? "left";
   const padId = opts.padId ?? 0;
@@ -70,7 +96,12 @@ export function padTokens(seqs: number[][], opts: { padding?: "left" | "right"; 
   return { ids, attentionMask, positions, lengths: seqs.map((s) => s.length), padding };
 }
 
-/** Text, texts, token id lists or an existing TokenBatch → TokenBatch. */
+/**
+ * Text, texts, token id lists or an existing TokenBatch → TokenBatch (HookedLlama.toTokens calls it).
+ *
+ * @example
+ * const batch = toTokenBatch(["print(str(", "x = f("], tokenizer, { padding: "right" });
+ */
 export function toTokenBatch(
   input: ModelInput,
   tokenizer: TokenEncoder | null,

@@ -7,6 +7,7 @@ import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { lastTokenIndex, TokenBatch } from "../core/token-batch";
 
+/** What the cache needs to know of its model (the cache does not hold the model itself). */
 export interface CacheModelInfo {
   numLayers: number;
   numHeads: number;
@@ -20,11 +21,79 @@ export interface CacheModelInfo {
 /** A position: an index along pos (negative = from the end) or "last" (each prompt's last token). */
 export type CachePos = number | "last";
 
-export interface StackResult {
-  stack: Tensor; // [component, batch, d_model]
-  labels: string[];
+/**
+ * The one head label format, "L{layer}H{head}" (TL's stack_head_results labels).
+ *
+ * @example
+ * headLabel(4, 2); // "L4H2"
+ */
+export function headLabel(layer: number, head: number): string {
+  return `L${layer}H${head}`;
 }
 
+/** Options of the stacking helpers (decomposeResid, stackHeadResults). */
+export interface StackOptions {
+  /**
+   * Layer
+   *
+   * Stack the components of layers 0..layer-1 only.
+   *
+   * @default numLayers (every layer)
+   */
+  layer?: number;
+  /**
+   * Position
+   *
+   * Which position of each prompt to stack (an index along pos, negative from the end, or "last").
+   *
+   * @default "last"
+   */
+  pos?: CachePos;
+  /**
+   * Apply the final norm
+   *
+   * Divide by the cached ln_final.hook_scale and multiply by the final norm weight (applyLnToStack),
+   * so that stack @ W_U gives each component's direct logit contribution.
+   *
+   * @default false
+   */
+  applyLn?: boolean;
+}
+
+/** Options of accumulatedResid. */
+export interface AccumulatedResidOptions extends StackOptions {
+  /**
+   * Layer
+   *
+   * Residual streams up to resid_pre of this layer; numLayers (or -1) ends with "final_post".
+   *
+   * @default numLayers
+   */
+  layer?: number;
+  /**
+   * Include resid_mid
+   *
+   * Add each layer's resid_mid ("{l}_mid") between its resid_pre and the next.
+   *
+   * @default false
+   */
+  inclMid?: boolean;
+}
+
+/** A stack of residual-stream components and their labels (one label per component). */
+export interface StackResult {
+  stack: Tensor; // [component, batch, d_model]
+  labels: string[]; // [component]
+}
+
+/**
+ * Hook values of one run by name, with TL's helpers.
+ *
+ * @example
+ * const { cache } = await model.runWithCache(prompts, { names: () => true });
+ * cache.get("blocks.0.attn.hook_pattern"); // [batch, head, query_pos, key_pos]
+ * cache.atPos("blocks.5.hook_resid_post"); // [batch, d_model] at each prompt's last token
+ */
 export class ActivationCache {
   private readonly values: Map<string, Tensor>;
   readonly batch: TokenBatch;
@@ -40,7 +109,12 @@ export class ActivationCache {
     return this.values.has(name);
   }
 
-  /** A cached hook value; throws naming what is cached when absent. */
+  /**
+   * A cached hook value; throws naming what is cached when absent.
+   *
+   * @example
+   * const z = cache.get("blocks.2.attn.hook_z"); // [batch, pos, head, d_head]
+   */
   get(name: string): Tensor {
     const v = this.values.get(name);
     if (!v) {
@@ -63,7 +137,12 @@ export class ActivationCache {
     return this.values.size;
   }
 
-  /** [batch, ...rest] value at one position of each prompt → [batch, ...rest] without pos. */
+  /**
+   * A [batch, pos, ...rest] value at one position of each prompt → [batch, ...rest].
+   *
+   * @example
+   * cache.atPos("blocks.3.hook_resid_mid", "last"); // [batch, d_model]
+   */
   atPos(name: string, pos: CachePos = "last"): Tensor {
     const t = this.get(name);
     const d = t.dims.indexOf("pos");
@@ -85,8 +164,12 @@ export class ActivationCache {
    * Residual stream before each layer and after the last, as TL accumulated_resid: labels
    * "0_pre", ("0_mid",) "1_pre", ..., "final_post". `layer` (default numLayers) includes
    * resid_pre of that layer itself; layer = numLayers ends with "final_post" (last resid_post).
+   *
+   * @example
+   * const { stack, labels } = cache.accumulatedResid({ pos: "last", applyLn: true }); // stack [component, batch, d_model]
+   * // labels: ["0_pre", "1_pre", ..., "final_post"]; stack @ W_U is the logit lens
    */
-  accumulatedResid(opts: { layer?: number; pos?: CachePos; applyLn?: boolean; inclMid?: boolean } = {}): StackResult {
+  accumulatedResid(opts: AccumulatedResidOptions = {}): StackResult {
     const L = this.model.numLayers;
     const layer = opts.layer === undefined || opts.layer === -1 ? L : opts.layer;
     if (!Number.isInteger(layer) || layer < 0 || layer > L)
@@ -109,8 +192,14 @@ export class ActivationCache {
     return this.finish(parts, labels, opts);
   }
 
-  /** Residual stream as a sum of components: "embed", "{l}_attn_out", "{l}_mlp_out" (TL decompose_resid). */
-  decomposeResid(opts: { layer?: number; pos?: CachePos; applyLn?: boolean } = {}): StackResult {
+  /**
+   * Residual stream as a sum of components: "embed", "{l}_attn_out", "{l}_mlp_out" (TL decompose_resid).
+   *
+   * @example
+   * const { stack, labels } = cache.decomposeResid({ pos: "last", applyLn: true }); // [component, batch, d_model]
+   * // summed over components: the final resid_post at that position
+   */
+  decomposeResid(opts: StackOptions = {}): StackResult {
     const L = opts.layer ?? this.model.numLayers;
     const parts = [this.atPos("hook_embed", opts.pos)];
     const labels = ["embed"];
@@ -124,8 +213,12 @@ export class ActivationCache {
   /**
    * Every head's output [layer*head, batch, d_model], labels "L{l}H{h}": from attn.hook_result,
    * or (as TL) computed from attn.hook_z and W_O when only z was cached.
+   *
+   * @example
+   * const { stack, labels } = cache.stackHeadResults({ pos: "last", applyLn: true }); // [layer*head, batch, d_model]
+   * labels[0]; // "L0H0"
    */
-  stackHeadResults(opts: { layer?: number; pos?: CachePos; applyLn?: boolean } = {}): StackResult {
+  stackHeadResults(opts: StackOptions = {}): StackResult {
     const L = opts.layer ?? this.model.numLayers;
     const parts: Tensor[] = [];
     const labels: string[] = [];
@@ -133,13 +226,18 @@ export class ActivationCache {
       const r = this.headResultAtPos(l, opts.pos); // [batch, head, d_model]
       for (let h = 0; h < r.shape[1]; h++) {
         parts.push(r.select(1, h));
-        labels.push(`L${l}H${h}`);
+        labels.push(headLabel(l, h));
       }
     }
     return this.finish(parts, labels, opts);
   }
 
-  /** Layer l's per-head outputs at one position: [batch, head, d_model]. */
+  /**
+   * Layer l's per-head outputs at one position: [batch, head, d_model].
+   *
+   * @example
+   * cache.headResultAtPos(4, -1).select(1, 2); // head 2 of layer 4: [batch, d_model]
+   */
   headResultAtPos(layer: number, pos: CachePos = "last"): Tensor {
     const resultName = `blocks.${layer}.attn.hook_result`;
     const zName = `blocks.${layer}.attn.hook_z`;
@@ -166,6 +264,10 @@ export class ActivationCache {
    * Final RMSNorm applied to a stack [component, batch, d_model]: divide by the cached
    * ln_final.hook_scale at `pos` and multiply by the final norm weight, so stack @ W_U gives
    * each component's direct logit contribution.
+   *
+   * @example
+   * const { stack } = cache.decomposeResid({ pos: "last" }); // [component, batch, d_model]
+   * const normed = cache.applyLnToStack(stack, { pos: "last" }); // same shape
    */
   applyLnToStack(stack: Tensor, opts: { pos?: CachePos } = {}): Tensor {
     const [C, B, D] = stack.shape;

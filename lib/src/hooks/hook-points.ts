@@ -43,7 +43,12 @@ export function isHeadResultHook(name: string): boolean {
   return name.endsWith("attn.hook_result");
 }
 
-/** All hook names of a model, in forward order. `withHeadResult` (default true) includes attn.hook_result. */
+/**
+ * All hook names of a model, in forward order. `withHeadResult` (default true) includes attn.hook_result.
+ *
+ * @example
+ * hookNames(model.config).filter((n) => n.endsWith("hook_resid_post")); // ["blocks.0.hook_resid_post", ...]
+ */
 export function hookNames(config: Pick<LlamaConfig, "numLayers">, opts: { withHeadResult?: boolean } = {}): string[] {
   const withResult = opts.withHeadResult ?? true;
   const names = ["hook_embed"];
@@ -119,7 +124,12 @@ export function dimSizes(config: LlamaConfig, batch: number, pos: number): Recor
   };
 }
 
-/** Shape and dims of a hook for a batch × pos input. */
+/**
+ * Shape and dims of a hook for a batch × pos input.
+ *
+ * @example
+ * hookShape("blocks.0.attn.hook_pattern", config, 2, 10); // { shape: [2, H, 10, 10], dims: ["batch", "head", "query_pos", "key_pos"] }
+ */
 export function hookShape(
   name: string,
   config: LlamaConfig,

@@ -14,17 +14,53 @@ export interface HookValueSource {
   get(name: string): Tensor;
 }
 
+/** What a "function" intervention is told about where it runs. */
 export interface InterventionContext {
   hook: string;
-  layer: number | null;
+  layer: number | null; // null for hook_embed and ln_final.*
 }
 
+/** Where an intervention applies: one hook, optionally some heads and positions. */
 interface Restriction {
+  /** Hook name (TL names, e.g. "blocks.2.attn.hook_z"). */
   hook: string;
+  /**
+   * Heads
+   *
+   * Indices along the hook's head (or kv_head) dimension; only for hooks that have one.
+   *
+   * @default every head
+   */
   heads?: number[];
+  /**
+   * Positions
+   *
+   * Indices along pos (query_pos for attention scores and patterns) of the padded batch;
+   * negative counts from the end (-1 = last padded position).
+   *
+   * @default every position
+   */
   positions?: number[];
 }
 
+/**
+ * An edit of one hook's value during a run, as plain data (TL hooks as functions, here data).
+ * - zero: set to 0 (zero ablation)
+ * - mean: replace by `mean`, broadcast from the hook's trailing dims (mean ablation)
+ * - constant: set to a number, or a Tensor broadcast like `mean`
+ * - scale: multiply by `factor`
+ * - patch: copy the value of the same hook from `source` (an ActivationCache of a run on a batch
+ *   of the same size and padded length, or a Tensor of the hook's shape) (activation patching)
+ * - function: `fn(value, ctx)` returns the new value, or edits `value` in place and returns nothing
+ *
+ * @example
+ * const ivs: Intervention[] = [
+ *   { hook: "blocks.2.attn.hook_z", kind: "zero", heads: [5] },
+ *   { hook: "blocks.3.hook_mlp_out", kind: "scale", factor: 0.5, positions: [-1] },
+ *   { hook: "blocks.1.hook_resid_post", kind: "patch", source: cleanCache },
+ * ];
+ * const logits = await model.runWithHooks(corrupted, ivs, { logitsAt: "last" });
+ */
 export type Intervention = Restriction &
   (
     | { kind: "zero" }
@@ -35,6 +71,18 @@ export type Intervention = Restriction &
     | { kind: "function"; fn: (value: Tensor, ctx: InterventionContext) => Tensor | void }
   );
 
+/** What validateIntervention checks beyond the config. */
+export interface ValidateInterventionOptions {
+  /**
+   * Padded length
+   *
+   * The batch's padded length; positions must lie in -paddedLength..paddedLength-1.
+   *
+   * @default unchecked (positions are then checked against the value when applied)
+   */
+  paddedLength?: number;
+}
+
 const KINDS = ["zero", "mean", "constant", "scale", "patch", "function"];
 
 function fail(iv: { hook: string }, message: string, field = iv.hook): never {
@@ -42,30 +90,53 @@ function fail(iv: { hook: string }, message: string, field = iv.hook): never {
 }
 
 /**
- * Check what can be checked before running (kind, fields, head indices). Shapes and positions are
- * checked against the actual value when applied. Hook names are validated by the caller.
+ * Every check that can run before a forward pass, in one place: the intervention is an object
+ * with a hook name (validated once, HookNameError with suggestions), a known kind and its fields,
+ * heads in range for the hook's head dimension, positions integers inside the padded length.
+ * Shapes of mean / constant / patch values are checked against the value when applied.
+ *
+ * @example
+ * validateIntervention({ hook: "blocks.0.attn.hook_z", kind: "zero", heads: [9] }, model.config);
+ * // InterventionError: Intervention on blocks.0.attn.hook_z: head 9 out of range: head indices are 0..7
  */
-export function validateIntervention(iv: Intervention, config: LlamaConfig): void {
-  if (!iv || typeof iv !== "object") throw new InterventionError(`Intervention must be an object, got ${String(iv)}`);
+export function validateIntervention(
+  iv: Intervention,
+  config: LlamaConfig,
+  opts: ValidateInterventionOptions = {},
+): void {
+  if (!iv || typeof iv !== "object" || typeof iv.hook !== "string")
+    throw new InterventionError(`Each intervention needs a "hook" name, got ${JSON.stringify(iv)}`);
+  const dims = hookDims(iv.hook, config); // validates the name
   if (!KINDS.includes(iv.kind))
     fail(iv, `unknown kind "${(iv as { kind: unknown }).kind}", expected one of ${KINDS.join(", ")}`);
-  const dims = hookDims(iv.hook, config);
-  if (iv.heads !== undefined) {
-    const d = dims.find((x) => x === "head" || x === "kv_head");
-    if (!d) fail(iv, `"heads" given but this hook has no head dimension (dims [${dims.join(", ")}])`);
-    const n = d === "head" ? config.numHeads : config.numKvHeads;
-    if (!Array.isArray(iv.heads) || iv.heads.length === 0)
-      fail(iv, `"heads" must be a non-empty array of ${d} indices in [0, ${n})`);
-    for (const h of iv.heads)
-      if (!Number.isInteger(h) || h < 0 || h >= n) fail(iv, `head ${h} out of range: ${d} indices are 0..${n - 1}`);
-  }
-  if (iv.positions !== undefined) {
-    if (!dims.includes("pos") && !dims.includes("query_pos"))
-      fail(iv, `"positions" given but this hook has no position dimension`);
-    if (!Array.isArray(iv.positions) || iv.positions.length === 0)
-      fail(iv, `"positions" must be a non-empty array of integers`);
-    for (const p of iv.positions) if (!Number.isInteger(p)) fail(iv, `position ${p} is not an integer`);
-  }
+  if (iv.heads !== undefined) validateHeads(iv, dims, config);
+  if (iv.positions !== undefined) validatePositions(iv, dims, opts.paddedLength);
+  validateKindFields(iv);
+}
+
+function validateHeads(iv: Intervention, dims: string[], config: LlamaConfig): void {
+  const d = dims.find((x) => x === "head" || x === "kv_head");
+  if (!d) fail(iv, `"heads" given but this hook has no head dimension (dims [${dims.join(", ")}])`);
+  const n = d === "head" ? config.numHeads : config.numKvHeads;
+  if (!Array.isArray(iv.heads) || iv.heads.length === 0)
+    fail(iv, `"heads" must be a non-empty array of ${d} indices in [0, ${n})`);
+  for (const h of iv.heads)
+    if (!Number.isInteger(h) || h < 0 || h >= n) fail(iv, `head ${h} out of range: ${d} indices are 0..${n - 1}`);
+}
+
+function validatePositions(iv: Intervention, dims: string[], P: number | undefined): void {
+  if (!dims.includes("pos") && !dims.includes("query_pos"))
+    fail(iv, `"positions" given but this hook has no position dimension`);
+  if (!Array.isArray(iv.positions) || iv.positions.length === 0)
+    fail(iv, `"positions" must be a non-empty array of integers`);
+  for (const p of iv.positions) if (!Number.isInteger(p)) fail(iv, `position ${p} is not an integer`);
+  if (P === undefined) return;
+  for (const p of iv.positions)
+    if (p < -P || p >= P)
+      fail(iv, `position ${p} out of range for a batch of padded length ${P} (use -${P}..${P - 1})`);
+}
+
+function validateKindFields(iv: Intervention): void {
   switch (iv.kind) {
     case "scale":
       if (typeof iv.factor !== "number" || !Number.isFinite(iv.factor)) fail(iv, `"factor" must be a finite number`);
@@ -151,8 +222,17 @@ function broadcastIndexer(
   };
 }
 
+/** The replacement value at each element (flat index, coordinates), before the restriction. */
+type Replacement = (flat: number, coords: number[]) => number;
+
 /**
  * Apply one intervention to a hook value, returning a new Tensor (the input is not changed).
+ * Heads and positions are checked against the value's dims (validateIntervention checks them
+ * before a run; this guards direct calls).
+ *
+ * @example
+ * const z = cache.get("blocks.2.attn.hook_z"); // [batch, pos, head, d_head]
+ * const ablated = applyIntervention(z, { hook: "blocks.2.attn.hook_z", kind: "zero", heads: [1] });
  */
 export function applyIntervention(
   value: Tensor,
@@ -161,65 +241,10 @@ export function applyIntervention(
 ): Tensor {
   const sel = selection(iv, value);
   const restricted = sel.some((m) => m !== null);
+  const replacement = replacementOf(iv, value, ctx, restricted);
+  if (replacement instanceof Tensor) return replacement;
   const out = value.clone();
-  const src = value.data;
   const dst = out.data;
-
-  // The replacement value at each element (before restriction).
-  let replacement: (flat: number, coords: number[]) => number;
-  switch (iv.kind) {
-    case "zero":
-      replacement = () => 0;
-      break;
-    case "scale": {
-      const f = iv.factor;
-      replacement = (i) => src[i] * f;
-      break;
-    }
-    case "constant": {
-      const v = iv.value;
-      if (typeof v === "number") replacement = () => v;
-      else {
-        const at = broadcastIndexer(iv, v, value, "constant value");
-        replacement = (i, c) => v.data[at(i, c)];
-      }
-      break;
-    }
-    case "mean": {
-      const m = iv.mean;
-      const at = broadcastIndexer(iv, m, value, "mean");
-      replacement = (i, c) => m.data[at(i, c)];
-      break;
-    }
-    case "patch": {
-      const t = iv.source instanceof Tensor ? iv.source : iv.source.get(iv.hook);
-      if (t.shape.length !== value.shape.length || t.shape.some((d, k) => d !== value.shape[k])) {
-        fail(
-          iv,
-          `patch source has shape [${t.shape.join(", ")}], expected the hook's shape [${value.shape.join(", ")}] (${value.dims.join(", ")}); run the source on a batch of the same size and padded length`,
-        );
-      }
-      replacement = (i) => t.data[i];
-      break;
-    }
-    case "function": {
-      const input = value.clone();
-      const r = iv.fn(input, ctx);
-      const result = r === undefined ? input : r;
-      if (!(result instanceof Tensor))
-        fail(iv, `function returned ${typeof result}, expected a Tensor or nothing (to keep in-place edits)`);
-      if (result.shape.length !== value.shape.length || result.shape.some((d, k) => d !== value.shape[k])) {
-        fail(
-          iv,
-          `function returned shape [${result.shape.join(", ")}], expected [${value.shape.join(", ")}] (${value.dims.join(", ")})`,
-        );
-      }
-      if (!restricted) return new Tensor(result.data, value.shape, value.dims);
-      replacement = (i) => result.data[i];
-      break;
-    }
-  }
-
   const shape = value.shape;
   const r = shape.length;
   const coords = new Array(r).fill(0);
@@ -239,6 +264,68 @@ export function applyIntervention(
     }
   }
   return out;
+}
+
+/** One kind's replacement, or the whole new value (an unrestricted "function" result). */
+function replacementOf(
+  iv: Intervention,
+  value: Tensor,
+  ctx: InterventionContext,
+  restricted: boolean,
+): Replacement | Tensor {
+  const src = value.data;
+  switch (iv.kind) {
+    case "zero":
+      return () => 0;
+    case "scale": {
+      const f = iv.factor;
+      return (i) => src[i] * f;
+    }
+    case "constant": {
+      const v = iv.value;
+      if (typeof v === "number") return () => v;
+      const at = broadcastIndexer(iv, v, value, "constant value");
+      return (i, c) => v.data[at(i, c)];
+    }
+    case "mean": {
+      const m = iv.mean;
+      const at = broadcastIndexer(iv, m, value, "mean");
+      return (i, c) => m.data[at(i, c)];
+    }
+    case "patch": {
+      const t = iv.source instanceof Tensor ? iv.source : iv.source.get(iv.hook);
+      if (t.shape.length !== value.shape.length || t.shape.some((d, k) => d !== value.shape[k])) {
+        fail(
+          iv,
+          `patch source has shape [${t.shape.join(", ")}], expected the hook's shape [${value.shape.join(", ")}] (${value.dims.join(", ")}); run the source on a batch of the same size and padded length`,
+        );
+      }
+      return (i) => t.data[i];
+    }
+    case "function":
+      return functionResult(iv, value, ctx, restricted);
+  }
+}
+
+function functionResult(
+  iv: Intervention & { kind: "function" },
+  value: Tensor,
+  ctx: InterventionContext,
+  restricted: boolean,
+): Replacement | Tensor {
+  const input = value.clone();
+  const r = iv.fn(input, ctx);
+  const result = r === undefined ? input : r;
+  if (!(result instanceof Tensor))
+    fail(iv, `function returned ${typeof result}, expected a Tensor or nothing (to keep in-place edits)`);
+  if (result.shape.length !== value.shape.length || result.shape.some((d, k) => d !== value.shape[k])) {
+    fail(
+      iv,
+      `function returned shape [${result.shape.join(", ")}], expected [${value.shape.join(", ")}] (${value.dims.join(", ")})`,
+    );
+  }
+  if (!restricted) return new Tensor(result.data, value.shape, value.dims);
+  return (i) => result.data[i];
 }
 
 /** Apply several interventions on the same hook, in order. */

@@ -1,102 +1,87 @@
 /**
- * HookedLlama: a Llama checkpoint run on onnxruntime-node with TransformerLens hook points.
- * The graph is built from the config; weights are graph inputs fed from JS (one float32 copy).
- * Interventions cut the graph after their hooks (graph/partition.ts); JS edits the hook's value
- * between segments. Built sessions are cached by (cuts, outputs, graph options).
+ * HookedLlama: a Llama checkpoint run on onnxruntime-node with TransformerLens hook points — the
+ * public model API (tokens, run / runWithCache / runWithHooks, weights). It keeps the weights
+ * (one float32 copy, fed to the graph as inputs) and never touches onnxruntime itself: session
+ * planning and the segment loop live in session-plan.ts. Interventions cut the graph after their
+ * hooks (graph/partition.ts); JS edits the hook's value between segments.
  */
-import * as ort from "onnxruntime-node";
 import { ActivationCache } from "../hooks/activation-cache";
 import { LlamaConfig } from "../checkpoint/config";
-import { InputError, InterventionError, ParenlensError } from "../core/errors";
-import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
-import { Graph } from "./graph/ir";
-import { segmentToModel } from "./graph/onnx-model";
-import { partitionGraph, Segment } from "./graph/partition";
-import {
-  hookDims,
-  hookNames,
-  isHeadResultHook,
-  NameFilter,
-  parseHookName,
-  resolveNameFilter,
-  validateHookName,
-} from "../hooks/hook-points";
+import { InputError, InterventionError } from "../core/errors";
+import { hookNames, isHeadResultHook, NameFilter, parseHookName, resolveNameFilter } from "../hooks/hook-points";
 import { applyInterventions, Intervention, validateIntervention } from "../hooks/interventions";
 import { Tensor } from "../core/tensor";
 import { lastTokenIndex, ModelInput, TokenBatch, toTokenBatch, ToTokensOptions } from "../core/token-batch";
-import { expectedLlamaWeights, validateLlamaWeights, WeightStore } from "../checkpoint/weights";
+import { expectedLlamaWeights, validateLlamaWeights, WeightSource } from "../checkpoint/weights";
 import { loadCheckpoint } from "../checkpoint/load";
-import { Tokenizer } from "../checkpoint/tokenizer";
+import type { Tokenizer } from "../core/tokenizer";
+import { SessionOptions, SessionPlanner } from "./session-plan";
 
-/** Where weights come from (a WeightStore, or an in-memory map in tests). */
-export interface WeightSource {
-  has(name: string): boolean;
-  shape(name: string): number[];
-  getFloat32(name: string): Float32Array;
-}
+/**
+ * Options of a model
+ *
+ * How its sessions run (execution provider, threads, session cache, spinning): see SessionOptions.
+ *
+ * @example
+ * const model = await HookedLlama.fromPretrained("data/models/parenlens-code-6l", { threads: 2 });
+ */
+export type HookedLlamaOptions = SessionOptions;
 
-/** What the model needs from a tokenizer (the Tokenizer of tokenizer.ts fits). */
-export interface ModelTokenizer {
-  encode(text: string, opts?: { addBos?: boolean }): number[];
-  decode(ids: number[]): string;
-  padId: number | null;
-  eosId: number | null;
-}
-
-export interface HookedLlamaOptions {
-  executionProvider?: "cpu" | "cuda";
-  /** intra-op threads (default: onnxruntime's choice) */
-  threads?: number;
-  /** how many built session plans to keep (default 8) */
-  sessionCacheSize?: number;
-  /**
-   * Let onnxruntime's worker threads spin-wait between ops (default false). A run cut for an
-   * intervention alternates between sessions whose idle pools would otherwise keep spinning
-   * against each other on few cores; see scripts/bench/BENCH.md.
-   */
-  spinning?: boolean;
-}
-
+/** How a forward pass returns its logits (plus how text becomes tokens, ToTokensOptions). */
 export interface RunOptions extends ToTokensOptions {
-  /** "last": logits [batch, vocab] at each prompt's last token; default "all": [batch, pos, vocab] */
+  /**
+   * Logits position
+   *
+   * "all": logits at every position, [batch, pos, vocab]; "last": only at each prompt's last
+   * token (padding respected), [batch, vocab].
+   *
+   * @default "all"
+   */
   logitsAt?: "all" | "last";
 }
 
+/** A run that caches hook values (TL run_with_cache). */
 export interface RunWithCacheOptions extends RunOptions {
+  /**
+   * Hooks to cache
+   *
+   * A list of hook names, a predicate on names, or `{ prefix }`. Required (TL caches everything
+   * by default; here a full cache is asked for explicitly with `() => true`).
+   */
   names: NameFilter;
+  /**
+   * Interventions
+   *
+   * Edits applied during the run; the cache holds values after them (as TL).
+   *
+   * @default []
+   */
   interventions?: Intervention[];
-  /** build per-head results (attn.hook_result); default: when a name or intervention needs it */
+  /**
+   * Per-head results
+   *
+   * Build blocks.{l}.attn.hook_result [batch, pos, head, d_model] (TL use_attn_result); predicates
+   * and prefixes see it only when true.
+   *
+   * @default true when a listed name or an intervention needs it, else false
+   */
   withHeadResult?: boolean;
 }
 
+/** Logits and the cache of one run. */
 export interface CachedRun {
-  logits: Tensor;
+  logits: Tensor; // [batch, pos, vocab], or [batch, vocab] with logitsAt "last"
   cache: ActivationCache;
 }
 
-interface Plan {
-  graph: Graph;
-  segments: Segment[];
-  sessions: ort.InferenceSession[];
-  /** per segment: tensors no later segment needs (dropped after it ran) */
-  release: string[][];
-}
-
-/** Fail loudly when feeds and session inputs differ (ORT silently drops unknown feeds). */
-export function checkFeedNames(inputNames: readonly string[], feeds: Record<string, unknown>, context: string): void {
-  const want = new Set(inputNames);
-  const unknown = Object.keys(feeds).filter((n) => !want.has(n));
-  const missing = inputNames.filter((n) => !(n in feeds));
-  if (unknown.length || missing.length) {
-    const parts = [];
-    if (unknown.length) parts.push(`unknown feed names ${unknown.join(", ")} (onnxruntime would silently drop them)`);
-    if (missing.length) parts.push(`missing inputs ${missing.join(", ")}`);
-    throw new ParenlensError(
-      "FEED",
-      `${context}: ${parts.join("; ")}; session inputs are ${inputNames.slice(0, 12).join(", ")}${inputNames.length > 12 ? ", ..." : ""}`,
-      { field: unknown[0] ?? missing[0] },
-    );
-  }
+/** One run's inputs after validation: the batch, its edits by hook, what to build and return. */
+interface RunRequest {
+  batch: TokenBatch;
+  byHook: Map<string, Intervention[]>; // hook → its interventions, in the order given
+  cacheNames: string[]; // forward order
+  withHeadResult: boolean;
+  logitsAt: "all" | "last";
+  graphLast: boolean; // slice the last position inside the graph (left padding only)
 }
 
 /** Names of a 2-D / 1-D HF weight's dims, for Tensors handed to researchers. */
@@ -111,31 +96,38 @@ function weightDims(name: string, rank: number): string[] {
   return Array.from({ length: rank }, (_, i) => `dim${i}`);
 }
 
-/** `T`: the tokenizer type; models loaded from a folder carry the full `Tokenizer`. */
-export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
+/**
+ * A Llama checkpoint with TransformerLens hook points (TL HookedTransformer).
+ *
+ * @example
+ * const model = await HookedLlama.fromPretrained("data/models/parenlens-code-6l");
+ * const { logits, cache } = await model.runWithCache("print(len(x", { names: ["blocks.0.attn.hook_pattern"] });
+ * cache.get("blocks.0.attn.hook_pattern"); // [batch, head, query_pos, key_pos]
+ */
+export class HookedLlama {
   readonly config: LlamaConfig;
-  readonly tokenizer: T | null;
+  /** The checkpoint's tokenizer; null when the folder has no tokenizer.json (token ids only). */
+  readonly tokenizer: Tokenizer | null;
   readonly folder: string | null;
-  private readonly options: HookedLlamaOptions;
   private readonly weights = new Map<string, Float32Array>();
   private readonly weightShapes: Map<string, number[]>;
-  private readonly ortWeights = new Map<string, ort.Tensor>();
-  private readonly graphs = new Map<string, Graph>();
-  private readonly plans = new Map<string, Promise<Plan>>();
+  private readonly planner: SessionPlanner;
   private derived = new Map<string, Tensor>();
 
-  /** Build from parts: every weight is read once into a float32 array (checked against the config). */
+  /**
+   * Build from parts: the weights are checked against the config once (every expected name and
+   * shape, CheckpointError), then each is read once into a float32 array.
+   */
   constructor(
     config: LlamaConfig,
     weights: WeightSource,
-    tokenizer: T | null,
+    tokenizer: Tokenizer | null,
     options: HookedLlamaOptions = {},
     folder: string | null = null,
   ) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.folder = folder;
-    this.options = options;
     if (
       options.executionProvider !== undefined &&
       options.executionProvider !== "cpu" &&
@@ -146,33 +138,40 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
         { field: "executionProvider" },
       );
     }
-    if (weights instanceof WeightStore) validateLlamaWeights(config, weights);
+    validateLlamaWeights(config, weights);
     this.weightShapes = expectedLlamaWeights(config);
-    for (const [name, shape] of this.weightShapes) {
-      if (!weights.has(name))
-        throw new InputError(`Weight ${name} is missing (expected shape [${shape.join(", ")}])`, { field: name });
-      const got = weights.shape(name);
-      if (got.join(",") !== shape.join(","))
-        throw new InputError(`Weight ${name} has shape [${got.join(", ")}], expected [${shape.join(", ")}]`, {
-          field: name,
-        });
-      this.weights.set(name, weights.getFloat32(name)); // one tensor at a time
-    }
+    for (const name of this.weightShapes.keys()) this.weights.set(name, weights.getFloat32(name)); // one at a time
+    this.planner = new SessionPlanner(
+      config,
+      { data: (n) => this.weights.get(n), shape: (n) => this.weightShapes.get(n) },
+      options,
+    );
   }
 
   /**
    * Load a HF checkpoint folder (or hub id) and check the execution provider by building the plain
    * forward session once.
+   *
+   * @example
+   * const model = await HookedLlama.fromPretrained("data/models/parenlens-code-6l");
+   * const gpu = await HookedLlama.fromPretrained("org/name", { executionProvider: "cuda" });
    */
-  static async fromPretrained(folderOrId: string, options: HookedLlamaOptions = {}): Promise<HookedLlama<Tokenizer>> {
-    const ck = await loadCheckpoint(folderOrId);
-    const model = new HookedLlama<Tokenizer>(ck.config, ck.weights, ck.tokenizer, options, ck.folder);
-    await model.plan([], ["logits"], {});
+  static async fromPretrained(folderOrId: string, options: HookedLlamaOptions = {}): Promise<HookedLlama> {
+    const ck = await loadCheckpoint(folderOrId, { validateWeights: false }); // the constructor validates
+    const model = new HookedLlama(ck.config, ck.weights, ck.tokenizer, options, ck.folder);
+    await model.planner.plan([], ["logits"], {});
     return model;
   }
 
   // ---------------------------------------------------------------- tokens
 
+  /**
+   * Text or token ids as one padded batch (left padding and BOS by default), ids checked against
+   * the vocabulary.
+   *
+   * @example
+   * const batch = model.toTokens(["print(str(", "x = f(g("]); // batch.ids: [batch, pos]
+   */
   toTokens(input: ModelInput, opts: ToTokensOptions = {}): TokenBatch {
     const batch = toTokenBatch(input, this.tokenizer, opts);
     const V = this.config.vocabSize;
@@ -187,17 +186,29 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     return batch;
   }
 
-  /** Decode token ids to text (needs the tokenizer). */
-  toString(ids: number | number[]): string {
+  /**
+   * Decode token ids to text (TL to_string; needs the tokenizer).
+   *
+   * @example
+   * const top = logits.data.indexOf(Math.max(...logits.data)); // logits [1, vocab]
+   * model.decode(top); // e.g. "))"
+   */
+  decode(ids: number | number[]): string {
     if (!this.tokenizer) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
     return this.tokenizer.decode(typeof ids === "number" ? [ids] : ids);
   }
 
-  /** Each token of a text (BOS included by default) or id list as its own string (TL to_str_tokens). */
+  /**
+   * Each token of a text (BOS included by default) or id list as its own string (TL to_str_tokens).
+   *
+   * @example
+   * model.toStrTokens("print(str("); // ["<s>", "print", "(", "str", "("]
+   */
   toStrTokens(input: string | number[], opts: { addBos?: boolean } = {}): string[] {
-    if (!this.tokenizer) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
-    const ids = typeof input === "string" ? this.tokenizer.encode(input, { addBos: opts.addBos ?? true }) : input;
-    return ids.map((id) => this.tokenizer!.decode([id]));
+    const tok = this.tokenizer;
+    if (!tok) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
+    const ids = typeof input === "string" ? tok.encode(input, { addBos: opts.addBos ?? true }) : input;
+    return ids.map((id) => tok.decode([id]));
   }
 
   /** Every hook name, in forward order (attn.hook_result included). */
@@ -205,12 +216,43 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     return hookNames(this.config);
   }
 
+  /**
+   * `${model}`: a one-line description; never decodes (use decode(ids) for text). Called with
+   * ids, as the old `toString(ids)` was, it throws instead of returning the description.
+   *
+   * @example
+   * console.log(`${model}`); // HookedLlama(6 layers, 8 heads, d_model 256, vocab 3070 from data/models/parenlens-code-6l)
+   */
+  toString(): string;
+  toString(...args: unknown[]): string {
+    if (args.length > 0)
+      throw new InputError("HookedLlama.toString(ids) is now decode(ids); toString() describes the model", {
+        field: "toString",
+      });
+    const c = this.config;
+    const where = this.folder ? ` from ${this.folder}` : "";
+    return `HookedLlama(${c.numLayers} layers, ${c.numHeads} heads, d_model ${c.hiddenSize}, vocab ${c.vocabSize}${where})`;
+  }
+
   // ---------------------------------------------------------------- running
 
+  /**
+   * Logits of a forward pass.
+   *
+   * @example
+   * const logits = await model.run(["print(len(x"], { logitsAt: "last" }); // [batch, vocab]
+   */
   async run(input: ModelInput, opts: RunOptions = {}): Promise<Tensor> {
     return (await this.execute(input, [], [], opts, false)).logits;
   }
 
+  /**
+   * Logits and the hook values named by `names` (TL run_with_cache).
+   *
+   * @example
+   * const { cache } = await model.runWithCache(prompts, { names: { prefix: "blocks.3." } });
+   * cache.get("blocks.3.hook_resid_post"); // [batch, pos, d_model]
+   */
   async runWithCache(input: ModelInput, opts: RunWithCacheOptions): Promise<CachedRun> {
     if (!opts || opts.names === undefined)
       throw new InputError("runWithCache needs { names }: a list, a predicate or { prefix }", { field: "names" });
@@ -220,7 +262,12 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     return this.execute(input, names, interventions, opts, opts.withHeadResult ?? false);
   }
 
-  /** Logits with interventions applied (TL run_with_hooks); with `names`, also the cache. */
+  /**
+   * Logits with interventions applied (TL run_with_hooks); with `names`, also the cache.
+   *
+   * @example
+   * const ablated = await model.runWithHooks(prompts, [{ hook: "blocks.2.attn.hook_z", kind: "zero", heads: [5] }]);
+   */
   runWithHooks(input: ModelInput, interventions: Intervention[], opts?: RunOptions): Promise<Tensor>;
   runWithHooks(
     input: ModelInput,
@@ -237,6 +284,7 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     return (await this.execute(input, [], interventions, opts, false)).logits;
   }
 
+  /** validate → plan → segment loop (session-plan.ts) → logits slicing → cache assembly. */
   private async execute(
     input: ModelInput,
     cacheNames: string[],
@@ -244,24 +292,28 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     opts: RunOptions,
     forceHeadResult: boolean,
   ): Promise<CachedRun> {
+    const req = this.request(input, cacheNames, interventions, opts, forceHeadResult);
+    const plan = await this.planner.plan([...req.byHook.keys()], ["logits", ...cacheNames], {
+      withHeadResult: req.withHeadResult,
+      logitsAt: req.graphLast ? "last" : "all",
+    });
+    const edit = (hook: string, value: Tensor) =>
+      applyInterventions(value, req.byHook.get(hook)!, { hook, layer: parseHookName(hook).layer });
+    const out = await this.planner.run(plan, req.batch, new Set(cacheNames), edit);
+    return { logits: this.sliceLogits(out.logits, req), cache: this.assembleCache(out.values, req) };
+  }
+
+  /** Everything checked before any work: tokens, each intervention (once), logitsAt. */
+  private request(
+    input: ModelInput,
+    cacheNames: string[],
+    interventions: Intervention[],
+    opts: RunOptions,
+    forceHeadResult: boolean,
+  ): RunRequest {
     const batch = this.toTokens(input, opts);
-    for (const iv of interventions) {
-      if (!iv || typeof iv !== "object" || typeof iv.hook !== "string")
-        throw new InterventionError(`Each intervention needs a "hook" name, got ${JSON.stringify(iv)}`);
-      validateHookName(iv.hook, this.config);
-      validateIntervention(iv, this.config);
-    }
-    const P0 = batch.ids[0].length;
-    for (const iv of interventions) {
-      // fail before any work: positions index the padded length
-      for (const p of iv.positions ?? []) {
-        if (p < -P0 || p >= P0)
-          throw new InterventionError(
-            `Intervention on ${iv.hook}: position ${p} out of range for a batch of padded length ${P0} (use -${P0}..${P0 - 1})`,
-            { field: iv.hook },
-          );
-      }
-    }
+    const paddedLength = batch.ids[0].length;
+    for (const iv of interventions) validateIntervention(iv, this.config, { paddedLength });
     const byHook = new Map<string, Intervention[]>();
     for (const iv of interventions) byHook.set(iv.hook, [...(byHook.get(iv.hook) ?? []), iv]);
     const withHeadResult =
@@ -271,152 +323,45 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
       throw new InputError(`logitsAt must be "all" or "last", got ${JSON.stringify(logitsAt)}`, { field: "logitsAt" });
     // the in-graph "last" slice is index -1: right for left padding only
     const graphLast = logitsAt === "last" && batch.padding === "left";
-    const plan = await this.plan([...byHook.keys()], ["logits", ...cacheNames], {
-      withHeadResult,
-      logitsAt: graphLast ? "last" : "all",
-    });
+    return { batch, byHook, cacheNames, withHeadResult, logitsAt, graphLast };
+  }
 
-    const B = batch.ids.length;
-    const P = batch.ids[0].length;
-    const int64 = (rows: number[][]) =>
-      new ort.Tensor("int64", BigInt64Array.from(rows.flat().map((x) => BigInt(x))), [B, P]);
-    const env = new Map<string, ort.Tensor>([
-      ["input_ids", int64(batch.ids)],
-      ["attention_mask", int64(batch.attentionMask)],
-      ["position_ids", int64(batch.positions)],
-    ]);
-    const cached = new Map<string, Tensor>();
-    const wanted = new Set(cacheNames);
-
-    for (let s = 0; s < plan.segments.length; s++) {
-      const seg = plan.segments[s];
-      const session = plan.sessions[s];
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const name of seg.inputs) feeds[name] = env.get(name) ?? this.ortWeight(name);
-      checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
-      const out = await session.run(feeds);
-      for (const name of seg.outputs) env.set(name, out[name]);
-      if (seg.cutHook) {
-        const hook = seg.cutHook;
-        const before = this.toTensor(hook, out[hook]);
-        const after = applyInterventions(before, byHook.get(hook)!, { hook, layer: parseHookName(hook).layer });
-        env.set(hook, new ort.Tensor("float32", after.data, after.shape));
-        if (wanted.has(hook)) cached.set(hook, after);
-      }
-      for (const name of seg.outputs)
-        if (wanted.has(name) && !cached.has(name)) cached.set(name, this.toTensor(name, env.get(name)!));
-      for (const name of plan.release[s]) env.delete(name); // no later segment reads it
+  /** [batch, pos, vocab] as asked: unchanged, or [batch, vocab] at each prompt's last token. */
+  private sliceLogits(logits: Tensor, req: RunRequest): Tensor {
+    if (req.logitsAt !== "last") return logits;
+    const B = req.batch.ids.length;
+    const V = this.config.vocabSize;
+    if (req.graphLast) return new Tensor(logits.data, [B, V], ["batch", "vocab"]); // sliced in the graph
+    const P = req.batch.ids[0].length;
+    const data = new Float32Array(B * V);
+    for (let b = 0; b < B; b++) {
+      const at = b * P + lastTokenIndex(req.batch, b);
+      data.set(logits.data.subarray(at * V, (at + 1) * V), b * V);
     }
+    return new Tensor(data, [B, V], ["batch", "vocab"]);
+  }
 
-    const raw = env.get("logits")!;
-    let logits = new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
-    if (logitsAt === "last") {
-      if (graphLast) logits = new Tensor(logits.data, [B, this.config.vocabSize], ["batch", "vocab"]);
-      else {
-        const V = this.config.vocabSize;
-        const data = new Float32Array(B * V);
-        for (let b = 0; b < B; b++)
-          data.set(
-            logits.data.subarray((b * P + lastTokenIndex(batch, b)) * V, (b * P + lastTokenIndex(batch, b) + 1) * V),
-            b * V,
-          );
-        logits = new Tensor(data, [B, V], ["batch", "vocab"]);
-      }
-    }
-    // cache in forward order
+  /** The ActivationCache of a run, in forward order. */
+  private assembleCache(values: Map<string, Tensor>, req: RunRequest): ActivationCache {
     const ordered = new Map<string, Tensor>();
-    for (const n of cacheNames) ordered.set(n, cached.get(n)!);
-    const cache = new ActivationCache(ordered, batch, {
+    for (const n of req.cacheNames) ordered.set(n, values.get(n)!);
+    return new ActivationCache(ordered, req.batch, {
       numLayers: this.config.numLayers,
       numHeads: this.config.numHeads,
       hiddenSize: this.config.hiddenSize,
       finalNormWeight: this.weights.get("model.norm.weight")!,
-      W_O: (l) => this.W_O(l),
+      W_O: (l) => this.perHeadWO(l), // read only: no copy
     });
-    return { logits, cache };
-  }
-
-  private toTensor(name: string, t: ort.Tensor): Tensor {
-    return new Tensor(t.data as Float32Array, t.dims.slice(), hookDims(name, this.config));
-  }
-
-  private ortWeight(name: string): ort.Tensor {
-    let t = this.ortWeights.get(name);
-    if (!t) {
-      const data = this.weights.get(name);
-      if (!data) throw new ParenlensError("FEED", `No tensor or weight named ${name} to feed`, { field: name });
-      t = new ort.Tensor("float32", data, this.weightShapes.get(name)!);
-      this.ortWeights.set(name, t);
-    }
-    return t;
-  }
-
-  private graph(opts: LlamaGraphOptions): Graph {
-    const key = `${!!opts.withHeadResult}|${opts.logitsAt ?? "all"}`;
-    let g = this.graphs.get(key);
-    if (!g) {
-      g = buildLlamaGraph(this.config, opts);
-      this.graphs.set(key, g);
-    }
-    return g;
-  }
-
-  /** Segments and their sessions for a cut set and outputs (LRU-cached). */
-  private plan(cuts: string[], outputs: string[], opts: LlamaGraphOptions): Promise<Plan> {
-    const graph = this.graph(opts);
-    const sortedCuts = [...cuts].sort((a, b) => graph.hooks.get(a)! - graph.hooks.get(b)!);
-    const key = JSON.stringify([sortedCuts, [...outputs].sort(), !!opts.withHeadResult, opts.logitsAt ?? "all"]);
-    const hit = this.plans.get(key);
-    if (hit) {
-      this.plans.delete(key); // move to the back: most recently used
-      this.plans.set(key, hit);
-      return hit;
-    }
-    const p = this.buildPlan(graph, sortedCuts, outputs);
-    this.plans.set(key, p);
-    p.catch(() => this.plans.delete(key));
-    const max = this.options.sessionCacheSize ?? 8;
-    while (this.plans.size > max) this.plans.delete(this.plans.keys().next().value!);
-    return p;
-  }
-
-  private async buildPlan(graph: Graph, cuts: string[], outputs: string[]): Promise<Plan> {
-    const segments = partitionGraph(graph, cuts, outputs);
-    const ep = this.options.executionProvider ?? "cpu";
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: [ep],
-      graphOptimizationLevel: "all",
-    };
-    if (this.options.threads !== undefined) sessionOptions.intraOpNumThreads = this.options.threads;
-    const spin = this.options.spinning ? "1" : "0";
-    sessionOptions.extra = { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } };
-    const sessions: ort.InferenceSession[] = [];
-    for (const seg of segments) {
-      try {
-        sessions.push(await ort.InferenceSession.create(segmentToModel(graph, seg), sessionOptions));
-      } catch (e) {
-        const msg = (e as Error).message;
-        if (ep === "cuda") {
-          throw new ParenlensError(
-            "EXECUTION_PROVIDER",
-            `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" } or install onnxruntime-node with CUDA support on a machine with an NVIDIA GPU`,
-            { field: "executionProvider" },
-          );
-        }
-        throw e;
-      }
-    }
-    const release = segments.map((_, s) => {
-      const later = new Set(segments.slice(s + 1).flatMap((x) => x.inputs));
-      const here = [...segments[s].inputs, ...segments[s].outputs];
-      return [...new Set(here)].filter((n) => !later.has(n) && n !== "logits");
-    });
-    return { graph, segments, sessions, release };
   }
 
   // ---------------------------------------------------------------- weights
 
-  /** A copy of a weight by HF name (edit it and pass it to setWeight). */
+  /**
+   * A copy of a weight by HF name, in HF layout (edit it and pass it to setWeight).
+   *
+   * @example
+   * const w = model.getWeight("model.layers.0.mlp.down_proj.weight"); // [d_model, d_mlp]
+   */
   getWeight(name: string): Tensor {
     const data = this.weights.get(name);
     if (!data)
@@ -428,7 +373,15 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     return new Tensor(data.slice(), shape, weightDims(name, shape.length));
   }
 
-  /** Replace a weight (same size); the next run uses it. */
+  /**
+   * Replace a weight (same shape, HF layout); the next run, getWeight and W_E / W_U / W_O use it.
+   * The array is copied, so later edits to `data` do not leak in.
+   *
+   * @example
+   * const w = model.getWeight("lm_head.weight"); // [vocab, d_model]
+   * w.data.fill(0, 0, w.shape[1]); // zero token 0's row
+   * model.setWeight("lm_head.weight", w);
+   */
   setWeight(name: string, data: Float32Array | Tensor): void {
     const shape = this.weightShapes.get(name);
     if (!shape) throw new InputError(`No weight named ${name}`, { field: name });
@@ -447,20 +400,20 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
       );
     }
     this.weights.set(name, arr.slice());
-    this.ortWeights.delete(name);
+    this.planner.weightChanged(name);
     this.derived = new Map();
   }
 
-  private derivedTensor(key: string, make: () => Tensor): Tensor {
-    let t = this.derived.get(key);
-    if (!t) {
-      t = make();
-      this.derived.set(key, t);
-    }
-    return t;
-  }
-
-  /** Unembedding [d_model, vocab] (lm_head, or the embedding when tied), transposed from HF. */
+  /**
+   * Unembedding [d_model, vocab] (lm_head, or the embedding when tied), transposed from HF.
+   *
+   * A copy: editing it changes nothing; edit the model with `setWeight("lm_head.weight", ...)`
+   * (HF layout [vocab, d_model]). Each access copies V × D floats: keep it in a variable.
+   *
+   * @example
+   * const W_U = model.W_U; // [d_model, vocab]
+   * const col = unembedColumns(W_U, [closeParenId])[0]; // [d_model]
+   */
   get W_U(): Tensor {
     return this.derivedTensor("W_U", () => {
       const name = this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
@@ -470,16 +423,46 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
       const out = new Float32Array(V * D);
       for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) out[d * V + v] = src[v * D + d];
       return new Tensor(out, [D, V], ["d_model", "vocab"]);
-    });
+    }).clone();
   }
 
-  /** Embedding [vocab, d_model]. */
+  /**
+   * Embedding [vocab, d_model].
+   *
+   * A copy: editing it changes nothing; edit the model with `setWeight("model.embed_tokens.weight", ...)`.
+   *
+   * @example
+   * const e = model.W_E.select(0, tokenId); // [d_model]
+   */
   get W_E(): Tensor {
-    return this.derivedTensor("W_E", () => this.getWeight("model.embed_tokens.weight"));
+    return this.getWeight("model.embed_tokens.weight");
   }
 
-  /** Output projection of layer `layer` per head: [head, d_head, d_model]. */
+  /**
+   * Output projection of layer `layer` per head: [head, d_head, d_model].
+   *
+   * A copy: editing it changes nothing; edit the model with
+   * `setWeight("model.layers.{layer}.self_attn.o_proj.weight", ...)` (HF layout [d_model, head*d_head]).
+   *
+   * @example
+   * const WO = model.W_O(2).select(0, 5); // head 5: [d_head, d_model]
+   */
   W_O(layer: number): Tensor {
+    return this.perHeadWO(layer).clone();
+  }
+
+  /**
+   * Final RMSNorm weight [d_model]. A copy: edit the model with `setWeight("model.norm.weight", ...)`.
+   *
+   * @example
+   * const w = model.finalNormWeight.data; // [d_model]
+   */
+  get finalNormWeight(): Tensor {
+    return this.getWeight("model.norm.weight");
+  }
+
+  /** W_O(layer) without the copy, for read-only use inside the library (cached until setWeight). */
+  private perHeadWO(layer: number): Tensor {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers) {
       throw new InputError(`W_O: layer ${layer} out of range 0..${this.config.numLayers - 1}`, { field: "layer" });
     }
@@ -494,8 +477,13 @@ export class HookedLlama<T extends ModelTokenizer = Tokenizer> {
     });
   }
 
-  /** Final RMSNorm weight [d_model]. */
-  get finalNormWeight(): Tensor {
-    return this.derivedTensor("norm", () => this.getWeight("model.norm.weight"));
+  /** A tensor computed from the weights, cached until the next setWeight. */
+  private derivedTensor(key: string, make: () => Tensor): Tensor {
+    let t = this.derived.get(key);
+    if (!t) {
+      t = make();
+      this.derived.set(key, t);
+    }
+    return t;
   }
 }

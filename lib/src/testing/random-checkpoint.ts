@@ -17,18 +17,69 @@ import { expectedLlamaWeights, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from ".
 import { CheckpointError } from "../core/errors";
 import { seededRandom, streamSeed } from "../core/random";
 
+/** What random checkpoint to write. */
 export interface RandomCheckpointSpec {
-  /** Overrides of the tiny default config (2 layers, d_model 32, 4 heads, d_mlp 64, vocab 64). */
+  /**
+   * Config overrides
+   *
+   * Fields replacing those of the tiny default config (2 layers, d_model 32, 4 heads, d_mlp 64, vocab 64).
+   *
+   * @default {} (TINY_CONFIG)
+   */
   config?: Partial<LlamaConfig>;
-  /** A full config.json to start from instead of the defaults (e.g. CodeLlama's); `config` overrides its fields. */
+  /**
+   * Base config.json
+   *
+   * A full HF config.json to start from instead of the defaults (e.g. CodeLlama's); `config` overrides its fields.
+   *
+   * @default none (TINY_CONFIG)
+   */
   configJson?: Record<string, unknown>;
-  dtype?: SafetensorsDtype; // default F32
-  seed?: number; // default 0
-  shards?: number; // > 1 writes model-0000i-of-0000n.safetensors + index
-  tied?: boolean; // shorthand for config.tieWordEmbeddings
-  /** Copy tokenizer.json / tokenizer_config.json / special_tokens_map.json from this folder. */
+  /**
+   * Stored dtype
+   *
+   * @default "F32"
+   */
+  dtype?: SafetensorsDtype;
+  /**
+   * Seed
+   *
+   * Every tensor's values come from (seed, tensor name): same spec, same bytes.
+   *
+   * @default 0
+   */
+  seed?: number;
+  /**
+   * Shards
+   *
+   * More than 1 writes model-0000i-of-0000n.safetensors and model.safetensors.index.json.
+   *
+   * @default 1
+   */
+  shards?: number;
+  /**
+   * Tied embeddings
+   *
+   * Shorthand for config.tieWordEmbeddings (no lm_head.weight written).
+   *
+   * @default false
+   */
+  tied?: boolean;
+  /**
+   * Tokenizer source
+   *
+   * Copy tokenizer.json / tokenizer_config.json / special_tokens_map.json from this folder.
+   *
+   * @default none (no tokenizer: the model takes token ids only)
+   */
   tokenizerFrom?: string;
-  /** Multiplies the standard deviation of every projection (default 1). */
+  /**
+   * Init scale
+   *
+   * Multiplies the standard deviation of every projection.
+   *
+   * @default 1
+   */
   initScale?: number;
 }
 
@@ -128,7 +179,13 @@ function configJsonFor(spec: RandomCheckpointSpec): Record<string, unknown> {
   return json;
 }
 
-/** Write a seeded random checkpoint to `folder` (created if needed). Same spec → same bytes. */
+/**
+ * Write a seeded random checkpoint to `folder` (created if needed). Same spec → same bytes.
+ *
+ * @example
+ * const ck = writeRandomCheckpoint("/tmp/gqa3", { config: { numLayers: 3, numHeads: 4, numKvHeads: 2 }, seed: 7 });
+ * const model = await HookedLlama.fromPretrained(ck.folder);
+ */
 export function writeRandomCheckpoint(folder: string, spec: RandomCheckpointSpec = {}): RandomCheckpoint {
   const dtype = spec.dtype ?? "F32";
   const seed = spec.seed ?? 0;

@@ -25,7 +25,13 @@ export interface ReferenceForwardResult {
 }
 
 export interface ReferenceForwardOptions {
-  /** Only keep hooks whose name passes this filter (all by default); saves memory on bigger models. */
+  /**
+   * Hooks to keep
+   *
+   * Only hooks whose name passes this filter are returned; saves memory on bigger models.
+   *
+   * @default every hook
+   */
   keep?: (name: string) => boolean;
 }
 
@@ -133,10 +139,32 @@ function applyRotary(
 
 const silu = (v: number): number => v / (1 + Math.exp(-v));
 
+/** What every part of one reference forward shares: sizes, the hook sink, rotary tables, weights. */
+interface RefRun {
+  config: LlamaConfig;
+  n: number; // pos
+  d: number; // d_model
+  H: number; // head
+  KV: number; // kv_head
+  dh: number; // d_head
+  m: number; // d_mlp
+  put: (name: string, data: Float64Array, shape: number[], dims: string[]) => void;
+  cos: Float64Array; // [pos, d_head]
+  sin: Float64Array; // [pos, d_head]
+  /** Weight `model.layers.{l}.{suffix}`, its element count checked. */
+  w: (l: number, suffix: string, size: number) => Float32Array;
+}
+
 /**
  * Run the reference forward for one prompt of token ids (no padding, positions 0..n-1).
  * `getWeight` returns an HF tensor by name as float32 (e.g. `name => store.getFloat32(name)`);
  * with tied embeddings `lm_head.weight` is never asked for.
+ *
+ * @example
+ * const store = WeightStore.open(folder);
+ * const ref = referenceForward(config, (name) => store.getFloat32(name), [1, 42, 7]);
+ * ref.logits; // [1, pos, vocab], float64
+ * ref.hooks.get("blocks.0.attn.hook_pattern"); // [1, head, query_pos, key_pos]
  */
 export function referenceForward(
   config: LlamaConfig,
@@ -146,7 +174,49 @@ export function referenceForward(
 ): ReferenceForwardResult {
   const keep = options.keep ?? (() => true);
   const n = tokens.length;
-  if (n === 0) throw new InputError("reference forward: the prompt has no tokens", { field: "tokens" });
+  checkTokens(config, tokens);
+  const d = config.hiddenSize;
+  const V = config.vocabSize;
+  const hooks = new Map<string, RefTensor>();
+  const run: RefRun = {
+    config,
+    n,
+    d,
+    H: config.numHeads,
+    KV: config.numKvHeads,
+    dh: config.headDim,
+    m: config.intermediateSize,
+    put: (name, data, shape, dims) => {
+      if (keep(name)) hooks.set(name, { data, shape: [1, ...shape], dims: ["batch", ...dims] });
+    },
+    ...rotaryTables(config, n),
+    w: (l, suffix, size) => weight(getWeight, `model.layers.${l}.${suffix}`, size),
+  };
+
+  // Embedding lookup.
+  const embed = weight(getWeight, "model.embed_tokens.weight", V * d); // [vocab, d_model]
+  let resid = new Float64Array(n * d); // [pos, d_model]
+  for (let p = 0; p < n; p++) for (let i = 0; i < d; i++) resid[p * d + i] = embed[tokens[p] * d + i];
+  run.put("hook_embed", resid.slice(), [n, d], ["pos", "d_model"]);
+
+  for (let l = 0; l < config.numLayers; l++) {
+    run.put(`blocks.${l}.hook_resid_pre`, resid.slice(), [n, d], ["pos", "d_model"]);
+    const residMid = attentionBlock(run, l, resid); // [pos, d_model]
+    resid = mlpBlock(run, l, residMid); // [pos, d_model]
+  }
+
+  // Final norm and unembedding (lm_head, or the embedding matrix when tied).
+  const lnf = rmsNorm(resid, n, d, config.rmsNormEps);
+  run.put("ln_final.hook_scale", lnf.scale, [n, 1], ["pos", "one"]);
+  run.put("ln_final.hook_normalized", lnf.normalized, [n, d], ["pos", "d_model"]);
+  const xf = applyNormWeight(lnf.normalized, n, d, weight(getWeight, "model.norm.weight", d)); // [pos, d_model]
+  const unembed = config.tieWordEmbeddings ? embed : weight(getWeight, "lm_head.weight", V * d); // [vocab, d_model]
+  const logits = linear(xf, n, d, unembed, V); // [pos, vocab]
+  return { logits: { data: logits, shape: [1, n, V], dims: ["batch", "pos", "vocab"] }, hooks };
+}
+
+function checkTokens(config: LlamaConfig, tokens: number[]): void {
+  if (tokens.length === 0) throw new InputError("reference forward: the prompt has no tokens", { field: "tokens" });
   for (const t of tokens) {
     if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) {
       throw new InputError(`reference forward: token id ${t} is outside the vocabulary [0, ${config.vocabSize})`, {
@@ -154,146 +224,149 @@ export function referenceForward(
       });
     }
   }
-  const d = config.hiddenSize;
-  const H = config.numHeads;
-  const KV = config.numKvHeads;
-  const dh = config.headDim;
-  const m = config.intermediateSize;
-  const V = config.vocabSize;
+}
+
+/** ln1, q/k/v, rotary, scores, pattern, z, per-head results, attn_out; returns resid_mid [pos, d_model]. */
+function attentionBlock(run: RefRun, l: number, resid: Float64Array): Float64Array {
+  const { n, d, H, KV, dh, put } = run;
+  const b = `blocks.${l}`;
+  const ln1 = rmsNorm(resid, n, d, run.config.rmsNormEps);
+  put(`${b}.ln1.hook_scale`, ln1.scale, [n, 1], ["pos", "one"]);
+  put(`${b}.ln1.hook_normalized`, ln1.normalized, [n, d], ["pos", "d_model"]);
+  const x1 = applyNormWeight(ln1.normalized, n, d, run.w(l, "input_layernorm.weight", d)); // [pos, d_model]
+
+  const q = linear(x1, n, d, run.w(l, "self_attn.q_proj.weight", H * dh * d), H * dh); // [pos, head, d_head]
+  const k = linear(x1, n, d, run.w(l, "self_attn.k_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
+  const v = linear(x1, n, d, run.w(l, "self_attn.v_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
+  put(`${b}.attn.hook_q`, q, [n, H, dh], ["pos", "head", "d_head"]);
+  put(`${b}.attn.hook_k`, k, [n, KV, dh], ["pos", "kv_head", "d_head"]);
+  put(`${b}.attn.hook_v`, v, [n, KV, dh], ["pos", "kv_head", "d_head"]);
+  const rq = applyRotary(q, n, H, dh, run.cos, run.sin); // [pos, head, d_head]
+  const rk = applyRotary(k, n, KV, dh, run.cos, run.sin); // [pos, kv_head, d_head]
+  put(`${b}.attn.hook_rot_q`, rq, [n, H, dh], ["pos", "head", "d_head"]);
+  put(`${b}.attn.hook_rot_k`, rk, [n, KV, dh], ["pos", "kv_head", "d_head"]);
+
+  const { scores, pattern } = attentionPattern(run, rq, rk);
+  put(`${b}.attn.hook_attn_scores`, scores, [H, n, n], ["head", "query_pos", "key_pos"]);
+  put(`${b}.attn.hook_pattern`, pattern, [H, n, n], ["head", "query_pos", "key_pos"]);
+  const z = mixValues(run, pattern, v); // [pos, head, d_head]
+  put(`${b}.attn.hook_z`, z, [n, H, dh], ["pos", "head", "d_head"]);
+
+  const { result, attnOut } = headOutputs(run, z, run.w(l, "self_attn.o_proj.weight", d * H * dh));
+  put(`${b}.attn.hook_result`, result, [n, H, d], ["pos", "head", "d_model"]);
+  put(`${b}.hook_attn_out`, attnOut, [n, d], ["pos", "d_model"]);
+  const residMid = new Float64Array(n * d); // [pos, d_model]
+  for (let i = 0; i < n * d; i++) residMid[i] = resid[i] + attnOut[i];
+  put(`${b}.hook_resid_mid`, residMid, [n, d], ["pos", "d_model"]);
+  return residMid;
+}
+
+/** Causal scores rq·rk/sqrt(d_head) and their softmax, [head, query_pos, key_pos] each. */
+function attentionPattern(
+  run: RefRun,
+  rq: Float64Array,
+  rk: Float64Array,
+): { scores: Float64Array; pattern: Float64Array } {
+  const { n, H, KV, dh } = run;
   const groupSize = H / KV; // HF repeat_kv: query head h reads kv head floor(h / groupSize)
-  const hooks = new Map<string, RefTensor>();
-  const put = (name: string, data: Float64Array, shape: number[], dims: string[]): void => {
-    if (keep(name)) hooks.set(name, { data, shape: [1, ...shape], dims: ["batch", ...dims] });
-  };
-
-  // Embedding lookup.
-  const embed = weight(getWeight, "model.embed_tokens.weight", V * d); // [vocab, d_model]
-  let resid = new Float64Array(n * d); // [pos, d_model]
-  for (let p = 0; p < n; p++) for (let i = 0; i < d; i++) resid[p * d + i] = embed[tokens[p] * d + i];
-  put("hook_embed", resid.slice(), [n, d], ["pos", "d_model"]);
-
-  const { cos, sin } = rotaryTables(config, n);
   const invSqrtDh = 1 / Math.sqrt(dh);
-
-  for (let l = 0; l < config.numLayers; l++) {
-    const b = `blocks.${l}`;
-    const w = (suffix: string, size: number) => weight(getWeight, `model.layers.${l}.${suffix}`, size);
-    put(`${b}.hook_resid_pre`, resid.slice(), [n, d], ["pos", "d_model"]);
-
-    // --- attention ---
-    const ln1 = rmsNorm(resid, n, d, config.rmsNormEps);
-    put(`${b}.ln1.hook_scale`, ln1.scale, [n, 1], ["pos", "one"]);
-    put(`${b}.ln1.hook_normalized`, ln1.normalized, [n, d], ["pos", "d_model"]);
-    const x1 = applyNormWeight(ln1.normalized, n, d, w("input_layernorm.weight", d)); // [pos, d_model]
-
-    const q = linear(x1, n, d, w("self_attn.q_proj.weight", H * dh * d), H * dh); // [pos, head, d_head]
-    const k = linear(x1, n, d, w("self_attn.k_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
-    const v = linear(x1, n, d, w("self_attn.v_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
-    put(`${b}.attn.hook_q`, q, [n, H, dh], ["pos", "head", "d_head"]);
-    put(`${b}.attn.hook_k`, k, [n, KV, dh], ["pos", "kv_head", "d_head"]);
-    put(`${b}.attn.hook_v`, v, [n, KV, dh], ["pos", "kv_head", "d_head"]);
-    const rq = applyRotary(q, n, H, dh, cos, sin); // [pos, head, d_head]
-    const rk = applyRotary(k, n, KV, dh, cos, sin); // [pos, kv_head, d_head]
-    put(`${b}.attn.hook_rot_q`, rq, [n, H, dh], ["pos", "head", "d_head"]);
-    put(`${b}.attn.hook_rot_k`, rk, [n, KV, dh], ["pos", "kv_head", "d_head"]);
-
-    const scores = new Float64Array(H * n * n); // [head, query_pos, key_pos]
-    const pattern = new Float64Array(H * n * n); // [head, query_pos, key_pos]
-    for (let h = 0; h < H; h++) {
-      const kvh = Math.floor(h / groupSize);
-      for (let qi = 0; qi < n; qi++) {
-        const row = (h * n + qi) * n;
-        let max = -Infinity;
-        for (let ki = 0; ki < n; ki++) {
-          if (ki > qi) {
-            scores[row + ki] = MASKED_SCORE; // causal mask
-            continue;
-          }
-          let s = 0;
-          const qo = (qi * H + h) * dh;
-          const ko = (ki * KV + kvh) * dh;
-          for (let j = 0; j < dh; j++) s += rq[qo + j] * rk[ko + j];
-          s *= invSqrtDh;
-          scores[row + ki] = s;
-          if (s > max) max = s;
+  const scores = new Float64Array(H * n * n); // [head, query_pos, key_pos]
+  const pattern = new Float64Array(H * n * n); // [head, query_pos, key_pos]
+  for (let h = 0; h < H; h++) {
+    const kvh = Math.floor(h / groupSize);
+    for (let qi = 0; qi < n; qi++) {
+      const row = (h * n + qi) * n;
+      let max = -Infinity;
+      for (let ki = 0; ki < n; ki++) {
+        if (ki > qi) {
+          scores[row + ki] = MASKED_SCORE; // causal mask
+          continue;
         }
-        // Softmax over the visible keys only: masked ones contribute exp(lowest - max) = 0.
-        let sum = 0;
-        for (let ki = 0; ki <= qi; ki++) {
-          const e = Math.exp(scores[row + ki] - max);
-          pattern[row + ki] = e;
-          sum += e;
-        }
-        for (let ki = 0; ki <= qi; ki++) pattern[row + ki] /= sum;
+        let s = 0;
+        const qo = (qi * H + h) * dh;
+        const ko = (ki * KV + kvh) * dh;
+        for (let j = 0; j < dh; j++) s += rq[qo + j] * rk[ko + j];
+        s *= invSqrtDh;
+        scores[row + ki] = s;
+        if (s > max) max = s;
       }
-    }
-    put(`${b}.attn.hook_attn_scores`, scores, [H, n, n], ["head", "query_pos", "key_pos"]);
-    put(`${b}.attn.hook_pattern`, pattern, [H, n, n], ["head", "query_pos", "key_pos"]);
-
-    const z = new Float64Array(n * H * dh); // [pos, head, d_head]
-    for (let h = 0; h < H; h++) {
-      const kvh = Math.floor(h / groupSize);
-      for (let qi = 0; qi < n; qi++) {
-        const zo = (qi * H + h) * dh;
-        for (let ki = 0; ki <= qi; ki++) {
-          const a = pattern[(h * n + qi) * n + ki];
-          const vo = (ki * KV + kvh) * dh;
-          for (let j = 0; j < dh; j++) z[zo + j] += a * v[vo + j];
-        }
+      // Softmax over the visible keys only: masked ones contribute exp(lowest - max) = 0.
+      let sum = 0;
+      for (let ki = 0; ki <= qi; ki++) {
+        const e = Math.exp(scores[row + ki] - max);
+        pattern[row + ki] = e;
+        sum += e;
       }
+      for (let ki = 0; ki <= qi; ki++) pattern[row + ki] /= sum;
     }
-    put(`${b}.attn.hook_z`, z, [n, H, dh], ["pos", "head", "d_head"]);
-
-    // Per-head output: result[p, h, :] = W_O[:, h*dh:(h+1)*dh] @ z[p, h, :]; attn_out = sum over h.
-    const wo = w("self_attn.o_proj.weight", d * H * dh); // [d_model, head*d_head]
-    const result = new Float64Array(n * H * d); // [pos, head, d_model]
-    const attnOut = new Float64Array(n * d); // [pos, d_model]
-    for (let p = 0; p < n; p++) {
-      for (let h = 0; h < H; h++) {
-        const zo = (p * H + h) * dh;
-        for (let i = 0; i < d; i++) {
-          const wr = i * H * dh + h * dh;
-          let s = 0;
-          for (let j = 0; j < dh; j++) s += wo[wr + j] * z[zo + j];
-          result[(p * H + h) * d + i] = s;
-          attnOut[p * d + i] += s;
-        }
-      }
-    }
-    put(`${b}.attn.hook_result`, result, [n, H, d], ["pos", "head", "d_model"]);
-    put(`${b}.hook_attn_out`, attnOut, [n, d], ["pos", "d_model"]);
-    const residMid = new Float64Array(n * d); // [pos, d_model]
-    for (let i = 0; i < n * d; i++) residMid[i] = resid[i] + attnOut[i];
-    put(`${b}.hook_resid_mid`, residMid, [n, d], ["pos", "d_model"]);
-
-    // --- MLP (SwiGLU) ---
-    const ln2 = rmsNorm(residMid, n, d, config.rmsNormEps);
-    put(`${b}.ln2.hook_scale`, ln2.scale, [n, 1], ["pos", "one"]);
-    put(`${b}.ln2.hook_normalized`, ln2.normalized, [n, d], ["pos", "d_model"]);
-    const x2 = applyNormWeight(ln2.normalized, n, d, w("post_attention_layernorm.weight", d)); // [pos, d_model]
-    const pre = linear(x2, n, d, w("mlp.gate_proj.weight", m * d), m); // [pos, d_mlp]
-    const preLinear = linear(x2, n, d, w("mlp.up_proj.weight", m * d), m); // [pos, d_mlp]
-    const post = new Float64Array(n * m); // [pos, d_mlp]
-    for (let i = 0; i < n * m; i++) post[i] = silu(pre[i]) * preLinear[i];
-    put(`${b}.mlp.hook_pre`, pre, [n, m], ["pos", "d_mlp"]);
-    put(`${b}.mlp.hook_pre_linear`, preLinear, [n, m], ["pos", "d_mlp"]);
-    put(`${b}.mlp.hook_post`, post, [n, m], ["pos", "d_mlp"]);
-    const mlpOut = linear(post, n, m, w("mlp.down_proj.weight", d * m), d); // [pos, d_model]
-    put(`${b}.hook_mlp_out`, mlpOut, [n, d], ["pos", "d_model"]);
-    const residPost = new Float64Array(n * d); // [pos, d_model]
-    for (let i = 0; i < n * d; i++) residPost[i] = residMid[i] + mlpOut[i];
-    put(`${b}.hook_resid_post`, residPost, [n, d], ["pos", "d_model"]);
-    resid = residPost;
   }
+  return { scores, pattern };
+}
 
-  // Final norm and unembedding (lm_head, or the embedding matrix when tied).
-  const lnf = rmsNorm(resid, n, d, config.rmsNormEps);
-  put("ln_final.hook_scale", lnf.scale, [n, 1], ["pos", "one"]);
-  put("ln_final.hook_normalized", lnf.normalized, [n, d], ["pos", "d_model"]);
-  const xf = applyNormWeight(lnf.normalized, n, d, weight(getWeight, "model.norm.weight", d)); // [pos, d_model]
-  const unembed = config.tieWordEmbeddings ? embed : weight(getWeight, "lm_head.weight", V * d); // [vocab, d_model]
-  const logits = linear(xf, n, d, unembed, V); // [pos, vocab]
-  return { logits: { data: logits, shape: [1, n, V], dims: ["batch", "pos", "vocab"] }, hooks };
+/** z[p, h, :] = Σ_k pattern[h, p, k] v[k, kv(h), :] → [pos, head, d_head]. */
+function mixValues(run: RefRun, pattern: Float64Array, v: Float64Array): Float64Array {
+  const { n, H, KV, dh } = run;
+  const groupSize = H / KV;
+  const z = new Float64Array(n * H * dh); // [pos, head, d_head]
+  for (let h = 0; h < H; h++) {
+    const kvh = Math.floor(h / groupSize);
+    for (let qi = 0; qi < n; qi++) {
+      const zo = (qi * H + h) * dh;
+      for (let ki = 0; ki <= qi; ki++) {
+        const a = pattern[(h * n + qi) * n + ki];
+        const vo = (ki * KV + kvh) * dh;
+        for (let j = 0; j < dh; j++) z[zo + j] += a * v[vo + j];
+      }
+    }
+  }
+  return z;
+}
+
+/** Per-head output result[p, h, :] = W_O[:, h*dh:(h+1)*dh] @ z[p, h, :]; attn_out = sum over h. */
+function headOutputs(
+  run: RefRun,
+  z: Float64Array,
+  wo: Float32Array, // [d_model, head*d_head]
+): { result: Float64Array; attnOut: Float64Array } {
+  const { n, d, H, dh } = run;
+  const result = new Float64Array(n * H * d); // [pos, head, d_model]
+  const attnOut = new Float64Array(n * d); // [pos, d_model]
+  for (let p = 0; p < n; p++) {
+    for (let h = 0; h < H; h++) {
+      const zo = (p * H + h) * dh;
+      for (let i = 0; i < d; i++) {
+        const wr = i * H * dh + h * dh;
+        let s = 0;
+        for (let j = 0; j < dh; j++) s += wo[wr + j] * z[zo + j];
+        result[(p * H + h) * d + i] = s;
+        attnOut[p * d + i] += s;
+      }
+    }
+  }
+  return { result, attnOut };
+}
+
+/** ln2 and the SwiGLU MLP; returns resid_post [pos, d_model]. */
+function mlpBlock(run: RefRun, l: number, residMid: Float64Array): Float64Array {
+  const { n, d, m, put } = run;
+  const b = `blocks.${l}`;
+  const ln2 = rmsNorm(residMid, n, d, run.config.rmsNormEps);
+  put(`${b}.ln2.hook_scale`, ln2.scale, [n, 1], ["pos", "one"]);
+  put(`${b}.ln2.hook_normalized`, ln2.normalized, [n, d], ["pos", "d_model"]);
+  const x2 = applyNormWeight(ln2.normalized, n, d, run.w(l, "post_attention_layernorm.weight", d)); // [pos, d_model]
+  const pre = linear(x2, n, d, run.w(l, "mlp.gate_proj.weight", m * d), m); // [pos, d_mlp]
+  const preLinear = linear(x2, n, d, run.w(l, "mlp.up_proj.weight", m * d), m); // [pos, d_mlp]
+  const post = new Float64Array(n * m); // [pos, d_mlp]
+  for (let i = 0; i < n * m; i++) post[i] = silu(pre[i]) * preLinear[i];
+  put(`${b}.mlp.hook_pre`, pre, [n, m], ["pos", "d_mlp"]);
+  put(`${b}.mlp.hook_pre_linear`, preLinear, [n, m], ["pos", "d_mlp"]);
+  put(`${b}.mlp.hook_post`, post, [n, m], ["pos", "d_mlp"]);
+  const mlpOut = linear(post, n, m, run.w(l, "mlp.down_proj.weight", d * m), d); // [pos, d_model]
+  put(`${b}.hook_mlp_out`, mlpOut, [n, d], ["pos", "d_model"]);
+  const residPost = new Float64Array(n * d); // [pos, d_model]
+  for (let i = 0; i < n * d; i++) residPost[i] = residMid[i] + mlpOut[i];
+  put(`${b}.hook_resid_post`, residPost, [n, d], ["pos", "d_model"]);
+  return residPost;
 }
 
 /** Anything with row-major data, a shape and dim names (a `Tensor` or a `RefTensor`). */

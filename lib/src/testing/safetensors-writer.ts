@@ -16,8 +16,23 @@ export interface TensorToWrite {
   dtype?: SafetensorsDtype;
 }
 
+/** How a safetensors file is written. */
 export interface WriteSafetensorsOptions {
-  dtype?: SafetensorsDtype; // default F32
+  /**
+   * Default dtype
+   *
+   * The stored dtype of tensors that do not set their own.
+   *
+   * @default "F32"
+   */
+  dtype?: SafetensorsDtype;
+  /**
+   * Metadata
+   *
+   * The header's __metadata__ (strings only).
+   *
+   * @default none
+   */
   metadata?: Record<string, string>;
 }
 
@@ -100,7 +115,12 @@ function buildHeader(tensors: TensorToWrite[], opts: WriteSafetensorsOptions): {
   return { header: out, sizes };
 }
 
-/** Write `tensors` to `file` in order, one tensor in memory at a time. */
+/**
+ * Write `tensors` to `file` in order, one tensor in memory at a time.
+ *
+ * @example
+ * writeSafetensors("/tmp/w.safetensors", [{ name: "w", shape: [2, 3], data: [1, 2, 3, 4, 5, 6] }], { dtype: "BF16" });
+ */
 export function writeSafetensors(file: string, tensors: TensorToWrite[], opts: WriteSafetensorsOptions = {}): void {
   const { header } = buildHeader(tensors, opts);
   const fd = fs.openSync(file, "w");

@@ -26,22 +26,83 @@ export function ropeInvFreq(config: LlamaConfig): number[] {
   return Array.from({ length: d / 2 }, (_, i) => Math.fround(1 / Math.pow(config.ropeTheta, (2 * i) / d) / factor));
 }
 
+/** What the per-layer components share: the builder, sizes, weights and the shared subgraphs. */
+interface LlamaParts {
+  b: GraphBuilder;
+  config: LlamaConfig;
+  D: number; // d_model
+  H: number; // head
+  KV: number; // kv_head
+  dh: number; // d_head
+  nRep: number; // query heads per kv head (GQA)
+  /** A weight input by HF name. */
+  w: (name: string) => string;
+  /** x [batch, pos, in] @ weight[out, in]^T → [batch, pos, ...outShape] */
+  linear: (x: string, weight: string, inDim: number, outShape: number[], shape3?: string) => string;
+  /** RMSNorm with TL hooks `${prefix}.hook_scale` / `.hook_normalized`; returns normalized * weight. */
+  rmsNorm: (prefix: string, x: string, weight: string) => string;
+  /** HF apply_rotary_pos_emb on [batch, pos, heads, d_head]. */
+  rotary: (x: string) => string;
+  allowed: string; // [batch, 1, query_pos, key_pos] bool: causal and not a pad key
+  lowest: string; // float32 lowest, written into masked scores
+  invSqrt: string; // 1 / sqrt(d_head)
+  repeatKv: string; // Expand shape for HF repeat_kv
+}
+
+/**
+ * The graph of HF LlamaForCausalLM with every TL hook point. Node order (and so every generated
+ * tensor name) is fixed: shared subgraphs, then embed, then per layer attention(l) and mlp(l) as
+ * TL's components/, then the final norm and unembedding.
+ */
 export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {}): Graph {
   const b = new GraphBuilder();
-  const D = config.hiddenSize;
-  const H = config.numHeads;
-  const KV = config.numKvHeads;
-  const dh = config.headDim;
-  const nRep = H / KV;
-  if (!Number.isInteger(nRep)) throw new Error(`numHeads ${H} is not a multiple of numKvHeads ${KV}`);
-  if (dh % 2 !== 0) throw new Error(`headDim ${dh} must be even for rotary embeddings`);
-
   const ids = b.input("input_ids", "int64", ["batch", "pos"]);
   const mask = b.input("attention_mask", "int64", ["batch", "pos"]);
   const positions = b.input("position_ids", "int64", ["batch", "pos"]);
   const W = new Map<string, string>();
   for (const [name, shape] of expectedLlamaWeights(config)) W.set(name, b.input(name, "float32", shape));
-  const w = (name: string): string => W.get(name)!;
+  const parts = sharedParts(b, config, (name) => W.get(name)!, ids, mask, positions);
+  const { w, D } = parts;
+
+  let resid = b.hook("hook_embed", b.op("Gather", [w("model.embed_tokens.weight"), ids], { axis: 0 })); // [batch, pos, d_model]
+  for (let l = 0; l < config.numLayers; l++) {
+    const h = `blocks.${l}`;
+    const residPre = b.hook(`${h}.hook_resid_pre`, resid);
+    const attnOut = attention(parts, l, residPre, !!opts.withHeadResult); // [batch, pos, d_model]
+    const residMid = b.hook(`${h}.hook_resid_mid`, b.op("Add", [residPre, attnOut]));
+    const mlpOut = mlp(parts, l, residMid); // [batch, pos, d_model]
+    resid = b.hook(`${h}.hook_resid_post`, b.op("Add", [residMid, mlpOut])); // [batch, pos, d_model]
+  }
+  let final = parts.rmsNorm("ln_final", resid, w("model.norm.weight")); // [batch, pos, d_model]
+  let logitsShape: string | undefined;
+  if (opts.logitsAt === "last") {
+    final = b.op("Slice", [final, b.ints([-1]), b.ints([2147483647]), b.ints([1])]); // [batch, 1, d_model]
+    logitsShape = b.op("Concat", [b.op("Shape", [final], { end: 2 }, "int64"), b.ints([config.vocabSize])], {
+      axis: 0,
+    });
+  }
+  const unembed = config.tieWordEmbeddings ? w("model.embed_tokens.weight") : w("lm_head.weight"); // [vocab, d_model]
+  b.output("logits", parts.linear(final, unembed, D, [config.vocabSize], logitsShape)); // [batch, pos | 1, vocab]
+  return b.build(["logits"]);
+}
+
+/** Helpers and the subgraphs every layer reads: shapes, linear, RMSNorm, rotary tables, the mask. */
+function sharedParts(
+  b: GraphBuilder,
+  config: LlamaConfig,
+  w: (name: string) => string,
+  ids: string,
+  mask: string,
+  positions: string,
+): LlamaParts {
+  const D = config.hiddenSize;
+  const H = config.numHeads;
+  const KV = config.numKvHeads;
+  const dh = config.headDim;
+  const nRep = H / KV;
+  // parseLlamaConfig rejects both; asserts for hand-built configs
+  if (!Number.isInteger(nRep)) throw new Error(`numHeads ${H} is not a multiple of numKvHeads ${KV}`);
+  if (dh % 2 !== 0) throw new Error(`headDim ${dh} must be even for rotary embeddings`);
 
   const bp = b.op("Shape", [ids]); // [2] = (batch, pos)
   const shapeCache = new Map<string, string>();
@@ -51,21 +112,29 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
     if (!shapeCache.has(k)) shapeCache.set(k, b.op("Concat", [bp, b.ints(tail)], { axis: 0 }));
     return shapeCache.get(k)!;
   };
-  /** x [batch, pos, in] @ weight[out, in]^T → [batch, pos, ...outShape] */
   const linear = (x: string, weight: string, inDim: number, outShape: number[], shape3?: string): string => {
     const flat = b.op("Reshape", [x, b.ints([-1, inDim])]); // [batch*pos, in]
     const y = b.op("Gemm", [flat, weight], { transB: 1 }); // [batch*pos, out]
     return b.op("Reshape", [y, shape3 ?? shapeBP(outShape)]);
   };
-  /** RMSNorm with TL hooks: scale = sqrt(mean(x²)+eps), normalized = x/scale (before the weight). */
+  /** scale = sqrt(mean(x²)+eps), normalized = x/scale (before the weight), as TL's RMSNorm hooks. */
   const rmsNorm = (prefix: string, x: string, weight: string): string => {
     const ms = b.op("ReduceMean", [b.op("Mul", [x, x]), b.ints([-1])], { keepdims: 1 }); // [batch, pos, 1]
     const scale = b.hook(`${prefix}.hook_scale`, b.op("Sqrt", [b.op("Add", [ms, b.scalar(config.rmsNormEps)])]));
     const normalized = b.hook(`${prefix}.hook_normalized`, b.op("Div", [x, scale])); // [batch, pos, d_model]
     return b.op("Mul", [normalized, weight]);
   };
+  const rotary = rotaryEmbedding(b, config, positions);
+  const allowed = attentionMask(b, bp, mask);
+  const lowest = b.scalar(FLOAT32_LOWEST);
+  const invSqrt = b.scalar(1 / Math.sqrt(dh));
+  const repeatKv = b.ints([1, 1, nRep, 1, 1]);
+  return { b, config, D, H, KV, dh, nRep, w, linear, rmsNorm, rotary, allowed, lowest, invSqrt, repeatKv };
+}
 
-  // Rotary tables from position_ids: cos/sin [batch, pos, 1, d_head]
+/** Rotary tables from position_ids (cos/sin [batch, pos, 1, d_head]) and HF's rotation of q / k. */
+function rotaryEmbedding(b: GraphBuilder, config: LlamaConfig, positions: string): (x: string) => string {
+  const dh = config.headDim;
   const posF = b.op("Cast", [positions], { to: ONNX_FLOAT }, "float32"); // [batch, pos]
   const freqs = b.op("Mul", [b.op("Unsqueeze", [posF, b.ints([2])]), b.constant(ropeInvFreq(config), "float32")]); // [batch, pos, d_head/2]
   const emb = b.op("Concat", [freqs, freqs], { axis: -1 }); // [batch, pos, d_head]
@@ -73,13 +142,15 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
   const sin = b.op("Unsqueeze", [b.op("Sin", [emb]), b.ints([2])]);
   const half = b.ints([dh / 2, dh / 2]);
   /** HF apply_rotary_pos_emb: x*cos + rotate_half(x)*sin, rotate_half = cat(-x2, x1) */
-  const rotary = (x: string): string => {
+  return (x: string): string => {
     const [x1, x2] = b.node("Split", [x, half], { axis: -1 }, 2);
     const rotated = b.op("Concat", [b.op("Neg", [x2]), x1], { axis: -1 });
     return b.op("Add", [b.op("Mul", [x, cos]), b.op("Mul", [rotated, sin])]);
   };
+}
 
-  // Causal + padding mask: allowed [batch, 1, query_pos, key_pos]
+/** Causal + padding mask: allowed [batch, 1, query_pos, key_pos]. */
+function attentionMask(b: GraphBuilder, bp: string, mask: string): string {
   const P = b.op("Gather", [bp, b.constant([1], "int64", [])], { axis: 0 }); // scalar
   const range = b.op("Range", [b.constant([0], "int64", []), P, b.constant([1], "int64", [])]); // [pos]
   const causal = b.op(
@@ -89,70 +160,57 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
     "bool",
   ); // [query_pos, key_pos]
   const keyOk = b.op("Unsqueeze", [b.op("Cast", [mask], { to: ONNX_BOOL }, "bool"), b.ints([1, 2])]); // [batch, 1, 1, key_pos]
-  const allowed = b.op("And", [causal, keyOk]); // [batch, 1, query_pos, key_pos]
-  const lowest = b.scalar(FLOAT32_LOWEST);
-  const invSqrt = b.scalar(1 / Math.sqrt(dh));
-  const repeatKv = b.ints([1, 1, nRep, 1, 1]);
+  return b.op("And", [causal, keyOk]); // [batch, 1, query_pos, key_pos]
+}
 
-  let resid = b.hook("hook_embed", b.op("Gather", [w("model.embed_tokens.weight"), ids], { axis: 0 })); // [batch, pos, d_model]
-  for (let l = 0; l < config.numLayers; l++) {
-    const p = `model.layers.${l}`;
-    const h = `blocks.${l}`;
-    const residPre = b.hook(`${h}.hook_resid_pre`, resid);
-    const x1 = rmsNorm(`${h}.ln1`, residPre, w(`${p}.input_layernorm.weight`));
-    const q = b.hook(`${h}.attn.hook_q`, linear(x1, w(`${p}.self_attn.q_proj.weight`), D, [H, dh])); // [batch, pos, head, d_head]
-    const k = b.hook(`${h}.attn.hook_k`, linear(x1, w(`${p}.self_attn.k_proj.weight`), D, [KV, dh])); // [batch, pos, kv_head, d_head]
-    const v = b.hook(`${h}.attn.hook_v`, linear(x1, w(`${p}.self_attn.v_proj.weight`), D, [KV, dh]));
-    const rq = b.hook(`${h}.attn.hook_rot_q`, rotary(q));
-    const rk = b.hook(`${h}.attn.hook_rot_k`, rotary(k));
+/** Layer l's attention (TL components/attention): ln1 → q, k, v → rotary → pattern → z → attn_out. */
+function attention(parts: LlamaParts, l: number, residPre: string, withHeadResult: boolean): string {
+  const { b, D, H, KV, dh, w, linear } = parts;
+  const p = `model.layers.${l}`;
+  const h = `blocks.${l}`;
+  const x1 = parts.rmsNorm(`${h}.ln1`, residPre, w(`${p}.input_layernorm.weight`));
+  const q = b.hook(`${h}.attn.hook_q`, linear(x1, w(`${p}.self_attn.q_proj.weight`), D, [H, dh])); // [batch, pos, head, d_head]
+  const k = b.hook(`${h}.attn.hook_k`, linear(x1, w(`${p}.self_attn.k_proj.weight`), D, [KV, dh])); // [batch, pos, kv_head, d_head]
+  const v = b.hook(`${h}.attn.hook_v`, linear(x1, w(`${p}.self_attn.v_proj.weight`), D, [KV, dh]));
+  const rq = b.hook(`${h}.attn.hook_rot_q`, parts.rotary(q));
+  const rk = b.hook(`${h}.attn.hook_rot_k`, parts.rotary(k));
 
-    const qT = b.op("Transpose", [rq], { perm: [0, 2, 1, 3] }); // [batch, head, pos, d_head]
-    let kT = b.op("Transpose", [rk], { perm: [0, 2, 3, 1] }); // [batch, kv_head, d_head, pos]
-    let vT = b.op("Transpose", [v], { perm: [0, 2, 1, 3] }); // [batch, kv_head, pos, d_head]
-    if (nRep > 1) {
-      // GQA: each kv head serves nRep consecutive query heads (HF repeat_kv)
-      kT = b.op("Reshape", [b.op("Expand", [b.op("Unsqueeze", [kT, b.ints([2])]), repeatKv]), b.ints([0, H, dh, -1])]);
-      vT = b.op("Reshape", [b.op("Expand", [b.op("Unsqueeze", [vT, b.ints([2])]), repeatKv]), b.ints([0, H, -1, dh])]);
-    }
-    const raw = b.op("Mul", [b.op("MatMul", [qT, kT]), invSqrt]); // [batch, head, query_pos, key_pos]
-    const scores = b.hook(`${h}.attn.hook_attn_scores`, b.op("Where", [allowed, raw, lowest], {}, "float32"));
-    const pattern = b.hook(`${h}.attn.hook_pattern`, b.op("Softmax", [scores], { axis: -1 }));
-    const zT = b.op("MatMul", [pattern, vT]); // [batch, head, pos, d_head]
-    const z = b.hook(`${h}.attn.hook_z`, b.op("Transpose", [zT], { perm: [0, 2, 1, 3] })); // [batch, pos, head, d_head]
-    const oW = w(`${p}.self_attn.o_proj.weight`); // [d_model, head*d_head]
-    let attnOut: string;
-    if (opts.withHeadResult) {
-      const WO = b.op("Transpose", [b.op("Reshape", [oW, b.ints([D, H, dh])])], { perm: [1, 2, 0] }); // [head, d_head, d_model]
-      const result = b.hook(`${h}.attn.hook_result`, b.op("Einsum", [z, WO], { equation: "bphd,hdm->bphm" })); // [batch, pos, head, d_model]
-      attnOut = b.op("ReduceSum", [result, b.ints([2])], { keepdims: 0 });
-    } else {
-      attnOut = linear(b.op("Reshape", [z, b.ints([0, 0, H * dh])]), oW, H * dh, [D]);
-    }
-    attnOut = b.hook(`${h}.hook_attn_out`, attnOut); // [batch, pos, d_model]
-    const residMid = b.hook(`${h}.hook_resid_mid`, b.op("Add", [residPre, attnOut]));
-    const x2 = rmsNorm(`${h}.ln2`, residMid, w(`${p}.post_attention_layernorm.weight`));
-    const pre = b.hook(`${h}.mlp.hook_pre`, linear(x2, w(`${p}.mlp.gate_proj.weight`), D, [config.intermediateSize])); // [batch, pos, d_mlp]
-    const preLinear = b.hook(
-      `${h}.mlp.hook_pre_linear`,
-      linear(x2, w(`${p}.mlp.up_proj.weight`), D, [config.intermediateSize]),
-    );
-    const silu = b.op("Mul", [pre, b.op("Sigmoid", [pre])]);
-    const post = b.hook(`${h}.mlp.hook_post`, b.op("Mul", [silu, preLinear]));
-    const mlpOut = b.hook(
-      `${h}.hook_mlp_out`,
-      linear(post, w(`${p}.mlp.down_proj.weight`), config.intermediateSize, [D]),
-    );
-    resid = b.hook(`${h}.hook_resid_post`, b.op("Add", [residMid, mlpOut])); // [batch, pos, d_model]
+  const qT = b.op("Transpose", [rq], { perm: [0, 2, 1, 3] }); // [batch, head, pos, d_head]
+  let kT = b.op("Transpose", [rk], { perm: [0, 2, 3, 1] }); // [batch, kv_head, d_head, pos]
+  let vT = b.op("Transpose", [v], { perm: [0, 2, 1, 3] }); // [batch, kv_head, pos, d_head]
+  if (parts.nRep > 1) {
+    // GQA: each kv head serves nRep consecutive query heads (HF repeat_kv)
+    const rep = parts.repeatKv;
+    kT = b.op("Reshape", [b.op("Expand", [b.op("Unsqueeze", [kT, b.ints([2])]), rep]), b.ints([0, H, dh, -1])]);
+    vT = b.op("Reshape", [b.op("Expand", [b.op("Unsqueeze", [vT, b.ints([2])]), rep]), b.ints([0, H, -1, dh])]);
   }
-  let final = rmsNorm("ln_final", resid, w("model.norm.weight")); // [batch, pos, d_model]
-  let logitsShape: string | undefined;
-  if (opts.logitsAt === "last") {
-    final = b.op("Slice", [final, b.ints([-1]), b.ints([2147483647]), b.ints([1])]); // [batch, 1, d_model]
-    logitsShape = b.op("Concat", [b.op("Shape", [final], { end: 2 }, "int64"), b.ints([config.vocabSize])], {
-      axis: 0,
-    });
+  const raw = b.op("Mul", [b.op("MatMul", [qT, kT]), parts.invSqrt]); // [batch, head, query_pos, key_pos]
+  const scores = b.hook(`${h}.attn.hook_attn_scores`, b.op("Where", [parts.allowed, raw, parts.lowest], {}, "float32"));
+  const pattern = b.hook(`${h}.attn.hook_pattern`, b.op("Softmax", [scores], { axis: -1 }));
+  const zT = b.op("MatMul", [pattern, vT]); // [batch, head, pos, d_head]
+  const z = b.hook(`${h}.attn.hook_z`, b.op("Transpose", [zT], { perm: [0, 2, 1, 3] })); // [batch, pos, head, d_head]
+  const oW = w(`${p}.self_attn.o_proj.weight`); // [d_model, head*d_head]
+  let attnOut: string;
+  if (withHeadResult) {
+    const WO = b.op("Transpose", [b.op("Reshape", [oW, b.ints([D, H, dh])])], { perm: [1, 2, 0] }); // [head, d_head, d_model]
+    const result = b.hook(`${h}.attn.hook_result`, b.op("Einsum", [z, WO], { equation: "bphd,hdm->bphm" })); // [batch, pos, head, d_model]
+    attnOut = b.op("ReduceSum", [result, b.ints([2])], { keepdims: 0 });
+  } else {
+    attnOut = linear(b.op("Reshape", [z, b.ints([0, 0, H * dh])]), oW, H * dh, [D]);
   }
-  const unembed = config.tieWordEmbeddings ? w("model.embed_tokens.weight") : w("lm_head.weight"); // [vocab, d_model]
-  b.output("logits", linear(final, unembed, D, [config.vocabSize], logitsShape)); // [batch, pos | 1, vocab]
-  return b.build(["logits"]);
+  return b.hook(`${h}.hook_attn_out`, attnOut); // [batch, pos, d_model]
+}
+
+/** Layer l's gated MLP (TL components/mlps/gated_mlp): ln2 → gate / up → SiLU(gate) * up → down. */
+function mlp(parts: LlamaParts, l: number, residMid: string): string {
+  const { b, D, w, linear } = parts;
+  const p = `model.layers.${l}`;
+  const h = `blocks.${l}`;
+  const dMlp = parts.config.intermediateSize;
+  const x2 = parts.rmsNorm(`${h}.ln2`, residMid, w(`${p}.post_attention_layernorm.weight`));
+  const pre = b.hook(`${h}.mlp.hook_pre`, linear(x2, w(`${p}.mlp.gate_proj.weight`), D, [dMlp])); // [batch, pos, d_mlp]
+  const preLinear = b.hook(`${h}.mlp.hook_pre_linear`, linear(x2, w(`${p}.mlp.up_proj.weight`), D, [dMlp]));
+  const silu = b.op("Mul", [pre, b.op("Sigmoid", [pre])]);
+  const post = b.hook(`${h}.mlp.hook_post`, b.op("Mul", [silu, preLinear]));
+  return b.hook(`${h}.hook_mlp_out`, linear(post, w(`${p}.mlp.down_proj.weight`), dMlp, [D])); // [batch, pos, d_model]
 }

@@ -37,8 +37,9 @@ function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
 }
 
 /**
- * @param shapes known shapes of graph inputs (ids, mask, weights); intermediate tensors crossing
- *   segments are declared with their element type only.
+ * One segment of a graph as a serialized ONNX ModelProto. Graph inputs (ids, mask, weights) are
+ * declared with their known shapes; intermediate tensors crossing segments with their element
+ * type only.
  */
 export function segmentToModel(graph: Graph, seg: Segment, name = "parenlens"): Uint8Array {
   const declared = new Map(graph.inputs.map((i) => [i.name, i]));

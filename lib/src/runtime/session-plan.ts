@@ -1,0 +1,250 @@
+/**
+ * Session planning and the segment loop: the only file in lib/ that imports onnxruntime-node.
+ *
+ * Why one file (as transformers.js keeps every `onnxruntime` call in `backends/onnx.js`): the rest
+ * of the library works on parenlens `Tensor`s and never sees an `ort.Tensor`, so an onnxruntime
+ * upgrade, a second backend or an execution-provider quirk touches this file alone. It owns
+ * - the graphs built for each graph option (`withHeadResult`, `logitsAt`),
+ * - the LRU of session plans, one per (cut hooks, outputs, graph options): a plan is the graph
+ *   partitioned at the cut hooks (graph/partition.ts) with one InferenceSession per segment,
+ * - the float32 weight feeds (`ort.Tensor` views of HookedLlama's weight arrays),
+ * - the segment loop: run a segment, hand the cut hook's value to JS (`edit`), feed the edited
+ *   value to the next segment, keep the outputs asked for.
+ * HookedLlama (hooked-llama.ts) keeps the weights and the public API.
+ */
+import * as ort from "onnxruntime-node";
+import { LlamaConfig } from "../checkpoint/config";
+import { ExecutionProviderError, FeedError } from "../core/errors";
+import { Tensor } from "../core/tensor";
+import { TokenBatch } from "../core/token-batch";
+import { hookDims } from "../hooks/hook-points";
+import { Graph } from "./graph/ir";
+import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
+import { segmentToModel } from "./graph/onnx-model";
+import { partitionGraph, Segment } from "./graph/partition";
+
+/** How sessions are created (the runtime part of HookedLlamaOptions). */
+export interface SessionOptions {
+  /**
+   * Execution provider
+   *
+   * Where onnxruntime runs the graph; "cuda" needs an onnxruntime-node build with CUDA.
+   *
+   * @default "cpu"
+   */
+  executionProvider?: "cpu" | "cuda";
+  /**
+   * Intra-op threads
+   *
+   * Threads onnxruntime uses inside one op.
+   *
+   * @default onnxruntime's choice (one per core)
+   */
+  threads?: number;
+  /**
+   * Session cache size
+   *
+   * How many built session plans (cut set × outputs × graph options) to keep, least recently used dropped first.
+   *
+   * @default 8
+   */
+  sessionCacheSize?: number;
+  /**
+   * Thread spinning
+   *
+   * Let onnxruntime's worker threads spin-wait between ops. A run cut for an intervention
+   * alternates between sessions whose idle pools would otherwise keep spinning against each
+   * other on few cores; see scripts/bench/BENCH.md.
+   *
+   * @default false
+   */
+  spinning?: boolean;
+}
+
+/** A graph cut at some hooks: its segments, one session per segment. */
+export interface Plan {
+  graph: Graph;
+  segments: Segment[];
+  sessions: ort.InferenceSession[];
+  /** per segment: tensors no later segment needs (dropped after it ran) */
+  release: string[][];
+}
+
+/** The weights a planner feeds, by HF name (HookedLlama's arrays; read at each run, never copied). */
+export interface WeightFeeds {
+  data(name: string): Float32Array | undefined;
+  shape(name: string): number[] | undefined;
+}
+
+/** What one segment-loop run returns: logits and the hook values asked for (after edits). */
+export interface SegmentRun {
+  logits: Tensor; // [batch, pos, vocab], or [batch, 1, vocab] for an in-graph "last" slice
+  values: Map<string, Tensor>; // hook name → value after its edit, dims from hook-points
+}
+
+/** Fail loudly when feeds and session inputs differ (ORT silently drops unknown feeds). */
+export function checkFeedNames(inputNames: readonly string[], feeds: Record<string, unknown>, context: string): void {
+  const want = new Set(inputNames);
+  const unknown = Object.keys(feeds).filter((n) => !want.has(n));
+  const missing = inputNames.filter((n) => !(n in feeds));
+  if (unknown.length || missing.length) {
+    const parts = [];
+    if (unknown.length) parts.push(`unknown feed names ${unknown.join(", ")} (onnxruntime would silently drop them)`);
+    if (missing.length) parts.push(`missing inputs ${missing.join(", ")}`);
+    throw new FeedError(
+      `${context}: ${parts.join("; ")}; session inputs are ${inputNames.slice(0, 12).join(", ")}${inputNames.length > 12 ? ", ..." : ""}`,
+      { field: unknown[0] ?? missing[0] },
+    );
+  }
+}
+
+/** Builds and caches sessions for one model, and runs them segment by segment. */
+export class SessionPlanner {
+  private readonly config: LlamaConfig;
+  private readonly weights: WeightFeeds;
+  private readonly options: SessionOptions;
+  private readonly graphs = new Map<string, Graph>();
+  private readonly plans = new Map<string, Promise<Plan>>();
+  private readonly ortWeights = new Map<string, ort.Tensor>();
+
+  constructor(config: LlamaConfig, weights: WeightFeeds, options: SessionOptions = {}) {
+    this.config = config;
+    this.weights = weights;
+    this.options = options;
+  }
+
+  /** Forget the feed of a weight whose array was replaced (HookedLlama.setWeight). */
+  weightChanged(name: string): void {
+    this.ortWeights.delete(name);
+  }
+
+  /** Segments and their sessions for a cut set and outputs (LRU-cached). */
+  plan(cuts: string[], outputs: string[], opts: LlamaGraphOptions): Promise<Plan> {
+    const graph = this.graph(opts);
+    const sortedCuts = [...cuts].sort((a, b) => graph.hooks.get(a)! - graph.hooks.get(b)!);
+    const key = JSON.stringify([sortedCuts, [...outputs].sort(), !!opts.withHeadResult, opts.logitsAt ?? "all"]);
+    const hit = this.plans.get(key);
+    if (hit) {
+      this.plans.delete(key); // move to the back: most recently used
+      this.plans.set(key, hit);
+      return hit;
+    }
+    const p = this.buildPlan(graph, sortedCuts, outputs);
+    this.plans.set(key, p);
+    p.catch(() => this.plans.delete(key));
+    const max = this.options.sessionCacheSize ?? 8;
+    while (this.plans.size > max) this.plans.delete(this.plans.keys().next().value!);
+    return p;
+  }
+
+  /**
+   * Run a plan's segments in order. After a segment that ends at a cut hook, `edit(hook, value)`
+   * returns the value the next segments read. `wanted` hook values are returned after their edit.
+   */
+  async run(
+    plan: Plan,
+    batch: TokenBatch,
+    wanted: Set<string>,
+    edit: (hook: string, value: Tensor) => Tensor,
+  ): Promise<SegmentRun> {
+    const env = this.tokenFeeds(batch);
+    const values = new Map<string, Tensor>();
+    for (let s = 0; s < plan.segments.length; s++) {
+      const seg = plan.segments[s];
+      const session = plan.sessions[s];
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of seg.inputs) feeds[name] = env.get(name) ?? this.ortWeight(name);
+      checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
+      const out = await session.run(feeds);
+      for (const name of seg.outputs) env.set(name, out[name]);
+      if (seg.cutHook) {
+        const hook = seg.cutHook;
+        const after = edit(hook, this.toTensor(hook, out[hook]));
+        env.set(hook, new ort.Tensor("float32", after.data, after.shape));
+        if (wanted.has(hook)) values.set(hook, after);
+      }
+      for (const name of seg.outputs)
+        if (wanted.has(name) && !values.has(name)) values.set(name, this.toTensor(name, env.get(name)!));
+      for (const name of plan.release[s]) env.delete(name); // no later segment reads it
+    }
+    const raw = env.get("logits")!;
+    const logits = new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
+    return { logits, values };
+  }
+
+  /** input_ids, attention_mask, position_ids as int64 [batch, pos]. */
+  private tokenFeeds(batch: TokenBatch): Map<string, ort.Tensor> {
+    const B = batch.ids.length;
+    const P = batch.ids[0].length;
+    const int64 = (rows: number[][]) =>
+      new ort.Tensor("int64", BigInt64Array.from(rows.flat().map((x) => BigInt(x))), [B, P]);
+    return new Map<string, ort.Tensor>([
+      ["input_ids", int64(batch.ids)],
+      ["attention_mask", int64(batch.attentionMask)],
+      ["position_ids", int64(batch.positions)],
+    ]);
+  }
+
+  private toTensor(name: string, t: ort.Tensor): Tensor {
+    return new Tensor(t.data as Float32Array, t.dims.slice(), hookDims(name, this.config));
+  }
+
+  private ortWeight(name: string): ort.Tensor {
+    let t = this.ortWeights.get(name);
+    if (!t) {
+      const data = this.weights.data(name);
+      if (!data) throw new FeedError(`No tensor or weight named ${name} to feed`, { field: name });
+      t = new ort.Tensor("float32", data, this.weights.shape(name)!);
+      this.ortWeights.set(name, t);
+    }
+    return t;
+  }
+
+  private graph(opts: LlamaGraphOptions): Graph {
+    const key = `${!!opts.withHeadResult}|${opts.logitsAt ?? "all"}`;
+    let g = this.graphs.get(key);
+    if (!g) {
+      g = buildLlamaGraph(this.config, opts);
+      this.graphs.set(key, g);
+    }
+    return g;
+  }
+
+  private sessionOptions(): ort.InferenceSession.SessionOptions {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [this.options.executionProvider ?? "cpu"],
+      graphOptimizationLevel: "all",
+    };
+    if (this.options.threads !== undefined) sessionOptions.intraOpNumThreads = this.options.threads;
+    const spin = this.options.spinning ? "1" : "0";
+    sessionOptions.extra = { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } };
+    return sessionOptions;
+  }
+
+  private async buildPlan(graph: Graph, cuts: string[], outputs: string[]): Promise<Plan> {
+    const segments = partitionGraph(graph, cuts, outputs);
+    const ep = this.options.executionProvider ?? "cpu";
+    const sessionOptions = this.sessionOptions();
+    const sessions: ort.InferenceSession[] = [];
+    for (const seg of segments) {
+      try {
+        sessions.push(await ort.InferenceSession.create(segmentToModel(graph, seg), sessionOptions));
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (ep === "cuda") {
+          throw new ExecutionProviderError(
+            `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" } or install onnxruntime-node with CUDA support on a machine with an NVIDIA GPU`,
+            { field: "executionProvider" },
+          );
+        }
+        throw e;
+      }
+    }
+    const release = segments.map((_, s) => {
+      const later = new Set(segments.slice(s + 1).flatMap((x) => x.inputs));
+      const here = [...segments[s].inputs, ...segments[s].outputs];
+      return [...new Set(here)].filter((n) => !later.has(n) && n !== "logits");
+    });
+    return { graph, segments, sessions, release };
+  }
+}
