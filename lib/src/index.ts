@@ -26,3 +26,7 @@ export * from "./analysis/logit-lens";
 export * from "./analysis/sublayer-effects";
 export * from "./analysis/counting-heads";
 export * from "./analysis/findings";
+export * from "./task/corrupted-pairs";
+export * from "./task/prompts-jsonl";
+export * from "./analysis/study";
+export * from "./analysis/sweep";

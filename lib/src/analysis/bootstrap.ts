@@ -112,3 +112,40 @@ export function bootstrapPearson(xs: ArrayLike<number>, ys: ArrayLike<number>, o
     opts,
   );
 }
+
+/**
+ * Interval for the fraction of the clean − corrupted gap that patching restores or destroys, as a
+ * ratio of means over the resampled prompts (stable where single prompts have a tiny gap):
+ * "restored" (denoising: corrupted run, clean value patched in) = (Σpatched − Σcorrupted) / (Σclean − Σcorrupted);
+ * "destroyed" (noising: clean run, corrupted value patched in) = (Σclean − Σpatched) / (Σclean − Σcorrupted).
+ * `clean`, `corrupted`, `patched` hold one logit difference per prompt; `idx` picks the prompts resampled.
+ *
+ * @example
+ * const ci = bootstrapGapFraction([3, 2], [-1, -2], [1, 0], [0, 1], "restored", { seed: 0 });
+ * ci.estimate; // (1 − (−3)) / (5 − (−3)) = 0.5
+ */
+export function bootstrapGapFraction(
+  clean: ArrayLike<number>,
+  corrupted: ArrayLike<number>,
+  patched: ArrayLike<number>,
+  idx: number[],
+  direction: "restored" | "destroyed",
+  opts: BootstrapOptions = {},
+): Interval {
+  return bootstrapIndices(
+    idx.length,
+    (sample) => {
+      let cl = 0,
+        co = 0,
+        pa = 0;
+      for (const j of sample) {
+        const i = idx[j];
+        cl += clean[i];
+        co += corrupted[i];
+        pa += patched[i];
+      }
+      return direction === "restored" ? (pa - co) / (cl - co) : (cl - pa) / (cl - co);
+    },
+    opts,
+  );
+}

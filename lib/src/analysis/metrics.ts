@@ -171,19 +171,6 @@ export function scoreRow(
   };
 }
 
-/** One effect estimate of an analysis, per count n or pooled, with its bootstrap interval. */
-export interface GroupedEffect {
-  /** "n=2" … or "all"; n is null for the pooled row. */
-  group: string;
-  n: number | null;
-  count: number;
-  effect: number;
-  lo: number;
-  hi: number;
-  /** "logit": a change of logit difference; "fraction": of the clean − corrupted gap. */
-  unit: "logit" | "fraction";
-}
-
 export interface MetricSummaryRow {
   /** "n=1" … or "all". */
   group: string;

@@ -56,12 +56,6 @@ export function parenRunTokens(tokenizer: Tokenizer, maxN = 4): ParenRunTokens {
   return { ids, runs, maxN };
 }
 
-/** The number of parens of a paren-run token id, or 0 when the id is not one of the runs. */
-export function parenRunCount(parens: ParenRunTokens, id: number): number {
-  const i = parens.ids.indexOf(id);
-  return i < 0 ? 0 : i + 1;
-}
-
 export interface ParenTokenSets {
   /** token id → number of `(` in its text, for every token containing at least one. */
   open: Map<number, number>;
