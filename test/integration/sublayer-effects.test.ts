@@ -1,7 +1,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { generateDataset, makeCorruptedPairs } from "../../lib/src/task/prompts";
+import { generateDataset } from "../../lib/src/task/prompts";
+import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
 import { parenRunTokens } from "../../lib/src/task/paren-tokens";
 import { sublayerEffects, SUBLAYER_METHODS, SublayerMethod } from "../../lib/src/analysis/sublayer-effects";
 import { InputError } from "../../lib/src/core/errors";

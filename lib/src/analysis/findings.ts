@@ -435,26 +435,67 @@ export interface HeadRow {
   causalHi: number;
 }
 
+/** The rule of finding 3; `countingHeads(...).rule` fits (thresholds, baseline, causal threshold). */
 export interface CountingFindingOptions {
-  /** |r| at or above this, with an interval excluding 0, makes a counting head (default 0.5). */
+  /**
+   * Counting threshold
+   *
+   * |r| at or above this, with an interval excluding 0, makes a counting head.
+   *
+   * @default 0.5
+   */
   countingThreshold?: number;
   /**
+   * Uniform-attention baseline
+   *
    * r that a head attending uniformly to every token would get (e.g. the correlation of the share
    * of `)` tokens with the count). A head whose r has this sign must have its whole interval beyond
-   * it: attention that merely spreads over more `)` tokens is not counting. Default 0 (no baseline).
+   * it: attention that merely spreads over more `)` tokens is not counting.
+   *
+   * @default 0 (no baseline)
    */
   baselineR?: number;
-  /** A counting head promotes the right count when its promotion rate is ≥ this (default 0.5; chance among four runs is 0.25). */
+  /**
+   * Promotion threshold
+   *
+   * A counting head promotes the right count when its promotion rate is ≥ this (chance among four runs is 0.25).
+   *
+   * @default 0.5
+   */
   promoteThreshold?: number;
-  /** |causal effect| below this is neutral even when its interval excludes 0 (default 0, in logits). */
+  /**
+   * Causal threshold
+   *
+   * |causal effect| below this is neutral even when its interval excludes 0 (in logits).
+   *
+   * @default 0
+   */
   causalThreshold?: number;
-  /** What r correlates (for the text), e.g. "attention on `)` vs the number already closed". */
+  /**
+   * Criterion text
+   *
+   * What r correlates, for the text, e.g. "attention on `)` vs the number already closed".
+   *
+   * @default "its attention on `)` and the number already closed"
+   */
   criterion?: string;
-  /** The causal method's name (for the text), e.g. "zero ablation at the last position". */
+  /**
+   * Causal method text
+   *
+   * The causal method's name, for the text, e.g. "zero ablation at the last position".
+   *
+   * @default "ablation"
+   */
   causalMethod?: string;
 }
 
-/** Is this head a counting head under the options' rule? */
+/**
+ * Is this head a counting head under the rule? |r| ≥ countingThreshold, an interval excluding 0,
+ * and, on the side of the uniform-attention baseline, an interval entirely beyond it.
+ *
+ * @example
+ * isCountingHead(res.heads[0], res.rule); // res = await countingHeads(model, prompts)
+ */
 export function isCountingHead(h: HeadRow, opts: CountingFindingOptions = {}): boolean {
   const thr = opts.countingThreshold ?? 0.5;
   const base = opts.baselineR ?? 0;
@@ -465,7 +506,34 @@ export function isCountingHead(h: HeadRow, opts: CountingFindingOptions = {}): b
   return true;
 }
 
-/** "helps" / "hurts" / "neutral" / "untested" (no causal number) for one head. */
+/**
+ * The counting heads under the rule, strongest |r| first: the one list to print.
+ *
+ * @example
+ * countingHeadList(res.heads, res.rule).map((h) => h.label); // e.g. ["L3H5", "L2H1"]
+ */
+export function countingHeadList<H extends HeadRow>(heads: H[], opts: CountingFindingOptions = {}): H[] {
+  return heads.filter((h) => isCountingHead(h, opts)).sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
+}
+
+/**
+ * "promotes" (promotion rate ≥ promoteThreshold) or "misleads" for a counting head; null for a
+ * head that is not one.
+ *
+ * @example
+ * promotionRole(h, res.rule); // "promotes" | "misleads" | null
+ */
+export function promotionRole(h: HeadRow, opts: CountingFindingOptions = {}): "promotes" | "misleads" | null {
+  if (!isCountingHead(h, opts)) return null;
+  return h.promoteRate >= (opts.promoteThreshold ?? 0.5) ? "promotes" : "misleads";
+}
+
+/**
+ * "helps" / "hurts" / "neutral" / "untested" (no causal number) for one head.
+ *
+ * @example
+ * causalRole(h, res.rule.causalThreshold);
+ */
 export function causalRole(h: HeadRow, causalThreshold = 0): "helps" | "hurts" | "neutral" | "untested" {
   if (!Number.isFinite(h.causalEffect)) return "untested";
   if (Math.abs(h.causalEffect) < causalThreshold) return "neutral";
@@ -487,9 +555,7 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
   const pthr = opts.promoteThreshold ?? 0.5;
   const cthr = opts.causalThreshold ?? 0;
   const base = opts.baselineR ?? 0;
-  const counting = heads
-    .filter((h) => isCountingHead(h, opts))
-    .sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
+  const counting = countingHeadList(heads, opts);
   const promoters = counting.filter((h) => h.promoteRate >= pthr);
   const misleaders = counting.filter((h) => !(h.promoteRate >= pthr));
   const roles = counting.map((h) => causalRole(h, cthr));
