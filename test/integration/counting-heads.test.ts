@@ -5,7 +5,13 @@ import { generateDataset, generatePrompts } from "../../lib/src/task/prompts";
 import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
 import { parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
 import { countingHeads, uniformAttentionBaseline } from "../../lib/src/analysis/counting-heads";
-import { causalRole, countingFinding, countingHeadList, isCountingHead, promotionRole } from "../../lib/src/analysis/findings";
+import {
+  causalRole,
+  countingFinding,
+  countingHeadList,
+  isCountingHead,
+  promotionRole,
+} from "../../lib/src/analysis/findings";
 import { firstPerN } from "../../lib/src/analysis/study";
 import { pearson } from "../../lib/src/analysis/stats";
 import { InputError } from "../../lib/src/core/errors";
@@ -112,7 +118,10 @@ test("a causal threshold turns small but consistent effects neutral", async () =
   const strict = await countingHeads(model, prompts, { bootstrap: { samples: 100 }, causalThreshold: 1 });
   assert.equal(strict.rule.causalThreshold, 1);
   const role = (h: { label: string }, res: typeof strict) =>
-    causalRole(res.heads.find((x) => x.label === h.label)!, res.rule.causalThreshold);
+    causalRole(
+      res.heads.find((x) => x.label === h.label)!,
+      res.rule.causalThreshold,
+    );
   for (const h of strict.heads) {
     if (Math.abs(h.causalEffect) < 1) assert.equal(role(h, strict), "neutral");
     else assert.equal(role(h, strict), role(h, loose));

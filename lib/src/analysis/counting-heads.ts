@@ -620,7 +620,15 @@ function headTables(
                   boot,
                 );
           const unit = method === "patch" ? "fraction" : "logit";
-          const effect = { group: g.group, n: g.n, count: cidx.length, effect: ci.estimate, lo: ci.lo, hi: ci.hi, unit };
+          const effect = {
+            group: g.group,
+            n: g.n,
+            count: cidx.length,
+            effect: ci.estimate,
+            lo: ci.lo,
+            hi: ci.hi,
+            unit,
+          };
           causal.push({ ...at, method, ...effect } as HeadCausalRow);
         }
       }
@@ -651,7 +659,10 @@ function promotionRow(
     promoteRate: ci.estimate,
     lo: ci.lo,
     hi: ci.hi,
-    promotedShare: Array.from({ length: maxN }, (_, j) => g.idx.filter((i) => promoted[i] === j + 1).length / g.idx.length),
+    promotedShare: Array.from(
+      { length: maxN },
+      (_, j) => g.idx.filter((i) => promoted[i] === j + 1).length / g.idx.length,
+    ),
     headLogitDiff: g.idx.reduce((a, i) => a + headLd[i], 0) / g.idx.length,
   };
 }

@@ -265,7 +265,6 @@ export async function referenceMeans(
   return { means, fallbackLengths };
 }
 
-
 /** The options with their defaults, checked against the inputs. */
 function sublayerSettings(model: HookedLlama, pairs: PromptPair[], opts: SublayerEffectsOptions) {
   const allCorrupted = checkPromptPairs(pairs, model.config.vocabSize);
@@ -323,7 +322,6 @@ export async function sublayerEffects(
   const cfg = sublayerSettings(model, pairs, opts);
   const { methods, positions, batchSize } = cfg;
   const L = model.config.numLayers;
-  const where = positions === "last" ? { positions: [-1] } : {};
   const hooks = Array.from({ length: L }, (_, l) => SUBLAYERS.map((s) => sublayerHook(l, s))).flat();
   const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize);
   const means = methods.includes("mean-ablation")
@@ -337,47 +335,10 @@ export async function sublayerEffects(
   const ldClean = new Float64Array(P);
   const ldCorrupted = new Float64Array(P).fill(NaN);
   const dla = Array.from({ length: 2 * L + 1 }, () => new Float64Array(P)); // [embed, 0 attn, 0 mlp, …][prompt]
-  const swept: SweptMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising"];
-  const sites: SublayerSite[] = hooks.flatMap((hook, k) =>
-    swept.filter((m) => methods.includes(m)).map((method) => ({ k, hook, method })),
-  );
-  const effects = await sweep(model, {
-    promptCount: P,
-    batches,
-    sites,
-    prepare: async ({ length: T, indices }) => {
-      const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
-      const clean = await model.runWithCache(cleanIds, {
-        names: ["hook_embed", ...hooks, "ln_final.hook_scale"],
-        logitsAt: "last",
-      });
-      const correct = indices.map((i) => pairs[i].clean.labelId);
-      const cf = batchCounterfactuals(clean.logits, pairs, indices, cfg.counterfactual, cfg.parens);
-      const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
-      const base = ld(clean.logits);
-      indices.forEach((pi, b) => (ldClean[pi] = base[b]));
-      let corrupted: { logits: Tensor; cache: ActivationCache } | null = null;
-      const corruptedIds = cfg.allCorrupted ? indices.map((i) => pairs[i].corrupted!.promptIds) : [];
-      if (cfg.allCorrupted) {
-        corrupted = await model.runWithCache(corruptedIds, { names: hooks, logitsAt: "last" });
-        const c = ld(corrupted.logits);
-        indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
-      }
-      directLogitAttribution(model, clean.cache, indices, correct, cf, dla);
-      return { T, cleanIds, corruptedIds, clean, corrupted, ld, base };
-    },
-    edit: ({ hook, method }, _batch, c) => {
-      if (method === "zero-ablation") return { input: c.cleanIds, interventions: [zeroAt(hook, where)] };
-      if (method === "mean-ablation")
-        return { input: c.cleanIds, interventions: [meanAt(hook, means.means.get(c.T)!.get(hook)!, where)] };
-      if (method === "denoising")
-        return { input: c.corruptedIds, interventions: [patchFrom(hook, c.clean.cache, where)] };
-      return { input: c.cleanIds, interventions: [patchFrom(hook, c.corrupted!.cache, where)] };
-    },
-    metric: (logits, { method }, _batch, c) => {
-      const out = c.ld(logits);
-      return method === "zero-ablation" || method === "mean-ablation" ? out.map((x, b) => c.base[b] - x) : out;
-    },
+  const { sites, effects } = await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, {
+    ldClean,
+    ldCorrupted,
+    dla,
   });
   // values[method][layer*2 + s][prompt]
   const values = new Map<SublayerMethod, Float64Array[]>(methods.map((m) => [m, new Array<Float64Array>(2 * L)]));
@@ -411,6 +372,71 @@ export async function sublayerEffects(
       methodNotes: { ...METHOD_NOTES, "mean-ablation": MEAN_NOTES[cfg.meanOver] },
     },
   };
+}
+
+/** Per-prompt LDs the sweep fills in: clean, corrupted, and the DLA of each residual component. */
+interface SublayerBaselines {
+  ldClean: Float64Array;
+  ldCorrupted: Float64Array;
+  /** [embed, 0 attn, 0 mlp, …][prompt] */
+  dla: Float64Array[];
+}
+
+/** The ablation and patching runs of every sub-layer, through `sweep`; fills `acc` from each batch's clean run. */
+async function sublayerSweep(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  cfg: ReturnType<typeof sublayerSettings>,
+  hooks: string[],
+  batches: { length: number; indices: number[] }[],
+  means: Map<number, Map<string, Tensor>>,
+  acc: SublayerBaselines,
+): Promise<{ sites: SublayerSite[]; effects: Float64Array[] }> {
+  const { ldClean, ldCorrupted, dla } = acc;
+  const where = cfg.positions === "last" ? { positions: [-1] } : {};
+  const swept: SweptMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising"];
+  const sites: SublayerSite[] = hooks.flatMap((hook, k) =>
+    swept.filter((m) => cfg.methods.includes(m)).map((method) => ({ k, hook, method })),
+  );
+  const effects = await sweep(model, {
+    promptCount: pairs.length,
+    batches,
+    sites,
+    prepare: async ({ length: T, indices }) => {
+      const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
+      const clean = await model.runWithCache(cleanIds, {
+        names: ["hook_embed", ...hooks, "ln_final.hook_scale"],
+        logitsAt: "last",
+      });
+      const correct = indices.map((i) => pairs[i].clean.labelId);
+      const cf = batchCounterfactuals(clean.logits, pairs, indices, cfg.counterfactual, cfg.parens);
+      const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
+      const base = ld(clean.logits);
+      indices.forEach((pi, b) => (ldClean[pi] = base[b]));
+      let corrupted: { logits: Tensor; cache: ActivationCache } | null = null;
+      const corruptedIds = cfg.allCorrupted ? indices.map((i) => pairs[i].corrupted!.promptIds) : [];
+      if (cfg.allCorrupted) {
+        corrupted = await model.runWithCache(corruptedIds, { names: hooks, logitsAt: "last" });
+        const c = ld(corrupted.logits);
+        indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
+      }
+      directLogitAttribution(model, clean.cache, indices, correct, cf, dla);
+      return { T, cleanIds, corruptedIds, clean, corrupted, ld, base };
+    },
+    edit: ({ hook, method }, _batch, c) => {
+      if (method === "zero-ablation") return { input: c.cleanIds, interventions: [zeroAt(hook, where)] };
+      if (method === "mean-ablation")
+        return { input: c.cleanIds, interventions: [meanAt(hook, means.get(c.T)!.get(hook)!, where)] };
+      if (method === "denoising")
+        return { input: c.corruptedIds, interventions: [patchFrom(hook, c.clean.cache, where)] };
+      return { input: c.cleanIds, interventions: [patchFrom(hook, c.corrupted!.cache, where)] };
+    },
+    metric: (logits, { method }, _batch, c) => {
+      const out = c.ld(logits);
+      return method === "zero-ablation" || method === "mean-ablation" ? out.map((x, b) => c.base[b] - x) : out;
+    },
+  });
+  return { sites, effects };
 }
 
 /**

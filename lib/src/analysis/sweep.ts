@@ -4,10 +4,14 @@
  * sub-layer and per-head analyses are short specialisations: sites are (layer, sub-layer, method)
  * or (layer, head, method), edits are `zeroAt` / `meanAt` / `patchFrom`, metrics a logit difference.
  */
-import type { HookedLlama } from "../runtime/hooked-llama";
 import type { HookValueSource, Intervention } from "../hooks/interventions";
 import type { Tensor } from "../core/tensor";
 import { InputError } from "../core/errors";
+
+/** What the sweep needs of a model (HookedLlama fits): a run with interventions, logits at the last position. */
+export interface SweepModel {
+  runWithHooks(input: number[][], interventions: Intervention[], opts: { logitsAt: "last" }): Promise<Tensor>;
+}
 
 /** A batch of the sweep: indices into the swept prompts (a batch of `lengthBatches` fits). */
 export interface SweepBatch {
@@ -55,7 +59,7 @@ export interface SweepSpec<S, B extends SweepBatch, C> {
  * }); // effects[l][prompt]
  */
 export async function sweep<S, B extends SweepBatch, C>(
-  model: Pick<HookedLlama, "runWithHooks">,
+  model: SweepModel,
   spec: SweepSpec<S, B, C>,
 ): Promise<Float64Array[]> {
   const out = spec.sites.map(() => new Float64Array(spec.promptCount).fill(NaN));
