@@ -19,6 +19,34 @@ export interface CorruptedPair {
   diffPositions: number[];
 }
 
+export interface CorruptedPairsOptions {
+  /**
+   * Paren-run tokens
+   *
+   * Ids of the runs `)` … `))))`.
+   *
+   * @default looked up through the tokenizer
+   */
+  parens?: ParenRunTokens;
+  /**
+   * Strategies
+   *
+   * Which corruptions to try, in this order.
+   *
+   * @default ["double-open", "arg-char-to-open", "inner-char-to-open"]
+   */
+  strategies?: CorruptionStrategy[];
+  /**
+   * Preference
+   *
+   * "own-token": among aligned candidates, one whose only differing token is `(` itself; "order":
+   * the first aligned candidate.
+   *
+   * @default "own-token"
+   */
+  prefer?: "own-token" | "order";
+}
+
 /**
  * Corrupted texts for a prompt ending in an open argument `...f(a, ARG` (ARG = the trailing name
  * or number; none → no candidates), each with exactly one more `(`:
@@ -27,6 +55,9 @@ export interface CorruptedPair {
  * - "inner-char-to-open" `...f(a, A(G` (the second character of ARG becomes `(`, ARG ≥ 3 characters),
  *   which keeps the new `(` apart from the one before it, so tokenizers that merge `((` still see
  *   it as a token of its own.
+ *
+ * @example
+ * corruptionCandidates("f(a, xyz").map((c) => c.text); // ["f(a, (xyz", "f(a, (yz", "f(a, x(z"]
  */
 export function corruptionCandidates(prompt: string): { text: string; strategy: CorruptionStrategy }[] {
   const m = /[A-Za-z0-9_.]+$/.exec(prompt);
@@ -47,11 +78,15 @@ export function corruptionCandidates(prompt: string): { text: string; strategy: 
  * aligned candidate in `strategies` order. `prefer: "order"` always takes the first aligned one.
  * Prompts for which nothing aligns, or whose longer label is not one token (n = 4 with four
  * paren-run tokens), are rejected and counted.
+ *
+ * @example
+ * const { pairs, rejected } = makeCorruptedPairs(tok, data.splits.analysis);
+ * pairs[0].corrupted.n === pairs[0].clean.n + 1; // true, with the same token count
  */
 export function makeCorruptedPairs(
   tokenizer: Tokenizer,
   prompts: ParenPrompt[],
-  opts: { parens?: ParenRunTokens; strategies?: CorruptionStrategy[]; prefer?: "own-token" | "order" } = {},
+  opts: CorruptedPairsOptions = {},
 ): { pairs: CorruptedPair[]; rejected: RejectionCounts } {
   const parens = opts.parens ?? parenRunTokens(tokenizer, 4);
   const order = opts.strategies ?? (["double-open", "arg-char-to-open", "inner-char-to-open"] as CorruptionStrategy[]);

@@ -9,7 +9,12 @@ import { parenRun } from "./paren-tokens";
 import type { ParenPrompt } from "./prompts";
 import type { CorruptedPair, CorruptionStrategy } from "./corrupted-pairs";
 
-/** One JSON object per line. */
+/**
+ * One JSON object per line.
+ *
+ * @example
+ * fs.writeFileSync("authors-analysis.jsonl", toJsonl(data.splits.analysis));
+ */
 export function toJsonl(rows: unknown[]): string {
   return rows.map((r) => JSON.stringify(r)).join("\n") + (rows.length ? "\n" : "");
 }
@@ -52,6 +57,9 @@ function readLines(file: string): { line: number; value: unknown }[] {
 /**
  * Read prompts written by scripts/datasets/make-datasets.ts. With `tokenizer`, every prompt is re-tokenized
  * and must give the stored ids (a dataset made for another tokenizer is refused).
+ *
+ * @example
+ * const prompts = readPromptsJsonl("data/datasets/authors-analysis.jsonl", { tokenizer: tok });
  */
 export function readPromptsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {}): ParenPrompt[] {
   const prompts = readLines(file).map(({ line, value }) => checkPrompt(value, file, `line ${line}`));
@@ -59,7 +67,12 @@ export function readPromptsJsonl(file: string, opts: { tokenizer?: Tokenizer } =
   return prompts;
 }
 
-/** Read corrupted pairs written by scripts/datasets/make-datasets.ts (same checks as readPromptsJsonl). */
+/**
+ * Read corrupted pairs written by scripts/datasets/make-datasets.ts (same checks as readPromptsJsonl).
+ *
+ * @example
+ * const pairs = readPairsJsonl("data/datasets/authors-pairs.jsonl", { tokenizer: tok });
+ */
 export function readPairsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {}): CorruptedPair[] {
   return readLines(file).map(({ line, value }) => {
     const o = value as Record<string, unknown>;

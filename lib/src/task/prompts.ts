@@ -84,6 +84,10 @@ function countChar(text: string, ch: string): number {
  * Tokenize `prompt + ")"×n` and split off the label. Returns the prompt, or the reason it is
  * rejected. `parens` (the run ids) is used when n ≤ parens.maxN; longer runs are checked by
  * decoding alone.
+ *
+ * @example
+ * const p = buildPrompt(tok, parenRunTokens(tok), "print(len(x", 2, { id: "demo", template: "hand", split: "demo" });
+ * typeof p === "string" ? p : p.labelId; // the reason it was rejected, or the id of "))"
  */
 export function buildPrompt(
   tokenizer: Tokenizer,
@@ -118,19 +122,51 @@ export function buildPrompt(
 }
 
 export interface GeneratePromptsOptions {
+  /** The template: "authors", "partial", "complex" (PROMPT_TEMPLATES) or your own. */
   template: TemplateName | PromptTemplate;
-  /** Split name stored on each prompt and mixed into the seed (default "analysis"). */
+  /**
+   * Split
+   *
+   * Split name stored on each prompt and mixed into the seed.
+   *
+   * @default "analysis"
+   */
   split?: string;
   /** Prompts wanted per n. */
   perN: number;
-  /** Label lengths to generate (default [1, 2, 3, 4]). */
+  /**
+   * Counts
+   *
+   * Label lengths to generate.
+   *
+   * @default [1, 2, 3, 4]
+   */
   ns?: number[];
+  /** PRNG seed: same seed, same tokenizer → same prompts. */
   seed: number;
-  /** Prompt texts not to reuse (e.g. other splits); texts drawn here are added to it. */
+  /**
+   * Excluded texts
+   *
+   * Prompt texts not to reuse (e.g. other splits); texts drawn here are added to it.
+   *
+   * @default an empty set
+   */
   exclude?: Set<string>;
-  /** Give up on an n after perN × this many draws (default 50). */
+  /**
+   * Draw budget
+   *
+   * Give up on an n after perN × this many draws (the shortfall is reported).
+   *
+   * @default 50
+   */
   maxDrawsFactor?: number;
-  /** Paren-run ids; looked up from the tokenizer when absent. */
+  /**
+   * Paren-run tokens
+   *
+   * Ids of the runs `)` … `))))`.
+   *
+   * @default looked up through the tokenizer
+   */
   parens?: ParenRunTokens;
 }
 
@@ -163,7 +199,13 @@ function checkNs(ns: number[]): void {
   }
 }
 
-/** Draw `perN` valid prompts for each n from one template, deterministically for a seed. */
+/**
+ * Draw `perN` valid prompts for each n from one template, deterministically for a seed.
+ *
+ * @example
+ * const { prompts, rejected } = generatePrompts(tok, { template: "authors", perN: 50, seed: 2502 });
+ * prompts[0]; // { id: "authors-analysis-n1-0", prompt: "...", label: ")", n: 1, promptIds: [...], labelId, ... }
+ */
 export function generatePrompts(tokenizer: Tokenizer, opts: GeneratePromptsOptions): GeneratedPrompts {
   const template = resolveTemplate(opts.template);
   const split = opts.split ?? "analysis";
@@ -221,6 +263,10 @@ export interface PromptDataset {
 /**
  * Disjoint held-out splits of one template, e.g. `{ analysis: 50, reference: 50 }` (prompts per n).
  * Splits are drawn in the order given; a text drawn for one split never appears in another.
+ *
+ * @example
+ * const data = generateDataset(tok, { template: "partial", perN: { analysis: 100, reference: 50 }, seed: 2502 });
+ * data.splits.analysis.length; // 400 (100 per n = 1..4), unless a shortfall is reported
  */
 export function generateDataset(
   tokenizer: Tokenizer,
