@@ -175,36 +175,31 @@ export function checkPromptPairs(pairs: PromptPair[], vocab: number): boolean {
   return true;
 }
 
-/** A tokenizer with a vocabulary to look tokens up in (not only encode/decode). */
-function vocabularyOf(model: Pick<HookedLlama, "tokenizer">): Tokenizer | null {
+/** Stub tokenizers (encode/decode only) are allowed on a model; the paren lookups need a vocabulary. */
+function hasVocabulary(tok: Partial<Tokenizer> | null): tok is Tokenizer {
+  return !!tok && typeof tok.tokenToId === "function" && typeof tok.idToToken === "function";
+}
+
+/**
+ * The model's tokenizer when it has a vocabulary to look tokens up in (not only encode/decode);
+ * else an InputError asking for `field` to be passed (`how` shows the call that gives it).
+ */
+function vocabularyOf(model: Pick<HookedLlama, "tokenizer">, field: string, how: string): Tokenizer {
   const tok: Partial<Tokenizer> | null = model.tokenizer;
-  return tok && typeof tok.tokenToId === "function" && typeof tok.idToToken === "function" ? (tok as Tokenizer) : null;
+  if (hasVocabulary(tok)) return tok;
+  throw new InputError(`This model has no full tokenizer to look up the paren tokens; pass { ${field}: ${how} }`, {
+    field,
+  });
 }
 
 /** The paren-run ids given, or looked up through the model's tokenizer. */
 export function modelParens(model: Pick<HookedLlama, "tokenizer">, parens?: ParenRunTokens): ParenRunTokens {
-  if (parens) return parens;
-  const tok = vocabularyOf(model);
-  if (!tok) {
-    throw new InputError(
-      "This model has no full tokenizer to look up the paren-run tokens; pass { parens: parenRunTokens(tokenizer) }",
-      { field: "parens" },
-    );
-  }
-  return parenRunTokens(tok);
+  return parens ?? parenRunTokens(vocabularyOf(model, "parens", "parenRunTokens(tokenizer)"));
 }
 
 /** The `(` / `)` token sets given, or looked up through the model's tokenizer. */
 export function modelParenSets(model: Pick<HookedLlama, "tokenizer">, given?: ParenTokenSets): ParenTokenSets {
-  if (given) return given;
-  const tok = vocabularyOf(model);
-  if (!tok) {
-    throw new InputError(
-      "This model has no full tokenizer to find the paren tokens; pass { parenSets: parenTokenSets(tokenizer) }",
-      { field: "parenSets" },
-    );
-  }
-  return parenTokenSets(tok);
+  return given ?? parenTokenSets(vocabularyOf(model, "parenSets", "parenTokenSets(tokenizer)"));
 }
 
 /**
