@@ -27,3 +27,7 @@ export * from "./analysis/sublayer-effects";
 export * from "./analysis/counting-heads";
 export * from "./analysis/findings";
 export * from "./runtime/session-plan";
+export * from "./task/corrupted-pairs";
+export * from "./task/prompts-jsonl";
+export * from "./analysis/study";
+export * from "./analysis/sweep";

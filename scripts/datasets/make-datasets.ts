@@ -15,7 +15,9 @@ import * as path from "path";
 import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
 import { parenRunTokens } from "../../lib/src/task/paren-tokens";
 import { PROMPT_TEMPLATES, TemplateName } from "../../lib/src/task/prompt-templates";
-import { generateDataset, makeCorruptedPairs, toJsonl } from "../../lib/src/task/prompts";
+import { generateDataset } from "../../lib/src/task/prompts";
+import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
+import { toJsonl } from "../../lib/src/task/prompts-jsonl";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

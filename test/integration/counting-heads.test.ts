@@ -1,9 +1,19 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { generateDataset, generatePrompts, makeCorruptedPairs } from "../../lib/src/task/prompts";
+import { generateDataset, generatePrompts } from "../../lib/src/task/prompts";
+import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
 import { parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
-import { countingHeads } from "../../lib/src/analysis/counting-heads";
+import { countingHeads, uniformAttentionBaseline } from "../../lib/src/analysis/counting-heads";
+import {
+  causalRole,
+  countingFinding,
+  countingHeadList,
+  isCountingHead,
+  promotionRole,
+} from "../../lib/src/analysis/findings";
+import { firstPerN } from "../../lib/src/analysis/study";
+import { pearson } from "../../lib/src/analysis/stats";
 import { InputError } from "../../lib/src/core/errors";
 import { plantParenHead, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
 
@@ -32,7 +42,7 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.equal(top.countingRank, 1);
   assert.ok(top.countingR > 0.7, `r = ${top.countingR}`);
   assert.ok(top.countingLo > 0.3);
-  assert.ok(top.isCounting);
+  assert.ok(isCountingHead(top, res.rule));
   // nearly all of its attention is on the ")" tokens and BOS
   const att = res.attention.filter((r) => r.label === "L0H2");
   assert.equal(att.length, 24);
@@ -44,9 +54,8 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.equal(promo("n=3").promoteRate, 0);
   assert.deepEqual(promo("all").promotedShare, [1, 0, 0, 0]);
   assert.equal(promo("all").promoteRate, 0.25);
-  assert.equal(top.role, "misleads"); // a counting head that pushes the wrong count on 3/4 of the prompts
-  assert.ok(res.classification.countingHeads.includes("L0H2"));
-  assert.ok(res.classification.misleading.includes("L0H2"));
+  assert.equal(promotionRole(top, res.rule), "misleads"); // a counting head that pushes the wrong count on 3/4 of the prompts
+  assert.ok(countingHeadList(res.heads, res.rule).some((h) => h.label === "L0H2"));
   // causally: ablating it lowers LD where ")" is right (n = 1) and raises it elsewhere
   const zero = (group: string) =>
     res.causal.find((r) => r.label === "L0H2" && r.method === "zero" && r.group === group)!;
@@ -85,7 +94,7 @@ test("on the authors' template (no ')' in the prompt) attention on '(' tracks th
   const patch = res.causal.filter((r) => r.method === "patch" && r.group === "all");
   assert.equal(patch.length, 8);
   assert.ok(patch.every((r) => r.unit === "fraction" && Number.isFinite(r.effect)));
-  assert.equal(res.classification.criterion.signal, "attn_open");
+  assert.equal(res.metadata.criterion.signal, "attn_open");
 });
 
 test("bad input is refused", async () => {
@@ -105,18 +114,51 @@ test("bad input is refused", async () => {
 test("a causal threshold turns small but consistent effects neutral", async () => {
   const { model, tok } = await plantedModel(11);
   const prompts = generatePrompts(tok, { template: "partial", perN: 3, seed: 1 }).prompts;
-  const loose = await countingHeads(model, prompts, { bootstrap: { samples: 100 } });
+  const loose = await countingHeads(model, prompts, { bootstrap: { samples: 100 }, causalThreshold: 0 });
   const strict = await countingHeads(model, prompts, { bootstrap: { samples: 100 }, causalThreshold: 1 });
-  assert.equal(strict.classification.causalThreshold, 1);
+  assert.equal(strict.rule.causalThreshold, 1);
+  const role = (h: { label: string }, res: typeof strict) =>
+    causalRole(
+      res.heads.find((x) => x.label === h.label)!,
+      res.rule.causalThreshold,
+    );
   for (const h of strict.heads) {
-    if (Math.abs(h.causalEffect) < 1) assert.equal(h.causal, "neutral");
-    else assert.equal(h.causal, loose.heads.find((x) => x.label === h.label)!.causal);
+    if (Math.abs(h.causalEffect) < 1) assert.equal(role(h, strict), "neutral");
+    else assert.equal(role(h, strict), role(h, loose));
   }
-  assert.ok(
-    strict.heads.filter((h) => h.causal !== "neutral").length <=
-      loose.heads.filter((h) => h.causal !== "neutral").length,
+  const active = (res: typeof strict) => res.heads.filter((h) => role(h, res) !== "neutral").length;
+  assert.ok(active(strict) <= active(loose));
+  assert.notEqual(role({ label: "L0H2" }, strict), "neutral"); // the planted head's effect is large
+});
+
+test("countingHeads returns the rule that decides the verdict: uniform baseline and causal threshold", async () => {
+  const { model, tok } = await plantedModel(11);
+  const prompts = generatePrompts(tok, { template: "partial", perN: 4, seed: 1 }).prompts;
+  const sets = parenTokenSets(tok);
+  const res = await countingHeads(model, prompts, { causalPerN: 2, bootstrap: { samples: 100 } });
+  // the baseline: r of the share of ")" tokens with the number already closed
+  const share = prompts.map((p) => p.promptIds.filter((id) => sets.close.has(id)).length / p.length);
+  const uniformR = pearson(
+    share,
+    prompts.map((p) => p.nClosed),
   );
-  assert.notEqual(strict.heads.find((h) => h.label === "L0H2")!.causal, "neutral"); // the planted head's effect is large
+  assert.equal(res.baseline.uniformR, uniformR);
+  assert.equal(res.rule.baselineR, uniformR);
+  assert.equal(uniformAttentionBaseline(prompts, sets, { signal: "attn_close", target: "nClosed" }), uniformR);
+  // the causal threshold: 5 % of |mean clean LD| on the causal prompts (the first 2 per n)
+  const causal = firstPerN(prompts, 2, (p) => p.n);
+  assert.deepEqual(res.baseline.causalPrompts, causal);
+  const meanLd = causal.reduce((a, i) => a + res.baseline.cleanLogitDiff[i], 0) / causal.length;
+  assert.equal(res.baseline.meanCausalCleanLogitDiff, meanLd);
+  assert.equal(res.rule.causalThreshold, 0.05 * Math.abs(meanLd));
+  assert.deepEqual(
+    { countingThreshold: res.rule.countingThreshold, promoteThreshold: res.rule.promoteThreshold },
+    { countingThreshold: 0.5, promoteThreshold: 0.5 },
+  );
+  // countingHeads + countingFinding reproduce the verdict with no other input
+  const finding = countingFinding(res.heads, res.rule);
+  assert.equal(finding.numbers.countingHeads, countingHeadList(res.heads, res.rule).length);
+  assert.equal(finding.numbers.baselineR, uniformR);
 });
 
 test("padded mixed-length batches give the same numbers as one prompt at a time", async () => {

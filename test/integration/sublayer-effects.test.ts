@@ -1,9 +1,19 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { generateDataset, makeCorruptedPairs } from "../../lib/src/task/prompts";
+import { generateDataset } from "../../lib/src/task/prompts";
+import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
 import { parenRunTokens } from "../../lib/src/task/paren-tokens";
-import { sublayerEffects, SUBLAYER_METHODS, SublayerMethod } from "../../lib/src/analysis/sublayer-effects";
+import {
+  sublayerEffects,
+  sublayerHook,
+  SUBLAYER_METHODS,
+  SublayerMethod,
+} from "../../lib/src/analysis/sublayer-effects";
+import { lengthBatches } from "../../lib/src/analysis/study";
+import { zeroAt } from "../../lib/src/analysis/sweep";
+import { logitDiffFor } from "../../lib/src/analysis/metrics";
+import type { Tensor } from "../../lib/src/core/tensor";
 import { InputError } from "../../lib/src/core/errors";
 import { plantConstantMlp, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
 
@@ -156,4 +166,33 @@ test("the per-position same-length mean keeps what a prompt has at each position
     byLayer.filter((x) => x > 0.05).length >= 2,
     `all-positions effects: ${byLayer.map((x) => x.toFixed(3)).join(" ")}`,
   );
+});
+
+test("sweep with a zero edit gives exactly what one run per sub-layer gives", async () => {
+  const { model, pairs } = await setup(8);
+  const res = await sublayerEffects(model, pairs, { methods: ["zero-ablation"], counterfactual: "corrupted-label" });
+  // the same numbers by hand: for each sub-layer, LD(clean) − LD(clean with its output zeroed)
+  const ids = pairs.map((p) => p.clean.promptIds);
+  const correct = pairs.map((p) => p.clean.labelId);
+  const cf = pairs.map((p) => p.corrupted.labelId);
+  for (const { indices } of lengthBatches(pairs, (p) => p.clean.promptIds.length, 32)) {
+    const batch = indices.map((i) => ids[i]);
+    const ld = (logits: Tensor) =>
+      logitDiffFor(
+        logits,
+        indices.map((i) => correct[i]),
+        indices.map((i) => cf[i]),
+      );
+    const base = ld(await model.run(batch, { logitsAt: "last" }));
+    for (let layer = 0; layer < model.config.numLayers; layer++) {
+      for (const sublayer of ["attn", "mlp"] as const) {
+        const hook = sublayerHook(layer, sublayer);
+        const ablated = ld(await model.runWithHooks(batch, [zeroAt(hook)], { logitsAt: "last" }));
+        indices.forEach((i, b) => {
+          const row = res.perPrompt.find((r) => r.prompt === i && r.layer === layer && r.sublayer === sublayer)!;
+          assert.equal(row.value, base[b] - ablated[b]);
+        });
+      }
+    }
+  }
 });

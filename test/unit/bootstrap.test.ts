@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  bootstrapGapFraction,
   bootstrapIndices,
   bootstrapMean,
   bootstrapPearson,
@@ -81,4 +82,40 @@ test("proportion, correlation and the general form", () => {
   assert.throws(() => bootstrapMean([1], { samples: 0 }), InputError);
   assert.throws(() => bootstrapMean([1], { level: 1 }), InputError);
   assert.throws(() => bootstrapPearson([1, 2], [1]), InputError);
+});
+
+test("bootstrapGapFraction: the fraction of the clean − corrupted gap, as a ratio of means", () => {
+  const clean = [3, 2, 4];
+  const corrupted = [-1, -2, 0];
+  const patched = [1, 0, 2]; // each restores half of its gap
+  const restored = bootstrapGapFraction(clean, corrupted, patched, [0, 1, 2], "restored", { seed: 0, samples: 200 });
+  assert.equal(restored.estimate, 0.5);
+  assert.equal(restored.lo, 0.5); // every resample restores half too
+  const destroyed = bootstrapGapFraction(clean, corrupted, patched, [0, 2], "destroyed", { seed: 0 });
+  assert.equal(destroyed.estimate, (3 + 4 - 1 - 2) / (3 + 4 - -1 - 0));
+  // the same numbers as the general form with the statistic written out
+  const byHand = bootstrapIndices(
+    2,
+    (idx) => {
+      let cl = 0,
+        co = 0,
+        pa = 0;
+      for (const j of idx) {
+        const i = [0, 2][j];
+        cl += clean[i];
+        co += corrupted[i];
+        pa += patched[i];
+      }
+      return (cl - pa) / (cl - co);
+    },
+    { seed: 0 },
+  );
+  assert.deepEqual(destroyed, byHand);
+});
+
+test("pearson refuses lists of different lengths with an InputError", () => {
+  assert.throws(
+    () => pearson([1, 2], [1]),
+    (e: unknown) => e instanceof InputError,
+  );
 });

@@ -11,6 +11,8 @@ import {
   causalRole,
   isCountingHead,
   countingFinding,
+  countingHeadList,
+  promotionRole,
   depthFraction,
   emergencePoint,
   layerwiseFinding,
@@ -18,6 +20,19 @@ import {
   sublayerSummaries,
 } from "../../lib/src/analysis/findings";
 import { InputError } from "../../lib/src/core/errors";
+import type { MetricSummaryRow } from "../../lib/src/analysis/metrics";
+import type { LogitLensRow } from "../../lib/src/analysis/logit-lens";
+import type { SublayerEffectRow } from "../../lib/src/analysis/sublayer-effects";
+import type { CountingRule, HeadSummary } from "../../lib/src/analysis/counting-heads";
+import type { CountingFindingOptions } from "../../lib/src/analysis/findings";
+
+// Compile-time checks: findings reads declared row shapes, and the analyses' rows must keep fitting them.
+const _accuracy: AccuracyRow = {} as MetricSummaryRow;
+const _lens: LensRow = {} as LogitLensRow;
+const _sublayer: SublayerRow = {} as SublayerEffectRow;
+const _head: HeadRow = {} as HeadSummary;
+const _rule: CountingFindingOptions = {} as CountingRule;
+void [_accuracy, _lens, _sublayer, _head, _rule];
 
 const acc = (n: number | null, a: number, width = 0.03, paren = a): AccuracyRow => ({
   n,
@@ -282,5 +297,39 @@ describe("countingFinding", () => {
   it("a strong r whose interval includes 0 is no counting head", () => {
     const h: HeadRow = { ...head("L1H1", 0.6, 0.8, 0.5), countingLo: -0.2 };
     assert.equal(countingFinding([h]).numbers.countingHeads, 0);
+  });
+});
+
+describe("the one counting-head rule", () => {
+  const head = (label: string, r: number, lo: number, hi: number, promoteRate = 0.6): HeadRow => ({
+    label,
+    countingR: r,
+    countingLo: lo,
+    countingHi: hi,
+    promoteRate,
+    causalEffect: NaN,
+    causalLo: NaN,
+    causalHi: NaN,
+  });
+  const heads = [head("L0H0", 0.6, 0.4, 0.7), head("L1H1", -0.9, -0.95, -0.8, 0.1), head("L2H2", 0.7, 0.6, 0.8)];
+  it("lists the counting heads strongest |r| first, and the baseline removes those not beyond it", () => {
+    assert.deepEqual(
+      countingHeadList(heads).map((h) => h.label),
+      ["L1H1", "L2H2", "L0H0"],
+    );
+    assert.deepEqual(
+      countingHeadList(heads, { baselineR: 0.5 }).map((h) => h.label),
+      ["L1H1", "L2H2"],
+    );
+  });
+  it("names the promotion role of counting heads only", () => {
+    assert.equal(promotionRole(heads[1]), "misleads");
+    assert.equal(promotionRole(heads[2]), "promotes");
+    assert.equal(promotionRole(head("L3H3", 0.1, -0.1, 0.3)), null);
+  });
+  it("countingFinding counts the same list", () => {
+    const f = countingFinding(heads, { baselineR: 0.5 });
+    assert.equal(f.numbers.countingHeads, 2);
+    assert.equal(f.numbers.top, "L1H1");
   });
 });

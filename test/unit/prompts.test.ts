@@ -7,17 +7,10 @@ import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
 import { DatasetError } from "../../lib/src/core/errors";
 import { parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
 import type { Tokenizer } from "../../lib/src/core/tokenizer";
-import {
-  buildPrompt,
-  corruptionCandidates,
-  generateDataset,
-  generatePrompts,
-  groupByLength,
-  makeCorruptedPairs,
-  readPairsJsonl,
-  readPromptsJsonl,
-  toJsonl,
-} from "../../lib/src/task/prompts";
+import { buildPrompt, generateDataset, generatePrompts } from "../../lib/src/task/prompts";
+import { corruptionCandidates, makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
+import { readPairsJsonl, readPromptsJsonl, toJsonl } from "../../lib/src/task/prompts-jsonl";
+import { groupByLength } from "../../lib/src/analysis/study";
 
 const tok = loadTokenizer(path.join(__dirname, "..", "fixtures/tokenizer"));
 const parens = parenRunTokens(tok);

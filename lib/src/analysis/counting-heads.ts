@@ -10,27 +10,43 @@
  * (c) its causal effect: LD(clean) − LD(clean with the head's hook_z zeroed / mean-ablated at the
  *     last position) ("helps" when positive), and activation patching of its hook_z from the clean
  *     run into the corrupted one, (LD(patched) − LD(corrupted)) / (LD(clean) − LD(corrupted)).
- * Heads are ranked by |r| of the counting criterion; counting heads (|r| ≥ threshold) are split
- * into those that promote the right count and those that mislead.
+ * Heads are ranked by |r| of the counting criterion. Which heads count, promote, help or hurt is
+ * decided in one place, findings.ts (`isCountingHead`, `countingHeadList`, `causalRole`), by the
+ * `rule` this analysis returns: thresholds plus the method inputs that decide the verdict (the
+ * uniform-attention baseline r and the causal threshold from the clean logit differences).
  */
 import type { HookedLlama } from "../runtime/hooked-llama";
+import type { ActivationCache } from "../hooks/activation-cache";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { headLabel } from "../hooks/activation-cache";
 import {
   BootstrapOptions,
   Interval,
-  bootstrapIndices,
+  bootstrapGapFraction,
   bootstrapMean,
   bootstrapPearson,
   bootstrapProportion,
 } from "./bootstrap";
-import { dot, GroupedEffect, logitDiffFor, scoreRow, unembedColumns } from "./metrics";
-import { ParenRunTokens, ParenTokenSets, parenTokenSets } from "../task/paren-tokens";
-import type { Tokenizer } from "../core/tokenizer";
-import { StudyPrompt, lengthBatches } from "../task/prompts";
-import { checkStudyPrompts, modelParens } from "./logit-lens";
-import type { PromptPair } from "./sublayer-effects";
+import { pearson } from "./stats";
+import { dot, logitDiffFor, unembedColumns } from "./metrics";
+import { ParenRunTokens, ParenTokenSets } from "../task/paren-tokens";
+import {
+  GroupedEffect,
+  PromptGroup,
+  PromptPair,
+  StudyPrompt,
+  asPairs,
+  batchCounterfactuals,
+  checkPromptPairs,
+  checkStudyPrompts,
+  firstPerN,
+  groupsOf,
+  lengthBatches,
+  modelParenSets,
+  modelParens,
+} from "./study";
+import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
 
 export type AttentionSignal = "attn_close" | "attn_open";
 export type CountTarget = "nClosed" | "nMissing";
@@ -42,31 +58,124 @@ export interface CountingCriterion {
 }
 
 export interface CountingHeadsOptions {
-  /** Which correlation decides "counting head" (default attention on `)` vs nClosed: tracks how many are already closed). */
+  /**
+   * Counting criterion
+   *
+   * Which correlation decides "counting head": attention on `)` vs nClosed tracks how many are
+   * already closed; attention on `(` vs nMissing how many are still open.
+   *
+   * @default { signal: "attn_close", target: "nClosed" }
+   */
   criterion?: CountingCriterion;
-  /** |r| at or above this → counting head (default 0.5). */
+  /**
+   * Counting threshold
+   *
+   * A head is a counting head when |r| of the criterion reaches this value (with an interval
+   * excluding 0 and beyond the uniform-attention baseline; see `rule`).
+   *
+   * @default 0.5
+   */
   countingThreshold?: number;
-  /** A counting head promotes when its promotion rate is at least this (default 0.5; chance among four runs is 0.25). */
+  /**
+   * Promotion threshold
+   *
+   * A counting head promotes the right count when its promotion rate is at least this (chance
+   * among four runs is 0.25), else it misleads.
+   *
+   * @default 0.5
+   */
   promoteThreshold?: number;
-  /** Causal methods (default: "zero", plus "mean" with a reference set, plus "patch" when every item has a corrupted prompt). */
+  /**
+   * Causal methods
+   *
+   * Which causal effects to compute per head, each one forward pass per head and batch.
+   *
+   * @default "zero", plus "mean" with `reference`, plus "patch" when every item has a corrupted prompt
+   */
   methods?: HeadCausalMethod[];
-  /** Prompts whose last-position hook_z gives the means for mean ablation. */
+  /**
+   * Reference prompts
+   *
+   * Prompts whose last-position hook_z gives the means for mean ablation.
+   *
+   * @default none (no mean ablation)
+   */
   reference?: StudyPrompt[];
-  /** Counterfactual of the logit difference (default "strongest-wrong"; "corrupted-label" needs pairs). */
+  /**
+   * Counterfactual
+   *
+   * The token the label is compared against in LD, fixed per prompt from the clean run
+   * ("corrupted-label" needs pairs).
+   *
+   * @default "strongest-wrong"
+   */
   counterfactual?: "strongest-wrong" | "corrupted-label";
   /**
+   * Causal prompts per n
+   *
    * Causal runs cost one forward pass per head and method: run them on the first `causalPerN`
-   * prompts of each n only (default: all). Attention and promotion always use every prompt.
+   * prompts of each n only. Attention and promotion always use every prompt.
+   *
+   * @default Infinity (every prompt)
    */
   causalPerN?: number;
-  /** |causal effect| below this is "neutral" even when its interval excludes 0 (default 0, in the method's unit). */
+  /**
+   * Causal threshold
+   *
+   * |causal effect| below this is "neutral" even when its interval excludes 0 (in logits); it goes
+   * into `rule.causalThreshold`.
+   *
+   * @default causalThresholdFraction × |mean clean LD on the causal prompts|
+   */
   causalThreshold?: number;
-  /** Patch the head's hook_z at every position (default) or at the last one only. */
+  /**
+   * Causal threshold fraction
+   *
+   * When `causalThreshold` is not given: the fraction of the mean clean logit difference (on the
+   * causal prompts) below which a causal effect is neutral.
+   *
+   * @default 0.05
+   */
+  causalThresholdFraction?: number;
+  /**
+   * Patch positions
+   *
+   * Patch the head's hook_z at every position or at the last one only.
+   *
+   * @default "all"
+   */
   patchPositions?: "all" | "last";
+  /**
+   * Batch size
+   *
+   * Prompts per forward pass.
+   *
+   * @default 32
+   */
   batchSize?: number;
+  /**
+   * Bootstrap
+   *
+   * Resamples, seed and level of every interval.
+   *
+   * @default { samples: 1000, seed: 0, level: 0.95 }
+   */
   bootstrap?: BootstrapOptions;
+  /**
+   * Paren-run tokens
+   *
+   * Ids of the runs `)` … `))))`.
+   *
+   * @default looked up through the model's tokenizer
+   */
   parens?: ParenRunTokens;
-  /** Which tokens contain `(` / `)`; looked up from the model's tokenizer when absent. */
+  /**
+   * Paren token sets
+   *
+   * Which tokens contain `(` / `)`.
+   *
+   * @default looked up through the model's tokenizer
+   */
   parenSets?: ParenTokenSets;
 }
 
@@ -125,6 +234,7 @@ export interface HeadCausalRow extends GroupedEffect {
   method: HeadCausalMethod;
 }
 
+/** One head: its criterion r, promotion rate and pooled causal effect (a findings `HeadRow`). */
 export interface HeadSummary {
   layer: number;
   head: number;
@@ -132,21 +242,26 @@ export interface HeadSummary {
   countingR: number;
   countingLo: number;
   countingHi: number;
-  isCounting: boolean;
   /** 1 = highest |r| of the criterion (NaN r ranks last). */
   countingRank: number;
   promoteRate: number;
-  /** For counting heads: "promotes" (rate ≥ promoteThreshold) or "misleads"; null otherwise. */
-  role: "promotes" | "misleads" | null;
   causalMethod: HeadCausalMethod;
   causalEffect: number;
   causalLo: number;
   causalHi: number;
-  /** "helps" when the interval of the causal effect is above 0, "hurts" when below (and |effect| ≥ causalThreshold), else "neutral". */
-  causal: "helps" | "hurts" | "neutral";
   /** 1 = largest |causal effect|. */
   causalRank: number;
   headLogitDiff: number;
+}
+
+/** The rule that classifies heads (findings.ts `CountingFindingOptions` fits it): pass it to countingFinding. */
+export interface CountingRule {
+  countingThreshold: number;
+  promoteThreshold: number;
+  /** The uniform-attention baseline r (`baseline.uniformR`): a counting head's interval must lie beyond it. */
+  baselineR: number;
+  /** |causal effect| below this is neutral [logits]. */
+  causalThreshold: number;
 }
 
 export interface CountingHeadsResult {
@@ -156,20 +271,28 @@ export interface CountingHeadsResult {
   causal: HeadCausalRow[];
   /** One per head, sorted by countingRank. */
   heads: HeadSummary[];
-  classification: {
-    criterion: CountingCriterion;
-    countingThreshold: number;
-    promoteThreshold: number;
-    causalMethod: HeadCausalMethod;
-    causalThreshold: number;
-    countingHeads: string[];
-    promoting: string[];
-    misleading: string[];
-    helps: string[];
-    hurts: string[];
+  /** Thresholds and method inputs of the classification; `countingFinding(res.heads, res.rule)`. */
+  rule: CountingRule;
+  /** The method inputs the rule is computed from. */
+  baseline: {
+    /**
+     * r that a head attending uniformly to every token would get: Pearson r over prompts of the
+     * share of the criterion's tokens (`)` for attn_close, `(` for attn_open) among the prompt's
+     * tokens with the criterion's target.
+     */
+    uniformR: number;
+    /** LD(clean) per prompt, in input order (fixed counterfactual of the run). */
+    cleanLogitDiff: number[];
+    /** Indices of the prompts the causal rows are computed on (the first causalPerN per n). */
+    causalPrompts: number[];
+    /** Mean clean LD over the causal prompts (the causal threshold is a fraction of its size). */
+    meanCausalCleanLogitDiff: number;
   };
   metadata: {
+    criterion: CountingCriterion;
     methods: HeadCausalMethod[];
+    /** The method of HeadSummary.causalEffect: "zero" when run, else the first method. */
+    causalMethod: HeadCausalMethod;
     counterfactual: "strongest-wrong" | "corrupted-label";
     patchPositions: "all" | "last";
     promptCount: number;
@@ -179,32 +302,16 @@ export interface CountingHeadsResult {
   };
 }
 
-function modelParenSets(model: HookedLlama, given?: ParenTokenSets): ParenTokenSets {
-  if (given) return given;
-  const tok = model.tokenizer as unknown as Partial<Tokenizer> | null;
-  if (!tok || typeof tok.idToToken !== "function") {
-    throw new InputError(
-      "This model has no full tokenizer to find the paren tokens; pass { parenSets: parenTokenSets(tokenizer) }",
-      { field: "parenSets" },
-    );
-  }
-  return parenTokenSets(tok as Tokenizer);
-}
-
-function asPairs(items: (StudyPrompt | PromptPair)[]): PromptPair[] {
-  return items.map((x) => ("clean" in x && x.clean ? (x as PromptPair) : { clean: x as StudyPrompt }));
-}
-
-function groupsOf(ns: number[]): { group: string; n: number | null; idx: number[] }[] {
-  const distinct = [...new Set(ns)].sort((a, b) => a - b);
-  const out = distinct.map((n) => ({
-    group: `n=${n}`,
-    n: n as number | null,
-    idx: ns.flatMap((m, i) => (m === n ? [i] : [])),
-  }));
-  out.push({ group: "all", n: null, idx: ns.map((_, i) => i) });
-  return out;
-}
+const NOTES: Record<string, string> = {
+  attention:
+    "attention weight from the last position summed over the prompt tokens containing ( (attnOpen) or ) (attnClose)",
+  promotion:
+    "head output z·W_O at the last position / cached ln_final scale × final norm weight, projected on the paren-run columns of W_U; promotes when the correct run ranks first",
+  zero: "LD(clean) − LD(clean with this head's hook_z zeroed at the last position) [logits]; > 0: the head helps",
+  mean: "LD(clean) − LD(clean with this head's hook_z at the last position replaced by its mean over the reference prompts) [logits]",
+  patch:
+    "(LD(corrupted with the clean hook_z of this head patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
+};
 
 /** Mean of each layer's hook_z at the last position over reference prompts: [head, d_head] per layer. */
 async function lastPositionZMeans(model: HookedLlama, reference: StudyPrompt[], batchSize: number): Promise<Tensor[]> {
@@ -232,22 +339,9 @@ async function lastPositionZMeans(model: HookedLlama, reference: StudyPrompt[], 
   );
 }
 
-/** Run the three counting-head analyses over prompts (or clean/corrupted pairs). */
-export async function countingHeads(
-  model: HookedLlama,
-  items: (StudyPrompt | PromptPair)[],
-  opts: CountingHeadsOptions = {},
-): Promise<CountingHeadsResult> {
-  const cfg = model.config;
-  const { numLayers: L, numHeads: H, headDim: dh, hiddenSize: D, vocabSize: V } = cfg;
-  if (!Array.isArray(items) || items.length === 0)
-    throw new InputError("countingHeads: give at least one prompt", { field: "prompts" });
-  const pairs = asPairs(items);
-  checkStudyPrompts(
-    pairs.map((p) => p.clean),
-    V,
-  );
-  const allCorrupted = pairs.every((p) => p.corrupted);
+/** The options with their defaults, checked against the inputs. */
+function countingSettings(model: HookedLlama, pairs: PromptPair[], opts: CountingHeadsOptions) {
+  const allCorrupted = checkPromptPairs(pairs, model.config.vocabSize);
   const methods =
     opts.methods ??
     (["zero", "mean", "patch"] as HeadCausalMethod[]).filter(
@@ -265,81 +359,98 @@ export async function countingHeads(
   const counterfactual = opts.counterfactual ?? "strongest-wrong";
   if (counterfactual === "corrupted-label" && !allCorrupted)
     throw new InputError('counterfactual "corrupted-label" needs pairs', { field: "counterfactual" });
-  if (allCorrupted) {
-    pairs.forEach((p, i) => {
-      if (p.corrupted!.promptIds.length !== p.clean.promptIds.length) {
-        throw new InputError(
-          `pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}`,
-          { field: `pairs[${i}].corrupted` },
-        );
-      }
-    });
-  }
-  const criterion = opts.criterion ?? { signal: "attn_close", target: "nClosed" };
-  const countingThreshold = opts.countingThreshold ?? 0.5;
-  const promoteThreshold = opts.promoteThreshold ?? 0.5;
-  const patchPositions = opts.patchPositions ?? "all";
-  const causalThreshold = opts.causalThreshold ?? 0;
   const causalPerN = opts.causalPerN ?? Infinity;
   if (!(causalPerN >= 1))
     throw new InputError(`causalPerN must be at least 1, got ${causalPerN}`, { field: "causalPerN" });
-  const batchSize = opts.batchSize ?? 32;
-  const boot = opts.bootstrap ?? {};
-  const parens = modelParens(model, opts.parens);
-  const sets = modelParenSets(model, opts.parenSets);
+  return {
+    methods,
+    counterfactual,
+    causalPerN,
+    criterion: opts.criterion ?? ({ signal: "attn_close", target: "nClosed" } as CountingCriterion),
+    patchPositions: opts.patchPositions ?? "all",
+    batchSize: opts.batchSize ?? 32,
+    parens: modelParens(model, opts.parens),
+    sets: modelParenSets(model, opts.parenSets),
+  };
+}
+type Settings = ReturnType<typeof countingSettings>;
+
+/**
+ * One head's output at the last position through the cached final norm, into `out` [d_model]:
+ * (z[b, h] · W_O[h]) / scale[b] × w, accumulated in float64. (ActivationCache.headResultAtPos +
+ * applyLnToStack compute the same in float32, which would change the committed numbers.)
+ */
+function headOutputThroughNorm(
+  z: Float32Array, // [batch, head, d_head]
+  Wo: Float32Array, // [head, d_head, d_model]
+  b: number,
+  h: number,
+  dims: { H: number; dh: number; D: number },
+  scale: number,
+  w: Float32Array, // [d_model]
+  out: Float64Array, // [d_model]
+): void {
+  const { H, dh, D } = dims;
+  out.fill(0);
+  for (let e = 0; e < dh; e++) {
+    const ze = z[(b * H + h) * dh + e];
+    const wOff = (h * dh + e) * D;
+    for (let d = 0; d < D; d++) out[d] += ze * Wo[wOff + d];
+  }
+  for (let d = 0; d < D; d++) out[d] = (out[d] / scale) * w[d];
+}
+
+/** Per-head, per-prompt values of the attention/promotion pass (k = layer × H + head). */
+interface AttentionPass {
+  attnOpen: Float64Array[];
+  attnClose: Float64Array[];
+  promoted: Int32Array[];
+  headLd: Float64Array[];
+  ldClean: Float64Array;
+  cfIds: number[];
+}
+
+/** (a) and (b): attention on the paren tokens and the head's own output, one clean run per length batch. */
+async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Settings): Promise<AttentionPass> {
+  const { numLayers: L, numHeads: H, headDim: dh, hiddenSize: D } = model.config;
+  const P = pairs.length;
+  const per = <A>(make: () => A) => Array.from({ length: L * H }, make);
+  const r: AttentionPass = {
+    attnOpen: per(() => new Float64Array(P)),
+    attnClose: per(() => new Float64Array(P)),
+    promoted: per(() => new Int32Array(P)),
+    headLd: per(() => new Float64Array(P)),
+    ldClean: new Float64Array(P),
+    cfIds: new Array<number>(P),
+  };
   const W_U = model.W_U; // [d_model, vocab]
   const w = model.finalNormWeight.data; // [d_model]
-  const parenCols = unembedColumns(W_U, parens.ids); // maxN × [d_model]
-  const W_O = Array.from({ length: L }, (_, l) => model.W_O(l)); // [head, d_head, d_model] each
-  const zMeans = methods.includes("mean") ? await lastPositionZMeans(model, opts.reference!, batchSize) : [];
-
-  const P = pairs.length;
-  const nClosed = pairs.map(
-    (p) => p.clean.nClosed ?? p.clean.promptIds.reduce((a, id) => a + (sets.close.get(id) ?? 0), 0),
-  );
-  const ns = pairs.map((p) => p.clean.n);
-  const HL = L * H;
-  const attnOpen = Array.from({ length: HL }, () => new Float64Array(P));
-  const attnClose = Array.from({ length: HL }, () => new Float64Array(P));
-  const promoted = Array.from({ length: HL }, () => new Int32Array(P));
-  const headLd = Array.from({ length: HL }, () => new Float64Array(P));
-  const causal = new Map<HeadCausalMethod, Float64Array[]>(
-    methods.map((m) => [m, Array.from({ length: HL }, () => new Float64Array(P))]),
-  );
-  const ldClean = new Float64Array(P);
-  const cfIds = new Array<number>(P);
-  const ldCorrupted = new Float64Array(P).fill(NaN);
-
+  const parenCols = unembedColumns(W_U, s.parens.ids); // maxN × [d_model]
+  const W_O = Array.from({ length: L }, (_, l) => model.W_O(l).data); // [head, d_head, d_model] each
   const patternNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
   const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const out = new Float64Array(D); // [d_model] one head's output at the last position
-  for (const { length: T, indices } of lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize)) {
+  for (const { length: T, indices } of lengthBatches(pairs, (p) => p.clean.promptIds.length, s.batchSize)) {
     const ids = indices.map((i) => pairs[i].clean.promptIds);
     const clean = await model.runWithCache(ids, {
       names: [...patternNames, ...zNames, "ln_final.hook_scale"],
       logitsAt: "last",
     });
     const correct = indices.map((i) => pairs[i].clean.labelId);
-    const cf = indices.map((i, b) =>
-      counterfactual === "corrupted-label"
-        ? pairs[i].corrupted!.labelId
-        : scoreRow(clean.logits.data.subarray(b * V, (b + 1) * V), b, ns[i], correct[b], parens, {
-            kind: "strongest-wrong",
-          }).counterfactualId,
-    );
-    const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
-    const base = ld(clean.logits);
-    indices.forEach((pi, b) => (ldClean[pi] = base[b]));
+    const cf = batchCounterfactuals(clean.logits, pairs, indices, s.counterfactual, s.parens);
+    const base = logitDiffFor(clean.logits, correct, cf);
+    indices.forEach((pi, b) => {
+      r.ldClean[pi] = base[b];
+      r.cfIds[pi] = cf[b];
+    });
     const scale = clean.cache.atPos("ln_final.hook_scale", "last").data; // [batch, one]
     const ldCols = indices.map((_, b) => {
       const [c, x] = unembedColumns(W_U, [correct[b], cf[b]]);
       return c.map((v, d) => v - x[d]);
     });
-
     for (let l = 0; l < L; l++) {
-      const pattern = clean.cache.get(patternNames[l]); // [batch, head, query_pos, key_pos]
-      const z = clean.cache.atPos(zNames[l], "last"); // [batch, head, d_head]
-      const Wo = W_O[l].data; // [head, d_head, d_model]
+      const pattern = clean.cache.get(patternNames[l]).data; // [batch, head, query_pos, key_pos]
+      const z = clean.cache.atPos(zNames[l], "last").data; // [batch, head, d_head]
       for (let h = 0; h < H; h++) {
         const k = l * H + h;
         indices.forEach((pi, b) => {
@@ -349,304 +460,327 @@ export async function countingHeads(
             c = 0;
           for (let key = 0; key < T; key++) {
             const id = ids[b][key];
-            const a = pattern.data[rowOff + key];
-            if (sets.open.has(id)) o += a;
-            if (sets.close.has(id)) c += a;
+            if (s.sets.open.has(id)) o += pattern[rowOff + key];
+            if (s.sets.close.has(id)) c += pattern[rowOff + key];
           }
-          attnOpen[k][pi] = o;
-          attnClose[k][pi] = c;
-          // (b) the head's output z · W_O, through the cached final norm scale and weight
-          out.fill(0);
-          for (let e = 0; e < dh; e++) {
-            const ze = z.data[(b * H + h) * dh + e];
-            const wOff = (h * dh + e) * D;
-            for (let d = 0; d < D; d++) out[d] += ze * Wo[wOff + d];
-          }
-          for (let d = 0; d < D; d++) out[d] = (out[d] / scale[b]) * w[d];
-          let best = 0,
-            bestV = -Infinity;
-          parenCols.forEach((col, j) => {
-            const v = dot(out, col);
-            if (v > bestV) {
-              bestV = v;
-              best = j;
-            }
-          });
-          promoted[k][pi] = best + 1;
-          headLd[k][pi] = dot(out, ldCols[b]);
+          r.attnOpen[k][pi] = o;
+          r.attnClose[k][pi] = c;
+          // (b) the head's output through the final norm: which paren run it ranks first, and its LD
+          headOutputThroughNorm(z, W_O[l], b, h, { H, dh, D }, scale[b], w, out);
+          r.promoted[k][pi] = argmaxDot(out, parenCols) + 1;
+          r.headLd[k][pi] = dot(out, ldCols[b]);
         });
       }
     }
-
-    indices.forEach((pi, b) => (cfIds[pi] = cf[b]));
   }
+  return r;
+}
 
-  // (c) causal: one run per head and method, on the causal subset (the first causalPerN prompts of each n)
-  const seenPerN = new Map<number, number>();
-  const causalIdx = pairs
-    .map((_, i) => i)
-    .filter((i) => {
-      const c = seenPerN.get(ns[i]) ?? 0;
-      seenPerN.set(ns[i], c + 1);
-      return c < causalPerN;
-    });
-  const inCausal = new Uint8Array(P);
-  for (const i of causalIdx) inCausal[i] = 1;
-  if (methods.length > 0) {
-    // Prompts of different lengths share a (left-padded) batch here: every intervention is at the
-    // last position or patches whole rows of a pair with equal lengths, so padding never mixes in.
-    const byLength = [...causalIdx].sort((a, b) => pairs[a].clean.promptIds.length - pairs[b].clean.promptIds.length);
-    for (let s0 = 0; s0 < byLength.length; s0 += batchSize) {
-      const indices = byLength.slice(s0, s0 + batchSize);
+/** Index of the column with the largest dot product with x (first on ties). */
+function argmaxDot(x: Float64Array, cols: Float32Array[]): number {
+  let best = 0,
+    bestV = -Infinity;
+  cols.forEach((col, j) => {
+    const v = dot(x, col);
+    if (v > bestV) {
+      bestV = v;
+      best = j;
+    }
+  });
+  return best;
+}
+
+interface HeadSite {
+  k: number;
+  layer: number;
+  head: number;
+  method: HeadCausalMethod;
+}
+
+/**
+ * (c) causal: one run per head and method on the causal prompts, through `sweep`. Returns the
+ * effect per method [head k][prompt] and LD(corrupted) per prompt (NaN without patching).
+ */
+async function causalPass(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  s: Settings,
+  causalIdx: number[],
+  att: AttentionPass,
+  opts: CountingHeadsOptions,
+): Promise<{ causal: Map<HeadCausalMethod, Float64Array[]>; ldCorrupted: Float64Array }> {
+  const { numLayers: L, numHeads: H } = model.config;
+  const P = pairs.length;
+  const ldCorrupted = new Float64Array(P).fill(NaN);
+  const causal = new Map<HeadCausalMethod, Float64Array[]>(s.methods.map((m) => [m, new Array<Float64Array>(L * H)]));
+  if (s.methods.length === 0) return { causal, ldCorrupted };
+  const zMeans = s.methods.includes("mean") ? await lastPositionZMeans(model, opts.reference!, s.batchSize) : [];
+  const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
+  const patching = s.methods.includes("patch");
+  const where = s.patchPositions === "last" ? { positions: [-1] } : {};
+  // Prompts of different lengths share a (left-padded) batch here: every intervention is at the
+  // last position or patches whole rows of a pair with equal lengths, so padding never mixes in.
+  const byLength = [...causalIdx].sort((a, b) => pairs[a].clean.promptIds.length - pairs[b].clean.promptIds.length);
+  const batches = Array.from({ length: Math.ceil(byLength.length / s.batchSize) }, (_, j) => ({
+    indices: byLength.slice(j * s.batchSize, (j + 1) * s.batchSize),
+  }));
+  const sites: HeadSite[] = [];
+  for (let layer = 0; layer < L; layer++)
+    for (let head = 0; head < H; head++)
+      for (const method of ["zero", "mean", "patch"] as HeadCausalMethod[])
+        if (s.methods.includes(method)) sites.push({ k: layer * H + head, layer, head, method });
+  const values = await sweep(model, {
+    promptCount: P,
+    batches,
+    sites,
+    prepare: async ({ indices }) => {
       const ids = indices.map((i) => pairs[i].clean.promptIds);
       const correct = indices.map((i) => pairs[i].clean.labelId);
-      const cf = indices.map((i) => cfIds[i]);
+      const cf = indices.map((i) => att.cfIds[i]);
       const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
-      const base = indices.map((i) => ldClean[i]);
-      const clean = methods.includes("patch")
-        ? await model.runWithCache(ids, { names: zNames, logitsAt: "last" })
-        : null;
-      if (methods.includes("patch")) {
-        const cor = await model.run(
-          indices.map((i) => pairs[i].corrupted!.promptIds),
-          { logitsAt: "last" },
-        );
-        const c = ld(cor);
+      let clean: ActivationCache | null = null;
+      const corrupted = patching ? indices.map((i) => pairs[i].corrupted!.promptIds) : [];
+      if (patching) {
+        clean = (await model.runWithCache(ids, { names: zNames, logitsAt: "last" })).cache;
+        const c = ld(await model.run(corrupted, { logitsAt: "last" }));
         indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
       }
-      for (let l = 0; l < L; l++) {
-        const hook = zNames[l];
-        for (let h = 0; h < H; h++) {
-          const k = l * H + h;
-          const record = (m: HeadCausalMethod, v: number[]) =>
-            indices.forEach((pi, b) => (causal.get(m)![k][pi] = v[b]));
-          if (methods.includes("zero")) {
-            const r = ld(
-              await model.runWithHooks(ids, [{ hook, kind: "zero", heads: [h], positions: [-1] }], {
-                logitsAt: "last",
-              }),
-            );
-            record(
-              "zero",
-              r.map((x, b) => base[b] - x),
-            );
-          }
-          if (methods.includes("mean")) {
-            const r = ld(
-              await model.runWithHooks(ids, [{ hook, kind: "mean", mean: zMeans[l], heads: [h], positions: [-1] }], {
-                logitsAt: "last",
-              }),
-            );
-            record(
-              "mean",
-              r.map((x, b) => base[b] - x),
-            );
-          }
-          if (methods.includes("patch")) {
-            const where = patchPositions === "last" ? { positions: [-1] } : {};
-            const r = ld(
-              await model.runWithHooks(
-                indices.map((i) => pairs[i].corrupted!.promptIds),
-                [{ hook, kind: "patch", source: clean!.cache, heads: [h], ...where }],
-                { logitsAt: "last" },
-              ),
-            );
-            record("patch", r);
-          }
-        }
-      }
-    }
-  }
+      return { ids, corrupted, clean, ld, base: indices.map((i) => att.ldClean[i]) };
+    },
+    edit: ({ layer, head, method }, _batch, c) => {
+      const hook = zNames[layer];
+      const last = { heads: [head], positions: [-1] };
+      if (method === "zero") return { input: c.ids, interventions: [zeroAt(hook, last)] };
+      if (method === "mean") return { input: c.ids, interventions: [meanAt(hook, zMeans[layer], last)] };
+      return { input: c.corrupted, interventions: [patchFrom(hook, c.clean!, { heads: [head], ...where })] };
+    },
+    metric: (logits, { method }, _batch, c) => {
+      const r = c.ld(logits);
+      return method === "patch" ? r : r.map((x, b) => c.base[b] - x);
+    },
+  });
+  sites.forEach((site, i) => (causal.get(site.method)![site.k] = values[i]));
+  return { causal, ldCorrupted };
+}
 
-  // ---- tidy rows
+/** Per-head tables: attention per prompt, the four correlations, promotion and causal effects per group. */
+function headTables(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  s: Settings,
+  att: AttentionPass,
+  c: { causal: Map<HeadCausalMethod, Float64Array[]>; ldCorrupted: Float64Array; inCausal: Uint8Array },
+  nClosed: number[],
+  boot: BootstrapOptions,
+) {
+  const { numLayers: L, numHeads: H } = model.config;
+  const ns = pairs.map((p) => p.clean.n);
   const groups = groupsOf(ns);
   const attention: HeadAttentionRow[] = [];
   const correlations: HeadCorrelationRow[] = [];
   const promotion: HeadPromotionRow[] = [];
-  const causalRows: HeadCausalRow[] = [];
+  const causal: HeadCausalRow[] = [];
   const criterionCi: Interval[] = [];
-  for (let l = 0; l < L; l++) {
-    for (let h = 0; h < H; h++) {
-      const k = l * H + h;
-      const label = headLabel(l, h);
-      for (let i = 0; i < P; i++) {
+  for (let layer = 0; layer < L; layer++) {
+    for (let head = 0; head < H; head++) {
+      const k = layer * H + head;
+      const at = { layer, head, label: headLabel(layer, head) };
+      pairs.forEach((p, i) =>
         attention.push({
           prompt: i,
-          id: pairs[i].clean.id ?? null,
+          id: p.clean.id ?? null,
           n: ns[i],
           nClosed: nClosed[i],
-          layer: l,
-          head: h,
-          label,
-          attnOpen: attnOpen[k][i],
-          attnClose: attnClose[k][i],
-          promotedCount: promoted[k][i],
-          headLogitDiff: headLd[k][i],
-        });
-      }
+          ...at,
+          attnOpen: att.attnOpen[k][i],
+          attnClose: att.attnClose[k][i],
+          promotedCount: att.promoted[k][i],
+          headLogitDiff: att.headLd[k][i],
+        }),
+      );
       for (const signal of ["attn_close", "attn_open"] as AttentionSignal[]) {
         for (const target of ["nClosed", "nMissing"] as CountTarget[]) {
-          const ci = bootstrapPearson(
-            signal === "attn_close" ? attnClose[k] : attnOpen[k],
-            target === "nClosed" ? nClosed : ns,
-            boot,
-          );
-          correlations.push({
-            layer: l,
-            head: h,
-            label,
-            signal,
-            target,
-            count: P,
-            r: ci.estimate,
-            lo: ci.lo,
-            hi: ci.hi,
-          });
-          if (signal === criterion.signal && target === criterion.target) criterionCi[k] = ci;
+          const x = signal === "attn_close" ? att.attnClose[k] : att.attnOpen[k];
+          const ci = bootstrapPearson(x, target === "nClosed" ? nClosed : ns, boot);
+          correlations.push({ ...at, signal, target, count: pairs.length, r: ci.estimate, lo: ci.lo, hi: ci.hi });
+          if (signal === s.criterion.signal && target === s.criterion.target) criterionCi[k] = ci;
         }
       }
       for (const g of groups) {
-        const ci = bootstrapProportion(
-          g.idx.map((i) => promoted[k][i] === ns[i]),
-          boot,
-        );
-        const share = parens.ids.map((_, j) => g.idx.filter((i) => promoted[k][i] === j + 1).length / g.idx.length);
-        promotion.push({
-          layer: l,
-          head: h,
-          label,
-          group: g.group,
-          n: g.n,
-          count: g.idx.length,
-          promoteRate: ci.estimate,
-          lo: ci.lo,
-          hi: ci.hi,
-          promotedShare: share,
-          headLogitDiff: g.idx.reduce((a, i) => a + headLd[k][i], 0) / g.idx.length,
-        });
-        const cidx = g.idx.filter((i) => inCausal[i]);
-        for (const m of methods) {
-          const v = causal.get(m)![k];
-          const c =
-            m === "patch"
-              ? bootstrapIndices(
-                  cidx.length,
-                  (idx) => {
-                    let cl = 0,
-                      co = 0,
-                      pa = 0;
-                    for (const j of idx) {
-                      const i = cidx[j];
-                      cl += ldClean[i];
-                      co += ldCorrupted[i];
-                      pa += v[i];
-                    }
-                    return (pa - co) / (cl - co);
-                  },
-                  boot,
-                )
+        promotion.push(promotionRow(at, g, att.promoted[k], att.headLd[k], ns, s.parens.ids.length, boot));
+        const cidx = g.idx.filter((i) => c.inCausal[i]);
+        for (const method of s.methods) {
+          const v = c.causal.get(method)![k];
+          const ci =
+            method === "patch"
+              ? bootstrapGapFraction(att.ldClean, c.ldCorrupted, v, cidx, "restored", boot)
               : bootstrapMean(
                   cidx.map((i) => v[i]),
                   boot,
                 );
-          causalRows.push({
-            layer: l,
-            head: h,
-            label,
-            method: m,
+          const unit = method === "patch" ? "fraction" : "logit";
+          const effect = {
             group: g.group,
             n: g.n,
             count: cidx.length,
-            effect: c.estimate,
-            lo: c.lo,
-            hi: c.hi,
-            unit: m === "patch" ? "fraction" : "logit",
-          });
+            effect: ci.estimate,
+            lo: ci.lo,
+            hi: ci.hi,
+            unit,
+          };
+          causal.push({ ...at, method, ...effect } as HeadCausalRow);
         }
       }
     }
   }
+  return { attention, correlations, promotion, causal, criterionCi };
+}
 
-  // ---- classification
-  const causalMethod: HeadCausalMethod = methods.includes("zero") ? "zero" : (methods[0] ?? "zero");
-  const heads: HeadSummary[] = [];
-  for (let l = 0; l < L; l++) {
-    for (let h = 0; h < H; h++) {
-      const k = l * H + h;
-      const label = headLabel(l, h);
-      const r = criterionCi[k];
-      const pr = promotion.find((x) => x.label === label && x.group === "all")!;
-      const cr = causalRows.find((x) => x.label === label && x.group === "all" && x.method === causalMethod);
-      const isCounting = Number.isFinite(r.estimate) && Math.abs(r.estimate) >= countingThreshold;
-      heads.push({
-        layer: l,
-        head: h,
-        label,
-        countingR: r.estimate,
-        countingLo: r.lo,
-        countingHi: r.hi,
-        isCounting,
-        countingRank: 0,
-        promoteRate: pr.promoteRate,
-        role: isCounting ? (pr.promoteRate >= promoteThreshold ? "promotes" : "misleads") : null,
-        causalMethod,
-        causalEffect: cr ? cr.effect : NaN,
-        causalLo: cr ? cr.lo : NaN,
-        causalHi: cr ? cr.hi : NaN,
-        causal:
-          !cr || Math.abs(cr.effect) < causalThreshold
-            ? "neutral"
-            : cr.lo > 0
-              ? "helps"
-              : cr.hi < 0
-                ? "hurts"
-                : "neutral",
-        causalRank: 0,
-        headLogitDiff: pr.headLogitDiff,
-      });
-    }
-  }
+/** Promotion rate (with interval), share of each promoted count and mean head LD over one group. */
+function promotionRow(
+  at: { layer: number; head: number; label: string },
+  g: PromptGroup,
+  promoted: Int32Array,
+  headLd: Float64Array,
+  ns: number[],
+  maxN: number,
+  boot: BootstrapOptions,
+): HeadPromotionRow {
+  const ci = bootstrapProportion(
+    g.idx.map((i) => promoted[i] === ns[i]),
+    boot,
+  );
+  return {
+    ...at,
+    group: g.group,
+    n: g.n,
+    count: g.idx.length,
+    promoteRate: ci.estimate,
+    lo: ci.lo,
+    hi: ci.hi,
+    promotedShare: Array.from(
+      { length: maxN },
+      (_, j) => g.idx.filter((i) => promoted[i] === j + 1).length / g.idx.length,
+    ),
+    headLogitDiff: g.idx.reduce((a, i) => a + headLd[i], 0) / g.idx.length,
+  };
+}
+
+/** One summary per head with its ranks, sorted by countingRank. */
+function headSummaries(
+  promotion: HeadPromotionRow[],
+  causal: HeadCausalRow[],
+  criterionCi: Interval[],
+  causalMethod: HeadCausalMethod,
+): HeadSummary[] {
+  const pooled = promotion.filter((x) => x.group === "all");
+  const heads: HeadSummary[] = pooled.map((pr, k) => {
+    const r = criterionCi[k];
+    const cr = causal.find((x) => x.label === pr.label && x.group === "all" && x.method === causalMethod);
+    return {
+      layer: pr.layer,
+      head: pr.head,
+      label: pr.label,
+      countingR: r.estimate,
+      countingLo: r.lo,
+      countingHi: r.hi,
+      countingRank: 0,
+      promoteRate: pr.promoteRate,
+      causalMethod,
+      causalEffect: cr ? cr.effect : NaN,
+      causalLo: cr ? cr.lo : NaN,
+      causalHi: cr ? cr.hi : NaN,
+      causalRank: 0,
+      headLogitDiff: pr.headLogitDiff,
+    };
+  });
   const absOrNeg = (x: number) => (Number.isFinite(x) ? Math.abs(x) : -1);
   [...heads].sort((a, b) => absOrNeg(b.countingR) - absOrNeg(a.countingR)).forEach((x, i) => (x.countingRank = i + 1));
   [...heads]
     .sort((a, b) => absOrNeg(b.causalEffect) - absOrNeg(a.causalEffect))
     .forEach((x, i) => (x.causalRank = i + 1));
-  heads.sort((a, b) => a.countingRank - b.countingRank);
+  return heads.sort((a, b) => a.countingRank - b.countingRank);
+}
 
+/**
+ * r that uniform attention would give: over prompts, the share of the criterion's tokens (`)` for
+ * attn_close, `(` for attn_open) among the prompt's tokens, correlated with the criterion's target.
+ * Attention that merely spreads over more `)` tokens gets this r without counting anything.
+ */
+export function uniformAttentionBaseline(
+  prompts: StudyPrompt[],
+  sets: ParenTokenSets,
+  criterion: CountingCriterion,
+  nClosed: number[] = prompts.map((p) => p.nClosed ?? p.promptIds.reduce((a, id) => a + (sets.close.get(id) ?? 0), 0)),
+): number {
+  const tokens = criterion.signal === "attn_close" ? sets.close : sets.open;
+  const share = prompts.map((p) => p.promptIds.filter((id) => tokens.has(id)).length / p.promptIds.length);
+  return pearson(share, criterion.target === "nClosed" ? nClosed : prompts.map((p) => p.n));
+}
+
+/**
+ * Run the three counting-head analyses over prompts (or clean/corrupted pairs), and return the
+ * rule (thresholds, uniform baseline, causal threshold) that classifies the heads in findings.ts.
+ *
+ * @example
+ * const res = await countingHeads(model, prompts, { reference, methods: ["zero", "mean"], causalPerN: 30 });
+ * countingHeadList(res.heads, res.rule);            // the counting heads, by |r|
+ * const f3 = countingFinding(res.heads, res.rule);  // the verdict, from the same rule
+ */
+export async function countingHeads(
+  model: HookedLlama,
+  items: (StudyPrompt | PromptPair)[],
+  opts: CountingHeadsOptions = {},
+): Promise<CountingHeadsResult> {
+  if (!Array.isArray(items) || items.length === 0)
+    throw new InputError("countingHeads: give at least one prompt", { field: "prompts" });
+  const pairs = asPairs(items);
+  const s = countingSettings(model, pairs, opts);
+  const P = pairs.length;
+  const nClosed = pairs.map(
+    (p) => p.clean.nClosed ?? p.clean.promptIds.reduce((a, id) => a + (s.sets.close.get(id) ?? 0), 0),
+  );
+  const att = await attentionPass(model, pairs, s);
+  const causalIdx = firstPerN(pairs, s.causalPerN, (p) => p.clean.n);
+  const inCausal = new Uint8Array(P);
+  for (const i of causalIdx) inCausal[i] = 1;
+  const { causal, ldCorrupted } = await causalPass(model, pairs, s, causalIdx, att, opts);
+  const tables = headTables(model, pairs, s, att, { causal, ldCorrupted, inCausal }, nClosed, opts.bootstrap ?? {});
+  const causalMethod: HeadCausalMethod = s.methods.includes("zero") ? "zero" : (s.methods[0] ?? "zero");
+  const meanCausalClean = causalIdx.reduce((a, i) => a + att.ldClean[i], 0) / causalIdx.length;
+  const uniformR = uniformAttentionBaseline(
+    pairs.map((p) => p.clean),
+    s.sets,
+    s.criterion,
+    nClosed,
+  );
   return {
-    attention,
-    correlations,
-    promotion,
-    causal: causalRows,
-    heads,
-    classification: {
-      criterion,
-      countingThreshold,
-      promoteThreshold,
-      causalMethod,
-      causalThreshold,
-      countingHeads: heads.filter((x) => x.isCounting).map((x) => x.label),
-      promoting: heads.filter((x) => x.role === "promotes").map((x) => x.label),
-      misleading: heads.filter((x) => x.role === "misleads").map((x) => x.label),
-      helps: heads.filter((x) => x.causal === "helps").map((x) => x.label),
-      hurts: heads.filter((x) => x.causal === "hurts").map((x) => x.label),
+    attention: tables.attention,
+    correlations: tables.correlations,
+    promotion: tables.promotion,
+    causal: tables.causal,
+    heads: headSummaries(tables.promotion, tables.causal, tables.criterionCi, causalMethod),
+    rule: {
+      countingThreshold: opts.countingThreshold ?? 0.5,
+      promoteThreshold: opts.promoteThreshold ?? 0.5,
+      baselineR: uniformR,
+      causalThreshold: opts.causalThreshold ?? (opts.causalThresholdFraction ?? 0.05) * Math.abs(meanCausalClean),
+    },
+    baseline: {
+      uniformR,
+      cleanLogitDiff: Array.from(att.ldClean),
+      causalPrompts: causalIdx,
+      meanCausalCleanLogitDiff: meanCausalClean,
     },
     metadata: {
-      methods,
-      counterfactual,
-      patchPositions,
+      criterion: s.criterion,
+      methods: s.methods,
+      causalMethod,
+      counterfactual: s.counterfactual,
+      patchPositions: s.patchPositions,
       promptCount: P,
       causalPromptCount: causalIdx.length,
-      notes: {
-        attention:
-          "attention weight from the last position summed over the prompt tokens containing ( (attnOpen) or ) (attnClose)",
-        promotion:
-          "head output z·W_O at the last position / cached ln_final scale × final norm weight, projected on the paren-run columns of W_U; promotes when the correct run ranks first",
-        zero: "LD(clean) − LD(clean with this head's hook_z zeroed at the last position) [logits]; > 0: the head helps",
-        mean: "LD(clean) − LD(clean with this head's hook_z at the last position replaced by its mean over the reference prompts) [logits]",
-        patch:
-          "(LD(corrupted with the clean hook_z of this head patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
-      },
+      notes: NOTES,
     },
   };
 }

@@ -68,9 +68,21 @@ export interface AccuracyRow {
 }
 
 export interface AccuracyFindingOptions {
-  /** A count matches the paper when its interval's upper bound is at least paper − tolerance (default 0.10). */
+  /**
+   * Tolerance
+   *
+   * A count matches the paper when its interval's upper bound is at least paper − tolerance.
+   *
+   * @default 0.1
+   */
   tolerance?: number;
-  /** Paper's numbers (default PAPER_ACCURACY). */
+  /**
+   * Paper's accuracies
+   *
+   * Accuracy per n that the rows are compared with.
+   *
+   * @default PAPER_ACCURACY
+   */
   paper?: Record<number, number>;
 }
 
@@ -79,6 +91,10 @@ export interface AccuracyFindingOptions {
  * accuracy matches when its upper bound reaches the paper's accuracy minus `tolerance`.
  * replicates: every n matches; partly: at least two match (a model that always predicts one run
  * matches one n); otherwise does not replicate.
+ *
+ * @example
+ * const rows = summarizeScores(scoreLogits(await model.run(ids, { logitsAt: "last" }), prompts, parens));
+ * accuracyFinding(rows).verdict; // "replicates" | "partly" | "does not replicate"
  */
 export function accuracyFinding(rows: AccuracyRow[], opts: AccuracyFindingOptions = {}): Finding {
   requireRows(rows, "accuracy rows");
@@ -148,16 +164,40 @@ export interface LensRow {
 }
 
 export interface LayerwiseFindingOptions {
+  /** The model's number of layers (depth fractions are relative to it). */
   numLayers: number;
-  /** "High" accuracy (default 0.8). */
+  /**
+   * Accuracy threshold
+   *
+   * Accuracy at or above this is "high".
+   *
+   * @default 0.8
+   */
   accuracyThreshold?: number;
-  /** Which accuracy the threshold applies to (default "parenAccuracy": argmax among the four paren runs). */
+  /**
+   * Accuracy field
+   *
+   * Which accuracy the threshold applies to: argmax among the four paren runs, or over the vocabulary.
+   *
+   * @default "parenAccuracy"
+   */
   accuracyField?: "parenAccuracy" | "accuracy";
-  /** Depth fraction from which a point counts as middle-to-late (default 1/3: not in the first third of the layers). */
+  /**
+   * Middle from
+   *
+   * Depth fraction from which a point counts as middle-to-late (1/3: not in the first third of the layers).
+   *
+   * @default 1 / 3
+   */
   middleFrom?: number;
 }
 
-/** Depth fraction of a lens point: "L pre" = L / numLayers (layers already applied), "L post" = (L + 1) / numLayers. */
+/**
+ * Depth fraction of a lens point: "L pre" = L / numLayers (layers already applied), "L post" = (L + 1) / numLayers.
+ *
+ * @example
+ * depthFraction(1, "post", 6); // 2 / 6
+ */
 export function depthFraction(layer: number, where: "pre" | "post", numLayers: number): number {
   return (layer + (where === "post" ? 1 : 0)) / numLayers;
 }
@@ -171,7 +211,12 @@ export interface Emergence {
   firstPositiveDepth: number | null;
 }
 
-/** Emergence point of one group's rows (sorted by pointIndex here). */
+/**
+ * Emergence point of one group's rows (sorted by pointIndex here).
+ *
+ * @example
+ * emergencePoint(lens.rows.filter((r) => r.group === "all"), { numLayers: 6 }).point; // e.g. "3 post"
+ */
 export function emergencePoint(rows: LensRow[], opts: LayerwiseFindingOptions): Emergence {
   const thr = opts.accuracyThreshold ?? 0.8;
   const field = opts.accuracyField ?? "parenAccuracy";
@@ -195,6 +240,10 @@ export function emergencePoint(rows: LensRow[], opts: LayerwiseFindingOptions): 
  * fraction is at least `middleFrom`. replicates: the pooled emergence is middle-to-late and every
  * n emerges, none early; partly: it emerges but early, or some n never emerge; does not replicate:
  * the pooled rows never emerge.
+ *
+ * @example
+ * const lens = await logitLens(model, prompts);
+ * layerwiseFinding(lens.rows, { numLayers: model.config.numLayers }).markdown;
  */
 export function layerwiseFinding(rows: LensRow[], opts: LayerwiseFindingOptions): Finding {
   requireRows(rows, "logit-lens rows");
@@ -292,11 +341,30 @@ export interface SublayerRow {
 }
 
 export interface SublayerFindingOptions {
-  /** Threshold for "matters" in logit units (default 0.1 × |mean clean logit difference| when given, else 0.5). */
+  /**
+   * Logit threshold
+   *
+   * |effect| at or above this "matters", for methods in logit units.
+   *
+   * @default 0.1 × |cleanLogitDiff| when given, else 0.5
+   */
   logitThreshold?: number;
-  /** Mean clean logit difference: sets the default logit threshold; ≤ 0 (the model fails the task) → does not replicate. */
+  /**
+   * Clean logit difference
+   *
+   * Mean clean LD (`sublayerEffects(...).baseline`, pooled): sets the default logit threshold;
+   * ≤ 0 (the model fails the task) → does not replicate.
+   *
+   * @default none
+   */
   cleanLogitDiff?: number;
-  /** Threshold for "matters" for fraction-of-gap methods (patching; default 0.1). */
+  /**
+   * Fraction threshold
+   *
+   * |effect| at or above this "matters", for fraction-of-gap methods (patching).
+   *
+   * @default 0.1
+   */
   fractionThreshold?: number;
 }
 
@@ -315,7 +383,12 @@ export interface SublayerMethodSummary {
   mhaMore: boolean;
 }
 
-/** Per-method totals and "matters" layers from pooled rows. */
+/**
+ * Per-method totals and "matters" layers from pooled rows.
+ *
+ * @example
+ * sublayerSummaries(res.rows, { cleanLogitDiff: 3.2 }).map((s) => [s.method, s.totalAttn, s.totalMlp]);
+ */
 export function sublayerSummaries(rows: SublayerRow[], opts: SublayerFindingOptions = {}): SublayerMethodSummary[] {
   const pooled = rows.filter((r) => r.n === null);
   const methods = [...new Set(pooled.map((r) => r.method))];
@@ -364,6 +437,10 @@ export function sublayerSummaries(rows: SublayerRow[], opts: SublayerFindingOpti
  * types matter AND MHA is more important; partly: one of the two holds in a majority; does not
  * replicate: neither does, or the mean clean logit difference (when given) is ≤ 0 — a model that
  * fails the task has no mechanism for it to localise.
+ *
+ * @example
+ * const res = await sublayerEffects(model, pairs, { reference });
+ * sublayerFinding(res.rows, { cleanLogitDiff: res.baseline.find((b) => b.n === null)!.cleanLogitDiff });
  */
 export function sublayerFinding(rows: SublayerRow[], opts: SublayerFindingOptions = {}): Finding {
   requireRows(rows, "sub-layer rows");
@@ -435,26 +512,67 @@ export interface HeadRow {
   causalHi: number;
 }
 
+/** The rule of finding 3; `countingHeads(...).rule` fits (thresholds, baseline, causal threshold). */
 export interface CountingFindingOptions {
-  /** |r| at or above this, with an interval excluding 0, makes a counting head (default 0.5). */
+  /**
+   * Counting threshold
+   *
+   * |r| at or above this, with an interval excluding 0, makes a counting head.
+   *
+   * @default 0.5
+   */
   countingThreshold?: number;
   /**
+   * Uniform-attention baseline
+   *
    * r that a head attending uniformly to every token would get (e.g. the correlation of the share
    * of `)` tokens with the count). A head whose r has this sign must have its whole interval beyond
-   * it: attention that merely spreads over more `)` tokens is not counting. Default 0 (no baseline).
+   * it: attention that merely spreads over more `)` tokens is not counting.
+   *
+   * @default 0 (no baseline)
    */
   baselineR?: number;
-  /** A counting head promotes the right count when its promotion rate is ≥ this (default 0.5; chance among four runs is 0.25). */
+  /**
+   * Promotion threshold
+   *
+   * A counting head promotes the right count when its promotion rate is ≥ this (chance among four runs is 0.25).
+   *
+   * @default 0.5
+   */
   promoteThreshold?: number;
-  /** |causal effect| below this is neutral even when its interval excludes 0 (default 0, in logits). */
+  /**
+   * Causal threshold
+   *
+   * |causal effect| below this is neutral even when its interval excludes 0 (in logits).
+   *
+   * @default 0
+   */
   causalThreshold?: number;
-  /** What r correlates (for the text), e.g. "attention on `)` vs the number already closed". */
+  /**
+   * Criterion text
+   *
+   * What r correlates, for the text, e.g. "attention on `)` vs the number already closed".
+   *
+   * @default "its attention on `)` and the number already closed"
+   */
   criterion?: string;
-  /** The causal method's name (for the text), e.g. "zero ablation at the last position". */
+  /**
+   * Causal method text
+   *
+   * The causal method's name, for the text, e.g. "zero ablation at the last position".
+   *
+   * @default "ablation"
+   */
   causalMethod?: string;
 }
 
-/** Is this head a counting head under the options' rule? */
+/**
+ * Is this head a counting head under the rule? |r| ≥ countingThreshold, an interval excluding 0,
+ * and, on the side of the uniform-attention baseline, an interval entirely beyond it.
+ *
+ * @example
+ * isCountingHead(res.heads[0], res.rule); // res = await countingHeads(model, prompts)
+ */
 export function isCountingHead(h: HeadRow, opts: CountingFindingOptions = {}): boolean {
   const thr = opts.countingThreshold ?? 0.5;
   const base = opts.baselineR ?? 0;
@@ -465,7 +583,34 @@ export function isCountingHead(h: HeadRow, opts: CountingFindingOptions = {}): b
   return true;
 }
 
-/** "helps" / "hurts" / "neutral" / "untested" (no causal number) for one head. */
+/**
+ * The counting heads under the rule, strongest |r| first: the one list to print.
+ *
+ * @example
+ * countingHeadList(res.heads, res.rule).map((h) => h.label); // e.g. ["L3H5", "L2H1"]
+ */
+export function countingHeadList<H extends HeadRow>(heads: H[], opts: CountingFindingOptions = {}): H[] {
+  return heads.filter((h) => isCountingHead(h, opts)).sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
+}
+
+/**
+ * "promotes" (promotion rate ≥ promoteThreshold) or "misleads" for a counting head; null for a
+ * head that is not one.
+ *
+ * @example
+ * promotionRole(h, res.rule); // "promotes" | "misleads" | null
+ */
+export function promotionRole(h: HeadRow, opts: CountingFindingOptions = {}): "promotes" | "misleads" | null {
+  if (!isCountingHead(h, opts)) return null;
+  return h.promoteRate >= (opts.promoteThreshold ?? 0.5) ? "promotes" : "misleads";
+}
+
+/**
+ * "helps" / "hurts" / "neutral" / "untested" (no causal number) for one head.
+ *
+ * @example
+ * causalRole(h, res.rule.causalThreshold);
+ */
 export function causalRole(h: HeadRow, causalThreshold = 0): "helps" | "hurts" | "neutral" | "untested" {
   if (!Number.isFinite(h.causalEffect)) return "untested";
   if (Math.abs(h.causalEffect) < causalThreshold) return "neutral";
@@ -480,6 +625,10 @@ export function causalRole(h: HeadRow, causalThreshold = 0): "helps" | "hurts" |
  * replicates: counting heads exist and they include both a promoter and a misleader, or both a
  * helper and a hurter; partly: counting heads exist but all play one role; does not replicate:
  * no counting head.
+ *
+ * @example
+ * const res = await countingHeads(model, prompts, { reference, causalPerN: 30 });
+ * countingFinding(res.heads, res.rule).verdict; // the rule carries the baseline and causal threshold
  */
 export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions = {}): Finding {
   requireRows(heads, "head rows");
@@ -487,9 +636,7 @@ export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions =
   const pthr = opts.promoteThreshold ?? 0.5;
   const cthr = opts.causalThreshold ?? 0;
   const base = opts.baselineR ?? 0;
-  const counting = heads
-    .filter((h) => isCountingHead(h, opts))
-    .sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
+  const counting = countingHeadList(heads, opts);
   const promoters = counting.filter((h) => h.promoteRate >= pthr);
   const misleaders = counting.filter((h) => !(h.promoteRate >= pthr));
   const roles = counting.map((h) => causalRole(h, cthr));

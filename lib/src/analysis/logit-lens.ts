@@ -17,9 +17,8 @@ import {
   unembedColumns,
   dot,
 } from "./metrics";
-import { ParenRunTokens, parenRunTokens } from "../task/paren-tokens";
-import type { Tokenizer } from "../core/tokenizer";
-import { StudyPrompt, lengthBatches } from "../task/prompts";
+import { ParenRunTokens } from "../task/paren-tokens";
+import { StudyPrompt, checkStudyPrompts, lengthBatches, modelParens } from "./study";
 
 /**
  * How each residual vector is normalised before the unembedding:
@@ -31,18 +30,55 @@ import { StudyPrompt, lengthBatches } from "../task/prompts";
 export type LensNormalisation = "own-rms" | "cached-final";
 
 export interface LogitLensOptions {
+  /**
+   * Normalisation
+   *
+   * How each residual vector is normalised before the unembedding (see `LensNormalisation`).
+   *
+   * @default "own-rms"
+   */
   normalisation?: LensNormalisation;
-  /** Default strongest wrong count; "tokens" ids are indexed like `prompts`. */
+  /**
+   * Counterfactual
+   *
+   * The token the label is compared against in the logit difference; "tokens" ids are indexed like `prompts`.
+   *
+   * @default { kind: "strongest-wrong" }
+   */
   counterfactual?: CounterfactualSpec;
   /**
-   * Decode over the whole vocabulary (default true): needed for whole-vocabulary accuracy,
-   * probability and rank. false decodes only the paren runs and the label/counterfactual tokens
-   * (cheap on a 32k vocabulary); whole-vocabulary fields are then NaN / null.
+   * Full vocabulary
+   *
+   * Decode over the whole vocabulary: needed for whole-vocabulary accuracy, probability and rank.
+   * false decodes only the paren runs and the label/counterfactual tokens (cheap on a 32k
+   * vocabulary); whole-vocabulary fields are then NaN / null.
+   *
+   * @default true
    */
   fullVocab?: boolean;
+  /**
+   * Batch size
+   *
+   * Prompts per forward pass (batches hold prompts of one token count).
+   *
+   * @default 32
+   */
   batchSize?: number;
+  /**
+   * Bootstrap
+   *
+   * Resamples, seed and level of every interval.
+   *
+   * @default { samples: 1000, seed: 0, level: 0.95 }
+   */
   bootstrap?: BootstrapOptions;
-  /** Paren-run token ids; looked up from the model's tokenizer when absent. */
+  /**
+   * Paren-run tokens
+   *
+   * Ids of the runs `)` … `))))`.
+   *
+   * @default looked up through the model's tokenizer
+   */
   parens?: ParenRunTokens;
 }
 
@@ -94,21 +130,6 @@ export interface LogitLensResult {
   };
 }
 
-/** The paren-run ids given, or looked up through the model's tokenizer. */
-export function modelParens(model: HookedLlama, parens?: ParenRunTokens): ParenRunTokens {
-  if (parens) return parens;
-  const tok = model.tokenizer as unknown as Partial<Tokenizer> | null;
-  if (!tok || typeof tok.tokenToId !== "function" || typeof tok.idToToken !== "function") {
-    throw new InputError(
-      "This model has no full tokenizer to look up the paren-run tokens; pass { parens: parenRunTokens(tokenizer) }",
-      {
-        field: "parens",
-      },
-    );
-  }
-  return parenRunTokens(tok as Tokenizer);
-}
-
 /** The 2 × numLayers lens points in forward order. */
 export function lensPoints(numLayers: number): LensPoint[] {
   const out: LensPoint[] = [];
@@ -131,53 +152,42 @@ function describeCounterfactual(cf: CounterfactualSpec): string {
   return "given token per prompt";
 }
 
-export function checkStudyPrompts(prompts: StudyPrompt[], vocab: number, field = "prompts"): void {
-  if (!Array.isArray(prompts) || prompts.length === 0)
-    throw new InputError(`${field}: give at least one prompt`, { field });
-  prompts.forEach((p, i) => {
-    if (!p || !Array.isArray(p.promptIds) || p.promptIds.length === 0)
-      throw new InputError(`${field}[${i}]: promptIds must be a non-empty array`, {
-        field: `${field}[${i}].promptIds`,
-      });
-    if (!Number.isInteger(p.n) || p.n < 1)
-      throw new InputError(`${field}[${i}]: n must be a positive integer`, { field: `${field}[${i}].n` });
-    if (!(Number.isInteger(p.labelId) && p.labelId >= 0 && p.labelId < vocab)) {
-      throw new InputError(`${field}[${i}]: labelId ${p.labelId} outside the vocabulary of ${vocab}`, {
-        field: `${field}[${i}].labelId`,
-      });
-    }
-  });
-}
-
-/** Run the logit lens over prompts (batched by equal length). */
-export async function logitLens(
-  model: HookedLlama,
-  prompts: StudyPrompt[],
-  opts: LogitLensOptions = {},
-): Promise<LogitLensResult> {
-  const cfg = model.config;
-  const V = cfg.vocabSize;
-  const D = cfg.hiddenSize;
-  checkStudyPrompts(prompts, V);
+/** The options with their defaults, checked against the prompts. */
+function lensSettings(model: HookedLlama, prompts: StudyPrompt[], opts: LogitLensOptions) {
+  checkStudyPrompts(prompts, model.config.vocabSize);
   const normalisation = opts.normalisation ?? "own-rms";
   if (normalisation !== "own-rms" && normalisation !== "cached-final") {
     throw new InputError(`normalisation must be "own-rms" or "cached-final", got ${JSON.stringify(normalisation)}`, {
       field: "normalisation",
     });
   }
-  const cf = opts.counterfactual ?? { kind: "strongest-wrong" };
+  const cf: CounterfactualSpec = opts.counterfactual ?? { kind: "strongest-wrong" };
   if (cf.kind === "tokens" && cf.ids.length !== prompts.length) {
     throw new InputError(`counterfactual tokens: ${cf.ids.length} ids for ${prompts.length} prompts`, {
       field: "counterfactual.ids",
     });
   }
-  const fullVocab = opts.fullVocab ?? true;
-  const parens = modelParens(model, opts.parens);
-  const points = lensPoints(cfg.numLayers);
+  return { normalisation, cf, fullVocab: opts.fullVocab ?? true, parens: modelParens(model, opts.parens) };
+}
+
+/**
+ * Run the logit lens over prompts (batched by equal length): every residual point decoded through
+ * the final norm and W_U at the last position, scored per prompt and summarised per n and pooled.
+ *
+ * @example
+ * const lens = await logitLens(model, data.splits.analysis, { bootstrap: { samples: 1000, seed: 0 } });
+ * lens.rows.filter((r) => r.group === "all").map((r) => [r.point, r.logitDiff]); // LD per layer, pooled
+ */
+export async function logitLens(
+  model: HookedLlama,
+  prompts: StudyPrompt[],
+  opts: LogitLensOptions = {},
+): Promise<LogitLensResult> {
+  const { normalisation, cf, fullVocab, parens } = lensSettings(model, prompts, opts);
+  const { vocabSize: V, hiddenSize: D, rmsNormEps: eps } = model.config;
+  const points = lensPoints(model.config.numLayers);
   const W_U = model.W_U; // [d_model, vocab]
   const w = model.finalNormWeight.data; // [d_model]
-  const eps = cfg.rmsNormEps;
-
   // With fullVocab false only these columns are decoded; every other logit stays -Infinity.
   const sparseIds = [
     ...new Set([...parens.ids, ...prompts.map((p) => p.labelId), ...(cf.kind === "tokens" ? cf.ids : [])]),
@@ -198,12 +208,7 @@ export async function logitLens(
       const resid = cache.atPos(points[k].hook, "last"); // [batch, d_model]
       indices.forEach((pi, b) => {
         const x = resid.data.subarray(b * D, (b + 1) * D);
-        let scale: number;
-        if (normalisation === "own-rms") {
-          let ms = 0;
-          for (let d = 0; d < D; d++) ms += x[d] * x[d];
-          scale = Math.sqrt(ms / D + eps);
-        } else scale = finalScale.data[b];
+        const scale = normalisation === "own-rms" ? ownRms(x, eps) : finalScale.data[b];
         for (let d = 0; d < D; d++) xn[d] = (x[d] / scale) * w[d];
         if (fullVocab) decodeFull(xn, W_U, logits);
         else {
@@ -214,13 +219,49 @@ export async function logitLens(
       });
     }
   }
+  return {
+    ...lensRows(scores, points, prompts, fullVocab, opts.bootstrap),
+    metadata: {
+      normalisation,
+      normalisationDescription: NORMALISATION_NOTES[normalisation],
+      counterfactual: describeCounterfactual(cf),
+      fullVocab,
+      points,
+      promptCount: prompts.length,
+    },
+  };
+}
 
+const NORMALISATION_NOTES: Record<LensNormalisation, string> = {
+  "own-rms":
+    "each residual divided by its own RMS (sqrt(mean(x^2)+eps)), times the final norm weight, then W_U (standard logit lens)",
+  "cached-final":
+    "each residual divided by the run's cached final-norm scale (ln_final.hook_scale), times the final norm weight, then W_U (TransformerLens apply_ln_to_stack)",
+};
+
+/** sqrt(mean(x²) + eps): the final RMSNorm's scale of this residual [d_model]. */
+function ownRms(x: Float32Array, eps: number): number {
+  const D = x.length;
+  let ms = 0;
+  for (let d = 0; d < D; d++) ms += x[d] * x[d];
+  return Math.sqrt(ms / D + eps);
+}
+
+/** Summary rows per point and n (with intervals) and one row per prompt and point. */
+function lensRows(
+  scores: PromptScore[][],
+  points: LensPoint[],
+  prompts: StudyPrompt[],
+  fullVocab: boolean,
+  bootstrap: BootstrapOptions | undefined,
+): { rows: LogitLensRow[]; perPrompt: LogitLensPromptRow[] } {
   const rows: LogitLensRow[] = [];
   const perPrompt: LogitLensPromptRow[] = [];
   points.forEach((pt, k) => {
     const s = scores[k];
-    for (const r of summarizeScores(s, { bootstrap: opts.bootstrap })) {
-      const row: LogitLensRow = { ...r, point: pt.point, pointIndex: pt.pointIndex, layer: pt.layer, where: pt.where };
+    const at = { point: pt.point, pointIndex: pt.pointIndex, layer: pt.layer, where: pt.where };
+    for (const r of summarizeScores(s, { bootstrap })) {
+      const row: LogitLensRow = { ...r, ...at };
       if (!fullVocab) {
         row.accuracy = row.accuracyLo = row.accuracyHi = NaN;
         row.meanProb = row.meanRank = row.medianRank = NaN;
@@ -232,10 +273,7 @@ export async function logitLens(
         prompt: pi,
         id: prompts[pi].id ?? null,
         n: x.n,
-        point: pt.point,
-        pointIndex: pt.pointIndex,
-        layer: pt.layer,
-        where: pt.where,
+        ...at,
         logitDiff: x.logitDiff,
         correct: fullVocab ? x.correct : null,
         parenCorrect: x.parenCorrect,
@@ -245,21 +283,7 @@ export async function logitLens(
       }),
     );
   });
-  return {
-    rows,
-    perPrompt,
-    metadata: {
-      normalisation,
-      normalisationDescription:
-        normalisation === "own-rms"
-          ? "each residual divided by its own RMS (sqrt(mean(x^2)+eps)), times the final norm weight, then W_U (standard logit lens)"
-          : "each residual divided by the run's cached final-norm scale (ln_final.hook_scale), times the final norm weight, then W_U (TransformerLens apply_ln_to_stack)",
-      counterfactual: describeCounterfactual(cf),
-      fullVocab,
-      points,
-      promptCount: prompts.length,
-    },
-  };
+  return { rows, perPrompt };
 }
 
 /** logits[v] = Σ_d x[d] W_U[d, v] (row-major friendly loop). */

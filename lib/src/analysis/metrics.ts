@@ -67,7 +67,13 @@ function row(t: Tensor, b: number): Float32Array {
   return t.data.subarray(b * V, (b + 1) * V);
 }
 
-/** Score each prompt of a batch from its last-position logits ([batch, pos, vocab] or [batch, vocab]). */
+/**
+ * Score each prompt of a batch from its last-position logits ([batch, pos, vocab] or [batch, vocab]).
+ *
+ * @example
+ * const scores = scoreLogits(await model.run(prompts.map((p) => p.promptIds), { logitsAt: "last" }), prompts, parens);
+ * scores[0].logitDiff; // logit[label] − logit[strongest wrong run]
+ */
 export function scoreLogits(
   logits: Tensor,
   targets: MetricTarget[],
@@ -171,19 +177,6 @@ export function scoreRow(
   };
 }
 
-/** One effect estimate of an analysis, per count n or pooled, with its bootstrap interval. */
-export interface GroupedEffect {
-  /** "n=2" … or "all"; n is null for the pooled row. */
-  group: string;
-  n: number | null;
-  count: number;
-  effect: number;
-  lo: number;
-  hi: number;
-  /** "logit": a change of logit difference; "fraction": of the clean − corrupted gap. */
-  unit: "logit" | "fraction";
-}
-
 export interface MetricSummaryRow {
   /** "n=1" … or "all". */
   group: string;
@@ -237,7 +230,12 @@ function summarizeGroup(group: string, n: number | null, s: PromptScore[], boot:
   };
 }
 
-/** One row per n (ascending) and a pooled "all" row, with percentile bootstrap intervals. */
+/**
+ * One row per n (ascending) and a pooled "all" row, with percentile bootstrap intervals.
+ *
+ * @example
+ * summarizeScores(scores, { bootstrap: { samples: 1000, seed: 0 } }).find((r) => r.group === "all")!.accuracy;
+ */
 export function summarizeScores(
   scores: PromptScore[],
   opts: { bootstrap?: BootstrapOptions } = {},
@@ -270,7 +268,12 @@ export interface LogitDiffByCountRow {
   winRate: number;
 }
 
-/** The "each other count" table: for every correct n and every other count m, mean logit[n] − logit[m]. */
+/**
+ * The "each other count" table: for every correct n and every other count m, mean logit[n] − logit[m].
+ *
+ * @example
+ * logitDiffByCount(scores).filter((r) => r.n === 2); // run of 2 vs runs of 1, 3, 4
+ */
 export function logitDiffByCount(
   scores: PromptScore[],
   opts: { bootstrap?: BootstrapOptions } = {},
@@ -299,7 +302,12 @@ export function logitDiffByCount(
   return rows;
 }
 
-/** logit[correct] − logit[counterfactual] for fixed token ids (a linear metric: use it for patching). */
+/**
+ * logit[correct] − logit[counterfactual] for fixed token ids (a linear metric: use it for patching).
+ *
+ * @example
+ * logitDiffFor(await model.runWithHooks(ids, [zeroAt("blocks.2.hook_mlp_out")], { logitsAt: "last" }), labels, cfs);
+ */
 export function logitDiffFor(logits: Tensor, correctIds: number[], counterfactualIds: number[]): number[] {
   const last = lastPositionLogits(logits); // [batch, vocab]
   const [B] = last.shape;

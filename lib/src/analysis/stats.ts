@@ -3,6 +3,7 @@
  * (linear interpolation, as numpy's default), Pearson correlation. NaN in, NaN out: callers
  * decide what an undefined statistic means (e.g. a correlation with a constant variable).
  */
+import { InputError } from "../core/errors";
 
 /** Arithmetic mean; NaN for an empty list. */
 export function meanOf(values: ArrayLike<number>): number {
@@ -43,7 +44,7 @@ export function medianOf(values: ArrayLike<number>): number {
  */
 export function pearson(xs: ArrayLike<number>, ys: ArrayLike<number>): number {
   const n = xs.length;
-  if (n !== ys.length) throw new RangeError(`pearson: ${n} x values but ${ys.length} y values`);
+  if (n !== ys.length) throw new InputError(`pearson: ${n} x values but ${ys.length} y values`, { field: "ys" });
   if (n < 2) return NaN;
   const mx = meanOf(xs);
   const my = meanOf(ys);

@@ -18,11 +18,22 @@ import type { HookedLlama } from "../runtime/hooked-llama";
 import type { ActivationCache } from "../hooks/activation-cache";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
-import { BootstrapOptions, bootstrapIndices, bootstrapMean } from "./bootstrap";
-import { dot, GroupedEffect, logitDiffFor, scoreRow } from "./metrics";
-import { StudyPrompt, lengthBatches } from "../task/prompts";
-import { checkStudyPrompts, modelParens } from "./logit-lens";
+import { BootstrapOptions, bootstrapGapFraction, bootstrapMean } from "./bootstrap";
+import { dot, logitDiffFor } from "./metrics";
 import { ParenRunTokens } from "../task/paren-tokens";
+import {
+  GroupedEffect,
+  PromptGroup,
+  PromptPair,
+  StudyPrompt,
+  batchCounterfactuals,
+  checkPromptPairs,
+  checkStudyPrompts,
+  groupsOf,
+  lengthBatches,
+  modelParens,
+} from "./study";
+import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
 
 /**
  * Which mean replaces a sub-layer output in mean ablation:
@@ -37,29 +48,74 @@ export const MEAN_ABLATION_BASES: MeanAblationBasis[] = ["all-positions", "per-p
 export type SublayerMethod = "zero-ablation" | "mean-ablation" | "denoising" | "noising" | "dla";
 export const SUBLAYER_METHODS: SublayerMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising", "dla"];
 
-/** A clean prompt and, for patching, its corrupted partner (same token count). A CorruptedPair fits. */
-export interface PromptPair {
-  clean: StudyPrompt;
-  corrupted?: StudyPrompt;
-}
-
 export interface SublayerEffectsOptions {
-  /** Default: every method the inputs allow (patching needs corrupted prompts, mean ablation a reference set). */
+  /**
+   * Methods
+   *
+   * Which effects to compute, each in its own rows.
+   *
+   * @default every method the inputs allow: denoising and noising need a corrupted prompt in every pair, mean ablation `reference`
+   */
   methods?: SublayerMethod[];
-  /** Prompts whose activations give the means for mean ablation (a held-out split). */
+  /**
+   * Reference prompts
+   *
+   * Prompts whose activations give the means for mean ablation (a held-out split).
+   *
+   * @default none (no mean ablation)
+   */
   reference?: StudyPrompt[];
   /**
-   * Default "all-positions". On templated prompts the token count fixes n (the authors' template
-   * does), so a per-position mean over same-length prompts is a mean over prompts with the same
-   * count: it keeps the count, and ablating to it cannot show whether a sub-layer carries it.
+   * Mean over
+   *
+   * Which mean replaces the sub-layer output in mean ablation. On templated prompts the token count
+   * fixes n (the authors' template does), so a per-position mean over same-length prompts is a
+   * mean over prompts with the same count: it keeps the count, and ablating to it cannot show
+   * whether a sub-layer carries it.
+   *
+   * @default "all-positions"
    */
   meanOver?: MeanAblationBasis;
-  /** Default "corrupted-label" when every pair has a corrupted prompt, else "strongest-wrong" (taken from the clean run). */
+  /**
+   * Counterfactual
+   *
+   * The token the label is compared against in LD, fixed per prompt: the corrupted partner's label,
+   * or the strongest wrong paren run of the clean run.
+   *
+   * @default "corrupted-label" when every pair has a corrupted prompt, else "strongest-wrong"
+   */
   counterfactual?: "corrupted-label" | "strongest-wrong";
-  /** Ablate / patch the sub-layer output at every position (default) or at the last one only. */
+  /**
+   * Positions
+   *
+   * Ablate / patch the sub-layer output at every position or at the last one only.
+   *
+   * @default "all"
+   */
   positions?: "all" | "last";
+  /**
+   * Batch size
+   *
+   * Prompts per forward pass (batches hold prompts of one token count).
+   *
+   * @default 32
+   */
   batchSize?: number;
+  /**
+   * Bootstrap
+   *
+   * Resamples, seed and level of every interval.
+   *
+   * @default { samples: 1000, seed: 0, level: 0.95 }
+   */
   bootstrap?: BootstrapOptions;
+  /**
+   * Paren-run tokens
+   *
+   * Ids of the runs `)` … `))))`.
+   *
+   * @default looked up through the model's tokenizer
+   */
   parens?: ParenRunTokens;
 }
 
@@ -117,29 +173,8 @@ const METHOD_NOTES: Record<SublayerMethod, string> = {
 
 export const sublayerHook = (layer: number, sublayer: "attn" | "mlp"): string => `blocks.${layer}.hook_${sublayer}_out`;
 
-/**
- * Means of some hooks over the reference prompts, for each wanted length (length → hook → mean):
- * "all-positions" gives the same [d_model] mean over every reference position for every length;
- * "per-position-same-length" gives [pos, d_model] means over the reference prompts of that length,
- * and for a length no reference prompt has, the [d_model] all-positions mean (listed in fallbackLengths).
- */
-export async function referenceMeans(
-  model: HookedLlama,
-  reference: StudyPrompt[],
-  hooks: string[],
-  lengths: number[],
-  opts: { meanOver?: MeanAblationBasis; batchSize?: number } = {},
-): Promise<{ means: Map<number, Map<string, Tensor>>; fallbackLengths: number[] }> {
-  const meanOver = opts.meanOver ?? "all-positions";
-  const batchSize = opts.batchSize ?? 32;
-  if (!MEAN_ABLATION_BASES.includes(meanOver)) {
-    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, {
-      field: "meanOver",
-    });
-  }
-  if (!Array.isArray(reference) || reference.length === 0)
-    throw new InputError("mean ablation needs at least one reference prompt", { field: "reference" });
-  checkStudyPrompts(reference, model.config.vocabSize, "reference");
+/** Sums of hook values over the reference prompts: per length [pos * d_model], and over every position [d_model]. */
+async function referenceSums(model: HookedLlama, reference: StudyPrompt[], hooks: string[], batchSize: number) {
   const D = model.config.hiddenSize;
   const sums = new Map<number, Map<string, Float64Array>>(); // length → hook → [pos * d_model]
   const counts = new Map<number, number>();
@@ -163,6 +198,34 @@ export async function referenceMeans(
       }
     }
   }
+  return { sums, counts, overall, overallCount };
+}
+
+/**
+ * Means of some hooks over the reference prompts, for each wanted length (length → hook → mean):
+ * "all-positions" gives the same [d_model] mean over every reference position for every length;
+ * "per-position-same-length" gives [pos, d_model] means over the reference prompts of that length,
+ * and for a length no reference prompt has, the [d_model] all-positions mean (listed in fallbackLengths).
+ */
+export async function referenceMeans(
+  model: HookedLlama,
+  reference: StudyPrompt[],
+  hooks: string[],
+  lengths: number[],
+  opts: { meanOver?: MeanAblationBasis; batchSize?: number } = {},
+): Promise<{ means: Map<number, Map<string, Tensor>>; fallbackLengths: number[] }> {
+  const meanOver = opts.meanOver ?? "all-positions";
+  const batchSize = opts.batchSize ?? 32;
+  if (!MEAN_ABLATION_BASES.includes(meanOver)) {
+    throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, {
+      field: "meanOver",
+    });
+  }
+  if (!Array.isArray(reference) || reference.length === 0)
+    throw new InputError("mean ablation needs at least one reference prompt", { field: "reference" });
+  checkStudyPrompts(reference, model.config.vocabSize, "reference");
+  const { sums, counts, overall, overallCount } = await referenceSums(model, reference, hooks, batchSize);
+  const D = model.config.hiddenSize;
   // [d_model] per hook: each reference position weighs the same
   const overallMeans = new Map(
     hooks.map((h) => [
@@ -202,34 +265,9 @@ export async function referenceMeans(
   return { means, fallbackLengths };
 }
 
-function groupsOf(ns: number[]): { group: string; n: number | null; idx: number[] }[] {
-  const distinct = [...new Set(ns)].sort((a, b) => a - b);
-  const out = distinct.map((n) => ({
-    group: `n=${n}`,
-    n: n as number | null,
-    idx: ns.flatMap((m, i) => (m === n ? [i] : [])),
-  }));
-  out.push({ group: "all", n: null, idx: ns.map((_, i) => i) });
-  return out;
-}
-
-/** Effects of every layer's attention and MLP sub-layer on the logit difference. */
-export async function sublayerEffects(
-  model: HookedLlama,
-  pairs: PromptPair[],
-  opts: SublayerEffectsOptions = {},
-): Promise<SublayerEffectsResult> {
-  const cfg = model.config;
-  const L = cfg.numLayers;
-  const D = cfg.hiddenSize;
-  if (!Array.isArray(pairs) || pairs.length === 0)
-    throw new InputError("sublayerEffects: give at least one prompt pair", { field: "pairs" });
-  checkStudyPrompts(
-    pairs.map((p) => p.clean),
-    cfg.vocabSize,
-    "pairs.clean",
-  );
-  const allCorrupted = pairs.every((p) => p.corrupted);
+/** The options with their defaults, checked against the inputs. */
+function sublayerSettings(model: HookedLlama, pairs: PromptPair[], opts: SublayerEffectsOptions) {
+  const allCorrupted = checkPromptPairs(pairs, model.config.vocabSize);
   const methods =
     opts.methods ??
     SUBLAYER_METHODS.filter((m) => (m !== "denoising" && m !== "noising") || allCorrupted).filter(
@@ -238,8 +276,7 @@ export async function sublayerEffects(
   for (const m of methods)
     if (!SUBLAYER_METHODS.includes(m))
       throw new InputError(`unknown method "${m}"; expected ${SUBLAYER_METHODS.join(", ")}`, { field: "methods" });
-  const patching = methods.includes("denoising") || methods.includes("noising");
-  if (patching && !allCorrupted)
+  if ((methods.includes("denoising") || methods.includes("noising")) && !allCorrupted)
     throw new InputError("denoising/noising need a corrupted prompt in every pair", { field: "pairs.corrupted" });
   if (methods.includes("mean-ablation") && !opts.reference)
     throw new InputError("mean-ablation needs { reference } prompts", { field: "reference" });
@@ -254,32 +291,42 @@ export async function sublayerEffects(
     throw new InputError('counterfactual "corrupted-label" needs a corrupted prompt in every pair', {
       field: "counterfactual",
     });
-  if (allCorrupted) {
-    checkStudyPrompts(
-      pairs.map((p) => p.corrupted!),
-      cfg.vocabSize,
-      "pairs.corrupted",
-    );
-    pairs.forEach((p, i) => {
-      if (p.corrupted!.promptIds.length !== p.clean.promptIds.length) {
-        throw new InputError(
-          `pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}; patching needs equal lengths`,
-          { field: `pairs[${i}].corrupted` },
-        );
-      }
-    });
-  }
   const positions = opts.positions ?? "all";
-  const where = positions === "last" ? { positions: [-1] } : {};
   const parens = modelParens(model, opts.parens);
-  const batchSize = opts.batchSize ?? 32;
-  const sublayers: ("attn" | "mlp")[] = ["attn", "mlp"];
-  const hooks = Array.from({ length: L }, (_, l) => sublayers.map((s) => sublayerHook(l, s))).flat();
+  return { allCorrupted, methods, meanOver, counterfactual, positions, parens, batchSize: opts.batchSize ?? 32 };
+}
 
+const SUBLAYERS: ("attn" | "mlp")[] = ["attn", "mlp"];
+type SweptMethod = Exclude<SublayerMethod, "dla">;
+interface SublayerSite {
+  /** 2 × layer + (0 attn, 1 mlp) */
+  k: number;
+  hook: string;
+  method: SweptMethod;
+}
+
+/**
+ * Effects of every layer's attention and MLP sub-layer on the logit difference (see the file
+ * comment for each method), per n and pooled, with bootstrap intervals.
+ *
+ * @example
+ * const { pairs } = makeCorruptedPairs(tok, data.splits.analysis);
+ * const res = await sublayerEffects(model, pairs, { reference: data.splits.reference, counterfactual: "strongest-wrong" });
+ * res.rows.filter((r) => r.method === "denoising" && r.n === null); // fraction of the gap restored per sub-layer
+ */
+export async function sublayerEffects(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  opts: SublayerEffectsOptions = {},
+): Promise<SublayerEffectsResult> {
+  const cfg = sublayerSettings(model, pairs, opts);
+  const { methods, positions, batchSize } = cfg;
+  const L = model.config.numLayers;
+  const hooks = Array.from({ length: L }, (_, l) => SUBLAYERS.map((s) => sublayerHook(l, s))).flat();
   const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize);
   const means = methods.includes("mean-ablation")
     ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
-        meanOver,
+        meanOver: cfg.meanOver,
         batchSize,
       })
     : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
@@ -287,157 +334,20 @@ export async function sublayerEffects(
   const P = pairs.length;
   const ldClean = new Float64Array(P);
   const ldCorrupted = new Float64Array(P).fill(NaN);
-  const dlaEmbed = new Float64Array(P);
+  const dla = Array.from({ length: 2 * L + 1 }, () => new Float64Array(P)); // [embed, 0 attn, 0 mlp, …][prompt]
+  const { sites, effects } = await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, {
+    ldClean,
+    ldCorrupted,
+    dla,
+  });
   // values[method][layer*2 + s][prompt]
-  const values = new Map<SublayerMethod, Float64Array[]>(
-    methods.map((m) => [m, Array.from({ length: 2 * L }, () => new Float64Array(P))]),
-  );
-
-  const W_U = model.W_U;
-  const [, V] = W_U.shape;
-  for (const { length: T, indices } of batches) {
-    const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
-    const clean = await model.runWithCache(cleanIds, {
-      names: ["hook_embed", ...hooks, "ln_final.hook_scale"],
-      logitsAt: "last",
-    });
-    const correct = indices.map((i) => pairs[i].clean.labelId);
-    const cf = indices.map((i, b) => {
-      if (counterfactual === "corrupted-label") return pairs[i].corrupted!.labelId;
-      const row = clean.logits.data.subarray(b * V, (b + 1) * V);
-      return scoreRow(row, b, pairs[i].clean.n, pairs[i].clean.labelId, parens, { kind: "strongest-wrong" })
-        .counterfactualId;
-    });
-    const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
-    const base = ld(clean.logits);
-    indices.forEach((pi, b) => (ldClean[pi] = base[b]));
-
-    let corrupted: { logits: Tensor; cache: ActivationCache } | null = null;
-    if (allCorrupted) {
-      corrupted = await model.runWithCache(
-        indices.map((i) => pairs[i].corrupted!.promptIds),
-        { names: hooks, logitsAt: "last" },
-      );
-      const c = ld(corrupted.logits);
-      indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
-    }
-
-    for (let l = 0; l < L; l++) {
-      for (let s = 0; s < 2; s++) {
-        const hook = sublayerHook(l, sublayers[s]);
-        const k = 2 * l + s;
-        const record = (m: SublayerMethod, v: number[]) => indices.forEach((pi, b) => (values.get(m)![k][pi] = v[b]));
-        if (methods.includes("zero-ablation")) {
-          const out = ld(await model.runWithHooks(cleanIds, [{ hook, kind: "zero", ...where }], { logitsAt: "last" }));
-          record(
-            "zero-ablation",
-            out.map((x, b) => base[b] - x),
-          );
-        }
-        if (methods.includes("mean-ablation")) {
-          const mean = means.means.get(T)!.get(hook)!;
-          const out = ld(
-            await model.runWithHooks(cleanIds, [{ hook, kind: "mean", mean, ...where }], { logitsAt: "last" }),
-          );
-          record(
-            "mean-ablation",
-            out.map((x, b) => base[b] - x),
-          );
-        }
-        if (methods.includes("denoising")) {
-          const out = ld(
-            await model.runWithHooks(
-              indices.map((i) => pairs[i].corrupted!.promptIds),
-              [{ hook, kind: "patch", source: clean.cache, ...where }],
-              { logitsAt: "last" },
-            ),
-          );
-          record("denoising", out);
-        }
-        if (methods.includes("noising")) {
-          const out = ld(
-            await model.runWithHooks(cleanIds, [{ hook, kind: "patch", source: corrupted!.cache, ...where }], {
-              logitsAt: "last",
-            }),
-          );
-          record("noising", out);
-        }
-      }
-    }
-
-    {
-      const { stack, labels } = clean.cache.decomposeResid({ pos: "last", applyLn: true }); // [component, batch, d_model]
-      const B = indices.length;
-      const dir = new Float64Array(D);
-      indices.forEach((pi, b) => {
-        for (let d = 0; d < D; d++) dir[d] = W_U.data[d * V + correct[b]] - W_U.data[d * V + cf[b]];
-        labels.forEach((label, c) => {
-          const x = stack.data.subarray((c * B + b) * D, (c * B + b + 1) * D);
-          const v = dot(x, dir);
-          if (label === "embed") dlaEmbed[pi] = v;
-          else if (methods.includes("dla")) {
-            const m = /^(\d+)_(attn|mlp)_out$/.exec(label)!;
-            values.get("dla")![2 * Number(m[1]) + (m[2] === "attn" ? 0 : 1)][pi] = v;
-          }
-        });
-      });
-    }
-  }
+  const values = new Map<SublayerMethod, Float64Array[]>(methods.map((m) => [m, new Array<Float64Array>(2 * L)]));
+  sites.forEach((s, i) => (values.get(s.method)![s.k] = effects[i]));
+  if (methods.includes("dla")) values.set("dla", dla.slice(1));
 
   const ns = pairs.map((p) => p.clean.n);
   const groups = groupsOf(ns);
-  const boot = opts.bootstrap ?? {};
-  const rows: SublayerEffectRow[] = [];
-  const perPrompt: SublayerPromptValue[] = [];
-  for (let l = 0; l < L; l++) {
-    for (let s = 0; s < 2; s++) {
-      const k = 2 * l + s;
-      for (const m of methods) {
-        const v = values.get(m)![k];
-        for (let i = 0; i < P; i++)
-          perPrompt.push({ prompt: i, n: ns[i], layer: l, sublayer: sublayers[s], method: m, value: v[i] });
-        for (const g of groups) {
-          let ci;
-          if (m === "denoising" || m === "noising") {
-            // ratio of means over the resampled prompts: stable where single prompts have a tiny gap
-            ci = bootstrapIndices(
-              g.idx.length,
-              (idx) => {
-                let cl = 0,
-                  co = 0,
-                  pa = 0;
-                for (const j of idx) {
-                  const i = g.idx[j];
-                  cl += ldClean[i];
-                  co += ldCorrupted[i];
-                  pa += v[i];
-                }
-                return m === "denoising" ? (pa - co) / (cl - co) : (cl - pa) / (cl - co);
-              },
-              boot,
-            );
-          } else
-            ci = bootstrapMean(
-              g.idx.map((i) => v[i]),
-              boot,
-            );
-          rows.push({
-            layer: l,
-            sublayer: sublayers[s],
-            hook: sublayerHook(l, sublayers[s]),
-            method: m,
-            group: g.group,
-            n: g.n,
-            count: g.idx.length,
-            effect: ci.estimate,
-            lo: ci.lo,
-            hi: ci.hi,
-            unit: m === "denoising" || m === "noising" ? "fraction" : "logit",
-          });
-        }
-      }
-    }
-  }
+  const { rows, perPrompt } = sublayerRows(values, methods, groups, ns, { ldClean, ldCorrupted }, opts.bootstrap ?? {});
   const mean = (xs: Float64Array, idx: number[]) => idx.reduce((a, i) => a + xs[i], 0) / idx.length;
   return {
     rows,
@@ -451,15 +361,159 @@ export async function sublayerEffects(
     })),
     metadata: {
       methods,
-      counterfactual,
+      counterfactual: cfg.counterfactual,
       positions,
-      meanOver,
+      meanOver: cfg.meanOver,
       dlaEmbed: mean(
-        dlaEmbed,
+        dla[0],
         pairs.map((_, i) => i),
       ),
       meanFallbackLengths: means.fallbackLengths,
-      methodNotes: { ...METHOD_NOTES, "mean-ablation": MEAN_NOTES[meanOver] },
+      methodNotes: { ...METHOD_NOTES, "mean-ablation": MEAN_NOTES[cfg.meanOver] },
     },
   };
+}
+
+/** Per-prompt LDs the sweep fills in: clean, corrupted, and the DLA of each residual component. */
+interface SublayerBaselines {
+  ldClean: Float64Array;
+  ldCorrupted: Float64Array;
+  /** [embed, 0 attn, 0 mlp, …][prompt] */
+  dla: Float64Array[];
+}
+
+/** The ablation and patching runs of every sub-layer, through `sweep`; fills `acc` from each batch's clean run. */
+async function sublayerSweep(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  cfg: ReturnType<typeof sublayerSettings>,
+  hooks: string[],
+  batches: { length: number; indices: number[] }[],
+  means: Map<number, Map<string, Tensor>>,
+  acc: SublayerBaselines,
+): Promise<{ sites: SublayerSite[]; effects: Float64Array[] }> {
+  const { ldClean, ldCorrupted, dla } = acc;
+  const where = cfg.positions === "last" ? { positions: [-1] } : {};
+  const swept: SweptMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising"];
+  const sites: SublayerSite[] = hooks.flatMap((hook, k) =>
+    swept.filter((m) => cfg.methods.includes(m)).map((method) => ({ k, hook, method })),
+  );
+  const effects = await sweep(model, {
+    promptCount: pairs.length,
+    batches,
+    sites,
+    prepare: async ({ length: T, indices }) => {
+      const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
+      const clean = await model.runWithCache(cleanIds, {
+        names: ["hook_embed", ...hooks, "ln_final.hook_scale"],
+        logitsAt: "last",
+      });
+      const correct = indices.map((i) => pairs[i].clean.labelId);
+      const cf = batchCounterfactuals(clean.logits, pairs, indices, cfg.counterfactual, cfg.parens);
+      const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
+      const base = ld(clean.logits);
+      indices.forEach((pi, b) => (ldClean[pi] = base[b]));
+      let corrupted: { logits: Tensor; cache: ActivationCache } | null = null;
+      const corruptedIds = cfg.allCorrupted ? indices.map((i) => pairs[i].corrupted!.promptIds) : [];
+      if (cfg.allCorrupted) {
+        corrupted = await model.runWithCache(corruptedIds, { names: hooks, logitsAt: "last" });
+        const c = ld(corrupted.logits);
+        indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
+      }
+      directLogitAttribution(model, clean.cache, indices, correct, cf, dla);
+      return { T, cleanIds, corruptedIds, clean, corrupted, ld, base };
+    },
+    edit: ({ hook, method }, _batch, c) => {
+      if (method === "zero-ablation") return { input: c.cleanIds, interventions: [zeroAt(hook, where)] };
+      if (method === "mean-ablation")
+        return { input: c.cleanIds, interventions: [meanAt(hook, means.get(c.T)!.get(hook)!, where)] };
+      if (method === "denoising")
+        return { input: c.corruptedIds, interventions: [patchFrom(hook, c.clean.cache, where)] };
+      return { input: c.cleanIds, interventions: [patchFrom(hook, c.corrupted!.cache, where)] };
+    },
+    metric: (logits, { method }, _batch, c) => {
+      const out = c.ld(logits);
+      return method === "zero-ablation" || method === "mean-ablation" ? out.map((x, b) => c.base[b] - x) : out;
+    },
+  });
+  return { sites, effects };
+}
+
+/**
+ * Direct logit attribution at the last position of one batch: each component of the residual
+ * (embedding, then every sub-layer output) through the cached final norm onto
+ * W_U[:, correct] − W_U[:, counterfactual]; out[component][prompt] (component 0 = embed, 1 + 2l + s).
+ */
+function directLogitAttribution(
+  model: HookedLlama,
+  cache: ActivationCache,
+  indices: number[],
+  correct: number[],
+  cf: number[],
+  out: Float64Array[],
+): void {
+  const W_U = model.W_U; // [d_model, vocab]
+  const [D, V] = W_U.shape;
+  const { stack, labels } = cache.decomposeResid({ pos: "last", applyLn: true }); // [component, batch, d_model]
+  const B = indices.length;
+  const dir = new Float64Array(D); // [d_model]
+  indices.forEach((pi, b) => {
+    for (let d = 0; d < D; d++) dir[d] = W_U.data[d * V + correct[b]] - W_U.data[d * V + cf[b]];
+    labels.forEach((label, c) => {
+      const x = stack.data.subarray((c * B + b) * D, (c * B + b + 1) * D);
+      out[c][pi] = dot(x, dir);
+    });
+  });
+}
+
+/** Per-prompt values and grouped rows (ratio-of-means intervals for patching, means for the rest). */
+function sublayerRows(
+  values: Map<SublayerMethod, Float64Array[]>,
+  methods: SublayerMethod[],
+  groups: PromptGroup[],
+  ns: number[],
+  ld: { ldClean: Float64Array; ldCorrupted: Float64Array },
+  boot: BootstrapOptions,
+): { rows: SublayerEffectRow[]; perPrompt: SublayerPromptValue[] } {
+  const rows: SublayerEffectRow[] = [];
+  const perPrompt: SublayerPromptValue[] = [];
+  const L = values.get(methods[0])?.length ?? 0;
+  for (let k = 0; k < L; k++) {
+    const layer = k >> 1;
+    const sublayer = SUBLAYERS[k & 1];
+    for (const method of methods) {
+      const v = values.get(method)![k];
+      for (let i = 0; i < ns.length; i++) perPrompt.push({ prompt: i, n: ns[i], layer, sublayer, method, value: v[i] });
+      const patching = method === "denoising" || method === "noising";
+      for (const g of groups) {
+        const ci = patching
+          ? bootstrapGapFraction(
+              ld.ldClean,
+              ld.ldCorrupted,
+              v,
+              g.idx,
+              method === "denoising" ? "restored" : "destroyed",
+              boot,
+            )
+          : bootstrapMean(
+              g.idx.map((i) => v[i]),
+              boot,
+            );
+        rows.push({
+          layer,
+          sublayer,
+          hook: sublayerHook(layer, sublayer),
+          method,
+          group: g.group,
+          n: g.n,
+          count: g.idx.length,
+          effect: ci.estimate,
+          lo: ci.lo,
+          hi: ci.hi,
+          unit: patching ? "fraction" : "logit",
+        });
+      }
+    }
+  }
+  return { rows, perPrompt };
 }

@@ -27,6 +27,9 @@ export function parenRun(n: number): string {
  * Token ids of the runs `)` … `)`×maxN. Each run is looked up in the vocabulary and must decode
  * back to exactly itself; a run that is not a single token throws a DatasetError (the task is a
  * single next-token choice only when every run is one token).
+ *
+ * @example
+ * const parens = parenRunTokens(model.tokenizer!); // parens.ids[n - 1]: the token of n ")"
  */
 export function parenRunTokens(tokenizer: Tokenizer, maxN = 4): ParenRunTokens {
   if (!Number.isInteger(maxN) || maxN < 1) {
@@ -56,12 +59,6 @@ export function parenRunTokens(tokenizer: Tokenizer, maxN = 4): ParenRunTokens {
   return { ids, runs, maxN };
 }
 
-/** The number of parens of a paren-run token id, or 0 when the id is not one of the runs. */
-export function parenRunCount(parens: ParenRunTokens, id: number): number {
-  const i = parens.ids.indexOf(id);
-  return i < 0 ? 0 : i + 1;
-}
-
 export interface ParenTokenSets {
   /** token id → number of `(` in its text, for every token containing at least one. */
   open: Map<number, number>;
@@ -75,7 +72,13 @@ function tokenText(raw: string): string {
   return m ? String.fromCharCode(parseInt(m[1], 16)) : raw;
 }
 
-/** Every vocabulary entry containing `(` or `)`, with how many of each it contains. */
+/**
+ * Every vocabulary entry containing `(` or `)`, with how many of each it contains.
+ *
+ * @example
+ * const sets = parenTokenSets(tok);
+ * prompt.promptIds.filter((id) => sets.close.has(id)).length; // tokens holding a ")"
+ */
 export function parenTokenSets(tokenizer: Tokenizer): ParenTokenSets {
   const open = new Map<number, number>();
   const close = new Map<number, number>();
