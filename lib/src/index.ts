@@ -1,33 +1,23 @@
-export * from "./core/errors";
-export * from "./core/tensor";
-export * from "./checkpoint/config";
-export * from "./checkpoint/safetensors";
-export * from "./testing/safetensors-writer";
-export * from "./checkpoint/weights";
-export * from "./testing/random-checkpoint";
-export * from "./testing/reference-forward";
-export * from "./notebook/env";
-export * from "./notebook/plot";
-export * from "./notebook/table";
-export * from "./checkpoint/tokenizer";
-export * from "./checkpoint/load";
-export * from "./core/token-batch";
-export * from "./hooks/hook-points";
-export * from "./hooks/interventions";
-export * from "./hooks/activation-cache";
-export * from "./runtime/hooked-llama";
-export * from "./analysis/stats";
-export * from "./analysis/bootstrap";
-export * from "./task/paren-tokens";
-export * from "./task/prompt-templates";
-export * from "./task/prompts";
-export * from "./analysis/metrics";
-export * from "./analysis/logit-lens";
-export * from "./analysis/sublayer-effects";
-export * from "./analysis/counting-heads";
-export * from "./analysis/findings";
-export * from "./runtime/session-plan";
-export * from "./task/corrupted-pairs";
-export * from "./task/prompts-jsonl";
-export * from "./analysis/study";
-export * from "./analysis/sweep";
+/**
+ * parenlens: TransformerLens-style hooks, caches and interventions for Llama-family code models on
+ * onnxruntime-node, and the closing-parenthesis study (arXiv 2502.18499) built on them.
+ *
+ * The public surface, by layer (each folder's index.ts says what it keeps internal):
+ * core (tensors, token batches, errors, seeds) · checkpoint (Hugging Face folders) · hooks (hook
+ * names, interventions, ActivationCache) · runtime (HookedLlama) · task (prompts, pairs) ·
+ * analysis (logit lens, sub-layer effects, counting heads, sweep, findings) · notebook (figures,
+ * tables, study setup). Test support is the `testing` namespace.
+ *
+ * @example
+ * import { HookedLlama, testing } from "parenlens";
+ * const model = await HookedLlama.fromPretrained("data/models/parenlens-code-6l");
+ * const ref = testing.referenceForward(model.config, (name) => model.getWeight(name).data, [1, 2, 3]); // float64 logits
+ */
+export * from "./core";
+export * from "./checkpoint";
+export * from "./hooks";
+export * from "./runtime";
+export * from "./task";
+export * from "./analysis";
+export * from "./notebook";
+export * as testing from "./testing";

@@ -1,0 +1,31 @@
+// analysis/: the paper's measurements and their computed verdicts.
+// Internal on purpose: the per-batch helpers of study.ts the analyses share (groupsOf, asPairs,
+// batchCounterfactuals), bootstrap index drawing, the JS linear algebra (dot, unembedColumns).
+export * from "./findings";
+export * from "./logit-lens";
+export * from "./counting-heads";
+export type {
+  MeanAblationBasis,
+  SublayerMethod,
+  SublayerEffectsOptions,
+  SublayerEffectRow,
+  SublayerPromptValue,
+  SublayerEffectsResult,
+} from "./sublayer-effects";
+export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects } from "./sublayer-effects";
+export * from "./sweep";
+export type { StudyPrompt, PromptPair, GroupedEffect, PromptGroup } from "./study";
+export {
+  groupByLength,
+  lengthBatches,
+  firstPerN,
+  checkStudyPrompts,
+  checkPromptPairs,
+  modelParens,
+  modelParenSets,
+} from "./study";
+export type { CounterfactualSpec, MetricTarget, PromptScore, MetricSummaryRow, LogitDiffByCountRow } from "./metrics";
+export { lastPositionLogits, scoreLogits, scoreRow, summarizeScores, logitDiffByCount, logitDiffFor } from "./metrics";
+export type { BootstrapOptions, Interval } from "./bootstrap";
+export { bootstrapMean, bootstrapProportion, bootstrapPearson, bootstrapGapFraction } from "./bootstrap";
+export { meanOf, stdOf, quantile, medianOf, pearson } from "./stats";

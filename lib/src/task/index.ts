@@ -1,0 +1,17 @@
+// task/: the closing-paren task — paren-run tokens, templates, prompts, corrupted pairs, JSONL.
+export type { ParenRunTokens, ParenTokenSets } from "./paren-tokens";
+export { parenRun, parenRunTokens, parenTokenSets } from "./paren-tokens";
+export type { TemplateName, TemplateDraw, PromptTemplate } from "./prompt-templates";
+export { PROMPT_TEMPLATES } from "./prompt-templates";
+export type {
+  ParenPrompt,
+  RejectionReason,
+  RejectionCounts,
+  GeneratePromptsOptions,
+  GeneratedPrompts,
+  PromptDataset,
+} from "./prompts";
+export { buildPrompt, generatePrompts, generateDataset } from "./prompts";
+export type { CorruptionStrategy, CorruptedPair, CorruptedPairsOptions } from "./corrupted-pairs";
+export { corruptionCandidates, makeCorruptedPairs } from "./corrupted-pairs";
+export { toJsonl, readPromptsJsonl, readPairsJsonl } from "./prompts-jsonl";
