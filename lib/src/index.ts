@@ -26,3 +26,5 @@ export * from "./analysis/logit-lens";
 export * from "./analysis/sublayer-effects";
 export * from "./analysis/counting-heads";
 export * from "./analysis/findings";
+export * from "./notebook/figures";
+export * from "./notebook/study-setup";
