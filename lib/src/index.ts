@@ -28,3 +28,4 @@ export * from "./analysis/counting-heads";
 export * from "./analysis/findings";
 export * from "./notebook/figures";
 export * from "./notebook/study-setup";
+export * from "./notebook/probabilities";

@@ -5,13 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
 import { DatasetError, InputError } from "../../lib/src/core/errors";
-import {
-  fileSha256,
-  perNFromEnv,
-  readDatasetManifest,
-  studyData,
-  StudyData,
-} from "../../lib/src/notebook/study-setup";
+import { fileSha256, perNFromEnv, readDatasetManifest, studyData, StudyData } from "../../lib/src/notebook/study-setup";
 import { generateDataset, makeCorruptedPairs } from "../../lib/src/task/prompts";
 
 const ROOT = path.join(__dirname, "..", "..");
@@ -21,7 +15,10 @@ const tok = loadTokenizer(EMBEDDED);
 const quiet = { log: () => undefined };
 
 /** studyData with its printed lines collected. */
-function study(template: "authors" | "partial" | "complex", opts: Parameters<typeof studyData>[2]): {
+function study(
+  template: "authors" | "partial" | "complex",
+  opts: Parameters<typeof studyData>[2],
+): {
   data: StudyData;
   lines: string[];
 } {
@@ -44,7 +41,10 @@ describe("readDatasetManifest", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "manifest-"));
     const file = path.join(dir, "manifest.json");
     fs.writeFileSync(file, JSON.stringify({ seed: "2502" }));
-    assert.throws(() => readDatasetManifest(file), (e: unknown) => e instanceof DatasetError && e.field === "seed");
+    assert.throws(
+      () => readDatasetManifest(file),
+      (e: unknown) => e instanceof DatasetError && e.field === "seed",
+    );
     assert.throws(() => readDatasetManifest(path.join(dir, "missing.json")), DatasetError);
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -102,8 +102,15 @@ describe("studyData: committed files or regenerated, the same prompts and pairs"
   it("regenerates with the manifest's seed and sizes, not hard-coded ones", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "manifest-"));
     const m = JSON.parse(fs.readFileSync(MANIFEST, "utf8"));
-    fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify({ ...m, seed: 7, perN: { analysis: 3, reference: 2 } }));
-    const data = studyData(tok, "authors", { manifestFile: path.join(dir, "manifest.json"), committed: false, ...quiet });
+    fs.writeFileSync(
+      path.join(dir, "manifest.json"),
+      JSON.stringify({ ...m, seed: 7, perN: { analysis: 3, reference: 2 } }),
+    );
+    const data = studyData(tok, "authors", {
+      manifestFile: path.join(dir, "manifest.json"),
+      committed: false,
+      ...quiet,
+    });
     assert.equal(data.seed, 7);
     assert.equal(data.splits.analysis.length, 12);
     assert.equal(data.splits.reference.length, 8);

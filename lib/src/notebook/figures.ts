@@ -335,6 +335,21 @@ export interface IntervalSeries {
   hi: number[];
 }
 
+/**
+ * An `IntervalSeries` from result rows: one point per row, `interval(row)` = [estimate, lo, hi].
+ *
+ * @example
+ * intervalSeries(rows, (r) => `n=${r.n}`, (r) => [r.accuracy, r.accuracyLo, r.accuracyHi]);
+ */
+export function intervalSeries<R>(
+  rows: R[],
+  x: (row: R) => string | number,
+  interval: (row: R) => [number, number, number],
+): IntervalSeries {
+  const v = rows.map(interval);
+  return { x: rows.map(x), y: v.map((p) => p[0]), lo: v.map((p) => p[1]), hi: v.map((p) => p[2]) };
+}
+
 /** Options of `intervalBars`. */
 export interface IntervalBarsOptions {
   /**
