@@ -191,7 +191,9 @@ export async function studyModel(opts: StudyModelOptions = {}): Promise<StudyMod
   const { numLayers, numHeads, hiddenSize, vocabSize } = model.config;
   log(`${modelName}: ${numLayers} layers × ${numHeads} heads, d_model ${hiddenSize}, vocab ${vocabSize}`);
   log(`tokenizer ${committedData ? "is" : "is not"} the one data/datasets was made with`);
-  if (perN !== null) log(`PARENLENS_PER_N=${perN}: the first ${perN} prompts per n are analysed`);
+  if (perN !== null && perN < manifest.perN.analysis) {
+    log(`PARENLENS_PER_N=${perN}: the first ${perN} prompts per n are analysed`);
+  }
   return { model, tok, modelPath, modelName, settings };
 }
 
