@@ -28,4 +28,4 @@ export type { CounterfactualSpec, MetricTarget, PromptScore, MetricSummaryRow, L
 export { lastPositionLogits, scoreLogits, scoreRow, summarizeScores, logitDiffByCount, logitDiffFor } from "./metrics";
 export type { BootstrapOptions, Interval } from "./bootstrap";
 export { bootstrapMean, bootstrapProportion, bootstrapPearson, bootstrapGapFraction } from "./bootstrap";
-export { meanOf, stdOf, quantile, medianOf, pearson } from "./stats";
+export { meanOf, stdOf, quantile, medianOf, pearson, softmax } from "./stats";

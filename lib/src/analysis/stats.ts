@@ -62,3 +62,20 @@ export function pearson(xs: ArrayLike<number>, ys: ArrayLike<number>): number {
   if (sxx <= 1e-24 * Math.max(1, mx * mx) * n || syy <= 1e-24 * Math.max(1, my * my) * n) return NaN;
   return sxy / Math.sqrt(sxx * syy);
 }
+
+/**
+ * Softmax of one logit vector, in float64: exp(x − max) / Σ exp(x − max).
+ *
+ * @param logits one position's logits, `[vocab]`
+ * @returns probabilities, `[vocab]`
+ *
+ * @example
+ * const probs = softmax(logits.select(1, -1).select(0, 0).data); // [vocab]
+ */
+export function softmax(logits: ArrayLike<number> & Iterable<number>): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  const e = Float64Array.from(logits, (v) => Math.exp(v - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}

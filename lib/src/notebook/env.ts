@@ -85,6 +85,17 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
+/**
+ * Escapes `&`, `<`, `>` and `"` for HTML text and attribute values (tables, figure pages, and
+ * Plotly labels, which Plotly reads as pseudo-HTML).
+ *
+ * @example
+ * escapeHtml("<s>"); // "&lt;s&gt;"
+ */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
+}
+
 /** A Jupyter MIME bundle: MIME type → string (text, JSON-able object, or base64 for binary). */
 export type MimeBundle = Record<string, unknown>;
 

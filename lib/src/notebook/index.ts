@@ -1,7 +1,7 @@
 // notebook/: output for Jupyter (figures, tables, findings) and what every study notebook repeats.
 // Internal on purpose: output-name checks and atomic file writes.
 export type { MimeBundle } from "./env";
-export { projectRoot, figuresDir, resultsDir, notebookModelPath, inNotebook, displayBundle } from "./env";
+export { projectRoot, figuresDir, resultsDir, notebookModelPath, inNotebook, displayBundle, escapeHtml } from "./env";
 export type { PlotlyFigure, SaveFigureOptions, ShowFigureOptions, FigureOutput } from "./plot";
 export {
   PLOTLY_MIME,
@@ -14,3 +14,5 @@ export {
 } from "./plot";
 export type { TableRow, DataFrameLike, SaveTableOptions, ShowTableOptions, TableOutput } from "./table";
 export { toCsv, saveTable, showTable } from "./table";
+export * from "./figures";
+export * from "./study-setup";

@@ -18,8 +18,16 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Browser, Page } from "playwright-core";
-import { InputError, ParenlensError } from "../core/errors";
-import { checkOutputName, displayBundle, figuresDir, inNotebook, projectRoot, writeFileAtomic } from "./env";
+import { InputError, RenderError } from "../core/errors";
+import {
+  checkOutputName,
+  displayBundle,
+  escapeHtml,
+  figuresDir,
+  inNotebook,
+  projectRoot,
+  writeFileAtomic,
+} from "./env";
 
 /** A Plotly.js figure. Typed arrays inside are written out as plain arrays. */
 export interface PlotlyFigure {
@@ -110,7 +118,7 @@ function plotlyScriptPath(): string {
   try {
     return require.resolve("plotly.js-dist-min/plotly.min.js");
   } catch {
-    throw new ParenlensError("RENDER", "plotly.js-dist-min is not installed: run `npm ci` at the project root", {
+    throw new RenderError("plotly.js-dist-min is not installed: run `npm ci` at the project root", {
       field: "plotly.js-dist-min",
     });
   }
@@ -122,10 +130,6 @@ function scriptJson(value: unknown): string {
     .replace(/<\//g, "<\\/")
     .replace(/\u2028/g, "\\u2028")
     .replace(/\u2029/g, "\\u2029");
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
 }
 
 /** The interactive HTML page for a figure; deterministic for the same figure. */
@@ -193,20 +197,14 @@ class StaticRenderer {
       const dataUrl = (await page.evaluate(`Plotly.toImage(${scriptJson(fig)}, ${JSON.stringify(options)})`)) as string;
       const prefix = "data:image/png;base64,";
       if (!dataUrl.startsWith(prefix)) {
-        throw new ParenlensError(
-          "RENDER",
-          `Plotly.toImage returned something other than a PNG data URL: ${dataUrl.slice(0, 40)}…`,
-        );
+        throw new RenderError(`Plotly.toImage returned something other than a PNG data URL: ${dataUrl.slice(0, 40)}…`);
       }
       return Buffer.from(dataUrl.slice(prefix.length), "base64");
     } catch (e) {
-      if (e instanceof ParenlensError) throw e;
+      if (e instanceof RenderError) throw e;
       // A crashed or closed browser: start afresh next time.
       await this.close().catch(() => undefined);
-      throw new ParenlensError(
-        "RENDER",
-        `static rendering of the figure failed in headless Chromium: ${(e as Error).message}`,
-      );
+      throw new RenderError(`static rendering of the figure failed in headless Chromium: ${(e as Error).message}`);
     } finally {
       // Idle browsers go away so that scripts and tests can exit; unref: the timer alone keeps nothing alive.
       this.idle = setTimeout(() => void this.close().catch(() => undefined), BROWSER_IDLE_MS);
@@ -246,8 +244,7 @@ class StaticRenderer {
 export function chromiumPath(): string {
   const candidate = process.env.PARENLENS_CHROMIUM || "/usr/bin/chromium";
   if (!fs.existsSync(candidate)) {
-    throw new ParenlensError(
-      "RENDER",
+    throw new RenderError(
       `Chromium not found at ${candidate} (needed to render figures to PNG): run \`bash scripts/setup.sh\` ` +
         "(or `apt-get install chromium`), or set PARENLENS_CHROMIUM to a Chromium/Chrome binary",
       { file: candidate },

@@ -7,7 +7,7 @@
  */
 import * as path from "path";
 import { InputError } from "../core/errors";
-import { checkOutputName, displayBundle, projectRoot, resultsDir, writeFileAtomic } from "./env";
+import { checkOutputName, displayBundle, escapeHtml, projectRoot, resultsDir, writeFileAtomic } from "./env";
 
 export type TableRow = Record<string, unknown>;
 
@@ -106,10 +106,6 @@ function csvCell(v: unknown): string {
 /** The CSV text (header + rows, "\n" line ends, final newline). */
 export function toCsv(columns: string[], rows: unknown[][]): string {
   return [columns.map(csvCell).join(","), ...rows.map((r) => r.map(csvCell).join(","))].join("\n") + "\n";
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
 }
 
 function isNumeric(column: unknown[]): boolean {
