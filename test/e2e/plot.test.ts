@@ -10,8 +10,8 @@ import {
   renderFigurePng,
   saveFigure,
   showFigure,
-} from "../../lib/src/notebook/plot";
-import { InputError } from "../../lib/src/core/errors";
+  InputError,
+} from "../../lib/src";
 
 /** Width and height from a PNG's IHDR chunk. */
 function pngSize(png: Buffer): { width: number; height: number } {

@@ -6,9 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
-import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
-import { loadTokenizer, Tokenizer } from "../../lib/src/checkpoint/tokenizer";
-import { LlamaConfig } from "../../lib/src/checkpoint/config";
+import { HookedLlama, loadTokenizer, Tokenizer, LlamaConfig } from "../../lib/src";
 
 export const TOKENIZER_DIR = path.join(__dirname, "..", "fixtures/tokenizer");
 

@@ -6,12 +6,17 @@ import * as os from "os";
 import * as path from "path";
 import { AddressInfo } from "net";
 import { env as hfEnv } from "@huggingface/transformers";
-import { loadCheckpoint, loadLocalCheckpoint, hubCacheFolder, looksLikeHubId } from "../../lib/src/checkpoint/load";
+import { hubCacheFolder, looksLikeHubId } from "../../lib/src/checkpoint/load";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
-import { CheckpointError, ConfigError } from "../../lib/src/core/errors";
-import { SafetensorsFile } from "../../lib/src/checkpoint/safetensors";
 import { referenceForward, promptSlice, relativeError } from "../../lib/src/testing/reference-forward";
-import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
+import {
+  loadCheckpoint,
+  loadLocalCheckpoint,
+  CheckpointError,
+  ConfigError,
+  SafetensorsFile,
+  HookedLlama,
+} from "../../lib/src";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures/checkpoints");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ckpt-"));

@@ -1,21 +1,24 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { generateDataset, generatePrompts } from "../../lib/src/task/prompts";
-import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
-import { parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
-import { countingHeads, uniformAttentionBaseline } from "../../lib/src/analysis/counting-heads";
+import { plantParenHead, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
 import {
+  generateDataset,
+  generatePrompts,
+  makeCorruptedPairs,
+  parenRunTokens,
+  parenTokenSets,
+  countingHeads,
+  uniformAttentionBaseline,
   causalRole,
   countingFinding,
   countingHeadList,
   isCountingHead,
   promotionRole,
-} from "../../lib/src/analysis/findings";
-import { firstPerN } from "../../lib/src/analysis/study";
-import { pearson } from "../../lib/src/analysis/stats";
-import { InputError } from "../../lib/src/core/errors";
-import { plantParenHead, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
+  firstPerN,
+  pearson,
+  InputError,
+} from "../../lib/src";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

@@ -11,9 +11,8 @@ import { GraphBuilder } from "../../lib/src/runtime/graph/ir";
 import { partitionGraph } from "../../lib/src/runtime/graph/partition";
 import { OPSET, segmentToModel } from "../../lib/src/runtime/graph/onnx-model";
 import { buildLlamaGraph } from "../../lib/src/runtime/graph/llama-graph";
-import { hookNames } from "../../lib/src/hooks/hook-points";
 import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
-import { expectedLlamaWeights } from "../../lib/src/checkpoint/weights";
+import { hookNames, expectedLlamaWeights } from "../../lib/src";
 
 /** x → h1 = 2x → h2 = h1 + x → out = 3·h2 (so out = 9x): x is used on both sides of the cut at h1. */
 function toyGraph() {

@@ -8,10 +8,9 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
 import { checkFeedNames } from "../../lib/src/runtime/session-plan";
-import { HookNameError, InputError, InterventionError, ParenlensError } from "../../lib/src/core/errors";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
+import { HookedLlama, HookNameError, InputError, InterventionError, ParenlensError } from "../../lib/src";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-hooked-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -10,13 +10,10 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
-import { hookNames } from "../../lib/src/hooks/hook-points";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
-import { padTokens } from "../../lib/src/core/token-batch";
 import { relativeError } from "../../lib/src/testing/reference-forward";
-import { Tensor } from "../../lib/src/core/tensor";
-import type { ActivationCache } from "../../lib/src/hooks/activation-cache";
+import { HookedLlama, hookNames, padTokens, Tensor } from "../../lib/src";
+import type { ActivationCache } from "../../lib/src";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-inv-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));

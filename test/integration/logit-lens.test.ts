@@ -1,12 +1,16 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { generatePrompts } from "../../lib/src/task/prompts";
-import { parenRunTokens } from "../../lib/src/task/paren-tokens";
-import { lensPoints, logitLens } from "../../lib/src/analysis/logit-lens";
-import { PromptScore, scoreLogits } from "../../lib/src/analysis/metrics";
-import { InputError } from "../../lib/src/core/errors";
 import { plantConstantMlp, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
+import {
+  generatePrompts,
+  parenRunTokens,
+  lensPoints,
+  logitLens,
+  PromptScore,
+  scoreLogits,
+  InputError,
+} from "../../lib/src";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

@@ -1,21 +1,21 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { generateDataset } from "../../lib/src/task/prompts";
-import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
-import { parenRunTokens } from "../../lib/src/task/paren-tokens";
+import { sublayerHook } from "../../lib/src/analysis/sublayer-effects";
+import { plantConstantMlp, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
 import {
+  generateDataset,
+  makeCorruptedPairs,
+  parenRunTokens,
   sublayerEffects,
-  sublayerHook,
   SUBLAYER_METHODS,
   SublayerMethod,
-} from "../../lib/src/analysis/sublayer-effects";
-import { lengthBatches } from "../../lib/src/analysis/study";
-import { zeroAt } from "../../lib/src/analysis/sweep";
-import { logitDiffFor } from "../../lib/src/analysis/metrics";
-import type { Tensor } from "../../lib/src/core/tensor";
-import { InputError } from "../../lib/src/core/errors";
-import { plantConstantMlp, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
+  lengthBatches,
+  zeroAt,
+  logitDiffFor,
+  InputError,
+} from "../../lib/src";
+import type { Tensor } from "../../lib/src";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

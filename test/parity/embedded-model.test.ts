@@ -14,10 +14,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
-import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
-import { SafetensorsFile } from "../../lib/src/checkpoint/safetensors";
 import { promptSlice, relativeError, NamedArray } from "../../lib/src/testing/reference-forward";
+import { HookedLlama, loadTokenizer, SafetensorsFile } from "../../lib/src";
 
 const TOL = 1e-4;
 const NAME = "parenlens-code-6l";

@@ -11,12 +11,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
-import { hookNames } from "../../lib/src/hooks/hook-points";
-import { loadLlamaConfig, LlamaConfig } from "../../lib/src/checkpoint/config";
-import { WeightStore, WEIGHTS_INDEX_FILE } from "../../lib/src/checkpoint/weights";
-import { padTokens, TokenBatch } from "../../lib/src/core/token-batch";
-import { seededRandom } from "../../lib/src/core/random";
 import {
   MASKED_SCORE,
   promptSlice,
@@ -24,7 +18,18 @@ import {
   relativeError,
   RefTensor,
 } from "../../lib/src/testing/reference-forward";
-import type { Tensor } from "../../lib/src/core/tensor";
+import {
+  HookedLlama,
+  hookNames,
+  loadLlamaConfig,
+  LlamaConfig,
+  WeightStore,
+  WEIGHTS_INDEX_FILE,
+  padTokens,
+  TokenBatch,
+  seededRandom,
+} from "../../lib/src";
+import type { Tensor } from "../../lib/src";
 
 const TOL = 1e-4;
 const FIXTURES = path.join(__dirname, "..", "fixtures", "checkpoints");

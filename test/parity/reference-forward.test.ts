@@ -10,10 +10,6 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { writeRandomCheckpoint, RandomCheckpointSpec } from "../../lib/src/testing/random-checkpoint";
-import { WeightStore } from "../../lib/src/checkpoint/weights";
-import { LlamaConfig, loadLlamaConfig } from "../../lib/src/checkpoint/config";
-import { CheckpointError, InputError } from "../../lib/src/core/errors";
-import { SafetensorsFile } from "../../lib/src/checkpoint/safetensors";
 import {
   MASKED_SCORE,
   NamedArray,
@@ -22,6 +18,7 @@ import {
   relativeError,
   RefTensor,
 } from "../../lib/src/testing/reference-forward";
+import { WeightStore, LlamaConfig, loadLlamaConfig, CheckpointError, InputError, SafetensorsFile } from "../../lib/src";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-ref-"));

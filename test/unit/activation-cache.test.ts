@@ -5,10 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ActivationCache, headLabel } from "../../lib/src/hooks/activation-cache";
-import { InputError } from "../../lib/src/core/errors";
-import { Tensor } from "../../lib/src/core/tensor";
-import { padTokens } from "../../lib/src/core/token-batch";
+import { ActivationCache, headLabel, InputError, Tensor, padTokens } from "../../lib/src";
 
 const L = 2;
 const H = 2;

@@ -1,15 +1,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { bootstrapIndices } from "../../lib/src/analysis/bootstrap";
 import {
   bootstrapGapFraction,
-  bootstrapIndices,
   bootstrapMean,
   bootstrapPearson,
   bootstrapProportion,
-} from "../../lib/src/analysis/bootstrap";
-import { meanOf, medianOf, pearson, quantile, stdOf } from "../../lib/src/analysis/stats";
-import { seededRandom } from "../../lib/src/core/random";
-import { InputError } from "../../lib/src/core/errors";
+  meanOf,
+  medianOf,
+  pearson,
+  quantile,
+  stdOf,
+  seededRandom,
+  InputError,
+} from "../../lib/src";
 
 test("descriptive statistics on values with known answers", () => {
   assert.equal(meanOf([1, 2, 3, 6]), 3);

@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseLlamaConfig, loadLlamaConfig, llamaConfigToJson } from "../../lib/src/checkpoint/config";
-import { ConfigError } from "../../lib/src/core/errors";
+import { parseLlamaConfig, loadLlamaConfig, llamaConfigToJson, ConfigError } from "../../lib/src";
 
 const CODELLAMA_CONFIG = path.join(__dirname, "..", "fixtures/checkpoints/codellama-7b-hf.config.json");
 const codellama = () => JSON.parse(fs.readFileSync(CODELLAMA_CONFIG, "utf8")) as Record<string, unknown>;

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
+import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
 import {
   CheckpointError,
   ConfigError,
@@ -21,9 +22,8 @@ import {
   ParenlensError,
   RenderError,
   SafetensorsError,
-} from "../../lib/src/core/errors";
-import { validateHookName } from "../../lib/src/hooks/hook-points";
-import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
+  validateHookName,
+} from "../../lib/src";
 
 const repo = path.join(__dirname, "..", "..");
 const page = (code: string) => path.join(repo, "lib", "docs", "errors", `${code}.md`);

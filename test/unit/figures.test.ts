@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { InputError } from "../../lib/src/core/errors";
-import { Tensor } from "../../lib/src/core/tensor";
-import { escapeHtml } from "../../lib/src/notebook/env";
 import {
+  InputError,
+  Tensor,
+  escapeHtml,
   attentionPatternFigure,
   findingBundle,
   headGrid,
@@ -18,8 +18,8 @@ import {
   subplotTitle,
   symmetricRange,
   tokenLabels,
-} from "../../lib/src/notebook/figures";
-import { softmax } from "../../lib/src/analysis/stats";
+  softmax,
+} from "../../lib/src";
 
 describe("subplotAxis and friends", () => {
   it("names the first subplot's axes x/y and the others x2/y2, ...", () => {

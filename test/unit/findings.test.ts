@@ -18,13 +18,16 @@ import {
   layerwiseFinding,
   sublayerFinding,
   sublayerSummaries,
-} from "../../lib/src/analysis/findings";
-import { InputError } from "../../lib/src/core/errors";
-import type { MetricSummaryRow } from "../../lib/src/analysis/metrics";
-import type { LogitLensRow } from "../../lib/src/analysis/logit-lens";
-import type { SublayerEffectRow } from "../../lib/src/analysis/sublayer-effects";
-import type { CountingRule, HeadSummary } from "../../lib/src/analysis/counting-heads";
-import type { CountingFindingOptions } from "../../lib/src/analysis/findings";
+  InputError,
+} from "../../lib/src";
+import type {
+  MetricSummaryRow,
+  LogitLensRow,
+  SublayerEffectRow,
+  CountingRule,
+  HeadSummary,
+  CountingFindingOptions,
+} from "../../lib/src";
 
 // Compile-time checks: findings reads declared row shapes, and the analyses' rows must keep fitting them.
 const _accuracy: AccuracyRow = {} as MetricSummaryRow;

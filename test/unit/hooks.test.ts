@@ -4,17 +4,17 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { HookNameError } from "../../lib/src/core/errors";
 import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
+import { editDistance } from "../../lib/src/hooks/hook-points";
 import {
-  editDistance,
+  HookNameError,
   hookNames,
   hookShape,
   parseHookName,
   resolveNameFilter,
   suggestHookNames,
   validateHookName,
-} from "../../lib/src/hooks/hook-points";
+} from "../../lib/src";
 
 const config = {
   ...TINY_CONFIG,

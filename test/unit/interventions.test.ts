@@ -4,15 +4,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { InterventionError, HookNameError } from "../../lib/src/core/errors";
 import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
-import {
-  applyIntervention,
-  applyInterventions,
-  Intervention,
-  validateIntervention,
-} from "../../lib/src/hooks/interventions";
-import { Tensor } from "../../lib/src/core/tensor";
+import { applyIntervention, applyInterventions } from "../../lib/src/hooks/interventions";
+import { InterventionError, HookNameError, Intervention, validateIntervention, Tensor } from "../../lib/src";
 
 const config = { ...TINY_CONFIG, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 3 };
 

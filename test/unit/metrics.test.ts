@@ -1,15 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Tensor } from "../../lib/src/core/tensor";
-import { InputError } from "../../lib/src/core/errors";
-import { ParenRunTokens } from "../../lib/src/task/paren-tokens";
 import {
+  Tensor,
+  InputError,
+  ParenRunTokens,
   lastPositionLogits,
   logitDiffByCount,
   logitDiffFor,
   scoreLogits,
   summarizeScores,
-} from "../../lib/src/analysis/metrics";
+} from "../../lib/src";
 
 // A vocabulary of 8 tokens; the paren runs ")" … "))))" are ids 4, 5, 6, 7.
 const parens: ParenRunTokens = { ids: [4, 5, 6, 7], runs: [")", "))", ")))", "))))"], maxN: 4 };

@@ -3,14 +3,22 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
-import { DatasetError } from "../../lib/src/core/errors";
-import { parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
-import type { Tokenizer } from "../../lib/src/core/tokenizer";
-import { buildPrompt, generateDataset, generatePrompts } from "../../lib/src/task/prompts";
-import { corruptionCandidates, makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
-import { readPairsJsonl, readPromptsJsonl, toJsonl } from "../../lib/src/task/prompts-jsonl";
-import { groupByLength } from "../../lib/src/analysis/study";
+import {
+  loadTokenizer,
+  DatasetError,
+  parenRunTokens,
+  parenTokenSets,
+  buildPrompt,
+  generateDataset,
+  generatePrompts,
+  corruptionCandidates,
+  makeCorruptedPairs,
+  readPairsJsonl,
+  readPromptsJsonl,
+  toJsonl,
+  groupByLength,
+} from "../../lib/src";
+import type { Tokenizer } from "../../lib/src";
 
 const tok = loadTokenizer(path.join(__dirname, "..", "fixtures/tokenizer"));
 const parens = parenRunTokens(tok);

@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { SafetensorsFile, bf16ToFloat32, f16ToFloat32 } from "../../lib/src/checkpoint/safetensors";
+import { bf16ToFloat32, f16ToFloat32 } from "../../lib/src/checkpoint/safetensors";
 import {
   writeSafetensors,
   encodeSafetensors,
   float32ToBf16Bits,
   float32ToF16Bits,
 } from "../../lib/src/testing/safetensors-writer";
-import { SafetensorsError } from "../../lib/src/core/errors";
+import { SafetensorsFile, SafetensorsError } from "../../lib/src";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "st-"));
 process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));

@@ -3,11 +3,18 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
-import { DatasetError, InputError } from "../../lib/src/core/errors";
-import { fileSha256, perNFromEnv, readDatasetManifest, studyData, StudyData } from "../../lib/src/notebook/study-setup";
-import { generateDataset } from "../../lib/src/task/prompts";
-import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
+import {
+  loadTokenizer,
+  DatasetError,
+  InputError,
+  fileSha256,
+  perNFromEnv,
+  readDatasetManifest,
+  studyData,
+  StudyData,
+  generateDataset,
+  makeCorruptedPairs,
+} from "../../lib/src";
 
 const ROOT = path.join(__dirname, "..", "..");
 const MANIFEST = path.join(ROOT, "data/datasets/manifest.json");

@@ -1,10 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Tensor } from "../../lib/src/core/tensor";
-import type { Intervention } from "../../lib/src/hooks/interventions";
-import { meanAt, patchFrom, sweep, zeroAt } from "../../lib/src/analysis/sweep";
-import { asPairs, firstPerN, groupsOf, lengthBatches } from "../../lib/src/analysis/study";
-import { InputError } from "../../lib/src/core/errors";
+import { asPairs, groupsOf } from "../../lib/src/analysis/study";
+import { Tensor, meanAt, patchFrom, sweep, zeroAt, firstPerN, lengthBatches, InputError } from "../../lib/src";
+import type { Intervention } from "../../lib/src";
 
 /**
  * A stand-in for HookedLlama.runWithHooks: the "logit" of each prompt is the sum of its ids, and a

@@ -4,8 +4,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as dfd from "danfojs-node";
-import { saveTable, showTable, tableCells, toCsv } from "../../lib/src/notebook/table";
-import { InputError } from "../../lib/src/core/errors";
+import { tableCells } from "../../lib/src/notebook/table";
+import { saveTable, showTable, toCsv, InputError } from "../../lib/src";
 
 /** Stands in for tslab's kernel module, as notebook-env.ts finds it in the module cache. */
 function fakeKernel(): { bundles: { data: Record<string, unknown> }[]; remove: () => void } {

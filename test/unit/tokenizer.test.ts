@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
-import { CheckpointError, InputError } from "../../lib/src/core/errors";
+import { loadTokenizer, CheckpointError, InputError } from "../../lib/src";
 
 const TOKENIZER = path.join(__dirname, "..", "fixtures/tokenizer");
 // Written by scripts/golden/make_test_tokenizer.py with Python `tokenizers`.

@@ -3,11 +3,15 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { WeightStore, validateLlamaWeights, expectedLlamaWeights } from "../../lib/src/checkpoint/weights";
 import { writeRandomCheckpoint, seededNormal } from "../../lib/src/testing/random-checkpoint";
 import { writeSafetensors } from "../../lib/src/testing/safetensors-writer";
-import { loadLlamaConfig } from "../../lib/src/checkpoint/config";
-import { CheckpointError } from "../../lib/src/core/errors";
+import {
+  WeightStore,
+  validateLlamaWeights,
+  expectedLlamaWeights,
+  loadLlamaConfig,
+  CheckpointError,
+} from "../../lib/src";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "weights-"));
 process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
