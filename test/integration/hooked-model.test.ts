@@ -80,11 +80,10 @@ test("an intervention on layer 2 leaves every earlier hook bit-identical", async
   const names = model.hookNames().filter((n) => !n.includes("hook_result"));
   const clean = await model.runWithCache([promptA, promptB], { names });
   const target = "blocks.2.hook_resid_mid";
-  const hooked = await model.runWithHooks(
-    [promptA, promptB],
-    [{ hook: target, kind: "scale", factor: 0.5, positions: [-1] }],
-    { names },
-  );
+  const hooked = await model.runWithCache([promptA, promptB], {
+    interventions: [{ hook: target, kind: "scale", factor: 0.5, positions: [-1] }],
+    names,
+  });
   const at = names.indexOf(target);
   for (const n of names.slice(0, at)) assert.deepEqual(hooked.cache.get(n).data, clean.cache.get(n).data, n);
   assert.ok(
@@ -145,12 +144,12 @@ test("zeroing every head's z equals zeroing attn_out; per-head results sum to at
     for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) sum[bp * D + d] += result.data[(bp * H + h) * D + d];
   assert.ok(maxAbsDiff(sum, attnOut.data) < 1e-5);
 
-  const viaZ = await model.runWithHooks(
-    [promptA, promptB],
-    [{ hook: "blocks.1.attn.hook_z", kind: "zero", heads: [0, 1, 2, 3] }],
-    { names: ["blocks.1.hook_attn_out", "blocks.2.hook_resid_pre"] },
-  );
-  const viaOut = await model.runWithHooks([promptA, promptB], [{ hook: "blocks.1.hook_attn_out", kind: "zero" }], {
+  const viaZ = await model.runWithCache([promptA, promptB], {
+    interventions: [{ hook: "blocks.1.attn.hook_z", kind: "zero", heads: [0, 1, 2, 3] }],
+    names: ["blocks.1.hook_attn_out", "blocks.2.hook_resid_pre"],
+  });
+  const viaOut = await model.runWithCache([promptA, promptB], {
+    interventions: [{ hook: "blocks.1.hook_attn_out", kind: "zero" }],
     names: ["blocks.1.hook_attn_out", "blocks.2.hook_resid_pre"],
   });
   assert.ok(viaZ.cache.get("blocks.1.hook_attn_out").data.every((x) => x === 0));
@@ -283,7 +282,7 @@ test("bad names and inputs fail loudly with typed errors", async () => {
   );
   await assert.rejects(
     model.runWithHooks([promptA], [{ hook: "blocks.0.hook_resid_pre", kind: "zero", positions: [6] }]),
-    /position 6 out of range for a batch of padded length 6/,
+    /position 6 is outside prompt 0 \(6 tokens\)/,
   );
   await assert.rejects(
     model.run([[1, V]]),

@@ -162,7 +162,7 @@ test("parity through graph cuts: identity interventions at several hooks leave e
     "blocks.1.hook_resid_mid",
     "blocks.1.mlp.hook_post",
   ];
-  const { logits, cache } = await model.runWithHooks(batch, cuts.map(identity), { names });
+  const { logits, cache } = await model.runWithCache(batch, { interventions: cuts.map(identity), names });
   assert.deepEqual(seen, cuts, "each intervention ran once, in forward order");
   const P = batch.ids[0].length;
   let worst = 0;

@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ActivationCache, headLabel, InputError, Tensor, padTokens } from "../../lib/src";
+import { ActivationCache, headLabel, HookNameError, InputError, Tensor, padTokens } from "../../lib/src";
 
 const L = 2;
 const H = 2;
@@ -78,9 +78,35 @@ test("atPos: the last real token of each prompt under left and right padding, or
   assert.deepEqual(Array.from(makeCache(left).atPos("hook_embed").data), [1020, 1021, 1022, 1120, 1121, 1122]);
   // right padding: prompt 1 (length 2) ends at index 1
   assert.deepEqual(Array.from(makeCache(right).atPos("hook_embed").data), [1020, 1021, 1022, 1110, 1111, 1112]);
-  assert.deepEqual(Array.from(makeCache(left).atPos("hook_embed", 0).data), [1000, 1001, 1002, 1100, 1101, 1102]);
-  assert.deepEqual(makeCache().atPos("hook_embed", -2).get(1, 0), 1110);
+  assert.deepEqual(makeCache().atPos("hook_embed", -1).data, makeCache().atPos("hook_embed", "last").data);
   assert.throws(() => makeCache().atPos("hook_embed", 3), InputError);
+});
+
+test("atPos(name, 0) is every prompt's first token (its BOS), whatever the padding side", () => {
+  // left: prompt 1 (2 tokens) starts at padded index 1; right: at 0
+  assert.deepEqual(Array.from(makeCache(left).atPos("hook_embed", 0).data), [1000, 1001, 1002, 1110, 1111, 1112]);
+  assert.deepEqual(Array.from(makeCache(right).atPos("hook_embed", 0).data), [1000, 1001, 1002, 1100, 1101, 1102]);
+  // position 2 exists in prompt 0 only: an error naming prompt 1, not its pad
+  assert.throws(() => makeCache(left).atPos("hook_embed", 2), /outside prompt 1 \(2 tokens\)/);
+  assert.equal(makeCache(left).atPos("hook_embed", -2).get(1, 0), 1110);
+  assert.equal(makeCache(right).atPos("hook_embed", -2).get(1, 0), 1100);
+});
+
+test('get by TL shorthand and layer, as cache["resid_pre", 1]; unknown shorthands are HookNameErrors', () => {
+  const c = makeCache();
+  assert.equal(c.get("resid_pre", 1), c.get("blocks.1.hook_resid_pre"));
+  assert.equal(c.get("attn_out", 0), c.get("blocks.0.hook_attn_out"));
+  assert.equal(c.get("result", 1), c.get("blocks.1.attn.hook_result"));
+  assert.equal(c.get("embed"), c.get("hook_embed"));
+  assert.equal(c.get("scale"), c.get("ln_final.hook_scale"));
+  assert.throws(
+    () => c.get("resid_pree", 1),
+    (e: unknown) =>
+      e instanceof HookNameError && /from "resid_pree", layer 1/.test(e.message) && e.suggestions[0] === "resid_pre",
+  );
+  assert.throws(() => c.get("resid_pre", 5), HookNameError); // only 2 layers
+  // a valid hook that was not cached: the cache's own message
+  assert.throws(() => c.get("pattern", 0), /does not hold "blocks\.0\.attn\.hook_pattern"/);
 });
 
 test("accumulatedResid: TL labels and layer cut-off", () => {
@@ -104,8 +130,8 @@ test("decomposeResid and stackHeadResults", () => {
   assert.deepEqual(h.labels, ["L0H0", "L0H1", "L1H0", "L1H1"]);
   assert.deepEqual(h.labels, [headLabel(0, 0), headLabel(0, 1), headLabel(1, 0), headLabel(1, 1)]); // the one format
   assert.deepEqual(h.stack.shape, [L * H, B, D]);
-  // L1H1 at batch 1, pos 0, d 2: flat index in [B,P,H,D] = ((1*P+0)*H+1)*D+2
-  assert.equal(h.stack.get(3, 1, 2), 31000 + ((1 * P + 0) * H + 1) * D + 2);
+  // L1H1 at batch 1, its token 0 (padded index 1 under left padding), d 2: flat index in [B,P,H,D]
+  assert.equal(h.stack.get(3, 1, 2), 31000 + ((1 * P + 1) * H + 1) * D + 2);
 });
 
 test("applyLnToStack divides by ln_final.hook_scale at the position and multiplies by the norm weight", () => {
@@ -117,7 +143,8 @@ test("applyLnToStack divides by ln_final.hook_scale at the position and multipli
     new Tensor(Float32Array.from([4, 4, 4, 6, 6, 6]), [1, B, D], ["component", "batch", "d_model"]),
     { pos: 0 },
   );
-  assert.deepEqual(Array.from(s.data), [2, 20, 200, 2, 20, 200]);
+  // token 0 of each prompt: scale 2 + b + p at padded p = 0 (prompt 0) and p = 1 (prompt 1) → 2 and 4
+  assert.deepEqual(Array.from(s.data), [2, 20, 200, 1.5, 15, 150]);
   assert.throws(
     () => c.applyLnToStack(Tensor.zeros([1, B, 4], ["component", "batch", "d_model"])),
     /expected \[component, 2, 3\]/,

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
 import { applyIntervention, applyInterventions } from "../../lib/src/hooks/interventions";
-import { InterventionError, HookNameError, Intervention, validateIntervention, Tensor } from "../../lib/src";
+import { InterventionError, HookNameError, Intervention, validateIntervention, Tensor, padTokens } from "../../lib/src";
 
 const config = { ...TINY_CONFIG, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 3 };
 
@@ -106,6 +106,37 @@ test("pattern positions restrict query_pos; several interventions apply in order
   assert.equal(two.get(0, 1, 0, 0), 3);
 });
 
+test("positions are each prompt's own token index: position 1 of a 3- and a 2-token prompt, left and right padding", () => {
+  const batch = (padding: "left" | "right") =>
+    padTokens(
+      [
+        [1, 5, 9],
+        [1, 7],
+      ],
+      { padding },
+    ); // P = 3
+  const resid = () => new Tensor(new Float32Array(2 * 3).fill(1), [2, 3, 1], ["batch", "pos", "d_model"]);
+  const zeroAt = (positions: number[], padding: "left" | "right") =>
+    applyIntervention(
+      resid(),
+      { hook: "blocks.0.hook_resid_pre", kind: "zero", positions },
+      { hook: "blocks.0.hook_resid_pre", layer: 0, batch: batch(padding) },
+    );
+  // rows are padded: left [[1, 5, 9], [pad, 1, 7]], right [[1, 5, 9], [1, 7, pad]]
+  assert.deepEqual(Array.from(zeroAt([1], "left").data), [1, 0, 1, 1, 1, 0]); // tokens 5 and 7
+  assert.deepEqual(Array.from(zeroAt([1], "right").data), [1, 0, 1, 1, 0, 1]); // tokens 5 and 7
+  assert.deepEqual(Array.from(zeroAt([0], "left").data), [0, 1, 1, 1, 0, 1]); // both BOS
+  assert.deepEqual(Array.from(zeroAt([-1], "right").data), [1, 1, 0, 1, 0, 1]); // tokens 9 and 7
+  assert.throws(() => zeroAt([2], "left"), /position 2 is outside prompt 1 \(2 tokens/);
+  assert.throws(
+    () =>
+      validateIntervention({ hook: "blocks.0.hook_resid_pre", kind: "zero", positions: [2] }, config, {
+        lengths: [3, 2],
+      }),
+    (e: unknown) => e instanceof InterventionError && /outside prompt 1 \(2 tokens\)/.test(e.message),
+  );
+});
+
 test("bad interventions get an InterventionError naming the hook and what was expected", () => {
   const v = zValue();
   const bad = (iv: Intervention, pattern: RegExp) => {
@@ -121,8 +152,8 @@ test("bad interventions get an InterventionError naming the hook and what was ex
   bad({ hook, kind: "zero", heads: [4] }, /head 4 out of range: head indices are 0\.\.3/);
   bad({ hook: "blocks.1.attn.hook_k", kind: "zero", heads: [2] }, /kv_head indices are 0\.\.1/);
   bad({ hook: "blocks.0.hook_resid_post", kind: "zero", heads: [0] }, /no head dimension/);
-  bad({ hook, kind: "zero", positions: [3] }, /position 3 out of range for pos of size 3/);
-  bad({ hook, kind: "zero", positions: [-4] }, /position -4 out of range/);
+  bad({ hook, kind: "zero", positions: [3] }, /position 3 is outside prompt 0 \(3 tokens; use -3\.\.2\)/);
+  bad({ hook, kind: "zero", positions: [-4] }, /position -4 is outside prompt 0/);
   bad({ hook, kind: "scale", factor: NaN }, /factor/);
   bad({ hook, kind: "mean", mean: new Tensor(new Float32Array(5), [5], ["d_head"]) }, /not broadcastable/);
   bad({ hook, kind: "patch", source: new Tensor(new Float32Array(3), [3], ["x"]) }, /patch source has shape \[3\]/);

@@ -85,9 +85,9 @@ export class CheckpointError extends ParenlensError {
 /** A hook name that does not exist; `suggestions` holds the closest valid names. */
 export class HookNameError extends ParenlensError {
   readonly suggestions: string[];
-  constructor(name: string, suggestions: string[]) {
+  constructor(name: string, suggestions: string[], note = "") {
     const hint = suggestions.length ? ` Did you mean: ${suggestions.join(", ")}?` : "";
-    super("HOOK_NAME", `Unknown hook point "${name}".${hint}`, { field: name });
+    super("HOOK_NAME", `Unknown hook point "${name}"${note ? ` (${note})` : ""}.${hint}`, { field: name });
     this.suggestions = suggestions;
   }
 }

@@ -1,6 +1,8 @@
 /**
  * TokenBatch: prompts of different lengths as one padded batch with its attention mask and
- * position ids. Left padding by default, so index -1 is every prompt's last token.
+ * position ids. Left padding by default, so index -1 is every prompt's last token. Positions given
+ * to the library (interventions, cache.atPos) are each prompt's own token indices, mapped to padded
+ * indices by paddedIndex / tokenIndex.
  */
 import { InputError } from "./errors";
 import type { TokenEncoder } from "./tokenizer";
@@ -161,6 +163,40 @@ export function validateTokenBatch(b: TokenBatch): void {
       });
     });
   }
+}
+
+/**
+ * Padded index of a prompt's own token `pos` (0 = its first token, BOS included; negative counts
+ * from its last token, -1 = last), for a prompt of `length` tokens in a row of `padded` positions.
+ * Returns null when `pos` is outside the prompt (-length..length-1).
+ *
+ * @example
+ * paddedIndex(0, 3, 5, "left"); // 2: a 3-token prompt starts after 2 pad positions
+ * paddedIndex(-1, 3, 5, "right"); // 2
+ */
+export function paddedIndex(pos: number, length: number, padded: number, padding: "left" | "right"): number | null {
+  const q = pos < 0 ? pos + length : pos;
+  if (!Number.isInteger(q) || q < 0 || q >= length) return null;
+  return padding === "left" ? padded - length + q : q;
+}
+
+/**
+ * Index along pos of prompt b's own token `pos` (see paddedIndex); throws InputError naming the
+ * prompt when it has no such token.
+ *
+ * @example
+ * const batch = padTokens([[1, 5, 9], [1, 7]]); // left padding: [[1, 5, 9], [0, 1, 7]]
+ * tokenIndex(batch, 1, 0); // 1 (prompt 1's BOS)
+ */
+export function tokenIndex(batch: Pick<TokenBatch, "ids" | "lengths" | "padding">, b: number, pos: number): number {
+  const n = batch.lengths[b];
+  const q = paddedIndex(pos, n, batch.ids[b].length, batch.padding);
+  if (q === null)
+    throw new InputError(
+      `Position ${pos} is outside prompt ${b} (${n} tokens): positions are each prompt's own token indices, -${n}..${n - 1}`,
+      { field: "pos" },
+    );
+  return q;
 }
 
 /**

@@ -5,7 +5,8 @@
  */
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
-import { lastTokenIndex, TokenBatch } from "../core/token-batch";
+import { lastTokenIndex, TokenBatch, tokenIndex } from "../core/token-batch";
+import { resolveActName } from "./hook-points";
 
 /** What the cache needs to know of its model (the cache does not hold the model itself). */
 export interface CacheModelInfo {
@@ -18,7 +19,10 @@ export interface CacheModelInfo {
   W_O?: (layer: number) => Tensor;
 }
 
-/** A position: an index along pos (negative = from the end) or "last" (each prompt's last token). */
+/**
+ * A position of each prompt: its own token index (0 = its first token, BOS included; negative from
+ * its last token), mapped to the padded index row by row, or "last" (the same as -1).
+ */
 export type CachePos = number | "last";
 
 /**
@@ -44,7 +48,7 @@ export interface StackOptions {
   /**
    * Position
    *
-   * Which position of each prompt to stack (an index along pos, negative from the end, or "last").
+   * Which position of each prompt to stack (its own token index, negative from its end, or "last").
    *
    * @default "last"
    */
@@ -110,12 +114,21 @@ export class ActivationCache {
   }
 
   /**
-   * A cached hook value; throws naming what is cached when absent.
+   * A cached hook value by full name, or by TL shorthand and layer as TL's `cache["pattern", 3]`
+   * (actName: resid_pre, resid_mid, resid_post, attn_out, mlp_out, q, k, v, z, pattern,
+   * attn_scores, result, pre, post, scale / normalized with "ln1" / "ln2", embed). An unknown
+   * shorthand is a HookNameError; a valid hook that was not cached throws naming what is cached.
    *
    * @example
    * const z = cache.get("blocks.2.attn.hook_z"); // [batch, pos, head, d_head]
+   * const pattern = cache.get("pattern", 3); // blocks.3.attn.hook_pattern [batch, head, query_pos, key_pos]
+   * const scale = cache.get("scale", 0, "ln1"); // blocks.0.ln1.hook_scale [batch, pos, one]
    */
-  get(name: string): Tensor {
+  get(nameOrShorthand: string, layer?: number, layerType?: string): Tensor {
+    const name =
+      layer === undefined && layerType === undefined && this.values.has(nameOrShorthand)
+        ? nameOrShorthand
+        : resolveActName(nameOrShorthand, this.model, layer, layerType);
     const v = this.values.get(name);
     if (!v) {
       const held = this.names();
@@ -138,10 +151,13 @@ export class ActivationCache {
   }
 
   /**
-   * A [batch, pos, ...rest] value at one position of each prompt → [batch, ...rest].
+   * A [batch, pos, ...rest] value at one position of each prompt → [batch, ...rest]. `pos` is each
+   * prompt's own token index (0 = its first token, BOS included; -1 = its last, like "last"),
+   * whatever the padding: prompts of different lengths give the same token of their own.
    *
    * @example
    * cache.atPos("blocks.3.hook_resid_mid", "last"); // [batch, d_model]
+   * cache.atPos("hook_embed", 0); // [batch, d_model]: every prompt's BOS
    */
   atPos(name: string, pos: CachePos = "last"): Tensor {
     const t = this.get(name);
@@ -151,10 +167,11 @@ export class ActivationCache {
     const [B, P] = t.shape;
     const inner = t.strides[1];
     const out = new Float32Array(B * inner);
+    if (pos !== "last" && !Number.isInteger(pos))
+      throw new InputError(`Position ${pos} must be an integer or "last"`, { field: "pos" });
     for (let b = 0; b < B; b++) {
-      const p = pos === "last" ? lastTokenIndex(this.batch, b) : pos < 0 ? pos + P : pos;
-      if (!Number.isInteger(p) || p < 0 || p >= P)
-        throw new InputError(`Position ${pos} out of range for ${P} positions`, { field: "pos" });
+      const p = pos === "last" ? lastTokenIndex(this.batch, b) : tokenIndex(this.batch, b, pos);
+      if (p >= P) throw new InputError(`Position ${pos} out of range for ${P} positions`, { field: "pos" });
       out.set(t.data.subarray(b * t.strides[0] + p * inner, b * t.strides[0] + (p + 1) * inner), b * inner);
     }
     return new Tensor(out, [B, ...t.shape.slice(2)], ["batch", ...t.dims.slice(2)]);

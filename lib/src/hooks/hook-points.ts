@@ -172,3 +172,94 @@ export function resolveNameFilter(
   }
   throw new HookNameError(String(filter), []);
 }
+
+/** TL get_act_name's aliases: activation names, and layer types. */
+const ACT_ALIASES: Record<string, string> = {
+  attn: "pattern",
+  attn_logits: "attn_scores",
+  key: "k",
+  query: "q",
+  value: "v",
+  mlp_pre: "pre",
+  mlp_post: "post",
+};
+const LAYER_TYPE_ALIASES: Record<string, string> = {
+  a: "attn",
+  m: "mlp",
+  b: "",
+  block: "",
+  blocks: "",
+  attention: "attn",
+};
+const ATTN_ACTS = ["q", "k", "v", "z", "rot_q", "rot_k", "result", "pattern", "attn_scores"];
+const MLP_ACTS = ["pre", "post", "pre_linear"];
+const NORM_ACTS = ["scale", "normalized"];
+
+/** The shorthands actName knows (before any alias), for error messages and docs. */
+export const ACT_SHORTHANDS = [
+  "embed",
+  "resid_pre",
+  "resid_mid",
+  "resid_post",
+  "attn_out",
+  "mlp_out",
+  ...ATTN_ACTS,
+  ...MLP_ACTS,
+  ...NORM_ACTS,
+  ...Object.keys(ACT_ALIASES),
+];
+
+/**
+ * Full hook name of a shorthand, as TL's utils.get_act_name: `actName("pattern", 3)` →
+ * "blocks.3.attn.hook_pattern"; "resid_pre", "attn_out", "z", "q", "pre", "post", ... with a layer;
+ * "scale" / "normalized" take layerType "ln1" / "ln2" with a layer, ln_final without one; "pattern3"
+ * and "resid_pre5" carry the layer in the name; a full name (with a dot or "hook_") comes back as is.
+ * The result is not validated here (resolveActName does that).
+ *
+ * @example
+ * actName("resid_pre", 0); // "blocks.0.hook_resid_pre"
+ * actName("scale", 2, "ln1"); // "blocks.2.ln1.hook_scale"
+ * actName("normalized"); // "ln_final.hook_normalized"
+ */
+export function actName(name: string, layer?: number, layerType?: string): string {
+  if ((name.includes(".") || name.startsWith("hook_")) && layer === undefined && layerType === undefined) return name;
+  let act = name;
+  let type = layerType;
+  let l = layer;
+  const m = /^([a-z_]+?)(\d+)([a-z]*)$/.exec(name);
+  if (m && l === undefined) [act, l, type] = [m[1], Number(m[2]), m[3] || type];
+  act = ACT_ALIASES[act] ?? act;
+  if (ATTN_ACTS.includes(act)) type = "attn";
+  else if (MLP_ACTS.includes(act)) type = "mlp";
+  else if (type !== undefined && type in LAYER_TYPE_ALIASES) type = LAYER_TYPE_ALIASES[type];
+  let full = l !== undefined ? `blocks.${l}.` : "";
+  if (type) full += `${type}.`;
+  full += `hook_${act}`;
+  if (NORM_ACTS.includes(act) && l === undefined) full = `ln_final.${full}`;
+  return full;
+}
+
+/**
+ * actName, validated: HookNameError naming the shorthand, what it became and the nearest names.
+ *
+ * @example
+ * resolveActName("pattern", config, 3); // "blocks.3.attn.hook_pattern"
+ * resolveActName("patern", config, 3); // HookNameError: Unknown hook point "blocks.3.hook_patern" (from "patern", layer 3; ...). Did you mean: pattern, ...
+ */
+export function resolveActName(
+  name: string,
+  config: Pick<LlamaConfig, "numLayers">,
+  layer?: number,
+  layerType?: string,
+): string {
+  const full = actName(name, layer, layerType);
+  try {
+    validateHookName(full, config);
+  } catch (e) {
+    if (full === name || !(e instanceof HookNameError)) throw e;
+    const from = `from "${name}"${layer === undefined ? "" : `, layer ${layer}`}${layerType ? `, ${layerType}` : ""}`;
+    const note = `${from}; shorthands are ${ACT_SHORTHANDS.join(", ")}`;
+    throw new HookNameError(full, [...suggestHookNames(name, ACT_SHORTHANDS), ...e.suggestions], note);
+  }
+  return full;
+}

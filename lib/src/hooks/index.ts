@@ -12,6 +12,9 @@ export {
   suggestHookNames,
   isHeadResultHook,
   resolveNameFilter,
+  actName,
+  resolveActName,
+  ACT_SHORTHANDS,
 } from "./hook-points";
 export type { Intervention, InterventionContext, HookValueSource, ValidateInterventionOptions } from "./interventions";
 export { validateIntervention } from "./interventions";

@@ -1,12 +1,15 @@
 /**
  * Interventions as plain data (zero, mean, constant, scale, patch) plus a user function, each on
  * one hook point, optionally restricted to heads (the head / kv_head dim) and positions (the pos
- * dim; query_pos for attention scores and patterns; negative = from the end).
+ * dim; query_pos for attention scores and patterns). Positions are each prompt's own token indices
+ * (0 = its first token, BOS included; -1 = its last), mapped to padded indices row by row, so
+ * `positions: [2]` hits each prompt's third token under left or right padding.
  */
 import { LlamaConfig } from "../checkpoint/config";
 import { InterventionError } from "../core/errors";
 import { hookDims, parseHookName } from "./hook-points";
 import { Tensor } from "../core/tensor";
+import { paddedIndex, TokenBatch } from "../core/token-batch";
 
 /** Anything holding hook values by name (an ActivationCache). */
 export interface HookValueSource {
@@ -18,6 +21,11 @@ export interface HookValueSource {
 export interface InterventionContext {
   hook: string;
   layer: number | null; // null for hook_embed and ln_final.*
+  /**
+   * The run's batch (lengths and padding side), to map positions to padded indices; without it
+   * (a direct applyIntervention call) positions index the value's pos dim as one unpadded prompt.
+   */
+  batch?: Pick<TokenBatch, "lengths" | "padding">;
 }
 
 /** Where an intervention applies: one hook, optionally some heads and positions. */
@@ -35,8 +43,10 @@ interface Restriction {
   /**
    * Positions
    *
-   * Indices along pos (query_pos for attention scores and patterns) of the padded batch;
-   * negative counts from the end (-1 = last padded position).
+   * Each prompt's own token indices (0 = its first token, BOS included; negative from its last
+   * token, -1 = last), along pos (query_pos for attention scores and patterns); mapped to the padded
+   * index of each prompt, so prompts of different lengths are hit at the same token of their own,
+   * under left and right padding. Every prompt must have the token (-shortest..shortest-1).
    *
    * @default every position
    */
@@ -81,6 +91,14 @@ export interface ValidateInterventionOptions {
    * @default unchecked (positions are then checked against the value when applied)
    */
   paddedLength?: number;
+  /**
+   * Prompt lengths
+   *
+   * Each prompt's unpadded length; positions must lie inside the shortest prompt.
+   *
+   * @default unchecked
+   */
+  lengths?: number[];
 }
 
 const KINDS = ["zero", "mean", "constant", "scale", "patch", "function"];
@@ -110,7 +128,7 @@ export function validateIntervention(
   if (!KINDS.includes(iv.kind))
     fail(iv, `unknown kind "${(iv as { kind: unknown }).kind}", expected one of ${KINDS.join(", ")}`);
   if (iv.heads !== undefined) validateHeads(iv, dims, config);
-  if (iv.positions !== undefined) validatePositions(iv, dims, opts.paddedLength);
+  if (iv.positions !== undefined) validatePositions(iv, dims, opts.paddedLength, opts.lengths);
   validateKindFields(iv);
 }
 
@@ -124,12 +142,22 @@ function validateHeads(iv: Intervention, dims: string[], config: LlamaConfig): v
     if (!Number.isInteger(h) || h < 0 || h >= n) fail(iv, `head ${h} out of range: ${d} indices are 0..${n - 1}`);
 }
 
-function validatePositions(iv: Intervention, dims: string[], P: number | undefined): void {
+function validatePositions(iv: Intervention, dims: string[], P: number | undefined, lengths?: number[]): void {
   if (!dims.includes("pos") && !dims.includes("query_pos"))
     fail(iv, `"positions" given but this hook has no position dimension`);
   if (!Array.isArray(iv.positions) || iv.positions.length === 0)
     fail(iv, `"positions" must be a non-empty array of integers`);
   for (const p of iv.positions) if (!Number.isInteger(p)) fail(iv, `position ${p} is not an integer`);
+  if (lengths && lengths.length > 0) {
+    const n = Math.min(...lengths);
+    const b = lengths.indexOf(n);
+    for (const p of iv.positions)
+      if (p < -n || p >= n)
+        fail(
+          iv,
+          `position ${p} is outside prompt ${b} (${n} tokens): positions are each prompt's own token indices (use -${n}..${n - 1})`,
+        );
+  }
   if (P === undefined) return;
   for (const p of iv.positions)
     if (p < -P || p >= P)
@@ -165,27 +193,49 @@ function validateKindFields(iv: Intervention): void {
   }
 }
 
-/** Per-dimension selection masks: null = all indices. */
-function selection(iv: Intervention, value: Tensor): (Uint8Array | null)[] {
-  return value.dims.map((d, k) => {
+/** Which elements an intervention touches: masks per dim (null = all) and a per-prompt pos mask. */
+interface Selection {
+  masks: (Uint8Array | null)[]; // [dim] → mask over that dim's indices
+  posDim: number; // the pos / query_pos dim restricted by `positions`, or -1
+  posMask: Uint8Array | null; // [batch × padded pos] (or [padded pos] without a batch dim)
+}
+
+function selection(iv: Intervention, value: Tensor, ctx: InterventionContext): Selection {
+  let posDim = -1;
+  let posMask: Uint8Array | null = null;
+  const masks = value.dims.map((d, k) => {
     const n = value.shape[k];
-    let idx: number[] | undefined;
-    if ((d === "head" || d === "kv_head") && iv.heads) idx = iv.heads;
     if ((d === "pos" || d === "query_pos") && iv.positions) {
-      idx = iv.positions.map((p) => {
-        const q = p < 0 ? p + n : p;
-        if (q < 0 || q >= n) fail(iv, `position ${p} out of range for ${d} of size ${n} (use -${n}..${n - 1})`);
-        return q;
-      });
+      posDim = k;
+      posMask = positionMask(iv, value, n, ctx);
+      return null;
     }
-    if (!idx) return null;
+    if (!((d === "head" || d === "kv_head") && iv.heads)) return null;
     const m = new Uint8Array(n);
-    for (const i of idx) {
+    for (const i of iv.heads) {
       if (i >= n) fail(iv, `index ${i} out of range for ${d} of size ${n}`);
       m[i] = 1;
     }
     return m;
   });
+  return { masks, posDim, posMask };
+}
+
+/** [batch × P] mask of the padded indices of each prompt's `positions` (P = padded length). */
+function positionMask(iv: Intervention, value: Tensor, P: number, ctx: InterventionContext): Uint8Array {
+  const B = value.dims[0] === "batch" ? value.shape[0] : 1;
+  const m = new Uint8Array(B * P);
+  for (let b = 0; b < B; b++) {
+    const length = ctx.batch?.lengths[b] ?? P;
+    const padding = ctx.batch?.padding ?? "left";
+    for (const p of iv.positions!) {
+      const q = paddedIndex(p, length, P, padding);
+      if (q === null)
+        fail(iv, `position ${p} is outside prompt ${b} (${length} tokens; use -${length}..${length - 1})`);
+      m[b * P + q] = 1;
+    }
+  }
+  return m;
 }
 
 /** Flat index into `small` (broadcast against `value`'s trailing dims) for each flat index of `value`. */
@@ -228,7 +278,8 @@ type Replacement = (flat: number, coords: number[]) => number;
 /**
  * Apply one intervention to a hook value, returning a new Tensor (the input is not changed).
  * Heads and positions are checked against the value's dims (validateIntervention checks them
- * before a run; this guards direct calls).
+ * before a run; this guards direct calls). Positions map to padded indices through `ctx.batch`
+ * (each prompt's own token index); without it they index the value's pos dim directly.
  *
  * @example
  * const z = cache.get("blocks.2.attn.hook_z"); // [batch, pos, head, d_head]
@@ -239,23 +290,27 @@ export function applyIntervention(
   iv: Intervention,
   ctx: InterventionContext = { hook: iv.hook, layer: parseHookName(iv.hook).layer },
 ): Tensor {
-  const sel = selection(iv, value);
-  const restricted = sel.some((m) => m !== null);
+  const { masks, posDim, posMask } = selection(iv, value, ctx);
+  const restricted = posMask !== null || masks.some((m) => m !== null);
   const replacement = replacementOf(iv, value, ctx, restricted);
   if (replacement instanceof Tensor) return replacement;
   const out = value.clone();
   const dst = out.data;
   const shape = value.shape;
   const r = shape.length;
+  const rowOf = value.dims[0] === "batch" ? 0 : -1; // coords index of the prompt, if any
   const coords = new Array(r).fill(0);
   for (let i = 0; i < dst.length; i++) {
     let selected = true;
-    if (restricted)
+    if (restricted) {
       for (let k = 0; k < r; k++)
-        if (sel[k] && !sel[k]![coords[k]]) {
+        if (masks[k] && !masks[k]![coords[k]]) {
           selected = false;
           break;
         }
+      if (selected && posMask)
+        selected = posMask[(rowOf < 0 ? 0 : coords[rowOf]) * shape[posDim] + coords[posDim]] === 1;
+    }
     if (selected) dst[i] = replacement(i, coords);
     // advance coords (row-major)
     for (let k = r - 1; k >= 0; k--) {

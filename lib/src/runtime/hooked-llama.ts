@@ -45,10 +45,14 @@ export interface RunWithCacheOptions extends RunOptions {
   /**
    * Hooks to cache
    *
-   * A list of hook names, a predicate on names, or `{ prefix }`. Required (TL caches everything
-   * by default; here a full cache is asked for explicitly with `() => true`).
+   * A list of hook names, a predicate on names, or `{ prefix }`. Without it every hook point is
+   * cached, as TL's run_with_cache (attn.hook_result too only with `withHeadResult: true`). A full
+   * cache holds about 14 values of [batch, pos, d_model] size per layer plus two [batch, head, pos,
+   * pos] patterns: for large models or long batches, name what you need.
+   *
+   * @default every hook point (`() => true`)
    */
-  names: NameFilter;
+  names?: NameFilter;
   /**
    * Interventions
    *
@@ -167,7 +171,8 @@ export class HookedLlama {
 
   /**
    * Text or token ids as one padded batch (left padding and BOS by default), ids checked against
-   * the vocabulary.
+   * the vocabulary: ids, attention mask, position ids, lengths and padding side (toIds gives the
+   * ids alone).
    *
    * @example
    * const batch = model.toTokens(["print(str(", "x = f(g("]); // batch.ids: [batch, pos]
@@ -184,6 +189,21 @@ export class HookedLlama {
       }),
     );
     return batch;
+  }
+
+  /**
+   * Token ids in one call: a text → its ids (BOS first by default), texts → padded id rows
+   * (toTokens(texts).ids; use toTokens for the mask, lengths and padding side).
+   *
+   * @example
+   * model.toIds("print(str("); // [1, 523, 7, 611, 7] (BOS, print, (, str, ()
+   * model.toIds(["f(", "print(str("]); // [batch, pos], left-padded
+   */
+  toIds(input: string, opts?: ToTokensOptions): number[];
+  toIds(input: string[], opts?: ToTokensOptions): number[][];
+  toIds(input: string | string[], opts: ToTokensOptions = {}): number[] | number[][] {
+    const ids = this.toTokens(input, opts).ids;
+    return typeof input === "string" ? ids[0] : ids;
   }
 
   /**
@@ -247,40 +267,36 @@ export class HookedLlama {
   }
 
   /**
-   * Logits and the hook values named by `names` (TL run_with_cache).
+   * Logits and hook values (TL run_with_cache): every hook point by default, or those `names`
+   * selects; with `interventions`, the values after them (the cached variant of runWithHooks).
    *
    * @example
-   * const { cache } = await model.runWithCache(prompts, { names: { prefix: "blocks.3." } });
-   * cache.get("blocks.3.hook_resid_post"); // [batch, pos, d_model]
+   * const { logits, cache } = await model.runWithCache("print(len(x"); // every hook point
+   * cache.get("pattern", 3); // blocks.3.attn.hook_pattern [batch, head, query_pos, key_pos]
+   * const { cache: c3 } = await model.runWithCache(prompts, { names: { prefix: "blocks.3." } });
    */
-  async runWithCache(input: ModelInput, opts: RunWithCacheOptions): Promise<CachedRun> {
-    if (!opts || opts.names === undefined)
-      throw new InputError("runWithCache needs { names }: a list, a predicate or { prefix }", { field: "names" });
+  async runWithCache(input: ModelInput, opts: RunWithCacheOptions = {}): Promise<CachedRun> {
+    const filter = opts.names ?? (() => true);
     const interventions = opts.interventions ?? [];
-    const withHeadResult = opts.withHeadResult ?? (Array.isArray(opts.names) && opts.names.some(isHeadResultHook));
-    const names = resolveNameFilter(opts.names, this.config, { withHeadResult });
+    const withHeadResult = opts.withHeadResult ?? (Array.isArray(filter) && filter.some(isHeadResultHook));
+    const names = resolveNameFilter(filter, this.config, { withHeadResult });
     return this.execute(input, names, interventions, opts, opts.withHeadResult ?? false);
   }
 
   /**
-   * Logits with interventions applied (TL run_with_hooks); with `names`, also the cache.
+   * Logits with interventions applied (TL run_with_hooks); always a Tensor. For the cache of an
+   * intervened run, use `runWithCache(input, { interventions, names })`.
    *
    * @example
    * const ablated = await model.runWithHooks(prompts, [{ hook: "blocks.2.attn.hook_z", kind: "zero", heads: [5] }]);
    */
-  runWithHooks(input: ModelInput, interventions: Intervention[], opts?: RunOptions): Promise<Tensor>;
-  runWithHooks(
-    input: ModelInput,
-    interventions: Intervention[],
-    opts: RunOptions & { names: NameFilter; withHeadResult?: boolean },
-  ): Promise<CachedRun>;
-  async runWithHooks(
-    input: ModelInput,
-    interventions: Intervention[],
-    opts: RunOptions & { names?: NameFilter; withHeadResult?: boolean } = {},
-  ): Promise<Tensor | CachedRun> {
+  async runWithHooks(input: ModelInput, interventions: Intervention[], opts: RunOptions = {}): Promise<Tensor> {
     if (!Array.isArray(interventions)) throw new InterventionError("runWithHooks: interventions must be an array");
-    if (opts.names !== undefined) return this.runWithCache(input, { ...opts, names: opts.names, interventions });
+    if (opts && "names" in opts)
+      throw new InputError(
+        "runWithHooks returns logits only; for a cache too use runWithCache(input, { interventions, names })",
+        { field: "names" },
+      );
     return (await this.execute(input, [], interventions, opts, false)).logits;
   }
 
@@ -298,7 +314,7 @@ export class HookedLlama {
       logitsAt: req.graphLast ? "last" : "all",
     });
     const edit = (hook: string, value: Tensor) =>
-      applyInterventions(value, req.byHook.get(hook)!, { hook, layer: parseHookName(hook).layer });
+      applyInterventions(value, req.byHook.get(hook)!, { hook, layer: parseHookName(hook).layer, batch: req.batch });
     const out = await this.planner.run(plan, req.batch, new Set(cacheNames), edit);
     return { logits: this.sliceLogits(out.logits, req), cache: this.assembleCache(out.values, req) };
   }
@@ -313,7 +329,7 @@ export class HookedLlama {
   ): RunRequest {
     const batch = this.toTokens(input, opts);
     const paddedLength = batch.ids[0].length;
-    for (const iv of interventions) validateIntervention(iv, this.config, { paddedLength });
+    for (const iv of interventions) validateIntervention(iv, this.config, { paddedLength, lengths: batch.lengths });
     const byHook = new Map<string, Intervention[]>();
     for (const iv of interventions) byHook.set(iv.hook, [...(byHook.get(iv.hook) ?? []), iv]);
     const withHeadResult =
