@@ -25,10 +25,9 @@ test("the README's 'library in a few lines' example runs and prints what its com
     const lines = out.trim().split("\n");
     // each console.log line of the example ends with the comment that documents it
     const documented = [...match[1].matchAll(/console\.log\(.*?\);\s*\/\/ (.*)/g)].map((m) => m[1].trim());
-    assert.equal(documented.length, 2);
-    assert.equal(lines[0].replace(/\s+/g, " "), documented[0].replace(/\s+/g, " "));
-    assert.equal(lines[1].replace(/\s+/g, " "), documented[1].replace(/\s+/g, " "));
-    assert.match(lines[2], /ablated \[ 2, 3070 \]/);
+    assert.ok(documented.length >= 2);
+    documented.forEach((d, i) => assert.equal(lines[i].replace(/\s+/g, " "), d.replace(/\s+/g, " ")));
+    assert.match(lines[documented.length], /ablated \[ 2, 3070 \]/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

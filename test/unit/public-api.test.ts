@@ -13,6 +13,8 @@ test("a researcher's names are at top level", () => {
     "ActivationCache",
     "Tensor",
     "hookNames",
+    "actName",
+    "tokenIndex",
     "validateIntervention",
     "loadCheckpoint",
     "loadTokenizer",

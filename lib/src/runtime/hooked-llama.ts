@@ -196,8 +196,8 @@ export class HookedLlama {
    * (toTokens(texts).ids; use toTokens for the mask, lengths and padding side).
    *
    * @example
-   * model.toIds("print(str("); // [1, 523, 7, 611, 7] (BOS, print, (, str, ()
-   * model.toIds(["f(", "print(str("]); // [batch, pos], left-padded
+   * model.toIds("print(str("); // parenlens-code-6l: [1, 610, 1200, 268, 699, 268] (<s>, ▁, print, (, str, ()
+   * model.toIds(["f(", "print(str("]); // [batch, pos], left-padded with the pad id
    */
   toIds(input: string, opts?: ToTokensOptions): number[];
   toIds(input: string[], opts?: ToTokensOptions): number[][];
