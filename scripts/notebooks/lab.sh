@@ -8,7 +8,10 @@ if [ ! -x "$JUPYTER" ] || ! "$JUPYTER" kernelspec list 2>/dev/null | grep -q "^ 
   echo "JupyterLab with the tslab kernel is not set up: run \`npm run setup\` (bash scripts/setup.sh) first" >&2
   exit 1
 fi
-args=(--ServerApp.root_dir="$ROOT/notebooks")
+# The project's lab settings (labconfig/default_setting_overrides.json): never ask about or fetch
+# Jupyter news, never check for updates (these machines often have no network).
+export JUPYTER_CONFIG_PATH="$ROOT/scripts/notebooks/jupyter-config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+args=(--ServerApp.root_dir="$ROOT/notebooks" --LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate)
 [ "$(id -u)" -eq 0 ] && args+=(--allow-root)              # Jupyter refuses root without it
 [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && args+=(--no-browser)  # no screen: print the URL only
 exec "$JUPYTER" lab "${args[@]}" "$@"
