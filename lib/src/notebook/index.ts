@@ -15,4 +15,6 @@ export {
 export type { TableRow, DataFrameLike, SaveTableOptions, ShowTableOptions, TableOutput } from "./table";
 export { toCsv, saveTable, showTable } from "./table";
 export * from "./figures";
+export type { ShowAttentionOptions, AttentionBundle } from "./attention-viewer";
+export { showAttention, attentionViewerHtml, attentionBundle } from "./attention-viewer";
 export * from "./study-setup";
