@@ -11,7 +11,8 @@ fi
 # The project's lab settings (labconfig/default_setting_overrides.json): never ask about or fetch
 # Jupyter news, never check for updates (these machines often have no network).
 export JUPYTER_CONFIG_PATH="$ROOT/scripts/notebooks/jupyter-config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
-args=(--ServerApp.root_dir="$ROOT/notebooks" --LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate)
+args=(--LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate)
+[[ " $* " == *root_dir* ]] || args+=(--ServerApp.root_dir="$ROOT/notebooks")  # unless given
 [ "$(id -u)" -eq 0 ] && args+=(--allow-root)              # Jupyter refuses root without it
 [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && args+=(--no-browser)  # no screen: print the URL only
 exec "$JUPYTER" lab "${args[@]}" "$@"

@@ -41,8 +41,13 @@ const near = (a: number[], b: number[]) => a.every((x, i) => Math.abs(x - b[i]) 
 test("hovering a token shows its query row and key column; the head selector switches heads", { skip }, async () => {
   const heads = [1, 5];
   const { html, png, width, height } = await attentionBundle(tokens, pattern, { layer: 2, heads });
-  assert.ok(!/src=|https?:\/\//.test(html), "self-contained: no external script, style or font");
+  assert.ok(!/src="(?!data:)|https?:\/\//.test(html), "self-contained: nothing loaded from elsewhere");
   await page.setContent(`<!DOCTYPE html><html><body>${html}</body></html>`);
+  assert.equal(
+    await page.locator(".pl-static").isVisible(),
+    false,
+    "the script swaps the static image for the live view",
+  );
   const n = tokens.length;
   const q = 4; // the hovered token
   const A = (h: number, i: number, j: number) => pattern.get(0, h, i, j);

@@ -5,7 +5,9 @@
  *    the prompt's tokens twice; hovering a token colours, in the first row, the tokens it attends
  *    to (its query row) and, in the second, the tokens that attend to it (its key column);
  *  - `image/png`: a static heatmap of the selected heads (rendered like every figure, plotly.js in
- *    headless Chromium), which GitHub's viewer, untrusted notebooks and nbconvert show instead;
+ *    headless Chromium), for exporters that take images; the HTML also carries it as an <img>
+ *    that the script hides, so where scripts do not run (untrusted notebooks in JupyterLab,
+ *    sanitising viewers such as GitHub's) the image shows instead of a dead view;
  *  - `text/plain`.
  * Same input → byte-identical bundle (the element id is a hash of the content).
  */
@@ -112,6 +114,9 @@ const VIEWER_SCRIPT = `(function () {
   var root = document.getElementById(ID);
   if (!root || root.getAttribute("data-ready")) return;
   root.setAttribute("data-ready", "1");
+  var still = root.querySelector(".pl-static");
+  if (still) still.style.display = "none";
+  root.querySelector(".pl-live").style.display = "";
   var data = JSON.parse(root.querySelector("script.pl-data").textContent);
   var n = data.tokens.length, head = 0, current = -1;
   var to = root.querySelectorAll(".pl-to .pl-tok"), from = root.querySelectorAll(".pl-from .pl-tok");
@@ -179,19 +184,27 @@ export function attentionViewerHtml(
   return htmlOf(viewerData(tokens, pattern, opts));
 }
 
-function htmlOf(data: ViewerData): string {
+function htmlOf(data: ViewerData, pngBase64?: string): string {
   const json = scriptJson(data);
   const id = `pl-attn-${createHash("sha256").update(json).digest("hex").slice(0, 12)}`;
   const buttons = data.labels
     .map((l, h) => `<button class="pl-head" type="button" aria-pressed="${h === 0}">${escapeHtml(l)}</button>`)
     .join("");
+  // Where scripts do not run (untrusted notebooks, sanitised viewers) the static image stays and
+  // the live view stays hidden; the script swaps them.
+  const still = pngBase64
+    ? `<img class="pl-static" alt="attention pattern (static)" src="data:image/png;base64,${pngBase64}">`
+    : "";
   return [
     `<div class="parenlens-attention" id="${id}">`,
     `<style>${VIEWER_STYLE.replace(/ID/g, id)}\n</style>`,
+    still,
+    `<div class="pl-live"${pngBase64 ? ' style="display: none"' : ""}>`,
     `<div class="pl-heads">${buttons}</div>`,
     tokenRow("pl-to", "attends to", data.tokens),
     tokenRow("pl-from", "attended by", data.tokens),
     `<div class="pl-info">hover a token: blue = where it attends (its query row), orange = what attends to it (its key column)</div>`,
+    `</div>`,
     `<script class="pl-data" type="application/json">${json}</script>`,
     `<script>${VIEWER_SCRIPT.replace("ID", JSON.stringify(id))}</script>`,
     `</div>`,
@@ -271,5 +284,5 @@ export async function attentionBundle(
   const { width, height } = fig.layout as { width: number; height: number };
   const png = await renderFigurePng(fig, { width, height, scale: 1 });
   const text = `<Attention ${data.labels.join(", ")} over ${data.tokens.length} tokens>`;
-  return { html: htmlOf(data), png, width, height, text };
+  return { html: htmlOf(data, png.toString("base64")), png, width, height, text };
 }
