@@ -120,8 +120,14 @@ test("pattern rows sum to 1, nothing above the diagonal, nothing on pad keys", (
 
 test("zero-ablating every head's hook_z equals zero-ablating hook_attn_out; one head's z removes that head's result", async () => {
   const l = 1;
-  const viaZ = await model.runWithCache(batch, { interventions: [{ hook: `blocks.${l}.attn.hook_z`, kind: "zero" }], names });
-  const viaOut = await model.runWithCache(batch, { interventions: [{ hook: `blocks.${l}.hook_attn_out`, kind: "zero" }], names });
+  const viaZ = await model.runWithCache(batch, {
+    interventions: [{ hook: `blocks.${l}.attn.hook_z`, kind: "zero" }],
+    names,
+  });
+  const viaOut = await model.runWithCache(batch, {
+    interventions: [{ hook: `blocks.${l}.hook_attn_out`, kind: "zero" }],
+    names,
+  });
   assert.ok(viaZ.cache.get(`blocks.${l}.hook_attn_out`).data.every((x) => x === 0));
   assert.ok(realPositionsError(viaZ.logits, viaOut.logits.data) < 1e-6);
   assert.ok(
@@ -150,7 +156,10 @@ test("zero-ablating every head's hook_z equals zero-ablating hook_attn_out; one 
 
 test("an intervention on layer 1's hook_z leaves every upstream hook bit-identical and changes every downstream one", async () => {
   const target = "blocks.1.attn.hook_z";
-  const { logits, cache } = await model.runWithCache(batch, { interventions: [{ hook: target, kind: "zero", heads: [0] }], names });
+  const { logits, cache } = await model.runWithCache(batch, {
+    interventions: [{ hook: target, kind: "zero", heads: [0] }],
+    names,
+  });
   const at = names.indexOf(target);
   names.forEach((name, i) => {
     if (i < at) assert.deepEqual(cache.get(name).data, get(name).data, `${name} (upstream) must be bit-identical`);
