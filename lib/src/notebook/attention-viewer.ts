@@ -58,7 +58,7 @@ export interface ShowAttentionOptions {
    *
    * Width of one head's heatmap in the PNG fallback, in CSS pixels.
    *
-   * @default 420
+   * @default 280
    */
   pngHeadSize?: number;
 }
@@ -212,7 +212,7 @@ function htmlOf(data: ViewerData, pngBase64?: string): string {
 }
 
 /** The static fallback: one heatmap per selected head, side by side (up to 4 per row). */
-function attentionGridFigure(data: ViewerData, headSize = 420): PlotlyFigure {
+function attentionGridFigure(data: ViewerData, headSize = 280): PlotlyFigure {
   const cols = Math.min(4, data.labels.length);
   const rows = Math.ceil(data.labels.length / cols);
   const labels = tokenLabels(data.tokens);
