@@ -27,6 +27,7 @@ test("a researcher's names are at top level", () => {
     "accuracyFinding",
     "countingFinding",
     "showFigure",
+    "showAttention",
     "showTable",
     "seededRandom",
     "ParenlensError",
