@@ -60,7 +60,9 @@ interface Restriction {
  * - constant: set to a number, or a Tensor broadcast like `mean`
  * - scale: multiply by `factor`
  * - patch: copy the value of the same hook from `source` (an ActivationCache of a run on a batch
- *   of the same size and padded length, or a Tensor of the hook's shape) (activation patching)
+ *   of the same size and padded length, or a Tensor of the hook's shape) (activation patching);
+ *   values are copied index for index, so with `positions` the source prompts should have the
+ *   same lengths and padding as the patched ones (as clean / corrupted pairs do)
  * - function: `fn(value, ctx)` returns the new value, or edits `value` in place and returns nothing
  *
  * @example
