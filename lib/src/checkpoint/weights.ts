@@ -19,6 +19,8 @@ export interface WeightSource {
   has(name: string): boolean;
   shape(name: string): number[];
   getFloat32(name: string): Float32Array;
+  /** The file holding a tensor, for error messages (a WeightStore's safetensors file). */
+  fileOf?(name: string): string;
 }
 
 export class WeightStore implements WeightSource {
@@ -113,7 +115,12 @@ export class WeightStore implements WeightSource {
     return this.byName.has(name);
   }
 
-  private fileOf(name: string): SafetensorsFile {
+  /** The safetensors file holding `name` (its shard when sharded). */
+  fileOf(name: string): string {
+    return this.fileEntry(name).file;
+  }
+
+  private fileEntry(name: string): SafetensorsFile {
     const f = this.byName.get(name);
     if (!f)
       throw new CheckpointError(`${this.folder}: checkpoint has no tensor "${name}"`, {
@@ -124,16 +131,16 @@ export class WeightStore implements WeightSource {
   }
 
   shape(name: string): number[] {
-    return this.fileOf(name).entry(name).shape.slice();
+    return this.fileEntry(name).entry(name).shape.slice();
   }
 
   dtype(name: string): SafetensorsDtype {
-    return this.fileOf(name).entry(name).dtype;
+    return this.fileEntry(name).entry(name).dtype;
   }
 
   /** The tensor as float32, converted from its stored dtype; a fresh array on every call. */
   getFloat32(name: string): Float32Array {
-    return this.fileOf(name).readFloat32(name);
+    return this.fileEntry(name).readFloat32(name);
   }
 }
 

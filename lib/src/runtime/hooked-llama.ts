@@ -8,6 +8,7 @@
 import { ActivationCache } from "../hooks/activation-cache";
 import { LlamaConfig } from "../checkpoint/config";
 import { InputError, InterventionError } from "../core/errors";
+import { assertFinite } from "../core/finite";
 import { hookNames, isHeadResultHook, NameFilter, parseHookName, resolveNameFilter } from "../hooks/hook-points";
 import { applyInterventions, Intervention, validateIntervention } from "../hooks/interventions";
 import { Tensor } from "../core/tensor";
@@ -16,6 +17,7 @@ import { expectedLlamaWeights, validateLlamaWeights, WeightSource } from "../che
 import { loadCheckpoint } from "../checkpoint/load";
 import type { Tokenizer } from "../core/tokenizer";
 import { SessionOptions, SessionPlanner } from "./session-plan";
+import { checkModelOptions, checkRunOptions } from "./options";
 
 /**
  * Options of a model
@@ -25,7 +27,28 @@ import { SessionOptions, SessionPlanner } from "./session-plan";
  * @example
  * const model = await HookedLlama.fromPretrained("data/models/parenlens-code-6l", { threads: 2 });
  */
-export type HookedLlamaOptions = SessionOptions;
+export interface HookedLlamaOptions extends SessionOptions {
+  /**
+   * Allow non-finite values
+   *
+   * By default every weight is checked once at load (and on setWeight), and every intervention's
+   * value, result and patch source when applied: a NaN / ±Infinity throws NonFiniteError naming
+   * the tensor or hook. True lets them through (for runs that study NaN propagation); a run can
+   * also set it for itself.
+   *
+   * @default false
+   */
+  allowNonFinite?: boolean;
+  /**
+   * Load the tokenizer (fromPretrained)
+   *
+   * true: the folder must have tokenizer.json (CheckpointError naming it otherwise); false: a
+   * model that takes token ids only, tokenizer.json ignored.
+   *
+   * @default true
+   */
+  tokenizer?: boolean;
+}
 
 /** How a forward pass returns its logits (plus how text becomes tokens, ToTokensOptions). */
 export interface RunOptions extends ToTokensOptions {
@@ -38,6 +61,15 @@ export interface RunOptions extends ToTokensOptions {
    * @default "all"
    */
   logitsAt?: "all" | "last";
+  /**
+   * Allow non-finite values in this run
+   *
+   * Let NaN / ±Infinity in intervention values, results and patch sources through (see
+   * HookedLlamaOptions.allowNonFinite).
+   *
+   * @default the model's allowNonFinite (false)
+   */
+  allowNonFinite?: boolean;
 }
 
 /** A run that caches hook values (TL run_with_cache). */
@@ -82,6 +114,13 @@ interface RunRequest {
   withHeadResult: boolean;
   logitsAt: "all" | "last";
   graphLast: boolean; // slice the last position inside the graph (left padding only)
+  allowNonFinite: boolean;
+}
+
+/** An argument for a message: its type, and its value when short. */
+function describeArg(v: unknown): string {
+  const json = JSON.stringify(v);
+  return `${Array.isArray(v) ? "array" : v === null ? "null" : typeof v}${json !== undefined && json.length <= 40 ? ` ${json}` : ""}`;
 }
 
 /** Names of a 2-D / 1-D HF weight's dims, for Tensors handed to researchers. */
@@ -113,6 +152,7 @@ export class HookedLlama {
   private readonly weightShapes: Map<string, number[]>;
   private readonly planner: SessionPlanner;
   private derived = new Map<string, Tensor>();
+  private readonly allowNonFinite: boolean;
 
   /**
    * Build from parts: the weights are checked against the config once (every expected name and
@@ -128,19 +168,22 @@ export class HookedLlama {
     this.config = config;
     this.tokenizer = tokenizer;
     this.folder = folder;
-    if (
-      options.executionProvider !== undefined &&
-      options.executionProvider !== "cpu" &&
-      options.executionProvider !== "cuda"
-    ) {
-      throw new InputError(
-        `executionProvider must be "cpu" or "cuda", got ${JSON.stringify(options.executionProvider)}`,
-        { field: "executionProvider" },
-      );
-    }
+    checkModelOptions(options);
+    this.allowNonFinite = options.allowNonFinite ?? false;
     validateLlamaWeights(config, weights);
     this.weightShapes = expectedLlamaWeights(config);
-    for (const name of this.weightShapes.keys()) this.weights.set(name, weights.getFloat32(name)); // one at a time
+    for (const name of this.weightShapes.keys()) {
+      const data = weights.getFloat32(name); // one at a time
+      if (!this.allowNonFinite) {
+        const file = weights.fileOf?.(name) ?? weights.folder;
+        assertFinite(data, `weight ${name}${file ? ` in ${file}` : ""}`, {
+          file,
+          field: name,
+          hint: "the checkpoint is corrupt (or pass allowNonFinite: true to load it anyway)",
+        });
+      }
+      this.weights.set(name, data);
+    }
     this.planner = new SessionPlanner(
       config,
       { data: (n) => this.weights.get(n), shape: (n) => this.weightShapes.get(n) },
@@ -157,7 +200,8 @@ export class HookedLlama {
    * const gpu = await HookedLlama.fromPretrained("org/name", { executionProvider: "cuda" });
    */
   static async fromPretrained(folderOrId: string, options: HookedLlamaOptions = {}): Promise<HookedLlama> {
-    const ck = await loadCheckpoint(folderOrId, { validateWeights: false }); // the constructor validates
+    checkModelOptions(options);
+    const ck = await loadCheckpoint(folderOrId, { validateWeights: false, tokenizer: options.tokenizer }); // the constructor validates
     const model = new HookedLlama(ck.config, ck.weights, ck.tokenizer, options, ck.folder);
     await model.planner.plan([], ["logits"], {});
     return model;
@@ -173,8 +217,16 @@ export class HookedLlama {
    * const batch = model.toTokens(["print(str(", "x = f(g("]); // batch.ids: [batch, pos]
    */
   toTokens(input: ModelInput, opts: ToTokensOptions = {}): TokenBatch {
-    const batch = toTokenBatch(input, this.tokenizer, opts);
+    checkRunOptions(opts, this.config.vocabSize, "toTokens", true);
+    const { padding, addBos, padId } = opts ?? {};
+    const batch = toTokenBatch(input, this.tokenizer, { padding, addBos, padId });
     const V = this.config.vocabSize;
+    const P = batch.ids[0].length;
+    if (P > this.config.maxPositionEmbeddings)
+      throw new InputError(
+        `Prompts of ${P} tokens (padded) are longer than the model's max_position_embeddings (${this.config.maxPositionEmbeddings}); shorten them or split the batch`,
+        { field: "input" },
+      );
     batch.ids.forEach((row, b) =>
       row.forEach((t, p) => {
         if (t >= V)
@@ -195,7 +247,12 @@ export class HookedLlama {
    */
   decode(ids: number | number[]): string {
     if (!this.tokenizer) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
-    return this.tokenizer.decode(typeof ids === "number" ? [ids] : ids);
+    const list = typeof ids === "number" ? [ids] : ids;
+    if (!Array.isArray(list) || !list.every((t) => Number.isInteger(t)))
+      throw new InputError(`decode expects a token id or an array of token ids, got ${describeArg(ids)}`, {
+        field: "ids",
+      });
+    return this.tokenizer.decode(list);
   }
 
   /**
@@ -207,7 +264,12 @@ export class HookedLlama {
   toStrTokens(input: string | number[], opts: { addBos?: boolean } = {}): string[] {
     const tok = this.tokenizer;
     if (!tok) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
-    const ids = typeof input === "string" ? tok.encode(input, { addBos: opts.addBos ?? true }) : input;
+    if (typeof input !== "string" && !(Array.isArray(input) && input.every((t) => Number.isInteger(t))))
+      throw new InputError(`toStrTokens expects a string or an array of token ids, got ${describeArg(input)}`, {
+        field: "input",
+      });
+    checkRunOptions(opts, this.config.vocabSize, "toStrTokens", true);
+    const ids = typeof input === "string" ? tok.encode(input, { addBos: opts?.addBos ?? true }) : input;
     return ids.map((id) => tok.decode([id]));
   }
 
@@ -243,6 +305,7 @@ export class HookedLlama {
    * const logits = await model.run(["print(len(x"], { logitsAt: "last" }); // [batch, vocab]
    */
   async run(input: ModelInput, opts: RunOptions = {}): Promise<Tensor> {
+    checkRunOptions(opts, this.config.vocabSize, "run");
     return (await this.execute(input, [], [], opts, false)).logits;
   }
 
@@ -256,6 +319,7 @@ export class HookedLlama {
   async runWithCache(input: ModelInput, opts: RunWithCacheOptions): Promise<CachedRun> {
     if (!opts || opts.names === undefined)
       throw new InputError("runWithCache needs { names }: a list, a predicate or { prefix }", { field: "names" });
+    checkRunOptions(opts, this.config.vocabSize, "runWithCache");
     const interventions = opts.interventions ?? [];
     const withHeadResult = opts.withHeadResult ?? (Array.isArray(opts.names) && opts.names.some(isHeadResultHook));
     const names = resolveNameFilter(opts.names, this.config, { withHeadResult });
@@ -280,6 +344,7 @@ export class HookedLlama {
     opts: RunOptions & { names?: NameFilter; withHeadResult?: boolean } = {},
   ): Promise<Tensor | CachedRun> {
     if (!Array.isArray(interventions)) throw new InterventionError("runWithHooks: interventions must be an array");
+    checkRunOptions(opts, this.config.vocabSize, "runWithHooks");
     if (opts.names !== undefined) return this.runWithCache(input, { ...opts, names: opts.names, interventions });
     return (await this.execute(input, [], interventions, opts, false)).logits;
   }
@@ -298,7 +363,14 @@ export class HookedLlama {
       logitsAt: req.graphLast ? "last" : "all",
     });
     const edit = (hook: string, value: Tensor) =>
-      applyInterventions(value, req.byHook.get(hook)!, { hook, layer: parseHookName(hook).layer });
+      applyInterventions(
+        value,
+        req.byHook.get(hook)!,
+        { hook, layer: parseHookName(hook).layer },
+        {
+          allowNonFinite: req.allowNonFinite,
+        },
+      );
     const out = await this.planner.run(plan, req.batch, new Set(cacheNames), edit);
     return { logits: this.sliceLogits(out.logits, req), cache: this.assembleCache(out.values, req) };
   }
@@ -311,9 +383,11 @@ export class HookedLlama {
     opts: RunOptions,
     forceHeadResult: boolean,
   ): RunRequest {
-    const batch = this.toTokens(input, opts);
+    const { padding, addBos, padId } = opts;
+    const batch = this.toTokens(input, { padding, addBos, padId });
     const paddedLength = batch.ids[0].length;
-    for (const iv of interventions) validateIntervention(iv, this.config, { paddedLength });
+    const allowNonFinite = opts.allowNonFinite ?? this.allowNonFinite;
+    for (const iv of interventions) validateIntervention(iv, this.config, { paddedLength, allowNonFinite });
     const byHook = new Map<string, Intervention[]>();
     for (const iv of interventions) byHook.set(iv.hook, [...(byHook.get(iv.hook) ?? []), iv]);
     const withHeadResult =
@@ -323,7 +397,7 @@ export class HookedLlama {
       throw new InputError(`logitsAt must be "all" or "last", got ${JSON.stringify(logitsAt)}`, { field: "logitsAt" });
     // the in-graph "last" slice is index -1: right for left padding only
     const graphLast = logitsAt === "last" && batch.padding === "left";
-    return { batch, byHook, cacheNames, withHeadResult, logitsAt, graphLast };
+    return { batch, byHook, cacheNames, withHeadResult, logitsAt, graphLast, allowNonFinite };
   }
 
   /** [batch, pos, vocab] as asked: unchanged, or [batch, vocab] at each prompt's last token. */
@@ -399,6 +473,11 @@ export class HookedLlama {
         { field: name },
       );
     }
+    if (!this.allowNonFinite)
+      assertFinite(arr, `setWeight(${name})`, {
+        field: name,
+        hint: "weights must be finite (or build the model with allowNonFinite: true)",
+      });
     this.weights.set(name, arr.slice());
     this.planner.weightChanged(name);
     this.derived = new Map();
