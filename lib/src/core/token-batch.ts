@@ -151,7 +151,8 @@ export function validateTokenBatch(b: TokenBatch): void {
   checkPadding(b.padding, "TokenBatch.padding");
   const B = b.ids.length;
   if (B === 0) throw new InputError("Empty batch: give at least one prompt", { field: "ids" });
-  if (!Array.isArray(b.ids[0])) throw new InputError("TokenBatch.ids[0] must be an array of token ids", { field: "ids[0]" });
+  if (!Array.isArray(b.ids[0]))
+    throw new InputError("TokenBatch.ids[0] must be an array of token ids", { field: "ids[0]" });
   const P = b.ids[0].length;
   for (const [field, rows] of [
     ["ids", b.ids],

@@ -45,15 +45,20 @@ function checkNames(opts: unknown, valid: readonly string[], where: string): Rec
     throw new InputError(`${where}: options must be an object, got ${JSON.stringify(opts)}`, { field: "options" });
   for (const key of Object.keys(opts)) {
     if (!valid.includes(key))
-      throw new InputError(
-        `${where}: unknown option "${key}"${closest(key, valid)}; options are ${valid.join(", ")}`,
-        { field: key },
-      );
+      throw new InputError(`${where}: unknown option "${key}"${closest(key, valid)}; options are ${valid.join(", ")}`, {
+        field: key,
+      });
   }
   return opts as Record<string, unknown>;
 }
 
-function optional(o: Record<string, unknown>, key: string, ok: (v: unknown) => boolean, expected: string, where: string) {
+function optional(
+  o: Record<string, unknown>,
+  key: string,
+  ok: (v: unknown) => boolean,
+  expected: string,
+  where: string,
+) {
   const v = o[key];
   if (v !== undefined && !ok(v))
     throw new InputError(`${where}: ${key} must be ${expected}, got ${JSON.stringify(v) ?? String(v)}`, {
