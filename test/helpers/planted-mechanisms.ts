@@ -21,7 +21,7 @@ export async function tinyStudyModel(
     seed,
     tokenizerFrom: TOKENIZER_DIR,
   });
-  const model = await HookedLlama.fromPretrained(dir, { threads: 1, tokenizer: false });
+  const model = await HookedLlama.fromPretrained(dir, { threads: 1 });
   return { model, tok: loadTokenizer(dir), dir };
 }
 

@@ -199,7 +199,7 @@ test("rope: rope_scaling beside a disagreeing rope_parameters is refused; unsupp
   assert.equal((await loadCheckpoint(ck.folder, { tokenizer: false })).config.ropeScaling, null);
   write({ rope_scaling: { rope_type: "llama3", factor: 8 } });
   await rejects(loadCheckpoint(ck.folder, { tokenizer: false }), ConfigError, {
-    field: "rope_scaling.rope_type",
+    field: "rope_scaling",
     message: /rope type "llama3"; supported rope types are "default" \(or null\) and "linear"/,
   });
 });

@@ -322,16 +322,16 @@ test("weights are validated once: by loadCheckpoint, or (validateWeights: false)
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...cfg, intermediate_size: 48 }));
   const mismatch =
     /weights do not match config\.json: .*mlp\.gate_proj\.weight has shape \[64, 32\], expected \[48, 32\]/;
-  assert.throws(() => loadLocalCheckpoint(dir), mismatch);
-  const ck = loadLocalCheckpoint(dir, { validateWeights: false }); // what HookedLlama.fromPretrained does
+  assert.throws(() => loadLocalCheckpoint(dir, { tokenizer: false }), mismatch);
+  const ck = loadLocalCheckpoint(dir, { validateWeights: false, tokenizer: false }); // what HookedLlama.fromPretrained does
   assert.throws(
     () => new HookedLlama(ck.config, ck.weights, ck.tokenizer),
     (e: unknown) => e instanceof CheckpointError && mismatch.test(e.message),
   );
-  await assert.rejects(HookedLlama.fromPretrained(dir), mismatch);
+  await assert.rejects(HookedLlama.fromPretrained(dir, { tokenizer: false }), mismatch);
   // any in-memory source is checked the same way
   const good = writeRandomCheckpoint(path.join(tmp, "validate-mem"), { seed: 2 });
-  const store = loadLocalCheckpoint(good.folder).weights;
+  const store = loadLocalCheckpoint(good.folder, { tokenizer: false }).weights;
   const missingNorm = {
     has: (n: string) => n !== "model.norm.weight" && store.has(n),
     shape: (n: string) => store.shape(n),

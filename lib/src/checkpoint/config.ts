@@ -101,7 +101,7 @@ function parseRopeObject(rs: unknown, field: string, file: string): LlamaConfig[
     const got = typeof kind === "string" ? JSON.stringify(kind) : describe(kind);
     throw new ConfigError(
       `${file}: ${field} has rope type ${got}; supported rope types are ${ROPE_TYPES} (written "rope_type", or "type" in transformers 4.x)`,
-      { file, field: `${field}.rope_type` },
+      { file, field },
     );
   }
   const factor = s.factor;
