@@ -126,6 +126,10 @@ test("inputs the model cannot run: too long, wrong types, bad options, malformed
   await rejects(model.runWithHooks([[1, 2]], [{ hook: "blocks.01.hook_resid_pre", kind: "zero" }]), HookNameError, {});
   const weights = (await loadCheckpoint(fresh().folder, { tokenizer: false })).weights;
   await rejects(() => new HookedLlama(model.config, weights, null, { threads: -1 }), InputError, { field: "threads" });
+  await rejects(model.runWithCache([[1, 2]], { names: "hook_embed" as never }), HookNameError, {
+    message: /names must be a list, a predicate or \{ prefix \}: write \["hook_embed"\]/,
+  });
+  assert.equal((await model.run([[1, 2]], null as never)).shape.length, 3, "null options are no options");
   const tok = await HookedLlama.fromPretrained(TOK);
   await rejects(() => tok.toStrTokens(5 as unknown as string), InputError, { field: "input" });
   await rejects(() => tok.decode("x" as unknown as number), InputError, { field: "ids" });

@@ -177,5 +177,7 @@ export function resolveNameFilter(
       );
     return out;
   }
+  if (typeof filter === "string")
+    throw new HookNameError(filter, [], `names must be a list, a predicate or { prefix }: write ["${filter}"]`);
   throw new HookNameError(String(filter), []);
 }

@@ -341,8 +341,9 @@ export class HookedLlama {
   async runWithHooks(
     input: ModelInput,
     interventions: Intervention[],
-    opts: RunOptions & { names?: NameFilter; withHeadResult?: boolean } = {},
+    given: (RunOptions & { names?: NameFilter; withHeadResult?: boolean }) | null = {},
   ): Promise<Tensor | CachedRun> {
+    const opts = given ?? {};
     if (!Array.isArray(interventions)) throw new InterventionError("runWithHooks: interventions must be an array");
     checkRunOptions(opts, this.config.vocabSize, "runWithHooks");
     if (opts.names !== undefined) return this.runWithCache(input, { ...opts, names: opts.names, interventions });
@@ -380,9 +381,10 @@ export class HookedLlama {
     input: ModelInput,
     cacheNames: string[],
     interventions: Intervention[],
-    opts: RunOptions,
+    given: RunOptions | null,
     forceHeadResult: boolean,
   ): RunRequest {
+    const opts = given ?? {}; // null options are no options (checkRunOptions let them through)
     const { padding, addBos, padId } = opts;
     const batch = this.toTokens(input, { padding, addBos, padId });
     const paddedLength = batch.ids[0].length;
@@ -543,7 +545,9 @@ export class HookedLlama {
   /** W_O(layer) without the copy, for read-only use inside the library (cached until setWeight). */
   private perHeadWO(layer: number): Tensor {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers) {
-      throw new InputError(`W_O: layer ${layer} out of range 0..${this.config.numLayers - 1}`, { field: "layer" });
+      throw new InputError(`W_O: layer ${JSON.stringify(layer)} out of range 0..${this.config.numLayers - 1}`, {
+        field: "layer",
+      });
     }
     return this.derivedTensor(`W_O${layer}`, () => {
       const src = this.weights.get(`model.layers.${layer}.self_attn.o_proj.weight`)!; // [d_model, head*d_head]
