@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const threadsFlag = flag("threads", "");
   const threads = threadsFlag ? Number(threadsFlag) : undefined;
-  const model = await HookedLlama.fromPretrained(folder, { executionProvider: ep, threads });
+  const model = await HookedLlama.fromPretrained(folder, { executionProvider: ep, threads, tokenizer: false });
   const loadMs = performance.now() - t0;
   const all = hookNames(config); // every hook point, attn.hook_result included
   const mid = Math.floor(config.numLayers / 2);

@@ -60,7 +60,7 @@ async function child(folder: string): Promise<void> {
   const config = loadLlamaConfig(folder);
   const baselineRss = process.memoryUsage().rss;
   const t0 = performance.now();
-  const model = await HookedLlama.fromPretrained(folder);
+  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
   const peakRssAfterLoad = peakRss();

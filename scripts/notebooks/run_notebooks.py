@@ -13,6 +13,10 @@ file next to it and renamed over it (never half-written), then signed as trusted
 (`jupyter trust`), so JupyterLab renders its Plotly outputs. Outputs are normalised so that two
 runs of the same code give identical files: no execution timestamps, stream outputs coalesced,
 missing cell ids made deterministic.
+
+Ctrl-C (SIGINT) or SIGTERM stops at once: the kernel is killed, the notebook being run is left as
+it was, and the script prints "interrupted, <notebook> left as it was" and exits 130, without
+tracebacks. (Files the notebook's cells had already written are each complete, old or new.)
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +76,45 @@ def normalise(nb: nbformat.NotebookNode) -> None:
                 out.pop("transient", None)
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("papermill", None)
+
+
+class Interrupted(Exception):
+    """SIGINT / SIGTERM while a notebook ran."""
+
+
+def kill_kernel(client: NotebookClient) -> None:
+    """Kills the kernel's process group (jupyter_client starts kernels in their own session)."""
+    provisioner = getattr(client.km, "provisioner", None) if client.km is not None else None
+    process = getattr(provisioner, "process", None)
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        process.kill()
+
+
+def execute_interruptibly(client: NotebookClient) -> None:
+    """client.execute() in a worker thread, so that SIGINT reaches this (main) thread as
+    KeyboardInterrupt (nbclient only installs its own signal handlers on the main thread)."""
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            client.execute()
+        except BaseException as error:  # re-raised in the main thread
+            failure.append(error)
+
+    worker = threading.Thread(target=work, name="nbclient", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        kill_kernel(client)
+        raise Interrupted() from None
+    if failure:
+        raise failure[0]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -158,7 +203,9 @@ def run_one(path: Path, position: str, timeout: int, kernel: str | None) -> bool
     )
     started = time.monotonic()
     try:
-        client.execute()
+        execute_interruptibly(client)
+    except Interrupted:
+        raise
     except NoSuchKernel:
         print(f"\nFAILED: {shown(path)}: no Jupyter kernel named {kernel_name!r} "
               "(run `npm run setup` to register tslab)", file=sys.stderr)
@@ -195,9 +242,20 @@ def main(argv: list[str] | None = None) -> int:
         print("not a notebook file: " + ", ".join(map(str, missing)), file=sys.stderr)
         return 2
 
+    def on_term(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     started = time.monotonic()
     for i, path in enumerate(paths):
-        if not run_one(path.resolve(), f"[{i + 1}/{len(paths)}]", args.timeout, args.kernel):
+        try:
+            ok = run_one(path.resolve(), f"[{i + 1}/{len(paths)}]", args.timeout, args.kernel)
+        except (Interrupted, KeyboardInterrupt):
+            print(f"\ninterrupted, {shown(path)} left as it was", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(130)  # no atexit kernel clean-up (the kernel is killed), no tracebacks
+        if not ok:
             return 1
     print(f"All {len(paths)} notebook(s) ran in {time.monotonic() - started:.1f} s.", flush=True)
     return 0

@@ -3,7 +3,7 @@
 // and a built lib (`npm test` builds it first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -126,6 +126,31 @@ describe("run_notebooks.py", { skip }, () => {
     assert.match(r.stderr, /Error: boom from the fixture/);
     assert.doesNotMatch(r.stdout, /helpers\.ipynb/, "later notebooks do not run");
     assert.ok(fs.readFileSync(path.join(work, "failing.ipynb")).equals(before));
+    assert.deepEqual(
+      fs.readdirSync(work).filter((f) => f.includes(".tmp-")),
+      [],
+    );
+  });
+
+  it("on SIGINT kills the kernel, says which notebook was left as it was, exits 130, no traceback", async () => {
+    const file = path.join(work, "slow.ipynb");
+    const before = fs.readFileSync(file);
+    const child = spawn(PYTHON, [RUNNER, file], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await new Promise<void>((resolve) =>
+      child.stdout.on("data", (d) => {
+        stdout += d;
+        if (/cell {2}1\/1/.test(stdout)) resolve(); // the slow cell is running
+      }),
+    );
+    child.kill("SIGINT");
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /interrupted, .*slow\.ipynb left as it was/);
+    assert.doesNotMatch(stderr + stdout, /Traceback/);
+    assert.ok(fs.readFileSync(file).equals(before), "the notebook is unchanged");
     assert.deepEqual(
       fs.readdirSync(work).filter((f) => f.includes(".tmp-")),
       [],

@@ -19,6 +19,8 @@ import {
 } from "../../lib/src";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures/checkpoints");
+/** Fixtures without tokenizer.json are loaded as token-id-only models (an explicit choice). */
+const tok = (folder: string) => ({ tokenizer: fs.existsSync(path.join(folder, "tokenizer.json")) });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ckpt-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -34,28 +36,46 @@ test("every committed fixture checkpoint loads and validates", async () => {
     "codellama-shrunk",
   ];
   for (const name of names) {
-    const ck = await loadCheckpoint(path.join(FIXTURES, name));
+    const ck = await loadCheckpoint(path.join(FIXTURES, name), tok(path.join(FIXTURES, name)));
     assert.equal(ck.config.numLayers, 2, name);
     assert.equal(ck.weights.has("lm_head.weight"), !ck.config.tieWordEmbeddings, name);
   }
-  assert.equal((await loadCheckpoint(path.join(FIXTURES, "tiny-gqa"))).config.numKvHeads, 2);
-  assert.equal((await loadCheckpoint(path.join(FIXTURES, "tiny-bf16"))).weights.dtype("model.norm.weight"), "BF16");
-  assert.deepEqual((await loadCheckpoint(path.join(FIXTURES, "tiny-rope-linear"))).config.ropeScaling, {
-    type: "linear",
-    factor: 2,
-  });
-  assert.equal((await loadCheckpoint(path.join(FIXTURES, "tiny-f32"))).tokenizer, null);
+  assert.equal(
+    (await loadCheckpoint(path.join(FIXTURES, "tiny-gqa"), tok(path.join(FIXTURES, "tiny-gqa")))).config.numKvHeads,
+    2,
+  );
+  assert.equal(
+    (await loadCheckpoint(path.join(FIXTURES, "tiny-bf16"), tok(path.join(FIXTURES, "tiny-bf16")))).weights.dtype(
+      "model.norm.weight",
+    ),
+    "BF16",
+  );
+  assert.deepEqual(
+    (await loadCheckpoint(path.join(FIXTURES, "tiny-rope-linear"), tok(path.join(FIXTURES, "tiny-rope-linear")))).config
+      .ropeScaling,
+    {
+      type: "linear",
+      factor: 2,
+    },
+  );
+  assert.equal(
+    (await loadCheckpoint(path.join(FIXTURES, "tiny-f32"), tok(path.join(FIXTURES, "tiny-f32")))).tokenizer,
+    null,
+  );
 });
 
 test("tiny-sharded holds exactly tiny-f32's weights", async () => {
-  const one = await loadCheckpoint(path.join(FIXTURES, "tiny-f32"));
-  const two = await loadCheckpoint(path.join(FIXTURES, "tiny-sharded"));
+  const one = await loadCheckpoint(path.join(FIXTURES, "tiny-f32"), tok(path.join(FIXTURES, "tiny-f32")));
+  const two = await loadCheckpoint(path.join(FIXTURES, "tiny-sharded"), tok(path.join(FIXTURES, "tiny-sharded")));
   assert.equal(two.weights.files.length, 2);
   for (const n of one.weights.names()) assert.deepEqual(two.weights.getFloat32(n), one.weights.getFloat32(n), n);
 });
 
 test("codellama-shrunk: CodeLlama-7b's config.json with only the sizes shrunk, and its tensor names", async () => {
-  const ck = await loadCheckpoint(path.join(FIXTURES, "codellama-shrunk"));
+  const ck = await loadCheckpoint(
+    path.join(FIXTURES, "codellama-shrunk"),
+    tok(path.join(FIXTURES, "codellama-shrunk")),
+  );
   const written = JSON.parse(fs.readFileSync(path.join(ck.folder, "config.json"), "utf8"));
   const original = JSON.parse(fs.readFileSync(path.join(FIXTURES, "codellama-7b-hf.config.json"), "utf8"));
   const shrunk = [
@@ -240,7 +260,7 @@ test("HF goldens: inputs match their JSON, text prompts match the TS tokenizer, 
     const mask = info.attention_mask as number[][];
     assert.deepEqual(Array.from(g.readFloat32("input_ids")), ids.flat(), name);
     assert.deepEqual(Array.from(g.readFloat32("attention_mask")), mask.flat(), name);
-    const ck = await loadCheckpoint(path.join(FIXTURES, name));
+    const ck = await loadCheckpoint(path.join(FIXTURES, name), tok(path.join(FIXTURES, name)));
     if (info.texts) {
       // left-padded token ids of each text = the TS tokenizer's encoding (with BOS)
       info.texts.forEach((text: string, b: number) =>
@@ -302,16 +322,16 @@ test("weights are validated once: by loadCheckpoint, or (validateWeights: false)
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...cfg, intermediate_size: 48 }));
   const mismatch =
     /weights do not match config\.json: .*mlp\.gate_proj\.weight has shape \[64, 32\], expected \[48, 32\]/;
-  assert.throws(() => loadLocalCheckpoint(dir), mismatch);
-  const ck = loadLocalCheckpoint(dir, { validateWeights: false }); // what HookedLlama.fromPretrained does
+  assert.throws(() => loadLocalCheckpoint(dir, { tokenizer: false }), mismatch);
+  const ck = loadLocalCheckpoint(dir, { validateWeights: false, tokenizer: false }); // what HookedLlama.fromPretrained does
   assert.throws(
     () => new HookedLlama(ck.config, ck.weights, ck.tokenizer),
     (e: unknown) => e instanceof CheckpointError && mismatch.test(e.message),
   );
-  await assert.rejects(HookedLlama.fromPretrained(dir), mismatch);
+  await assert.rejects(HookedLlama.fromPretrained(dir, { tokenizer: false }), mismatch);
   // any in-memory source is checked the same way
   const good = writeRandomCheckpoint(path.join(tmp, "validate-mem"), { seed: 2 });
-  const store = loadLocalCheckpoint(good.folder).weights;
+  const store = loadLocalCheckpoint(good.folder, { tokenizer: false }).weights;
   const missingNorm = {
     has: (n: string) => n !== "model.norm.weight" && store.has(n),
     shape: (n: string) => store.shape(n),

@@ -27,7 +27,7 @@ const promptA = [3, 14, 15, 9, 26, 5];
 const promptB = [2, 7, 18, 28, 18, 28];
 let model: HookedLlama;
 before(async () => {
-  model = await HookedLlama.fromPretrained(ck.folder);
+  model = await HookedLlama.fromPretrained(ck.folder, { tokenizer: false });
 });
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -301,7 +301,7 @@ test("bad names and inputs fail loudly with typed errors", async () => {
 
 test("the CUDA execution provider either works or fails with a clear EXECUTION_PROVIDER error", async () => {
   try {
-    const gpu = await HookedLlama.fromPretrained(ck.folder, { executionProvider: "cuda" });
+    const gpu = await HookedLlama.fromPretrained(ck.folder, { executionProvider: "cuda", tokenizer: false });
     assert.ok(maxAbsDiff((await gpu.run([promptA])).data, (await model.run([promptA])).data) < 1e-3);
   } catch (e) {
     assert.ok(e instanceof ParenlensError && e.code === "EXECUTION_PROVIDER", String(e));

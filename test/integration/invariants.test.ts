@@ -42,7 +42,7 @@ const names = hookNames(config);
 let model: HookedLlama;
 let clean: { logits: Tensor; cache: ActivationCache };
 before(async () => {
-  model = await HookedLlama.fromPretrained(ck.folder);
+  model = await HookedLlama.fromPretrained(ck.folder, { tokenizer: false });
   clean = await model.runWithCache(batch, { names });
 });
 

@@ -43,7 +43,9 @@ for (const name of names) {
   test(`HookedLlama = HF transformers on ${name}: logits, hidden states, resid_post, attentions`, async (t) => {
     const info = JSON.parse(fs.readFileSync(path.join(GOLDEN, `random-${name}.json`), "utf8"));
     const g = SafetensorsFile.open(path.join(GOLDEN, `random-${name}.safetensors`));
-    const model = await HookedLlama.fromPretrained(path.join(CHECKPOINTS, name));
+    const model = await HookedLlama.fromPretrained(path.join(CHECKPOINTS, name), {
+      tokenizer: fs.existsSync(path.join(CHECKPOINTS, name, "tokenizer.json")),
+    });
     const config = model.config;
     const L = config.numLayers;
     const ids = info.input_ids as number[][]; // [batch, pos], left-padded with pad id 0

@@ -111,7 +111,9 @@ for (const fixture of fixtures) {
   test(`parity ${fixture}: logits and every hook point vs the float64 reference`, async (t) => {
     const config = loadLlamaConfig(folder);
     const store = WeightStore.open(folder); // the reference reads the files itself
-    const model = await HookedLlama.fromPretrained(folder);
+    const model = await HookedLlama.fromPretrained(folder, {
+      tokenizer: fs.existsSync(path.join(folder, "tokenizer.json")),
+    });
     const names = hookNames(config); // includes attn.hook_result
     const prompt = randomPrompt(config.vocabSize, 9, 11);
     const ref = referenceForward(config, (n) => store.getFloat32(n), prompt);
@@ -126,7 +128,9 @@ for (const fixture of fixtures) {
     test(`parity ${fixture}: ${padding}-padded batch of 3 prompts, real positions vs the reference`, async (t) => {
       const config = loadLlamaConfig(folder);
       const store = WeightStore.open(folder);
-      const model = await HookedLlama.fromPretrained(folder);
+      const model = await HookedLlama.fromPretrained(folder, {
+        tokenizer: fs.existsSync(path.join(folder, "tokenizer.json")),
+      });
       const names = hookNames(config);
       const prompts = [7, 3, 5].map((len, i) => randomPrompt(config.vocabSize, len, 100 + i));
       const batch: TokenBatch = padTokens(prompts, { padding, padId: 0 });
@@ -149,7 +153,9 @@ test("parity through graph cuts: identity interventions at several hooks leave e
   const folder = path.join(FIXTURES, "tiny-gqa");
   const config = loadLlamaConfig(folder);
   const store = WeightStore.open(folder);
-  const model = await HookedLlama.fromPretrained(folder);
+  const model = await HookedLlama.fromPretrained(folder, {
+    tokenizer: fs.existsSync(path.join(folder, "tokenizer.json")),
+  });
   const names = hookNames(config);
   const prompts = [8, 4].map((len, i) => randomPrompt(config.vocabSize, len, 200 + i));
   const batch = padTokens(prompts, { padding: "left", padId: 0 });

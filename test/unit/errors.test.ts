@@ -19,6 +19,7 @@ import {
   HookNameError,
   InputError,
   InterventionError,
+  NonFiniteError,
   ParenlensError,
   RenderError,
   SafetensorsError,
@@ -40,6 +41,7 @@ const examples: Record<ErrorCode, ParenlensError> = {
   FEED: new FeedError("f"),
   EXECUTION_PROVIDER: new ExecutionProviderError("e"),
   RENDER: new RenderError("r"),
+  NON_FINITE: new NonFiniteError("x"),
 };
 
 test("every ErrorCode has a page with its messages, Symptom, Cause and Fix", () => {

@@ -85,8 +85,17 @@ test("a typo gets HookNameError with the closest valid names", () => {
   // a layer that does not exist
   assert.throws(
     () => validateHookName("blocks.2.hook_resid_pre", config),
-    (e: unknown) => e instanceof HookNameError && e.suggestions.includes("blocks.0.hook_resid_pre"),
+    (e: unknown) =>
+      e instanceof HookNameError &&
+      e.message.includes("layer 2 out of range 0..1") &&
+      e.suggestions.includes("blocks.1.hook_resid_pre"),
   );
+  // a layer written with a leading zero is not a TL name (it would be accepted, then dropped)
+  assert.throws(
+    () => validateHookName("blocks.01.hook_resid_pre", config),
+    (e: unknown) => e instanceof HookNameError && e.suggestions.includes("blocks.1.hook_resid_pre"),
+  );
+  assert.throws(() => validateHookName(7 as unknown as string, config), HookNameError);
   assert.deepEqual(suggestHookNames("completely different", hookNames(config)), []);
 });
 

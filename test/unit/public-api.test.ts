@@ -32,6 +32,7 @@ test("a researcher's names are at top level", () => {
     "seededRandom",
     "ParenlensError",
     "HookNameError",
+    "NonFiniteError",
   ]) {
     assert.equal(typeof (parenlens as Record<string, unknown>)[name], "function", name);
   }
@@ -61,6 +62,11 @@ test("internals are not exported", () => {
     "encodeSafetensors",
     "promptSlice",
     "checkFeedNames",
+    "firstNonFinite",
+    "assertFinite",
+    "findDuplicateKey",
+    "checkModelOptions",
+    "writeFilesAtomic",
     "SessionPlanner",
     "buildLlamaGraph",
     "emptyRejections",

@@ -42,7 +42,7 @@ describe("saveTable and showTable", () => {
     ]);
   });
 
-  it("writes a CSV with full precision and RFC 4180 quoting under data/results", () => {
+  it("writes a CSV at 7 significant digits (float32 precision) and RFC 4180 quoting under data/results", () => {
     const out = saveTable(
       [
         { head: "L0H1", score: 0.123456789, label: 'say "hi", twice' },
@@ -53,7 +53,7 @@ describe("saveTable and showTable", () => {
     assert.equal(out.csv, path.join(results, "sub", "heads.csv"));
     assert.equal(
       fs.readFileSync(out.csv!, "utf8"),
-      'head,score,label\nL0H1,0.123456789,"say ""hi"", twice"\nL2H3,NaN,"two\nlines"\n',
+      'head,score,label\nL0H1,0.1234568,"say ""hi"", twice"\nL2H3,NaN,"two\nlines"\n',
     );
   });
 
@@ -67,7 +67,7 @@ describe("saveTable and showTable", () => {
     );
     assert.match(out.html, /<td style="text-align: right">0.333<\/td>/);
     assert.match(out.html, /… 3 more rows/);
-    assert.equal(toCsv(out.columns, out.rows).split("\n")[2], "1,0.3333333333333333");
+    assert.equal(toCsv(out.columns, out.rows).split("\n")[2], "1,0.3333333");
   });
 
   it("reads a danfojs-node DataFrame", () => {

@@ -6,6 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../core/errors";
+import { kindText, pathKind } from "./path-kind";
+import { duplicateKeyText, findDuplicateKey } from "./json-text";
 
 export interface LlamaConfig {
   architecture: string; // "LlamaForCausalLM"
@@ -40,6 +42,22 @@ function fail(file: string, field: string, expected: string, got: unknown): neve
   throw new ConfigError(`${file}: field "${field}" must be ${expected}, got ${describe(got)}`, { file, field });
 }
 
+/**
+ * Upper bounds of the sizes: far above any published Llama (405B: 126 layers, d_model 16384,
+ * vocab 128256), low enough that a lying config fails here at once instead of stalling while
+ * lists of expected tensors (9 per layer) or messages are built.
+ */
+export const CONFIG_LIMITS: Record<string, number> = {
+  hidden_size: 1 << 17,
+  intermediate_size: 1 << 20,
+  num_hidden_layers: 4096,
+  num_attention_heads: 4096,
+  num_key_value_heads: 4096,
+  head_dim: 1 << 14,
+  vocab_size: 1 << 23,
+  max_position_embeddings: 1 << 27,
+};
+
 function positiveInt(obj: Json, field: string, file: string, fallback?: number): number {
   const v = obj[field];
   if (v === undefined || v === null) {
@@ -50,6 +68,8 @@ function positiveInt(obj: Json, field: string, file: string, fallback?: number):
     });
   }
   if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) fail(file, field, "a positive integer", v);
+  const max = CONFIG_LIMITS[field];
+  if (max !== undefined && v > max) fail(file, field, `a positive integer at most ${max}`, v);
   return v;
 }
 
@@ -67,34 +87,52 @@ function bool(obj: Json, field: string, file: string, fallback: boolean): boolea
   return v;
 }
 
-/** rope_scaling (4.x) or rope_parameters (5.x): only none/default and linear scaling are implemented. */
-function parseRope(obj: Json, file: string): { theta: number; scaling: LlamaConfig["ropeScaling"] } {
-  let theta = positiveNumber(obj, "rope_theta", file, 10000);
-  let field = "rope_scaling";
-  let rs = obj.rope_scaling;
-  if (obj.rope_parameters !== undefined && obj.rope_parameters !== null) {
-    field = "rope_parameters";
-    rs = obj.rope_parameters;
-    if (typeof rs !== "object" || Array.isArray(rs)) fail(file, field, "an object or null", rs);
-    const p = rs as Json;
-    if (p.rope_theta !== undefined) theta = positiveNumber(p, "rope_theta", file, theta);
-  }
-  if (rs === undefined || rs === null) return { theta, scaling: null };
+const ROPE_TYPES = '"default" (or null) and "linear"';
+
+/** One rope object ({rope_type | type, factor}) → scaling; `field` names it in errors. */
+function parseRopeObject(rs: unknown, field: string, file: string): LlamaConfig["ropeScaling"] {
+  if (rs === undefined || rs === null) return null;
   if (typeof rs !== "object" || Array.isArray(rs))
-    fail(file, field, 'null or an object {"type": "linear", "factor": number}', rs);
+    fail(file, field, 'null or an object {"rope_type": "default" | "linear", ...}', rs);
   const s = rs as Json;
   const kind = s.rope_type ?? s.type;
-  if (kind === "default" && field === "rope_parameters") return { theta, scaling: null };
+  if (kind === "default" || (kind === undefined && field === "rope_parameters")) return null;
   if (kind !== "linear") {
+    const got = typeof kind === "string" ? JSON.stringify(kind) : describe(kind);
     throw new ConfigError(
-      `${file}: field "${field}" has type ${describe(kind)}; only null or {"type": "linear", "factor": number} is supported`,
+      `${file}: ${field} has rope type ${got}; supported rope types are ${ROPE_TYPES} (written "rope_type", or "type" in transformers 4.x)`,
       { file, field },
     );
   }
   const factor = s.factor;
   if (typeof factor !== "number" || !Number.isFinite(factor) || factor <= 0)
     fail(file, `${field}.factor`, "a positive number", factor);
-  return { theta, scaling: { type: "linear", factor } };
+  return { type: "linear", factor };
+}
+
+/**
+ * rope_scaling (transformers 4.x) and/or rope_parameters (5.x): only default and linear scaling
+ * are implemented. When both are given, transformers 5 reads rope_scaling first; here the two
+ * must agree (same scaling) or the config is refused, so no file is read two ways.
+ */
+function parseRope(obj: Json, file: string): { theta: number; scaling: LlamaConfig["ropeScaling"] } {
+  let theta = positiveNumber(obj, "rope_theta", file, 10000);
+  const params = obj.rope_parameters;
+  if (params !== undefined && params !== null) {
+    if (typeof params !== "object" || Array.isArray(params)) fail(file, "rope_parameters", "an object or null", params);
+    const p = params as Json;
+    if (p.rope_theta !== undefined) theta = positiveNumber(p, "rope_theta", file, theta);
+  }
+  const fromScaling = parseRopeObject(obj.rope_scaling, "rope_scaling", file);
+  const fromParams = parseRopeObject(params, "rope_parameters", file);
+  const both = obj.rope_scaling !== undefined && obj.rope_scaling !== null && params !== undefined && params !== null;
+  if (both && JSON.stringify(fromScaling) !== JSON.stringify(fromParams)) {
+    throw new ConfigError(
+      `${file}: rope_scaling (${JSON.stringify(fromScaling ?? "default")}) and rope_parameters (${JSON.stringify(fromParams ?? "default")}) disagree; keep one of them`,
+      { file, field: "rope_scaling" },
+    );
+  }
+  return { theta, scaling: fromScaling ?? fromParams };
 }
 
 /**
@@ -230,6 +268,12 @@ function parseSizes(obj: Json, file: string): LlamaSizes {
  */
 export function loadLlamaConfig(folder: string): LlamaConfig {
   const file = path.join(folder, "config.json");
+  const kind = pathKind(file);
+  if (kind !== "file")
+    throw new ConfigError(
+      kind === "missing" ? `${file} not found: a checkpoint folder needs a config.json` : `${file} ${kindText(kind)}`,
+      { file },
+    );
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
@@ -248,6 +292,8 @@ export function loadLlamaConfig(folder: string): LlamaConfig {
   } catch (e) {
     throw new ConfigError(`${file} is not valid JSON: ${(e as Error).message}`, { file });
   }
+  const dup = findDuplicateKey(text);
+  if (dup) throw new ConfigError(`${file}: ${duplicateKeyText(dup)}`, { file, field: dup.key });
   return parseLlamaConfig(json, file);
 }
 

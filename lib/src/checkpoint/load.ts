@@ -11,6 +11,7 @@ import { CheckpointError, ParenlensError } from "../core/errors";
 import { LlamaConfig, loadLlamaConfig } from "./config";
 import { WeightStore, validateLlamaWeights, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "./weights";
 import { Tokenizer, loadTokenizer } from "./tokenizer";
+import { kindText, pathKind } from "./path-kind";
 
 export interface Checkpoint {
   folder: string;
@@ -24,7 +25,9 @@ export interface LocalCheckpointOptions {
   /**
    * Load the tokenizer
    *
-   * Read tokenizer.json when the folder has one (checked against config.json's vocab_size).
+   * true: read tokenizer.json (checked against config.json's vocab_size); a folder without one is
+   * a CheckpointError naming the file. false: a model without a tokenizer (token ids only),
+   * tokenizer.json ignored.
    *
    * @default true
    */
@@ -92,20 +95,29 @@ export function looksLikeHubId(s: string): boolean {
  * ck.weights.shape("model.embed_tokens.weight"); // [vocab, d_model]
  */
 export function loadLocalCheckpoint(folder: string, opts: LocalCheckpointOptions = {}): Checkpoint {
-  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
-    throw new CheckpointError(`${folder} is not a checkpoint folder (it does not exist or is not a directory)`, {
-      file: folder,
-    });
+  const kind = pathKind(folder);
+  if (kind !== "directory") {
+    throw new CheckpointError(`${folder} is not a checkpoint folder (${kindText(kind)})`, { file: folder });
   }
   const configFile = path.join(folder, "config.json");
-  if (!fs.existsSync(configFile)) {
-    throw new CheckpointError(`${configFile} not found: a checkpoint folder needs config.json`, { file: configFile });
+  const configKind = pathKind(configFile);
+  if (configKind !== "file") {
+    throw new CheckpointError(`${configFile}: a checkpoint folder needs config.json, but it ${kindText(configKind)}`, {
+      file: configFile,
+    });
   }
   const config = loadLlamaConfig(folder);
   const weights = WeightStore.open(folder);
   if (opts.validateWeights !== false) validateLlamaWeights(config, weights);
   let tokenizer: Tokenizer | null = null;
-  if (opts.tokenizer !== false && fs.existsSync(path.join(folder, "tokenizer.json"))) {
+  if (opts.tokenizer !== false) {
+    const tokFile = path.join(folder, "tokenizer.json");
+    const tokKind = pathKind(tokFile);
+    if (tokKind !== "file")
+      throw new CheckpointError(
+        `${tokFile} ${kindText(tokKind)}: a model with a tokenizer needs tokenizer.json; pass { tokenizer: false } for a model that takes token ids only`,
+        { file: tokFile },
+      );
     tokenizer = loadTokenizer(folder);
     if (tokenizer.vocabSize > config.vocabSize) {
       throw new CheckpointError(
@@ -127,7 +139,14 @@ export function loadLocalCheckpoint(folder: string, opts: LocalCheckpointOptions
  * const hub = await loadCheckpoint("org/name", { timeoutMs: 5000, revision: "main" });
  */
 export async function loadCheckpoint(folderOrHubId: string, opts: LoadCheckpointOptions = {}): Promise<Checkpoint> {
-  if (fs.existsSync(folderOrHubId)) return loadLocalCheckpoint(folderOrHubId, opts);
+  if (typeof folderOrHubId !== "string" || folderOrHubId === "")
+    throw new CheckpointError(
+      `a checkpoint folder or Hub id must be a non-empty string, got ${JSON.stringify(folderOrHubId)}`,
+      {
+        field: "folderOrHubId",
+      },
+    );
+  if (pathKind(folderOrHubId) !== "missing") return loadLocalCheckpoint(folderOrHubId, opts);
   if (!looksLikeHubId(folderOrHubId)) {
     throw new CheckpointError(`${folderOrHubId}: no such folder (and not a Hub id of the form "org/name")`, {
       file: folderOrHubId,

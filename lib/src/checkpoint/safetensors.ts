@@ -7,6 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import { SafetensorsError } from "../core/errors";
+import { duplicateKeyText, findDuplicateKey } from "./json-text";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16";
 
@@ -63,7 +64,15 @@ export class SafetensorsFile {
       throw new SafetensorsError(`${file} cannot be opened: ${(e as Error).message}`, { file });
     }
     try {
-      const fileSize = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      if (!st.isFile())
+        throw new SafetensorsError(
+          `${file} is ${st.isDirectory() ? "a directory" : "not a regular file"}, expected a safetensors file`,
+          {
+            file,
+          },
+        );
+      const fileSize = st.size;
       if (fileSize < 8)
         throw new SafetensorsError(`${file} is ${fileSize} bytes, too short for a safetensors header`, { file });
       const lenBuf = Buffer.alloc(8);
@@ -84,6 +93,8 @@ export class SafetensorsFile {
       } catch (e) {
         throw new SafetensorsError(`${file}: header is not valid JSON: ${(e as Error).message}`, { file });
       }
+      const dup = findDuplicateKey(headerBuf.toString("utf8"));
+      if (dup) throw new SafetensorsError(`${file}: header ${duplicateKeyText(dup)}`, { file, field: dup.key });
       return SafetensorsFile.fromHeader(file, fileSize, 8 + n, header);
     } finally {
       fs.closeSync(fd);

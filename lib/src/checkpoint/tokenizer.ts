@@ -8,23 +8,29 @@ import * as path from "path";
 import { PreTrainedTokenizer } from "@huggingface/transformers";
 import { CheckpointError, InputError } from "../core/errors";
 import type { Tokenizer } from "../core/tokenizer";
+import { duplicateKeyText, findDuplicateKey } from "./json-text";
+import { kindText, pathKind } from "./path-kind";
 
 export type { Tokenizer } from "../core/tokenizer";
 
 type Json = Record<string, unknown>;
 
 function readJson(file: string, required: boolean): Json | null {
-  if (!fs.existsSync(file)) {
-    if (!required) return null;
-    throw new CheckpointError(`${file} not found`, { file });
-  }
+  const kind = pathKind(file);
+  if (kind === "missing" && !required) return null;
+  if (kind !== "file") throw new CheckpointError(`${file} ${kindText(kind)}`, { file });
+  let text: string;
+  let v: unknown;
   try {
-    const v = JSON.parse(fs.readFileSync(file, "utf8"));
+    text = fs.readFileSync(file, "utf8");
+    v = JSON.parse(text);
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("expected a JSON object");
-    return v as Json;
   } catch (e) {
     throw new CheckpointError(`${file} is not a valid JSON object: ${(e as Error).message}`, { file });
   }
+  const dup = findDuplicateKey(text);
+  if (dup) throw new CheckpointError(`${file}: ${duplicateKeyText(dup)}`, { file, field: dup.key });
+  return v as Json;
 }
 
 /** Special tokens may be strings or AddedToken objects ({content: "<s>", ...}). */
@@ -104,7 +110,7 @@ class HfTokenizer implements Tokenizer {
  */
 export function loadTokenizer(folder: string): Tokenizer {
   const tokFile = path.join(folder, "tokenizer.json");
-  if (!fs.existsSync(tokFile)) {
+  if (pathKind(tokFile) === "missing") {
     const sp = fs.existsSync(path.join(folder, "tokenizer.model"))
       ? " (found tokenizer.model: convert it once with Python transformers, AutoTokenizer.from_pretrained(folder).save_pretrained(folder))"
       : "";
@@ -117,6 +123,7 @@ export function loadTokenizer(folder: string): Tokenizer {
       field: "model",
     });
   }
+  checkModelType(tokenizerJson, tokFile);
   const tokConfig = readJson(path.join(folder, "tokenizer_config.json"), false) ?? {};
   const specialMap = readJson(path.join(folder, "special_tokens_map.json"), false) ?? {};
 
@@ -125,12 +132,24 @@ export function loadTokenizer(folder: string): Tokenizer {
   const added = Array.isArray(tokenizerJson.added_tokens)
     ? (tokenizerJson.added_tokens as Json[]).map((t) => t.content)
     : [];
-  const known = (t: string) => (vocab !== undefined && typeof vocab === "object" && t in vocab) || added.includes(t);
+  const inVocab = (t: string) =>
+    Array.isArray(vocab)
+      ? (vocab as unknown[]).some((e) => Array.isArray(e) && e[0] === t) // Unigram: [[token, score], ...]
+      : vocab !== undefined && typeof vocab === "object" && vocab !== null && Object.hasOwn(vocab, t);
+  const known = (t: string) => inVocab(t) || added.includes(t);
   const llamaDefault: Record<string, string> = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>" };
   const specials: Record<string, string | null> = {};
   const config: Json = { ...tokConfig };
   for (const key of SPECIALS) {
     let t = tokenString(tokConfig[key]) ?? tokenString(specialMap[key]);
+    if (t !== null && !known(t)) {
+      const from = tokenString(tokConfig[key]) !== null ? "tokenizer_config.json" : "special_tokens_map.json";
+      // a BOS outside the vocabulary would make every prompt run without BOS, without a word
+      throw new CheckpointError(
+        `${path.join(folder, from)}: ${key} ${JSON.stringify(t)} is not in the vocabulary of ${tokFile} (model.vocab or added_tokens)`,
+        { file: path.join(folder, from), field: key },
+      );
+    }
     if (t === null && key in llamaDefault && !(key in tokConfig) && known(llamaDefault[key])) t = llamaDefault[key];
     specials[key] = t;
     if (t === null) delete config[key];
@@ -144,5 +163,26 @@ export function loadTokenizer(folder: string): Tokenizer {
       file: tokFile,
     });
   }
+  try {
+    hf.encode("print(len(x", { add_special_tokens: false }); // fail here, naming the file, not on the first prompt
+  } catch (e) {
+    throw new CheckpointError(`${tokFile} loads but cannot encode text: ${(e as Error).message}`, {
+      file: tokFile,
+      field: "model",
+    });
+  }
   return new HfTokenizer(hf, folder, specials);
+}
+
+/** Tokenizer model types @huggingface/transformers implements (tokenizer.json "model.type"). */
+const MODEL_TYPES = ["BPE", "WordPiece", "Unigram", "WordLevel"];
+
+function checkModelType(tokenizerJson: Json, tokFile: string): void {
+  const type = (tokenizerJson.model as Json).type;
+  if (type === undefined) return; // old files without a type: transformers.js infers it from the fields
+  if (typeof type !== "string" || !MODEL_TYPES.includes(type))
+    throw new CheckpointError(
+      `${tokFile}: field "model.type" is ${JSON.stringify(type)}; supported tokenizer models are ${MODEL_TYPES.join(", ")}`,
+      { file: tokFile, field: "model.type" },
+    );
 }

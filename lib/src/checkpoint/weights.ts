@@ -8,6 +8,8 @@ import * as path from "path";
 import { CheckpointError } from "../core/errors";
 import { SafetensorsDtype, SafetensorsFile } from "./safetensors";
 import type { LlamaConfig } from "./config";
+import { duplicateKeyText, findDuplicateKey } from "./json-text";
+import { kindText, pathKind } from "./path-kind";
 
 export const SINGLE_WEIGHTS_FILE = "model.safetensors";
 export const WEIGHTS_INDEX_FILE = "model.safetensors.index.json";
@@ -19,6 +21,8 @@ export interface WeightSource {
   has(name: string): boolean;
   shape(name: string): number[];
   getFloat32(name: string): Float32Array;
+  /** The file holding a tensor, for error messages (a WeightStore's safetensors file). */
+  fileOf?(name: string): string;
 }
 
 export class WeightStore implements WeightSource {
@@ -37,7 +41,10 @@ export class WeightStore implements WeightSource {
   static open(folder: string): WeightStore {
     const single = path.join(folder, SINGLE_WEIGHTS_FILE);
     const index = path.join(folder, WEIGHTS_INDEX_FILE);
-    if (fs.existsSync(single)) {
+    const singleKind = pathKind(single);
+    if (singleKind !== "missing" && singleKind !== "file")
+      throw new CheckpointError(`${single} ${kindText(singleKind)}; expected a safetensors file`, { file: single });
+    if (singleKind === "file") {
       const f = SafetensorsFile.open(single);
       return new WeightStore(folder, [single], new Map(f.names().map((n) => [n, f])));
     }
@@ -52,11 +59,15 @@ export class WeightStore implements WeightSource {
 
   private static openSharded(folder: string, index: string): WeightStore {
     let json: unknown;
+    let text: string;
     try {
-      json = JSON.parse(fs.readFileSync(index, "utf8"));
+      text = fs.readFileSync(index, "utf8");
+      json = JSON.parse(text);
     } catch (e) {
       throw new CheckpointError(`${index} is not valid JSON: ${(e as Error).message}`, { file: index });
     }
+    const dup = findDuplicateKey(text);
+    if (dup) throw new CheckpointError(`${index}: ${duplicateKeyText(dup)}`, { file: index, field: dup.key });
     const map = (json as { weight_map?: unknown } | null)?.weight_map;
     if (
       typeof map !== "object" ||
@@ -81,7 +92,16 @@ export class WeightStore implements WeightSource {
       let f = shards.get(shard);
       if (!f) {
         const shardPath = path.join(folder, shard);
-        if (!fs.existsSync(shardPath)) {
+        const shardKind = pathKind(shardPath);
+        if (shardKind !== "file" && shardKind !== "missing")
+          throw new CheckpointError(
+            `${index} lists shard ${shard} (for "${name}") but ${shardPath} ${kindText(shardKind)}`,
+            {
+              file: shardPath,
+              field: name,
+            },
+          );
+        if (shardKind === "missing") {
           throw new CheckpointError(`${index} lists shard ${shard} (for "${name}") but ${shardPath} does not exist`, {
             file: shardPath,
             field: name,
@@ -98,6 +118,7 @@ export class WeightStore implements WeightSource {
       }
       byName.set(name, f);
     }
+    checkNoTensorInTwoShards(index, shards, byName);
     return new WeightStore(
       folder,
       [...shards.values()].map((f) => f.file),
@@ -113,7 +134,12 @@ export class WeightStore implements WeightSource {
     return this.byName.has(name);
   }
 
-  private fileOf(name: string): SafetensorsFile {
+  /** The safetensors file holding `name` (its shard when sharded). */
+  fileOf(name: string): string {
+    return this.fileEntry(name).file;
+  }
+
+  private fileEntry(name: string): SafetensorsFile {
     const f = this.byName.get(name);
     if (!f)
       throw new CheckpointError(`${this.folder}: checkpoint has no tensor "${name}"`, {
@@ -124,16 +150,36 @@ export class WeightStore implements WeightSource {
   }
 
   shape(name: string): number[] {
-    return this.fileOf(name).entry(name).shape.slice();
+    return this.fileEntry(name).entry(name).shape.slice();
   }
 
   dtype(name: string): SafetensorsDtype {
-    return this.fileOf(name).entry(name).dtype;
+    return this.fileEntry(name).entry(name).dtype;
   }
 
   /** The tensor as float32, converted from its stored dtype; a fresh array on every call. */
   getFloat32(name: string): Float32Array {
-    return this.fileOf(name).readFloat32(name);
+    return this.fileEntry(name).readFloat32(name);
+  }
+}
+
+/** A tensor stored in two shards is ambiguous (which one the index names is a guess): refuse it. */
+function checkNoTensorInTwoShards(
+  index: string,
+  shards: Map<string, SafetensorsFile>,
+  byName: Map<string, SafetensorsFile>,
+): void {
+  const seen = new Map<string, SafetensorsFile>();
+  for (const f of shards.values()) {
+    for (const name of f.names()) {
+      const other = seen.get(name);
+      if (other)
+        throw new CheckpointError(
+          `${index}: tensor "${name}" is stored in two shards, ${other.file} and ${f.file} (the index maps it to ${byName.get(name)?.file ?? "neither"}); a checkpoint must store each tensor once`,
+          { file: f.file, field: name },
+        );
+      seen.set(name, f);
+    }
   }
 }
 

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   "FEED",
   "EXECUTION_PROVIDER",
   "RENDER",
+  "NON_FINITE",
 ] as const;
 
 /** Every error code parenlens throws; `switch (e.code)` on a caught `ParenlensError` is exhaustive. */
@@ -85,9 +86,16 @@ export class CheckpointError extends ParenlensError {
 /** A hook name that does not exist; `suggestions` holds the closest valid names. */
 export class HookNameError extends ParenlensError {
   readonly suggestions: string[];
-  constructor(name: string, suggestions: string[], note = "") {
+  /**
+   * `reason` replaces "Unknown hook point" when the name is well-formed but wrong (e.g. its layer);
+   * `note` adds context in parentheses (e.g. which shorthand the name came from).
+   */
+  constructor(name: string, suggestions: string[], reason?: string, note?: string) {
     const hint = suggestions.length ? ` Did you mean: ${suggestions.join(", ")}?` : "";
-    super("HOOK_NAME", `Unknown hook point "${name}"${note ? ` (${note})` : ""}.${hint}`, { field: name });
+    const what = reason ? `Hook point "${name}": ${reason}` : `Unknown hook point "${name}"`;
+    super("HOOK_NAME", `${what}${note ? ` (${note})` : ""}.${hint}`, {
+      field: typeof name === "string" ? name : String(name),
+    });
     this.suggestions = suggestions;
   }
 }
@@ -131,5 +139,19 @@ export class ExecutionProviderError extends ParenlensError {
 export class RenderError extends ParenlensError {
   constructor(message: string, details: { file?: string; field?: string } = {}) {
     super("RENDER", message, details);
+  }
+}
+
+/**
+ * A NaN or ±Infinity where a finite number is needed: a checkpoint weight, setWeight data, an
+ * intervention's value or result, a patch source, a table or figure. `file` / `field` name the
+ * tensor, hook or column; `index` is the first bad element's flat index. Each check has an opt-out
+ * (`allowNonFinite: true`) for runs that mean to propagate NaN.
+ */
+export class NonFiniteError extends ParenlensError {
+  readonly index?: number;
+  constructor(message: string, details: { file?: string; field?: string; index?: number } = {}) {
+    super("NON_FINITE", message, details);
+    this.index = details.index;
   }
 }

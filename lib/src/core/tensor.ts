@@ -11,6 +11,15 @@ export class Tensor {
   readonly strides: number[];
 
   constructor(data: Float32Array, shape: number[], dims: string[]) {
+    if (Object.prototype.toString.call(data) !== "[object Float32Array]")
+      // realm-safe instanceof
+      throw new InputError(
+        `Tensor data must be a Float32Array, got ${data === null ? "null" : Array.isArray(data) ? "an array (wrap it: new Float32Array(values))" : typeof data}`,
+      );
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw new InputError(`Tensor shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    if (!Array.isArray(dims) || !dims.every((d) => typeof d === "string"))
+      throw new InputError(`Tensor dims must be an array of dimension names, got ${JSON.stringify(dims)}`);
     const size = shape.reduce((a, b) => a * b, 1);
     if (data.length !== size) {
       throw new InputError(`Tensor data has ${data.length} elements but shape [${shape.join(", ")}] needs ${size}`);

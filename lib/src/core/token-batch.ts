@@ -66,6 +66,11 @@ export function isTokenBatch(x: unknown): x is TokenBatch {
 export function padTokens(seqs: number[][], opts: { padding?: "left" | "right"; padId?: number } = {}): TokenBatch {
   const padding = opts.padding ?? "left";
   const padId = opts.padId ?? 0;
+  checkPadding(padding, "padding");
+  if (!Number.isInteger(padId) || padId < 0)
+    throw new InputError(`padId is ${JSON.stringify(padId)}, expected a non-negative integer token id`, {
+      field: "padId",
+    });
   if (seqs.length === 0) throw new InputError("Empty batch: give at least one prompt", { field: "input" });
   seqs.forEach((s, i) => {
     if (!Array.isArray(s) || s.length === 0)
@@ -134,10 +139,22 @@ export function toTokenBatch(
   throw new InputError("Input must be a string, string[], number[][] (token ids) or a TokenBatch", { field: "input" });
 }
 
-/** A hand-made TokenBatch must be rectangular, with a 0/1 mask and positions. */
+function checkPadding(padding: unknown, field: string): void {
+  if (padding !== "left" && padding !== "right")
+    throw new InputError(`${field} is ${JSON.stringify(padding)}, expected "left" or "right"`, { field });
+}
+
+/**
+ * A hand-made TokenBatch must be rectangular, with a 0/1 mask and positions; every row has at
+ * least one real token, its mask is one run of 1s on the side its `padding` says, and `lengths`
+ * agree with the mask (the runtime reads the last token from them).
+ */
 export function validateTokenBatch(b: TokenBatch): void {
+  checkPadding(b.padding, "TokenBatch.padding");
   const B = b.ids.length;
   if (B === 0) throw new InputError("Empty batch: give at least one prompt", { field: "ids" });
+  if (!Array.isArray(b.ids[0]))
+    throw new InputError("TokenBatch.ids[0] must be an array of token ids", { field: "ids[0]" });
   const P = b.ids[0].length;
   for (const [field, rows] of [
     ["ids", b.ids],
@@ -163,6 +180,33 @@ export function validateTokenBatch(b: TokenBatch): void {
       });
     });
   }
+  checkMaskAgainstLengths(b, P);
+}
+
+/** Each mask row: ≥ 1 real token, contiguous on the padding side, as many 1s as `lengths` says. */
+function checkMaskAgainstLengths(b: TokenBatch, P: number): void {
+  if (!Array.isArray(b.lengths) || b.lengths.length !== b.ids.length)
+    throw new InputError(`TokenBatch.lengths must have ${b.ids.length} entries (one per row)`, { field: "lengths" });
+  b.attentionMask.forEach((row, i) => {
+    const real = row.reduce((a, m) => a + m, 0);
+    if (real === 0)
+      throw new InputError(`TokenBatch row ${i} has no real token (its attentionMask is all 0)`, {
+        field: `attentionMask[${i}]`,
+      });
+    if (b.lengths[i] !== real)
+      throw new InputError(
+        `TokenBatch.lengths[${i}] is ${JSON.stringify(b.lengths[i])} but attentionMask[${i}] has ${real} real tokens`,
+        { field: `lengths[${i}]` },
+      );
+    const start = b.padding === "left" ? P - real : 0; // where the run of 1s must be
+    for (let j = 0; j < P; j++) {
+      if (row[j] !== (j >= start && j < start + real ? 1 : 0))
+        throw new InputError(
+          `TokenBatch.attentionMask[${i}] is not ${b.padding}-padded: expected ${real} ones ${b.padding === "left" ? "at the end" : "at the start"} and zeros elsewhere`,
+          { field: `attentionMask[${i}]` },
+        );
+    }
+  });
 }
 
 /**

@@ -64,7 +64,8 @@ export function hookNames(config: Pick<LlamaConfig, "numLayers">, opts: { withHe
 
 /** `blocks.{l}.rest` → { layer: l, local: rest }; top-level hooks have layer null. */
 export function parseHookName(name: string): { layer: number | null; local: string } {
-  const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
+  // a layer is written as TL writes it: "0", "12", never "01" (that name would not exist in the graph)
+  const m = /^blocks\.(0|[1-9]\d{0,8})\.(.+)$/.exec(name);
   if (m) return { layer: Number(m[1]), local: m[2] };
   return { layer: null, local: name };
 }
@@ -95,7 +96,13 @@ export function suggestHookNames(name: string, valid: string[], n = 3): string[]
 
 /** Throws HookNameError (with suggestions) unless `name` is a hook of this model. */
 export function validateHookName(name: string, config: Pick<LlamaConfig, "numLayers">): void {
+  if (typeof name !== "string")
+    throw new HookNameError(String(name), [], `a hook name must be a string, got ${typeof name}`);
   const { layer, local } = parseHookName(name);
+  if (layer !== null && layer >= config.numLayers && BLOCK_DIMS.has(local)) {
+    const hint = hookNames(config).filter((n) => n.endsWith(`.${local}`));
+    throw new HookNameError(name, [hint[hint.length - 1]], `layer ${layer} out of range 0..${config.numLayers - 1}`);
+  }
   const ok = layer === null ? local in TOP_HOOKS : layer < config.numLayers && BLOCK_DIMS.has(local);
   if (!ok) throw new HookNameError(name, suggestHookNames(name, hookNames(config)));
 }
@@ -170,6 +177,8 @@ export function resolveNameFilter(
       );
     return out;
   }
+  if (typeof filter === "string")
+    throw new HookNameError(filter, [], `names must be a list, a predicate or { prefix }: write ["${filter}"]`);
   throw new HookNameError(String(filter), []);
 }
 
@@ -259,7 +268,7 @@ export function resolveActName(
     if (full === name || !(e instanceof HookNameError)) throw e;
     const from = `from "${name}"${layer === undefined ? "" : `, layer ${layer}`}${layerType ? `, ${layerType}` : ""}`;
     const note = `${from}; shorthands are ${ACT_SHORTHANDS.join(", ")}`;
-    throw new HookNameError(full, [...suggestHookNames(name, ACT_SHORTHANDS), ...e.suggestions], note);
+    throw new HookNameError(full, [...suggestHookNames(name, ACT_SHORTHANDS), ...e.suggestions], undefined, note);
   }
   return full;
 }

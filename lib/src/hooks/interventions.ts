@@ -7,6 +7,7 @@
  */
 import { LlamaConfig } from "../checkpoint/config";
 import { InterventionError } from "../core/errors";
+import { assertFinite } from "../core/finite";
 import { hookDims, parseHookName } from "./hook-points";
 import { Tensor } from "../core/tensor";
 import { paddedIndex, TokenBatch } from "../core/token-batch";
@@ -101,6 +102,34 @@ export interface ValidateInterventionOptions {
    * @default unchecked
    */
   lengths?: number[];
+  /**
+   * Allow non-finite values
+   *
+   * Let a NaN / ±Infinity `constant` or `mean` value through (NonFiniteError otherwise).
+   *
+   * @default false
+   */
+  allowNonFinite?: boolean;
+}
+
+/** How interventions are applied. */
+export interface ApplyInterventionOptions {
+  /**
+   * Allow non-finite values
+   *
+   * Let NaN / ±Infinity in a `function` result or a `patch` source through (NonFiniteError naming
+   * the hook otherwise).
+   *
+   * @default false
+   */
+  allowNonFinite?: boolean;
+}
+
+const NON_FINITE_HINT = "pass allowNonFinite: true to the run to let NaN / Infinity through on purpose";
+
+/** NonFiniteError naming the hook unless every value is finite (or allowed). */
+function checkFinite(iv: { hook: string }, data: ArrayLike<number>, what: string, allow: boolean | undefined): void {
+  if (!allow) assertFinite(data, `Intervention on ${iv.hook}: ${what}`, { field: iv.hook, hint: NON_FINITE_HINT });
 }
 
 const KINDS = ["zero", "mean", "constant", "scale", "patch", "function"];
@@ -132,6 +161,9 @@ export function validateIntervention(
   if (iv.heads !== undefined) validateHeads(iv, dims, config);
   if (iv.positions !== undefined) validatePositions(iv, dims, opts.paddedLength, opts.lengths);
   validateKindFields(iv);
+  if (iv.kind === "constant")
+    checkFinite(iv, typeof iv.value === "number" ? [iv.value] : iv.value.data, "constant value", opts.allowNonFinite);
+  if (iv.kind === "mean") checkFinite(iv, iv.mean.data, "mean", opts.allowNonFinite);
 }
 
 function validateHeads(iv: Intervention, dims: string[], config: LlamaConfig): void {
@@ -291,10 +323,11 @@ export function applyIntervention(
   value: Tensor,
   iv: Intervention,
   ctx: InterventionContext = { hook: iv.hook, layer: parseHookName(iv.hook).layer },
+  opts: ApplyInterventionOptions = {},
 ): Tensor {
   const { masks, posDim, posMask } = selection(iv, value, ctx);
   const restricted = posMask !== null || masks.some((m) => m !== null);
-  const replacement = replacementOf(iv, value, ctx, restricted);
+  const replacement = replacementOf(iv, value, ctx, restricted, opts.allowNonFinite ?? false);
   if (replacement instanceof Tensor) return replacement;
   const out = value.clone();
   const dst = out.data;
@@ -329,6 +362,7 @@ function replacementOf(
   value: Tensor,
   ctx: InterventionContext,
   restricted: boolean,
+  allowNonFinite: boolean,
 ): Replacement | Tensor {
   const src = value.data;
   switch (iv.kind) {
@@ -357,10 +391,11 @@ function replacementOf(
           `patch source has shape [${t.shape.join(", ")}], expected the hook's shape [${value.shape.join(", ")}] (${value.dims.join(", ")}); run the source on a batch of the same size and padded length`,
         );
       }
+      checkFinite(iv, t.data, "patch source", allowNonFinite);
       return (i) => t.data[i];
     }
     case "function":
-      return functionResult(iv, value, ctx, restricted);
+      return functionResult(iv, value, ctx, restricted, allowNonFinite);
   }
 }
 
@@ -369,6 +404,7 @@ function functionResult(
   value: Tensor,
   ctx: InterventionContext,
   restricted: boolean,
+  allowNonFinite: boolean,
 ): Replacement | Tensor {
   const input = value.clone();
   const r = iv.fn(input, ctx);
@@ -381,13 +417,19 @@ function functionResult(
       `function returned shape [${result.shape.join(", ")}], expected [${value.shape.join(", ")}] (${value.dims.join(", ")})`,
     );
   }
+  checkFinite(iv, result.data, "function result", allowNonFinite);
   if (!restricted) return new Tensor(result.data, value.shape, value.dims);
   return (i) => result.data[i];
 }
 
 /** Apply several interventions on the same hook, in order. */
-export function applyInterventions(value: Tensor, ivs: Intervention[], ctx: InterventionContext): Tensor {
+export function applyInterventions(
+  value: Tensor,
+  ivs: Intervention[],
+  ctx: InterventionContext,
+  opts: ApplyInterventionOptions = {},
+): Tensor {
   let v = value;
-  for (const iv of ivs) v = applyIntervention(v, iv, ctx);
+  for (const iv of ivs) v = applyIntervention(v, iv, ctx, opts);
   return v;
 }

@@ -69,20 +69,70 @@ export function checkOutputName(name: unknown, field: string): string {
   return name;
 }
 
+/** The temporary name of `file` while this process writes it: `.<name>.tmp-<pid>` (.gitignore: `.*.tmp-*`). */
+function tempName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
+}
+
+/** True when a process with this id exists (EPERM: it exists, owned by someone else). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes `.<name>.tmp-<pid>` files of `file` left by writers that were killed (their pid is gone). */
+function removeStaleTemps(file: string): void {
+  const prefix = `.${path.basename(file)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(file));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const pid = Number(n.slice(prefix.length));
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid))
+      fs.rmSync(path.join(path.dirname(file), n), { force: true });
+  }
+}
+
+/**
+ * Writes several files as one unit: every file is written completely to its temporary name first,
+ * and only then are they renamed into place (each rename atomic on POSIX), so a failure or a kill
+ * while writing leaves every target as it was. Temporary files are removed on error, and stale ones
+ * of killed writers are removed before writing. Creates the folders when needed.
+ *
+ * @example
+ * writeFilesAtomic([["figures/a.html", html], ["figures/a.png", png]]); // both from the same run
+ */
+export function writeFilesAtomic(files: [file: string, data: string | Uint8Array][]): void {
+  const temps: string[] = [];
+  try {
+    for (const [file, data] of files) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      removeStaleTemps(file);
+      const tmp = tempName(file);
+      temps.push(tmp);
+      fs.writeFileSync(tmp, data);
+    }
+    files.forEach(([file], i) => fs.renameSync(temps[i], file));
+  } catch (e) {
+    for (const tmp of temps) fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
 /**
  * Writes a file so that a reader never sees it half-written: a temporary file in the same
  * folder, then a rename (atomic on POSIX). Creates the folder when needed.
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFilesAtomic([[file, data]]);
 }
 
 /**

@@ -13,12 +13,15 @@
  *    extension bundles) in headless Chromium, driven by playwright-core. One browser per process,
  *    closed after a few idle seconds (and killed by playwright if the process exits first).
  * `saveFigure` (scripts, tests) only writes the files and returns their paths.
- * Same figure in → byte-identical files and bundle out: fixed element ids, no timestamps.
+ * Same figure in → byte-identical files and bundle out: fixed element ids, no timestamps, numbers
+ * at 7 significant digits (float32 precision: last-bit differences between machines do not show).
+ * The HTML and the PNG are written as one unit (both complete before either replaces its file).
+ * Non-finite numbers are refused unless asked for (rule: lib/docs/errors/NON_FINITE.md).
  */
 import * as fs from "fs";
 import * as path from "path";
 import type { Browser, Page } from "playwright-core";
-import { InputError, RenderError } from "../core/errors";
+import { InputError, NonFiniteError, RenderError } from "../core/errors";
 import {
   checkOutputName,
   displayBundle,
@@ -27,6 +30,7 @@ import {
   inNotebook,
   projectRoot,
   writeFileAtomic,
+  writeFilesAtomic,
 } from "./env";
 
 /** A Plotly.js figure. Typed arrays inside are written out as plain arrays. */
@@ -50,6 +54,15 @@ export interface SaveFigureOptions {
   selfContained?: boolean;
   /** Output folder; default figuresDir() (figures/ at the project root, or $PARENLENS_FIGURES_DIR). */
   dir?: string;
+  /**
+   * Allow non-finite numbers
+   *
+   * By default a trace array holding ±Infinity, or numbers none of which is finite (all NaN), is
+   * refused (NonFiniteError); NaN beside finite numbers is a gap, as in Plotly.
+   *
+   * @default false
+   */
+  allowNonFinite?: boolean;
 }
 
 export interface ShowFigureOptions extends SaveFigureOptions {
@@ -77,7 +90,10 @@ const BROWSER_IDLE_MS = 5000;
 const PLOTLY_FILE = "plotly.min.js";
 const DIV_ID = "parenlens-figure";
 
-/** The figure as plain JSON: typed arrays → arrays, NaN/±Infinity → null (as JSON does). */
+/** Significant digits of non-integer numbers written into figures (float32 precision). */
+const FIGURE_DIGITS = 7;
+
+/** The figure as plain JSON: typed arrays → arrays, NaN/±Infinity → null (as JSON does), non-integers at 7 significant digits. */
 function toPlainFigure(fig: unknown): PlotlyFigure {
   if (fig === null || typeof fig !== "object" || !Array.isArray((fig as PlotlyFigure).data)) {
     throw new InputError("showFigure: the figure must be an object { data: trace[], layout? } as Plotly.js takes it", {
@@ -98,10 +114,47 @@ function toPlainFigure(fig: unknown): PlotlyFigure {
       throw new InputError(`showFigure: ${key} must be an object when given`, { field: key });
     }
   }
-  const json = JSON.stringify({ data: f.data, layout: f.layout ?? {}, config: f.config ?? {} }, (_k, v) =>
-    ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as unknown as ArrayLike<number>) : v,
-  );
+  const json = JSON.stringify({ data: f.data, layout: f.layout ?? {}, config: f.config ?? {} }, (_k, v) => {
+    if (typeof v === "number" && Number.isFinite(v) && !Number.isInteger(v))
+      return Number(v.toPrecision(FIGURE_DIGITS));
+    return ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as unknown as ArrayLike<number>) : v;
+  });
   return JSON.parse(json) as PlotlyFigure;
+}
+
+/** Counts of the numbers in a (nested) array: finite, NaN, and the first ±Infinity's index path. */
+function scanNumbers(v: unknown, at: string, acc: { finite: number; nan: number; inf: string | null }): void {
+  if (typeof v === "number") {
+    if (Number.isFinite(v)) acc.finite++;
+    else if (Number.isNaN(v)) acc.nan++;
+    else acc.inf ??= `${at} (${v})`;
+  } else if (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView))) {
+    const arr = v as ArrayLike<unknown>;
+    for (let i = 0; i < arr.length; i++) scanNumbers(arr[i], `${at}[${i}]`, acc);
+  }
+}
+
+/** Refuses a trace array with ±Infinity, or with numbers none of which is finite (see NON_FINITE.md). */
+function checkFiniteTraces(fig: PlotlyFigure, where: string): void {
+  const hint = "pass allowNonFinite: true to draw it anyway";
+  fig.data.forEach((trace, t) => {
+    for (const [key, v] of Object.entries(trace)) {
+      if (!Array.isArray(v) && !ArrayBuffer.isView(v)) continue;
+      const acc = { finite: 0, nan: 0, inf: null as string | null };
+      scanNumbers(v, "", acc);
+      if (acc.inf !== null)
+        throw new NonFiniteError(`${where}: data[${t}].${key} holds Infinity at ${acc.inf}; ${hint}`, {
+          field: `data[${t}].${key}`,
+        });
+      if (acc.nan > 0 && acc.finite === 0)
+        throw new NonFiniteError(
+          `${where}: data[${t}].${key} has no finite number (${acc.nan} NaN / Infinity); ${hint}`,
+          {
+            field: `data[${t}].${key}`,
+          },
+        );
+    }
+  });
 }
 
 function checkSize(value: unknown, field: string, max: number): number {
@@ -300,7 +353,10 @@ function prepare(fig: PlotlyFigure, opts: SaveFigureOptions, caller: string): Pr
     throw new InputError(`${caller}: options { name } are required (the figure's file name)`, { field: "name" });
   }
   const name = checkOutputName(opts.name, "name");
-  const plain = toPlainFigure(fig);
+  if (opts.allowNonFinite !== undefined && typeof opts.allowNonFinite !== "boolean")
+    throw new InputError(`${caller}: allowNonFinite must be true or false`, { field: "allowNonFinite" });
+  const plain = toPlainFigure(fig); // checks the figure's form
+  if (!opts.allowNonFinite) checkFiniteTraces(fig, `${caller} ${name}`);
   const layout = (plain.layout ??= {});
   if (opts.title !== undefined && layout.title === undefined) layout.title = { text: opts.title };
   // An explicit height holds for the interactive views too (JupyterLab's renderer would use 360 px).
@@ -322,8 +378,11 @@ async function writeFigureFiles(p: PreparedFigure, opts: SaveFigureOptions): Pro
     ensureSharedPlotly(dir);
     plotlyScript = { src: PLOTLY_FILE };
   }
-  writeFileAtomic(html, figureHtml(p.plain, { title: opts.title ?? p.name, plotlyScript }));
-  writeFileAtomic(pngFile, png);
+  // one unit: both files complete before either replaces the old one (never an HTML of one run beside a PNG of another)
+  writeFilesAtomic([
+    [html, figureHtml(p.plain, { title: opts.title ?? p.name, plotlyScript })],
+    [pngFile, png],
+  ]);
   return { html, png: pngFile, width: p.width, height: p.height, figure: p.plain };
 }
 

@@ -3,10 +3,13 @@
  * in the notebook (text/html + text/plain in one bundle) and writes its CSV atomically under
  * data/results/; `saveTable` (scripts, tests) writes the CSV and returns the rendered table. Accepts plain row objects or a danfojs-node DataFrame (read through its
  * `columns` and `values`, so the library does not load danfojs itself).
- * Display rounds numbers to `digits` significant digits; the CSV keeps them whole.
+ * Display rounds numbers to `digits` significant digits; the CSV writes non-integers at
+ * `csvDigits` (7) significant digits, the precision of the float32 computations behind them, so
+ * that a re-run on another machine (last-bit float32 differences) leaves the file unchanged.
+ * Non-finite numbers are refused unless asked for (rule: lib/docs/errors/NON_FINITE.md).
  */
 import * as path from "path";
-import { InputError } from "../core/errors";
+import { InputError, NonFiniteError } from "../core/errors";
 import { checkOutputName, displayBundle, escapeHtml, projectRoot, resultsDir, writeFileAtomic } from "./env";
 
 export type TableRow = Record<string, unknown>;
@@ -26,6 +29,25 @@ export interface SaveTableOptions {
   digits?: number;
   /** Rows shown (default 50; the CSV has them all). */
   maxRows?: number;
+  /**
+   * CSV digits
+   *
+   * Significant digits of non-integer numbers in the CSV (integers are written whole); 17 keeps
+   * every float64 bit.
+   *
+   * @default 7 (float32 precision: re-runs that differ only in the last float32 bits write the same file)
+   */
+  csvDigits?: number;
+  /**
+   * Allow non-finite numbers
+   *
+   * By default a column holding ±Infinity, or a numeric column with no finite number (all NaN), is
+   * refused (NonFiniteError); NaN beside finite numbers is kept ("not defined here"). true allows
+   * every column; a list allows the named columns.
+   *
+   * @default false
+   */
+  allowNonFinite?: boolean | string[];
 }
 export type ShowTableOptions = SaveTableOptions;
 
@@ -93,19 +115,57 @@ function formatCell(v: unknown, digits: number): string {
   return JSON.stringify(v);
 }
 
-/** A cell for the CSV: full precision, RFC 4180 quoting. */
-function csvCell(v: unknown): string {
+/** A cell for the CSV: non-integers at `digits` significant digits, RFC 4180 quoting. */
+function csvCell(v: unknown, digits = 17): string {
   let s: string;
   if (v === null || v === undefined) s = "";
-  else if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") s = String(v);
+  else if (typeof v === "number")
+    s = Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(Number(v.toPrecision(digits)));
+  else if (typeof v === "boolean" || typeof v === "bigint") s = String(v);
   else if (typeof v === "string") s = v;
   else s = JSON.stringify(v);
   return /[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** The CSV text (header + rows, "\n" line ends, final newline). */
-export function toCsv(columns: string[], rows: unknown[][]): string {
-  return [columns.map(csvCell).join(","), ...rows.map((r) => r.map(csvCell).join(","))].join("\n") + "\n";
+/** The CSV text (header + rows, "\n" line ends, final newline); non-integers at `digits` significant digits. */
+export function toCsv(columns: string[], rows: unknown[][], digits = 7): string {
+  const line = (r: unknown[]) => r.map((v) => csvCell(v, digits)).join(",");
+  return [columns.map((c) => csvCell(c)).join(","), ...rows.map(line)].join("\n") + "\n";
+}
+
+/**
+ * Refuses ±Infinity in any column, and a numeric column with no finite number, unless allowed
+ * (true, or the column listed). NaN beside finite numbers passes ("not defined here").
+ */
+export function checkFiniteColumns(
+  where: string,
+  columns: string[],
+  rows: unknown[][],
+  allow: boolean | string[] = false,
+): void {
+  if (allow === true) return;
+  const allowed = new Set(Array.isArray(allow) ? allow : []);
+  const hint = "pass allowNonFinite: true (or a list of columns) to write it anyway";
+  columns.forEach((c, j) => {
+    if (allowed.has(c)) return;
+    let finite = 0;
+    let bad = 0;
+    let firstBad = -1;
+    rows.forEach((r, i) => {
+      const v = r[j];
+      if (typeof v !== "number") return;
+      if (Number.isFinite(v)) return void finite++;
+      if (v === Infinity || v === -Infinity)
+        throw new NonFiniteError(`${where}: column "${c}" row ${i} is ${v}; ${hint}`, { field: c, index: i });
+      bad++;
+      if (firstBad < 0) firstBad = i;
+    });
+    if (bad > 0 && finite === 0)
+      throw new NonFiniteError(
+        `${where}: column "${c}" has no finite number (${bad} NaN / Infinity, row ${firstBad} is NaN); ${hint}`,
+        { field: c, index: firstBad },
+      );
+  });
 }
 
 function isNumeric(column: unknown[]): boolean {
@@ -190,12 +250,24 @@ export function saveTable(table: TableRow[] | DataFrameLike, opts: SaveTableOpti
       field: "maxRows",
     });
   }
+  const csvDigits = opts.csvDigits ?? 7;
+  if (!Number.isInteger(csvDigits) || csvDigits < 1 || csvDigits > 17) {
+    throw new InputError(`showTable: csvDigits must be an integer in [1, 17], got ${JSON.stringify(opts.csvDigits)}`, {
+      field: "csvDigits",
+    });
+  }
+  const allow = opts.allowNonFinite ?? false;
+  if (typeof allow !== "boolean" && !(Array.isArray(allow) && allow.every((c) => typeof c === "string")))
+    throw new InputError(`showTable: allowNonFinite must be true, false or a list of column names`, {
+      field: "allowNonFinite",
+    });
   const { columns, rows } = tableCells(table);
+  checkFiniteColumns(`showTable ${name}`, columns, rows, allow);
   const { html, text } = renderTable(name, columns, rows, digits, maxRows);
   let csv: string | null = null;
   if (opts.csv !== undefined && opts.csv !== false) {
     csv = csvPath(opts.csv, name);
-    writeFileAtomic(csv, toCsv(columns, rows));
+    writeFileAtomic(csv, toCsv(columns, rows, csvDigits));
   }
   return { columns, rows, csv, html, text };
 }

@@ -8,6 +8,7 @@
 import { ActivationCache } from "../hooks/activation-cache";
 import { LlamaConfig } from "../checkpoint/config";
 import { InputError, InterventionError } from "../core/errors";
+import { assertFinite } from "../core/finite";
 import { hookNames, isHeadResultHook, NameFilter, parseHookName, resolveNameFilter } from "../hooks/hook-points";
 import { applyInterventions, Intervention, validateIntervention } from "../hooks/interventions";
 import { Tensor } from "../core/tensor";
@@ -16,6 +17,7 @@ import { expectedLlamaWeights, validateLlamaWeights, WeightSource } from "../che
 import { loadCheckpoint } from "../checkpoint/load";
 import type { Tokenizer } from "../core/tokenizer";
 import { SessionOptions, SessionPlanner } from "./session-plan";
+import { checkModelOptions, checkRunOptions } from "./options";
 
 /**
  * Options of a model
@@ -25,7 +27,28 @@ import { SessionOptions, SessionPlanner } from "./session-plan";
  * @example
  * const model = await HookedLlama.fromPretrained("data/models/parenlens-code-6l", { threads: 2 });
  */
-export type HookedLlamaOptions = SessionOptions;
+export interface HookedLlamaOptions extends SessionOptions {
+  /**
+   * Allow non-finite values
+   *
+   * By default every weight is checked once at load (and on setWeight), and every intervention's
+   * value, result and patch source when applied: a NaN / ±Infinity throws NonFiniteError naming
+   * the tensor or hook. True lets them through (for runs that study NaN propagation); a run can
+   * also set it for itself.
+   *
+   * @default false
+   */
+  allowNonFinite?: boolean;
+  /**
+   * Load the tokenizer (fromPretrained)
+   *
+   * true: the folder must have tokenizer.json (CheckpointError naming it otherwise); false: a
+   * model that takes token ids only, tokenizer.json ignored.
+   *
+   * @default true
+   */
+  tokenizer?: boolean;
+}
 
 /** How a forward pass returns its logits (plus how text becomes tokens, ToTokensOptions). */
 export interface RunOptions extends ToTokensOptions {
@@ -38,6 +61,15 @@ export interface RunOptions extends ToTokensOptions {
    * @default "all"
    */
   logitsAt?: "all" | "last";
+  /**
+   * Allow non-finite values in this run
+   *
+   * Let NaN / ±Infinity in intervention values, results and patch sources through (see
+   * HookedLlamaOptions.allowNonFinite).
+   *
+   * @default the model's allowNonFinite (false)
+   */
+  allowNonFinite?: boolean;
 }
 
 /** A run that caches hook values (TL run_with_cache). */
@@ -86,6 +118,13 @@ interface RunRequest {
   withHeadResult: boolean;
   logitsAt: "all" | "last";
   graphLast: boolean; // slice the last position inside the graph (left padding only)
+  allowNonFinite: boolean;
+}
+
+/** An argument for a message: its type, and its value when short. */
+function describeArg(v: unknown): string {
+  const json = JSON.stringify(v);
+  return `${Array.isArray(v) ? "array" : v === null ? "null" : typeof v}${json !== undefined && json.length <= 40 ? ` ${json}` : ""}`;
 }
 
 /** Names of a 2-D / 1-D HF weight's dims, for Tensors handed to researchers. */
@@ -117,6 +156,7 @@ export class HookedLlama {
   private readonly weightShapes: Map<string, number[]>;
   private readonly planner: SessionPlanner;
   private derived = new Map<string, Tensor>();
+  private readonly allowNonFinite: boolean;
 
   /**
    * Build from parts: the weights are checked against the config once (every expected name and
@@ -132,19 +172,22 @@ export class HookedLlama {
     this.config = config;
     this.tokenizer = tokenizer;
     this.folder = folder;
-    if (
-      options.executionProvider !== undefined &&
-      options.executionProvider !== "cpu" &&
-      options.executionProvider !== "cuda"
-    ) {
-      throw new InputError(
-        `executionProvider must be "cpu" or "cuda", got ${JSON.stringify(options.executionProvider)}`,
-        { field: "executionProvider" },
-      );
-    }
+    checkModelOptions(options);
+    this.allowNonFinite = options.allowNonFinite ?? false;
     validateLlamaWeights(config, weights);
     this.weightShapes = expectedLlamaWeights(config);
-    for (const name of this.weightShapes.keys()) this.weights.set(name, weights.getFloat32(name)); // one at a time
+    for (const name of this.weightShapes.keys()) {
+      const data = weights.getFloat32(name); // one at a time
+      if (!this.allowNonFinite) {
+        const file = weights.fileOf?.(name) ?? weights.folder;
+        assertFinite(data, `weight ${name}${file ? ` in ${file}` : ""}`, {
+          file,
+          field: name,
+          hint: "the checkpoint is corrupt (or pass allowNonFinite: true to load it anyway)",
+        });
+      }
+      this.weights.set(name, data);
+    }
     this.planner = new SessionPlanner(
       config,
       { data: (n) => this.weights.get(n), shape: (n) => this.weightShapes.get(n) },
@@ -161,7 +204,8 @@ export class HookedLlama {
    * const gpu = await HookedLlama.fromPretrained("org/name", { executionProvider: "cuda" });
    */
   static async fromPretrained(folderOrId: string, options: HookedLlamaOptions = {}): Promise<HookedLlama> {
-    const ck = await loadCheckpoint(folderOrId, { validateWeights: false }); // the constructor validates
+    checkModelOptions(options);
+    const ck = await loadCheckpoint(folderOrId, { validateWeights: false, tokenizer: options.tokenizer }); // the constructor validates
     const model = new HookedLlama(ck.config, ck.weights, ck.tokenizer, options, ck.folder);
     await model.planner.plan([], ["logits"], {});
     return model;
@@ -178,8 +222,16 @@ export class HookedLlama {
    * const batch = model.toTokens(["print(str(", "x = f(g("]); // batch.ids: [batch, pos]
    */
   toTokens(input: ModelInput, opts: ToTokensOptions = {}): TokenBatch {
-    const batch = toTokenBatch(input, this.tokenizer, opts);
+    checkRunOptions(opts, this.config.vocabSize, "toTokens", true);
+    const { padding, addBos, padId } = opts ?? {};
+    const batch = toTokenBatch(input, this.tokenizer, { padding, addBos, padId });
     const V = this.config.vocabSize;
+    const P = batch.ids[0].length;
+    if (P > this.config.maxPositionEmbeddings)
+      throw new InputError(
+        `Prompts of ${P} tokens (padded) are longer than the model's max_position_embeddings (${this.config.maxPositionEmbeddings}); shorten them or split the batch`,
+        { field: "input" },
+      );
     batch.ids.forEach((row, b) =>
       row.forEach((t, p) => {
         if (t >= V)
@@ -215,7 +267,12 @@ export class HookedLlama {
    */
   decode(ids: number | number[]): string {
     if (!this.tokenizer) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
-    return this.tokenizer.decode(typeof ids === "number" ? [ids] : ids);
+    const list = typeof ids === "number" ? [ids] : ids;
+    if (!Array.isArray(list) || !list.every((t) => Number.isInteger(t)))
+      throw new InputError(`decode expects a token id or an array of token ids, got ${describeArg(ids)}`, {
+        field: "ids",
+      });
+    return this.tokenizer.decode(list);
   }
 
   /**
@@ -227,7 +284,12 @@ export class HookedLlama {
   toStrTokens(input: string | number[], opts: { addBos?: boolean } = {}): string[] {
     const tok = this.tokenizer;
     if (!tok) throw new InputError("This model has no tokenizer to decode with", { field: "tokenizer" });
-    const ids = typeof input === "string" ? tok.encode(input, { addBos: opts.addBos ?? true }) : input;
+    if (typeof input !== "string" && !(Array.isArray(input) && input.every((t) => Number.isInteger(t))))
+      throw new InputError(`toStrTokens expects a string or an array of token ids, got ${describeArg(input)}`, {
+        field: "input",
+      });
+    checkRunOptions(opts, this.config.vocabSize, "toStrTokens", true);
+    const ids = typeof input === "string" ? tok.encode(input, { addBos: opts?.addBos ?? true }) : input;
     return ids.map((id) => tok.decode([id]));
   }
 
@@ -263,6 +325,7 @@ export class HookedLlama {
    * const logits = await model.run(["print(len(x"], { logitsAt: "last" }); // [batch, vocab]
    */
   async run(input: ModelInput, opts: RunOptions = {}): Promise<Tensor> {
+    checkRunOptions(opts, this.config.vocabSize, "run");
     return (await this.execute(input, [], [], opts, false)).logits;
   }
 
@@ -275,7 +338,9 @@ export class HookedLlama {
    * cache.get("pattern", 3); // blocks.3.attn.hook_pattern [batch, head, query_pos, key_pos]
    * const { cache: c3 } = await model.runWithCache(prompts, { names: { prefix: "blocks.3." } });
    */
-  async runWithCache(input: ModelInput, opts: RunWithCacheOptions = {}): Promise<CachedRun> {
+  async runWithCache(input: ModelInput, given: RunWithCacheOptions | null = {}): Promise<CachedRun> {
+    const opts = given ?? {}; // null options are no options
+    checkRunOptions(opts, this.config.vocabSize, "runWithCache");
     const filter = opts.names ?? (() => true);
     const interventions = opts.interventions ?? [];
     const withHeadResult = opts.withHeadResult ?? (Array.isArray(filter) && filter.some(isHeadResultHook));
@@ -290,13 +355,15 @@ export class HookedLlama {
    * @example
    * const ablated = await model.runWithHooks(prompts, [{ hook: "blocks.2.attn.hook_z", kind: "zero", heads: [5] }]);
    */
-  async runWithHooks(input: ModelInput, interventions: Intervention[], opts: RunOptions = {}): Promise<Tensor> {
+  async runWithHooks(input: ModelInput, interventions: Intervention[], given: RunOptions | null = {}): Promise<Tensor> {
+    const opts = given ?? {}; // null options are no options
     if (!Array.isArray(interventions)) throw new InterventionError("runWithHooks: interventions must be an array");
-    if (opts && "names" in opts)
+    if ("names" in opts)
       throw new InputError(
         "runWithHooks returns logits only; for a cache too use runWithCache(input, { interventions, names })",
         { field: "names" },
       );
+    checkRunOptions(opts, this.config.vocabSize, "runWithHooks");
     return (await this.execute(input, [], interventions, opts, false)).logits;
   }
 
@@ -314,7 +381,12 @@ export class HookedLlama {
       logitsAt: req.graphLast ? "last" : "all",
     });
     const edit = (hook: string, value: Tensor) =>
-      applyInterventions(value, req.byHook.get(hook)!, { hook, layer: parseHookName(hook).layer, batch: req.batch });
+      applyInterventions(
+        value,
+        req.byHook.get(hook)!,
+        { hook, layer: parseHookName(hook).layer, batch: req.batch },
+        { allowNonFinite: req.allowNonFinite },
+      );
     const out = await this.planner.run(plan, req.batch, new Set(cacheNames), edit);
     return { logits: this.sliceLogits(out.logits, req), cache: this.assembleCache(out.values, req) };
   }
@@ -324,12 +396,16 @@ export class HookedLlama {
     input: ModelInput,
     cacheNames: string[],
     interventions: Intervention[],
-    opts: RunOptions,
+    given: RunOptions | null,
     forceHeadResult: boolean,
   ): RunRequest {
-    const batch = this.toTokens(input, opts);
+    const opts = given ?? {}; // null options are no options (checkRunOptions let them through)
+    const { padding, addBos, padId } = opts;
+    const batch = this.toTokens(input, { padding, addBos, padId });
     const paddedLength = batch.ids[0].length;
-    for (const iv of interventions) validateIntervention(iv, this.config, { paddedLength, lengths: batch.lengths });
+    const allowNonFinite = opts.allowNonFinite ?? this.allowNonFinite;
+    for (const iv of interventions)
+      validateIntervention(iv, this.config, { paddedLength, lengths: batch.lengths, allowNonFinite });
     const byHook = new Map<string, Intervention[]>();
     for (const iv of interventions) byHook.set(iv.hook, [...(byHook.get(iv.hook) ?? []), iv]);
     const withHeadResult =
@@ -339,7 +415,7 @@ export class HookedLlama {
       throw new InputError(`logitsAt must be "all" or "last", got ${JSON.stringify(logitsAt)}`, { field: "logitsAt" });
     // the in-graph "last" slice is index -1: right for left padding only
     const graphLast = logitsAt === "last" && batch.padding === "left";
-    return { batch, byHook, cacheNames, withHeadResult, logitsAt, graphLast };
+    return { batch, byHook, cacheNames, withHeadResult, logitsAt, graphLast, allowNonFinite };
   }
 
   /** [batch, pos, vocab] as asked: unchanged, or [batch, vocab] at each prompt's last token. */
@@ -415,6 +491,11 @@ export class HookedLlama {
         { field: name },
       );
     }
+    if (!this.allowNonFinite)
+      assertFinite(arr, `setWeight(${name})`, {
+        field: name,
+        hint: "weights must be finite (or build the model with allowNonFinite: true)",
+      });
     this.weights.set(name, arr.slice());
     this.planner.weightChanged(name);
     this.derived = new Map();
@@ -480,7 +561,9 @@ export class HookedLlama {
   /** W_O(layer) without the copy, for read-only use inside the library (cached until setWeight). */
   private perHeadWO(layer: number): Tensor {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers) {
-      throw new InputError(`W_O: layer ${layer} out of range 0..${this.config.numLayers - 1}`, { field: "layer" });
+      throw new InputError(`W_O: layer ${JSON.stringify(layer)} out of range 0..${this.config.numLayers - 1}`, {
+        field: "layer",
+      });
     }
     return this.derivedTensor(`W_O${layer}`, () => {
       const src = this.weights.get(`model.layers.${layer}.self_attn.o_proj.weight`)!; // [d_model, head*d_head]

@@ -184,7 +184,7 @@ function configJsonFor(spec: RandomCheckpointSpec): Record<string, unknown> {
  *
  * @example
  * const ck = writeRandomCheckpoint("/tmp/gqa3", { config: { numLayers: 3, numHeads: 4, numKvHeads: 2 }, seed: 7 });
- * const model = await HookedLlama.fromPretrained(ck.folder);
+ * const model = await HookedLlama.fromPretrained(ck.folder, { tokenizer: false }); // token ids only
  */
 export function writeRandomCheckpoint(folder: string, spec: RandomCheckpointSpec = {}): RandomCheckpoint {
   const dtype = spec.dtype ?? "F32";

@@ -19,11 +19,22 @@ export const FLOAT32_LOWEST = -3.4028234663852886e38;
 const ONNX_FLOAT = 1;
 const ONNX_BOOL = 9;
 
-/** Rotary inverse frequencies [d_head/2], linear scaling folded in (HF: inv_freq / factor). */
+/**
+ * Rotary inverse frequencies [d_head/2], linear scaling folded in, in float32 step by step as
+ * transformers computes them with torch: `1.0 / (base ** (arange(0, d, 2).float() / d))`, then
+ * `inv_freq / factor` — every operation rounded to float32 (float64 differs by an ulp, an error
+ * that grows with the position: ~1e-3 rad at 16k tokens for d_head 128).
+ */
 export function ropeInvFreq(config: LlamaConfig): number[] {
+  const f = Math.fround;
   const d = config.headDim;
-  const factor = config.ropeScaling?.type === "linear" ? config.ropeScaling.factor : 1;
-  return Array.from({ length: d / 2 }, (_, i) => Math.fround(1 / Math.pow(config.ropeTheta, (2 * i) / d) / factor));
+  const base = f(config.ropeTheta);
+  const factor = config.ropeScaling?.type === "linear" ? f(config.ropeScaling.factor) : 1;
+  return Array.from({ length: d / 2 }, (_, i) => {
+    const exponent = f((2 * i) / d); // arange(0, d, 2).float() / d
+    const inv = f(1 / f(Math.pow(base, exponent))); // 1.0 / base ** exponent
+    return factor === 1 ? inv : f(inv / factor);
+  });
 }
 
 /** What the per-layer components share: the builder, sizes, weights and the shared subgraphs. */
