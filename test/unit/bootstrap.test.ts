@@ -6,6 +6,9 @@ import {
   bootstrapMean,
   bootstrapPearson,
   bootstrapProportion,
+  binomialInterval,
+  binomialCdf,
+  normalQuantile,
   meanOf,
   medianOf,
   pearson,
@@ -122,4 +125,26 @@ test("pearson refuses lists of different lengths with an InputError", () => {
     () => pearson([1, 2], [1]),
     (e: unknown) => e instanceof InputError,
   );
+});
+
+test("exact binomial intervals match R's binom.test and do not collapse at 100 %", () => {
+  const close = (a: number, b: number, tol = 1e-4) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
+  const all = binomialInterval(100, 100); // binom.test(100, 100): 0.9637833 1
+  close(all.lo, 0.9637833);
+  assert.equal(all.hi, 1);
+  const some = binomialInterval(88, 100); // binom.test(88, 100): 0.7997643 0.9364311
+  close(some.lo, 0.7997643);
+  close(some.hi, 0.9364311);
+  const none = binomialInterval(0, 100);
+  assert.equal(none.lo, 0);
+  close(none.hi, 0.0362167);
+  const w = binomialInterval(50, 100, 0.95, "wilson"); // prop.test(50, 100, correct = FALSE): 0.4038315 0.5961685
+  close(w.lo, 0.4038315);
+  close(w.hi, 0.5961685);
+  close(normalQuantile(0.975), 1.959964, 1e-6);
+  close(binomialCdf(3, 10, 0.5), 176 / 1024, 1e-12);
+  assert.throws(() => binomialInterval(5, 3), InputError);
+  // the percentile bootstrap of the same 100 / 100 is the degenerate [1, 1]
+  const boot = bootstrapProportion(new Array(100).fill(true));
+  assert.deepEqual([boot.lo, boot.hi], [1, 1]);
 });

@@ -8,6 +8,8 @@ import {
   LensRow,
   SublayerRow,
   accuracyFinding,
+  binomialInterval,
+  findingSensitivity,
   causalRole,
   isCountingHead,
   countingFinding,
@@ -15,6 +17,7 @@ import {
   promotionRole,
   depthFraction,
   emergencePoint,
+  countSensitivePoints,
   layerwiseFinding,
   sublayerFinding,
   sublayerSummaries,
@@ -37,37 +40,49 @@ const _head: HeadRow = {} as HeadSummary;
 const _rule: CountingFindingOptions = {} as CountingRule;
 void [_accuracy, _lens, _sublayer, _head, _rule];
 
-const acc = (n: number | null, a: number, width = 0.03, paren = a): AccuracyRow => ({
-  n,
-  count: 100,
-  accuracy: a,
-  accuracyLo: a - width,
-  accuracyHi: Math.min(1, a + width),
-  parenAccuracy: paren,
-});
+/** An accuracy row with its exact (Clopper–Pearson) interval over 100 prompts. */
+const acc = (n: number | null, a: number, paren = a): AccuracyRow => {
+  const ci = binomialInterval(Math.round(100 * a), 100);
+  return { n, count: 100, accuracy: a, accuracyLo: ci.lo, accuracyHi: ci.hi, parenAccuracy: paren };
+};
 
 describe("accuracyFinding", () => {
-  it("replicates when every n is within the tolerance of CodeLlama's 99/100/98/87 %", () => {
-    const f = accuracyFinding([acc(1, 1), acc(2, 0.97), acc(3, 0.93), acc(4, 0.8), acc(null, 0.92)]);
+  it("replicates when every n is consistent two-sidedly with CodeLlama's 99/100/98/87 % (arXiv 2507.00322)", () => {
+    const f = accuracyFinding([acc(1, 0.98), acc(2, 0.99), acc(3, 0.96), acc(4, 0.85), acc(null, 0.94)]);
     assert.equal(f.verdict, "replicates");
-    assert.equal(f.numbers.matching, 4);
+    assert.equal(f.numbers.consistent, 4);
     assert.equal(f.numbers.hardestN, 4);
-    assert.match(f.markdown, /replicates/);
-    assert.match(f.markdown, /n = 4: 80\.0 %/);
+    assert.match(f.markdown, /2507\.00322/);
+    assert.match(f.markdown, /n = 4: 85\.0 %/);
   });
-  it("is partly when two or three n match, and does not replicate when one or none does", () => {
-    assert.equal(accuracyFinding([acc(1, 1), acc(2, 0.95), acc(3, 0), acc(4, 0)]).verdict, "partly");
-    // always predicting ")" is right for n = 1 only
-    assert.equal(accuracyFinding([acc(1, 1), acc(2, 0), acc(3, 0), acc(4, 0)]).verdict, "does not replicate");
-    const f = accuracyFinding([acc(1, 0.2), acc(2, 0.1), acc(3, 0), acc(4, 0)]);
-    assert.equal(f.verdict, "does not replicate");
-    assert.equal(f.numbers.matching, 0);
-  });
-  it("names no hardest count when every count is equally accurate", () => {
+  it("is only partly when the model is too accurate: 100 % at n = 4 is not CodeLlama's 87 %", () => {
     const f = accuracyFinding([acc(1, 1), acc(2, 1), acc(3, 1), acc(4, 1)]);
-    assert.equal(f.verdict, "replicates");
+    assert.equal(f.verdict, "partly");
+    assert.equal(f.numbers.solves, true);
+    assert.equal(f.numbers.vsReference_n4, "higher");
     assert.equal(f.numbers.hardestN, null);
     assert.match(f.summary, /equally accurate/);
+    assert.match(f.summary, /gate/);
+    // the verdict flips only once the tolerance covers the 9.4-point gap
+    const sens = findingSensitivity({ tolerance: [0, 0.02, 0.1] }, (o) => accuracyFinding([acc(4, 1)], o));
+    assert.deepEqual(
+      sens.map((r) => r.verdict),
+      ["partly", "partly", "replicates"],
+    );
+  });
+  it("does not replicate when the model fails the gate, e.g. a constant predictor of `)`", () => {
+    const constant = [acc(1, 1), acc(2, 0), acc(3, 0), acc(4, 0)];
+    const f = accuracyFinding(constant);
+    assert.equal(f.verdict, "does not replicate");
+    assert.equal(f.numbers.solves, false);
+    assert.match(f.summary, /does not solve the task/);
+  });
+  it("reports the margins beside accuracy", () => {
+    const f = accuracyFinding([
+      { ...acc(2, 1), meanProb: 0.49, logitDiff: 0.53, logitDiffLo: 0.52, logitDiffHi: 0.54 },
+    ]);
+    assert.match(f.markdown, /p\(correct\) 0\.49, LD to the strongest wrong run 0\.53 \[0\.52, 0\.54\]/);
+    assert.equal(f.numbers.meanProb_n2, 0.49);
   });
   it("refuses rows without any n of the paper", () => {
     assert.throws(() => accuracyFinding([acc(null, 0.5)]), InputError);
@@ -76,103 +91,126 @@ describe("accuracyFinding", () => {
 });
 
 /** Lens rows for one group from per-point LD (interval ± 0.5) and accuracy, in forward order. */
-function lens(n: number | null, ld: number[], accs: number[]): LensRow[] {
+function lens(n: number | null, ld: number[], accs: number[], shares?: (i: number) => number[]): LensRow[] {
   return ld.map((v, i) => ({
     point: `${Math.floor(i / 2)} ${i % 2 ? "post" : "pre"}`,
     pointIndex: i,
     layer: Math.floor(i / 2),
     where: i % 2 ? "post" : "pre",
     n,
+    count: 100,
     logitDiff: v,
     logitDiffLo: v - 0.5,
     logitDiffHi: v + 0.5,
     parenAccuracy: accs[i],
+    parenShares: shares?.(i),
   }));
 }
 
-describe("layerwiseFinding", () => {
-  // 6 layers → 12 points; "3 post" has depth 4/6.
-  const late = [-1, -1, -1, -1, -1, -1, 0.2, 2, 2, 3, 3, 5];
-  const lateAcc = [0.2, 0.2, 0.2, 0.2, 0.3, 0.3, 0.5, 0.9, 0.9, 0.95, 0.95, 1];
+/**
+ * A lens over n = 1..4 (plus pooled rows) from a per-point "readout": which run the lens predicts
+ * for a prompt of each n. `read(i, n)` returns the predicted count at point i.
+ */
+function lensOf(read: (i: number, n: number) => number, points = 12): LensRow[] {
+  const rows: LensRow[] = [];
+  const share = (i: number, ns: number[]) =>
+    [1, 2, 3, 4].map((c) => ns.filter((n) => read(i, n) === c).length / ns.length);
+  for (const n of [1, 2, 3, 4]) {
+    const accs = Array.from({ length: points }, (_, i) => (read(i, n) === n ? 1 : 0));
+    rows.push(
+      ...lens(
+        n,
+        accs.map((a) => (a ? 2 : -2)),
+        accs,
+        (i) => share(i, [n]),
+      ),
+    );
+  }
+  const pooledAcc = Array.from({ length: points }, (_, i) => [1, 2, 3, 4].filter((n) => read(i, n) === n).length / 4);
+  rows.push(
+    ...lens(
+      null,
+      pooledAcc.map(() => 1),
+      pooledAcc,
+      (i) => share(i, [1, 2, 3, 4]),
+    ),
+  );
+  return rows;
+}
+
+describe("layerwiseFinding (count-sensitive)", () => {
   it("depth fractions: L pre = L/layers, L post = (L+1)/layers", () => {
     assert.equal(depthFraction(0, "pre", 6), 0);
     assert.equal(depthFraction(2, "post", 6), 0.5);
   });
-  it("replicates when the LD becomes confidently positive with high accuracy in the middle and stays", () => {
-    const rows = [...lens(null, late, lateAcc), ...lens(1, late, lateAcc), ...lens(2, late, lateAcc)];
+  it("a constant predictor (always `)`) never passes, however confident it is on n = 1", () => {
+    const constant = lensOf(() => 1);
+    const f = layerwiseFinding(constant, { numLayers: 6 });
+    assert.equal(f.verdict, "does not replicate");
+    assert.equal(f.numbers.emergence, null);
+    assert.equal(f.numbers.emergence_n1, null); // n = 1 is right, but `)` is also said for every other n
+    const pts = countSensitivePoints(constant, { numLayers: 6 });
+    assert.ok(pts.every((p) => p.macroAccuracy === 0 && p.defaultRun === 1 && p.defaultRunShare === 1));
+  });
+  it("the embedded model's pattern: `)` everywhere, counting only after the last block → partly at 6 layers", () => {
+    const rows = lensOf((i, n) => (i === 11 ? n : 1));
     const f = layerwiseFinding(rows, { numLayers: 6 });
+    assert.equal(f.verdict, "partly");
+    assert.equal(f.numbers.emergence, "5 post");
+    assert.equal(f.numbers.emergence_n1, "5 post"); // not "0 pre": `)` at n = 1 is the default run
+    assert.equal(f.numbers.middleTestable, false);
+    assert.match(f.summary, /not "middle"/);
+    assert.match(f.evidence[0], /default-run baseline/);
+    // the count-blind rule would have called n = 1 early
+    assert.match(f.markdown, /count-blind rule .* would say 0 pre/);
+  });
+  it("replicates in a deep enough model where the count appears in the middle and stays", () => {
+    const rows = lensOf((i, n) => (i >= 7 ? n : 1), 24); // 12 layers, from "3 post" (depth 4/12)
+    const f = layerwiseFinding(rows, { numLayers: 12 });
     assert.equal(f.verdict, "replicates");
     assert.equal(f.numbers.emergence, "3 post");
-    assert.equal(f.numbers.emergenceDepth, 4 / 6);
-    assert.equal(f.numbers.firstPositive, "3 post"); // 0.2 − 0.5 < 0 at "3 pre"
   });
-  it("needs persistence: a positive blip that fades does not count as emergence", () => {
-    const blip = [-1, 2, -1, -1, -1, -1, -1, 2, 2, 3, 3, 5];
-    const e = emergencePoint(
-      lens(
-        null,
-        blip,
-        lateAcc.map(() => 0.9),
-      ),
-      { numLayers: 6 },
+  it("does not replicate when the count is readable from the first layers", () => {
+    const f = layerwiseFinding(
+      lensOf((_, n) => n),
+      { numLayers: 12 },
     );
+    assert.equal(f.verdict, "does not replicate");
+    assert.equal(f.numbers.emergence, "0 pre");
+  });
+  it("a constant `))` predictor reaches chance (1/3 over n = 2–4) but not above it", () => {
+    const pts = countSensitivePoints(
+      lensOf(() => 2),
+      { numLayers: 6, accuracyThreshold: 0.3 },
+    );
+    assert.ok(pts.every((p) => Math.abs(p.macroAccuracy - 1 / 3) < 1e-12 && !p.countSensitive));
+  });
+  it("needs persistence: a readable blip that fades does not count", () => {
+    const rows = lensOf((i, n) => (i === 1 || i >= 9 ? n : 1));
+    assert.equal(layerwiseFinding(rows, { numLayers: 6 }).numbers.emergence, "4 post");
+    const e = emergencePoint(lens(null, [-1, 2, -1, -1, -1, -1, -1, 2, 2, 3, 3, 5], new Array(12).fill(0.9)), {
+      numLayers: 6,
+    });
     assert.equal(e.firstPositive, "0 post");
     assert.equal(e.point, "3 post");
   });
-  it("is partly when the answer is there from the first layers", () => {
-    const early = late.map(() => 3);
-    const f = layerwiseFinding(
-      lens(
-        null,
-        early,
-        early.map(() => 0.95),
-      ),
-      { numLayers: 6 },
+  it("the sensitivity table shows whether the verdict flips with a threshold", () => {
+    const rows = lensOf((i, n) => (i === 11 ? n : 1));
+    const sens = findingSensitivity(
+      { minLayersForMiddle: [4, 12] },
+      (o) => layerwiseFinding(rows, { numLayers: 6, ...o }),
+      ["emergence"],
     );
-    assert.equal(f.verdict, "partly");
-    assert.equal(f.numbers.emergence, "0 pre");
+    assert.deepEqual(
+      sens.map((r) => [r.minLayersForMiddle, r.emergence, r.verdict]),
+      [
+        [4, "5 post", "replicates"],
+        [12, "5 post", "partly"],
+      ],
+    );
   });
-  it("is partly when some n never gets there", () => {
-    const never = late.map(() => -2);
-    const f = layerwiseFinding([...lens(null, late, lateAcc), ...lens(1, late, lateAcc), ...lens(4, never, lateAcc)], {
-      numLayers: 6,
-    });
-    assert.equal(f.verdict, "partly");
-    assert.equal(f.numbers.emergence_n4, null);
-  });
-  it("does not replicate when the LD is never confidently positive at the end (a model that fails the task)", () => {
-    const f = layerwiseFinding(
-      lens(
-        null,
-        late.map((v) => -v),
-        lateAcc,
-      ),
-      { numLayers: 6 },
-    );
-    assert.equal(f.verdict, "does not replicate");
-    assert.equal(f.numbers.emergence, null);
-  });
-  it("needs high accuracy too, not only a positive LD", () => {
-    const f = layerwiseFinding(
-      lens(
-        null,
-        late,
-        late.map(() => 0.4),
-      ),
-      { numLayers: 6 },
-    );
-    assert.equal(f.verdict, "does not replicate");
-    assert.equal(
-      layerwiseFinding(
-        lens(
-          null,
-          late,
-          late.map(() => 0.4),
-        ),
-        { numLayers: 6, accuracyThreshold: 0.3 },
-      ).verdict,
-      "replicates",
-    );
+  it("refuses rows without the headline n", () => {
+    assert.throws(() => layerwiseFinding(lens(1, [1], [1]), { numLayers: 6 }), InputError);
   });
 });
 

@@ -23,6 +23,8 @@ test("a researcher's names are at top level", () => {
     "countingHeads",
     "sweep",
     "accuracyFinding",
+    "binomialInterval",
+    "findingSensitivity",
     "countingFinding",
     "showFigure",
     "showTable",

@@ -7,6 +7,7 @@
  * markdown text for the notebook's last cell. The rules' thresholds are options with defaults.
  */
 import { InputError } from "../core/errors";
+import { binomialInterval, meanOf } from "./stats";
 
 export type Verdict = "replicates" | "partly" | "does not replicate";
 
@@ -54,43 +55,90 @@ function requireRows<T>(rows: T[], field: string): void {
 
 // ---------------------------------------------------------------- accuracy (notebook 01)
 
-/** CodeLlama-7b's accuracy reported by the authors for 1/2/3/4 missing parens. */
+/**
+ * CodeLlama-7b's accuracy for 1/2/3/4 missing parens on the authors' template, as reported in the
+ * authors' follow-up paper (Rai et al., "Failure by Interference", arXiv 2507.00322, Table 3, on
+ * its test split). The workshop paper reproduced here (arXiv 2502.18499) gives no accuracy that
+ * could be recovered; these are the nearest reference numbers from the same group.
+ */
 export const PAPER_ACCURACY: Record<number, number> = { 1: 0.99, 2: 1.0, 3: 0.98, 4: 0.87 };
+
+/** Where `PAPER_ACCURACY` comes from, for tables and text. */
+export const PAPER_ACCURACY_SOURCE =
+  'CodeLlama-7b in the authors\' follow-up (arXiv 2507.00322, "Failure by Interference", Table 3; not in 2502.18499)';
 
 /** What the accuracy finding reads of a summary row (MetricSummaryRow fits). */
 export interface AccuracyRow {
   n: number | null;
   count: number;
   accuracy: number;
+  /** Exact binomial interval of `accuracy` (summarizeScores: Clopper–Pearson). */
   accuracyLo: number;
   accuracyHi: number;
   parenAccuracy: number;
+  /** Mean probability of the correct run (a margin, shown beside accuracy). */
+  meanProb?: number;
+  /** Mean logit difference to the strongest wrong run (a margin). */
+  logitDiff?: number;
+  logitDiffLo?: number;
+  logitDiffHi?: number;
 }
 
 export interface AccuracyFindingOptions {
   /**
+   * Gate
+   *
+   * The model "solves the task" when every n's whole-vocabulary accuracy is ≥ this. Below it the
+   * later notebooks have no behaviour to explain: does not replicate.
+   *
+   * @default 0.8
+   */
+  gate?: number;
+  /**
    * Tolerance
    *
-   * A count matches the paper when its interval's upper bound is at least paper − tolerance.
+   * Two-sided: an n is consistent with the reference when the reference accuracy lies within the
+   * model's exact interval widened by this on both sides (the reference's own sampling error is unknown).
    *
-   * @default 0.1
+   * @default 0.02
    */
   tolerance?: number;
   /**
-   * Paper's accuracies
+   * Reference accuracies
    *
    * Accuracy per n that the rows are compared with.
    *
-   * @default PAPER_ACCURACY
+   * @default PAPER_ACCURACY (CodeLlama-7b, arXiv 2507.00322)
    */
   paper?: Record<number, number>;
 }
 
+/** Per-n comparison of one accuracy row with the reference, two-sided. */
+function compareAccuracy(r: AccuracyRow, ref: number, tol: number): "consistent" | "higher" | "lower" {
+  if (ref > r.accuracyHi + tol) return "lower";
+  if (ref < r.accuracyLo - tol) return "higher";
+  return "consistent";
+}
+
+/** Margins of one row, as text: p(correct run) and the logit difference to the strongest wrong run. */
+function marginText(r: AccuracyRow): string {
+  const p = r.meanProb !== undefined ? `p(correct) ${num(r.meanProb)}` : "";
+  const ld =
+    r.logitDiff !== undefined
+      ? `LD to the strongest wrong run ${num(r.logitDiff)}` +
+        (r.logitDiffLo !== undefined ? ` [${num(r.logitDiffLo)}, ${num(r.logitDiffHi ?? NaN)}]` : "")
+      : "";
+  return [p, ld].filter(Boolean).join(", ");
+}
+
 /**
- * Does the model solve the authors' task as CodeLlama-7b does? Per n, the whole-vocabulary
- * accuracy matches when its upper bound reaches the paper's accuracy minus `tolerance`.
- * replicates: every n matches; partly: at least two match (a model that always predicts one run
- * matches one n); otherwise does not replicate.
+ * Accuracy: a gate, then the difficulty profile. The model solves the task when every n's
+ * whole-vocabulary accuracy is ≥ `gate` (else does not replicate: later findings have nothing to
+ * explain). Past the gate, each n is compared two-sidedly with the reference (CodeLlama-7b,
+ * arXiv 2507.00322): consistent when the reference lies inside the model's exact interval ± `tolerance`,
+ * else the model is higher or lower. replicates: every n consistent (the profile matches, too
+ * accurate counts as a mismatch); partly: solves the task but the profile differs.
+ * Margins (p(correct), logit difference) are reported beside accuracy.
  *
  * @example
  * const rows = summarizeScores(scoreLogits(await model.run(ids, { logitsAt: "last" }), prompts, parens));
@@ -98,51 +146,92 @@ export interface AccuracyFindingOptions {
  */
 export function accuracyFinding(rows: AccuracyRow[], opts: AccuracyFindingOptions = {}): Finding {
   requireRows(rows, "accuracy rows");
-  const tol = opts.tolerance ?? 0.1;
+  const tol = opts.tolerance ?? 0.02;
+  const gate = opts.gate ?? 0.8;
   const paper = opts.paper ?? PAPER_ACCURACY;
   const perN = rows.filter((r) => r.n !== null && paper[r.n] !== undefined).sort((a, b) => a.n! - b.n!);
   if (perN.length === 0)
     throw new InputError("accuracy rows: no row has an n the paper reports (1..4)", { field: "n" });
-  const matches = perN.map((r) => r.accuracyHi >= paper[r.n!] - tol);
-  const nMatch = matches.filter(Boolean).length;
-  // One count can be matched by always predicting one run: "partly" needs two.
-  const verdict: Verdict =
-    nMatch === perN.length ? "replicates" : nMatch >= Math.min(2, perN.length) ? "partly" : "does not replicate";
+  const cmp = perN.map((r) => compareAccuracy(r, paper[r.n!], tol));
+  const consistent = cmp.filter((c) => c === "consistent").length;
+  const solves = perN.every((r) => r.accuracy >= gate);
+  const verdict: Verdict = !solves ? "does not replicate" : consistent === perN.length ? "replicates" : "partly";
   const hardest = perN.reduce((a, b) => (b.accuracy < a.accuracy ? b : a));
-  const pooled = rows.find((r) => r.n === null);
   const allEqual = perN.every((r) => r.accuracy === hardest.accuracy);
-  const numbers: Finding["numbers"] = {
-    tolerance: tol,
-    matching: nMatch,
-    of: perN.length,
-    hardestN: allEqual ? null : hardest.n,
-  };
-  for (const r of perN) {
+  const refHardest = perN.reduce((a, b) => (paper[b.n!] < paper[a.n!] ? b : a)).n!;
+  const off = perN.filter((_, i) => cmp[i] !== "consistent");
+  const numbers: Finding["numbers"] = { gate, tolerance: tol, solves, consistent, of: perN.length };
+  numbers.hardestN = allEqual ? null : hardest.n;
+  perN.forEach((r, i) => {
     numbers[`accuracy_n${r.n}`] = r.accuracy;
+    numbers[`accuracyLo_n${r.n}`] = r.accuracyLo;
     numbers[`parenAccuracy_n${r.n}`] = r.parenAccuracy;
-  }
+    numbers[`vsReference_n${r.n}`] = cmp[i];
+    if (r.meanProb !== undefined) numbers[`meanProb_n${r.n}`] = r.meanProb;
+    if (r.logitDiff !== undefined) numbers[`logitDiff_n${r.n}`] = r.logitDiff;
+  });
+  const pooled = rows.find((r) => r.n === null);
   if (pooled) numbers.accuracy_all = pooled.accuracy;
+  const profile = allEqual
+    ? `every n is equally accurate here (${pct(hardest.accuracy)}); in the reference n = ${refHardest} is the hardest`
+    : `the hardest n here is ${hardest.n} (${pct(hardest.accuracy)})${hardest.n === refHardest ? ", as in the reference" : `; in the reference it is n = ${refHardest}`}`;
+  const gateText = solves
+    ? `the model solves the task (every n ≥ ${pct(gate)}: a gate for the later notebooks, not a replication)`
+    : `the model does not solve the task (n = ${perN
+        .filter((r) => r.accuracy < gate)
+        .map((r) => `${r.n} at ${pct(r.accuracy)}`)
+        .join(", ")} below ${pct(gate)})`;
   return finish({
     id: "accuracy",
-    title: "the model closes parentheses as CodeLlama-7b does",
-    claim:
-      "CodeLlama-7b predicts the right run of closing parens on the authors' template 99 / 100 / 98 / 87 % of the time for 1 / 2 / 3 / 4 missing parens.",
+    title: "the model solves the task, with CodeLlama-7b's difficulty profile",
+    claim: `CodeLlama-7b predicts the right run of closing parens on the authors' template 99 / 100 / 98 / 87 % of the time for 1 / 2 / 3 / 4 missing parens — reported in the authors' follow-up (arXiv 2507.00322), not in 2502.18499, which gives no accuracy.`,
     verdict,
     summary:
-      `${nMatch} of ${perN.length} counts reach the paper's accuracy (within ${num(100 * tol, 0)} points); ` +
-      (perN.every((r) => r.accuracy === hardest.accuracy)
-        ? `every count is equally accurate here (${pct(hardest.accuracy)}); in the paper n = 4 is the hardest.`
-        : `the hardest count here is n = ${hardest.n} (${pct(hardest.accuracy)}), ` +
-          (hardest.n === Math.max(...perN.map((r) => r.n!))
-            ? "the longest run, as in the paper."
-            : "not the longest run as in the paper (n = 4).")),
-    rule: `per n, whole-vocabulary argmax accuracy with a 95 % bootstrap interval; n matches when the interval's upper bound ≥ paper − ${tol}. All n match → replicates; at least two → partly (always predicting one run matches one n); fewer → does not replicate.`,
+      `${gateText}; ${consistent} of ${perN.length} n are consistent with the reference two-sidedly` +
+      (off.length
+        ? ` (${off.map((r) => `n = ${r.n}: ${pct(r.accuracy)} [${pct(r.accuracyLo)}, ${pct(r.accuracyHi)}] vs ${pct(paper[r.n!])}, ${cmp[perN.indexOf(r)]}`).join("; ")})`
+        : "") +
+      `; ${profile}.`,
+    rule:
+      `per n, whole-vocabulary argmax accuracy with an exact (Clopper–Pearson) 95 % interval. Gate: every n ≥ ${pct(gate)}, else does not replicate. ` +
+      `Past the gate, n is consistent when the reference accuracy lies within the interval ± ${num(100 * tol, 0)} points (two-sided: too accurate is a mismatch too). ` +
+      `Every n consistent → replicates; some not → partly. Margins are reported, not judged.`,
     evidence: perN.map(
       (r, i) =>
-        `n = ${r.n}: ${pct(r.accuracy)} [${pct(r.accuracyLo)}, ${pct(r.accuracyHi)}] over the vocabulary, ${pct(r.parenAccuracy)} among the paren runs ` +
-        `(paper ${pct(paper[r.n!])}; ${matches[i] ? "matches" : "below"}; ${r.count} prompts)`,
+        `n = ${r.n}: ${pct(r.accuracy)} [${pct(r.accuracyLo)}, ${pct(r.accuracyHi)}] over the vocabulary, ${pct(r.parenAccuracy)} among the paren runs; ` +
+        `${marginText(r) || "no margins given"} (reference ${pct(paper[r.n!])}: ${cmp[i]}; ${r.count} prompts)`,
     ),
     numbers,
+  });
+}
+
+/** One row of a sensitivity table: the option values tried and what the finding gave. */
+export interface SensitivityRow {
+  [option: string]: number | string | boolean | null;
+  verdict: Verdict;
+}
+
+/**
+ * Re-run a finding over every combination of option values: does the verdict flip with a threshold?
+ * `pick` names extra `numbers` to copy into each row.
+ *
+ * @example
+ * findingSensitivity({ tolerance: [0, 0.02, 0.1] }, (o) => accuracyFinding(rows, o));
+ */
+export function findingSensitivity<O extends object>(
+  grid: { [K in keyof O]?: Array<O[K]> },
+  run: (opts: O) => Finding,
+  pick: string[] = [],
+): SensitivityRow[] {
+  let combos: Record<string, unknown>[] = [{}];
+  for (const [k, values] of Object.entries(grid) as [string, unknown[]][])
+    combos = combos.flatMap((c) => values.map((v) => ({ ...c, [k]: v })));
+  return combos.map((c) => {
+    const f = run(c as O);
+    const row: Record<string, number | string | boolean | null> = {};
+    for (const [k, v] of Object.entries(c)) row[k] = typeof v === "number" || typeof v === "string" ? v : String(v);
+    for (const k of pick) row[k] = f.numbers[k] ?? null;
+    return { ...row, verdict: f.verdict };
   });
 }
 
@@ -161,6 +250,10 @@ export interface LensRow {
   /** Accuracy used for "high": among the paren runs by default (see accuracyField). */
   parenAccuracy: number;
   accuracy?: number;
+  /** Prompts in the group (needed for exact accuracy bounds). */
+  count?: number;
+  /** Share of prompts whose four-way argmax is `)`, `))`, … (the default-run baseline). */
+  parenShares?: number[];
 }
 
 export interface LayerwiseFindingOptions {
@@ -234,71 +327,208 @@ export function emergencePoint(rows: LensRow[], opts: LayerwiseFindingOptions): 
   };
 }
 
+/** Options of the count-sensitive layer-wise rule (`layerwiseFinding`, `countSensitivePoints`). */
+export interface CountSensitiveOptions extends LayerwiseFindingOptions {
+  /**
+   * Headline counts
+   *
+   * The n the verdict rests on. n = 1 is the model's default run (a constant `)` predictor is right
+   * on it), so it is reported beside the headline, not in it.
+   *
+   * @default [2, 3, 4]
+   */
+  headline?: number[];
+  /**
+   * Minimum layers for "middle"
+   *
+   * With fewer layers, a third of the model is under 4 blocks: the lens cannot tell "middle" from
+   * "late", and the verdict says what it can test (not early; where the answer appears).
+   *
+   * @default 12
+   */
+  minLayersForMiddle?: number;
+}
+
+/** One lens point under the count-sensitive rule. */
+export interface CountSensitivePoint {
+  point: string;
+  pointIndex: number;
+  depth: number;
+  /** Mean over the headline n of four-way accuracy (a constant predictor scores ≤ 1 / #headline). */
+  macroAccuracy: number;
+  /** Mean over the headline n of exact per-n lower bounds at level 1 − 0.05 / #headline (Bonferroni). */
+  macroAccuracyLo: number;
+  /** 1 / #headline: the best a constant predictor can score. */
+  chance: number;
+  /** The run predicted most often over all prompts at this point (1..4), and its share: the default-run baseline. */
+  defaultRun: number | null;
+  defaultRunShare: number | null;
+  /** Every headline n's LD interval is above 0. */
+  ldPositive: boolean;
+  /** macroAccuracy ≥ threshold, macroAccuracyLo > chance and ldPositive. */
+  countSensitive: boolean;
+}
+
+/** Lower bound of a row's four-way accuracy at `level`, exact (needs `count`). */
+function parenLower(r: LensRow, level: number): number {
+  if (!(r.count && r.count > 0)) return NaN;
+  return binomialInterval(Math.round(r.parenAccuracy * r.count), r.count, level).lo;
+}
+
 /**
- * Finding 1. The emergence point is the first lens point from which, up to the last layer, the
- * logit difference's interval is above 0 and accuracy is high. It is middle-to-late when its depth
- * fraction is at least `middleFrom`. replicates: the pooled emergence is middle-to-late and every
- * n emerges, none early; partly: it emerges but early, or some n never emerge; does not replicate:
- * the pooled rows never emerge.
+ * The count-sensitive readout at every lens point: macro-averaged four-way accuracy over the
+ * headline n with a Bonferroni-exact lower bound, the default-run baseline, and whether the point
+ * passes (a constant predictor, e.g. always `)`, never does: its macro accuracy is ≤ chance).
+ *
+ * @example
+ * countSensitivePoints(lens.rows, { numLayers: 6 }).map((p) => [p.point, p.macroAccuracy]);
+ */
+export function countSensitivePoints(rows: LensRow[], opts: CountSensitiveOptions): CountSensitivePoint[] {
+  const thr = opts.accuracyThreshold ?? 0.8;
+  const headline = opts.headline ?? [2, 3, 4];
+  const byPoint = new Map<number, LensRow[]>();
+  for (const r of rows) byPoint.set(r.pointIndex, [...(byPoint.get(r.pointIndex) ?? []), r]);
+  const level = 1 - 0.05 / headline.length;
+  return [...byPoint.keys()]
+    .sort((a, b) => a - b)
+    .map((k) => {
+      const at = byPoint.get(k)!;
+      const hl = headline.map((n) => at.find((r) => r.n === n));
+      const ok = hl.every((r) => r !== undefined);
+      const macro = ok ? meanOf(hl.map((r) => r!.parenAccuracy)) : NaN;
+      const macroLo = ok ? meanOf(hl.map((r) => parenLower(r!, level))) : NaN;
+      const pooled = at.find((r) => r.n === null);
+      const shares = pooled?.parenShares;
+      const def = shares && shares.length ? shares.indexOf(Math.max(...shares)) : -1;
+      const ldPositive = ok && hl.every((r) => r!.logitDiffLo > 0);
+      const chance = 1 / headline.length;
+      return {
+        point: at[0].point,
+        pointIndex: k,
+        depth: depthFraction(at[0].layer, at[0].where, opts.numLayers),
+        macroAccuracy: macro,
+        macroAccuracyLo: macroLo,
+        chance,
+        defaultRun: def >= 0 ? def + 1 : null,
+        defaultRunShare: def >= 0 ? shares![def] : null,
+        ldPositive,
+        countSensitive: macro >= thr && macroLo > chance && ldPositive,
+      };
+    });
+}
+
+/**
+ * Count-specific emergence of one n: the first point from which, to the end, its four-way accuracy
+ * is ≥ threshold, its LD interval is above 0, and its run is not what the lens says for the other
+ * counts (mean share of other-n prompts predicted as this run ≤ 1 − threshold). A constant predictor
+ * fails it for every n, n = 1 included.
+ *
+ * @example
+ * countSpecificEmergence(lens.rows, 1, { numLayers: 6 }).point; // "5 post" on the embedded model
+ */
+export function countSpecificEmergence(rows: LensRow[], n: number, opts: LayerwiseFindingOptions): Emergence {
+  const thr = opts.accuracyThreshold ?? 0.8;
+  const own = rows.filter((r) => r.n === n).sort((a, b) => a.pointIndex - b.pointIndex);
+  const good = own.map((r) => {
+    const others = rows.filter((o) => o.pointIndex === r.pointIndex && o.n !== null && o.n !== n && o.parenShares);
+    const falseAlarm = others.length ? meanOf(others.map((o) => o.parenShares![n - 1] ?? 0)) : 0;
+    return r.parenAccuracy >= thr && r.logitDiffLo > 0 && falseAlarm <= 1 - thr;
+  });
+  let start = -1;
+  for (let i = own.length - 1; i >= 0 && good[i]; i--) start = i;
+  const fp = own.find((r) => r.logitDiffLo > 0) ?? null;
+  const depth = (r: LensRow) => depthFraction(r.layer, r.where, opts.numLayers);
+  return {
+    point: start >= 0 ? own[start].point : null,
+    depth: start >= 0 ? depth(own[start]) : null,
+    firstPositive: fp ? fp.point : null,
+    firstPositiveDepth: fp ? depth(fp) : null,
+  };
+}
+
+/** Verdict and summary of finding 1 from the count-sensitive emergence. */
+function layerwiseVerdict(
+  e: CountSensitivePoint | null,
+  numLayers: number,
+  middle: number,
+  minLayers: number,
+  headline: number[],
+): { verdict: Verdict; summary: string } {
+  const hl = `n = ${headline.join(", ")}`;
+  if (!e)
+    return {
+      verdict: "does not replicate",
+      summary: `on ${hl}, no lens point — not even the model's output — reads the count out (macro four-way accuracy above chance and ≥ the threshold, LD > 0 for each n).`,
+    };
+  const where = `the count becomes readable on ${hl} at ${e.point} (depth ${num(e.depth)}${e.depth === 1 ? ", i.e. only after the last block" : ""}; macro four-way accuracy ${pct(e.macroAccuracy)}, chance ${pct(e.chance)})`;
+  if (e.depth < middle)
+    return {
+      verdict: "does not replicate",
+      summary: `${where}: early, before depth ${num(middle)}, not only in middle-to-late layers.`,
+    };
+  if (numLayers < minLayers)
+    return {
+      verdict: "partly",
+      summary:
+        `${where}, so it is absent from the early layers as the paper says; but with ${numLayers} layers "middle" spans ${Math.max(1, Math.round(numLayers / 3))} block(s), ` +
+        `too few to tell middle from late — this model tests "not early" and "late", not "middle".`,
+    };
+  return {
+    verdict: "replicates",
+    summary: `${where}, at or after depth ${num(middle)}: middle-to-late, as the paper says.`,
+  };
+}
+
+/**
+ * Finding 1, count-sensitive. At each lens point the count is "readable" when the macro-average
+ * over the headline n (default 2–4) of four-way accuracy is ≥ `accuracyThreshold`, its
+ * Bonferroni-exact lower bound is above chance (1 / #headline: what a constant predictor can
+ * reach), and every headline n's LD interval is above 0. Emergence = the first point from which it
+ * stays readable to the end. does not replicate: never readable, or readable early (depth <
+ * middleFrom); partly: readable only from middle-to-late depth but the model has fewer than
+ * `minLayersForMiddle` layers ("middle" untestable); replicates: middle-to-late in a deep enough model.
+ * n = 1 and every other n get a count-specific emergence beside it (`countSpecificEmergence`).
  *
  * @example
  * const lens = await logitLens(model, prompts);
  * layerwiseFinding(lens.rows, { numLayers: model.config.numLayers }).markdown;
  */
-export function layerwiseFinding(rows: LensRow[], opts: LayerwiseFindingOptions): Finding {
+export function layerwiseFinding(rows: LensRow[], opts: CountSensitiveOptions): Finding {
   requireRows(rows, "logit-lens rows");
   if (!Number.isInteger(opts?.numLayers) || opts.numLayers < 1)
     throw new InputError("layerwiseFinding: numLayers must be a positive integer", { field: "numLayers" });
   const middle = opts.middleFrom ?? 1 / 3;
   const thr = opts.accuracyThreshold ?? 0.8;
-  const field = opts.accuracyField ?? "parenAccuracy";
-  const pooledRows = rows.filter((r) => r.n === null);
-  if (pooledRows.length === 0)
-    throw new InputError('logit-lens rows: no pooled row (n = null, group "all")', { field: "n" });
-  const pooled = emergencePoint(pooledRows, opts);
+  const minLayers = opts.minLayersForMiddle ?? 12;
+  const headline = opts.headline ?? [2, 3, 4];
+  if (!headline.every((n) => rows.some((r) => r.n === n)))
+    throw new InputError(`logit-lens rows: need rows for every headline n (${headline.join(", ")})`, { field: "n" });
+  const pts = countSensitivePoints(rows, opts);
+  let start = -1;
+  for (let i = pts.length - 1; i >= 0 && pts[i].countSensitive; i--) start = i;
+  const e = start >= 0 ? pts[start] : null;
+  const { verdict, summary } = layerwiseVerdict(e, opts.numLayers, middle, minLayers, headline);
   const ns = [...new Set(rows.filter((r) => r.n !== null).map((r) => r.n as number))].sort((a, b) => a - b);
   const perN = ns.map((n) => ({
     n,
-    e: emergencePoint(
+    e: countSpecificEmergence(rows, n, opts),
+    old: emergencePoint(
       rows.filter((r) => r.n === n),
       opts,
     ),
   }));
-  const early = perN.filter((x) => x.e.depth !== null && x.e.depth < middle);
-  const never = perN.filter((x) => x.e.point === null);
-  let verdict: Verdict;
-  let summary: string;
-  const at = (e: Emergence) => `${e.point} (depth ${num(e.depth!, 2)})`;
-  if (pooled.point === null) {
-    verdict = "does not replicate";
-    summary =
-      `pooled over n, the logit difference is never confidently positive with accuracy ≥ ${pct(thr)} through to the last layer` +
-      (pooled.firstPositive
-        ? ` (its interval is first above 0 at ${pooled.firstPositive}, but that does not last or accuracy stays low).`
-        : ".");
-  } else if (pooled.depth! < middle) {
-    verdict = "partly";
-    summary = `the logit difference becomes confidently positive, but early: at ${at(pooled)}, before depth ${num(middle, 2)}.`;
-  } else if (never.length > 0 || early.length > 0) {
-    verdict = "partly";
-    summary =
-      `pooled, it emerges at ${at(pooled)}, middle-to-late, but not for every n: ` +
-      [...never.map((x) => `n = ${x.n} never`), ...early.map((x) => `n = ${x.n} early at ${at(x.e)}`)].join(", ") +
-      ".";
-  } else {
-    verdict = "replicates";
-    summary = `pooled over n, the logit difference becomes confidently positive (with accuracy ≥ ${pct(thr)}) at ${at(pooled)} and stays so; every n emerges at depth ≥ ${num(middle, 2)}.`;
-  }
-  const last = [...pooledRows].sort((a, b) => b.pointIndex - a.pointIndex)[0];
+  const before = pts.filter((p) => !p.countSensitive && p.defaultRunShare !== null);
+  const lowest = before.length ? Math.min(...before.map((p) => p.defaultRunShare!)) : null;
   const numbers: Finding["numbers"] = {
     numLayers: opts.numLayers,
     middleFrom: middle,
     accuracyThreshold: thr,
-    emergence: pooled.point,
-    emergenceDepth: pooled.depth,
-    firstPositive: pooled.firstPositive,
-    finalLogitDiff: last.logitDiff,
-    finalAccuracy: last[field] ?? NaN,
+    minLayersForMiddle: minLayers,
+    headline: headline.join(","),
+    emergence: e?.point ?? null,
+    emergenceDepth: e?.depth ?? null,
+    middleTestable: opts.numLayers >= minLayers,
+    finalMacroAccuracy: pts[pts.length - 1].macroAccuracy,
   };
   for (const x of perN) {
     numbers[`emergence_n${x.n}`] = x.e.point;
@@ -312,14 +542,22 @@ export function layerwiseFinding(rows: LensRow[], opts: LayerwiseFindingOptions)
     verdict,
     summary,
     rule:
-      `a lens point "L pre" has depth L/${opts.numLayers}, "L post" (L+1)/${opts.numLayers}. Emergence = the first point from which, to the last layer, ` +
-      `the 95 % interval of the mean logit difference is above 0 and ${field === "parenAccuracy" ? "accuracy among the paren runs" : "whole-vocabulary accuracy"} ≥ ${pct(thr)}. ` +
-      `Middle-to-late = depth ≥ ${num(middle, 2)}. Pooled emergence middle-to-late and every n emerges, none early → replicates; emerges early, or some n never → partly; never → does not replicate.`,
+      `"L pre" has depth L/${opts.numLayers}, "L post" (L+1)/${opts.numLayers}. At a point the count is readable when, over n = ${headline.join(", ")}, ` +
+      `the macro-averaged four-way accuracy is ≥ ${pct(thr)}, its lower bound (mean of exact per-n bounds at ${num(100 * (1 - 0.05 / headline.length), 1)} %) is above chance ${pct(1 / headline.length)} — ` +
+      `what a constant predictor such as always \`)\` can reach — and each n's 95 % LD interval is above 0. Emergence = first point readable from there to the end. ` +
+      `Never, or early (depth < ${num(middle)}) → does not replicate; middle-to-late in a model under ${minLayers} layers → partly ("middle" untestable); otherwise → replicates.`,
     evidence: [
-      `pooled: emergence at ${pooled.point ? at(pooled) : "none"}; interval first above 0 at ${pooled.firstPositive ?? "none"}; at the last point (${last.point}) LD ${num(last.logitDiff)} [${num(last.logitDiffLo)}, ${num(last.logitDiffHi)}], accuracy ${pct(last[field] ?? NaN)}`,
+      ...(lowest !== null
+        ? [
+            `default-run baseline: before emergence the lens's four-way argmax is one run (\`${")".repeat(before[0].defaultRun!)}\` at most points) for ≥ ${pct(lowest)} of all prompts — a constant readout, right only for n = 1`,
+          ]
+        : []),
       ...perN.map(
         (x) =>
-          `n = ${x.n}: emergence at ${x.e.point ? at(x.e) : "none"}${x.e.firstPositive && x.e.firstPositive !== x.e.point ? `; interval first above 0 at ${x.e.firstPositive}` : ""}`,
+          `n = ${x.n}${headline.includes(x.n) ? "" : " (beside the headline)"}: count-specific emergence at ${x.e.point ? `${x.e.point} (depth ${num(x.e.depth!)})` : "none"}` +
+          (x.old.point && x.old.point !== x.e.point
+            ? `; the count-blind rule (LD > 0 and own accuracy) would say ${x.old.point}`
+            : ""),
       ),
     ],
     numbers,
