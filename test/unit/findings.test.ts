@@ -15,18 +15,25 @@ import {
   countingFinding,
   countingHeadList,
   promotionRole,
+  subtaskPromotion,
+  CountingEvidence,
+  HeadSubtaskRow,
+  HeadCausalNRow,
   depthFraction,
   emergencePoint,
   countSensitivePoints,
   layerwiseFinding,
   sublayerFinding,
   sublayerSummaries,
+  sublayerContrast,
+  SublayerEvidence,
   InputError,
 } from "../../lib/src";
 import type {
   MetricSummaryRow,
   LogitLensRow,
   SublayerEffectRow,
+  SublayerEffectsResult,
   CountingRule,
   HeadSummary,
   CountingFindingOptions,
@@ -36,9 +43,10 @@ import type {
 const _accuracy: AccuracyRow = {} as MetricSummaryRow;
 const _lens: LensRow = {} as LogitLensRow;
 const _sublayer: SublayerRow = {} as SublayerEffectRow;
+const _evidence: SublayerEvidence = {} as SublayerEffectsResult;
 const _head: HeadRow = {} as HeadSummary;
 const _rule: CountingFindingOptions = {} as CountingRule;
-void [_accuracy, _lens, _sublayer, _head, _rule];
+void [_accuracy, _lens, _sublayer, _evidence, _head, _rule];
 
 /** An accuracy row with its exact (Clopper–Pearson) interval over 100 prompts. */
 const acc = (n: number | null, a: number, paren = a): AccuracyRow => {
@@ -226,42 +234,94 @@ function sub(method: string, unit: "logit" | "fraction", attn: number[], mlp: nu
   return out;
 }
 
-describe("sublayerFinding", () => {
-  it("replicates when both types matter and attention has the larger total in most methods", () => {
-    const rows: SublayerRow[] = [
-      ...sub("zero-ablation", "logit", [2, 1, 0], [0.8, 0, 0]),
-      ...sub("denoising", "fraction", [0.6, 0.3, 0], [0.2, 0, 0]),
-      ...sub("dla", "logit", [0.1, 0, 0], [1, 2, 0]), // disagrees: MLP larger
-      // per-n rows are ignored
-      { layer: 0, sublayer: "mlp", method: "dla", n: 1, effect: 99, lo: 98, hi: 100, unit: "logit" },
-    ];
-    const f = sublayerFinding(rows, { cleanLogitDiff: 5 });
+/**
+ * Hand-made sub-layer evidence: `prompts` pairs per n, clean LD `clean` and corrupted LD −1, and per
+ * method one effect per layer for attention and MLP (patching: the fraction of the gap), with a
+ * small deterministic per-prompt jitter so that intervals have width.
+ */
+function evidence(
+  spec: { n: number; clean?: number; effects: Record<string, { attn: number[]; mlp: number[] }> }[],
+  prompts = 20,
+): SublayerEvidence {
+  const perPrompt: SublayerEvidence["perPrompt"] = [];
+  const promptBaseline: SublayerEvidence["promptBaseline"] = [];
+  for (const { n, clean = 2, effects } of spec) {
+    for (let j = 0; j < prompts; j++) {
+      const prompt = promptBaseline.length;
+      const jitter = ((j % 5) - 2) * 0.01;
+      promptBaseline.push({ prompt, n, clean, corrupted: -1 });
+      for (const [method, e] of Object.entries(effects)) {
+        for (const sublayer of ["attn", "mlp"] as const) {
+          e[sublayer].forEach((x, layer) => {
+            const f = x + jitter;
+            const value =
+              method === "denoising" ? -1 + f * (clean + 1) : method === "noising" ? clean - f * (clean + 1) : f;
+            perPrompt.push({ prompt, n, layer, sublayer, method, value });
+          });
+        }
+      }
+    }
+  }
+  return { perPrompt, promptBaseline };
+}
+
+const attnMore = {
+  "zero-ablation": { attn: [1, 0.8], mlp: [0.4, 0] },
+  "mean-ablation": { attn: [0.9, 0.6], mlp: [0.3, 0] },
+  denoising: { attn: [0.6, 0.3], mlp: [0.2, 0] },
+  noising: { attn: [0.5, 0.3], mlp: [0.2, 0] },
+  dla: { attn: [0.7, 0.5], mlp: [0.3, 0] },
+};
+
+describe("sublayerFinding (families, per n, paired intervals)", () => {
+  it("replicates when every family says both matter and attention more, with paired intervals above 0", () => {
+    const ev = evidence([2, 3, 4].map((n) => ({ n, effects: attnMore })));
+    const f = sublayerFinding(ev);
     assert.equal(f.verdict, "replicates");
-    assert.equal(f.numbers.mhaMore, 2);
-    assert.equal(f.numbers.bothMatter, 2); // dla: attention 0.1 < threshold 0.5
-    const s = sublayerSummaries(rows, { cleanLogitDiff: 5 });
-    assert.deepEqual(s.find((x) => x.method === "zero-ablation")!.attnLayers, [0, 1]);
-    assert.equal(s.find((x) => x.method === "zero-ablation")!.threshold, 0.5);
-    assert.equal(s.find((x) => x.method === "denoising")!.threshold, 0.1);
+    assert.ok((f.numbers["denoising_diffLo"] as number) > 0);
+    assert.equal(f.numbers.patching_mhaMore, true);
+    const c = sublayerContrast(ev, "zero-ablation", [0, 1, 2, 3, 4]);
+    assert.ok(Math.abs(c.diff - (1.8 - 0.4)) < 0.05);
+    assert.deepEqual(c.attnLayers, [0, 1]);
+    assert.deepEqual(c.mlpLayers, [0]);
   });
-  it("is partly when both matter but the MLP is larger, and does not replicate when only the MLP matters", () => {
-    const mlpMore = [...sub("zero-ablation", "logit", [1, 0], [3, 0]), ...sub("dla", "logit", [1, 0], [2, 0])];
-    assert.equal(sublayerFinding(mlpMore, { logitThreshold: 0.5 }).verdict, "partly");
-    const onlyMlp = [...sub("zero-ablation", "logit", [0, 0], [3, 0]), ...sub("dla", "logit", [0.01, 0], [2, 0])];
-    const f = sublayerFinding(onlyMlp, { logitThreshold: 0.5 });
+  it("one family that disagrees makes it partly (no majority vote of correlated methods)", () => {
+    const dlaMlp = { ...attnMore, dla: { attn: [0.1, 0], mlp: [0.9, 0.5] } };
+    const f = sublayerFinding(evidence([2, 3].map((n) => ({ n, effects: dlaMlp }))));
+    assert.equal(f.verdict, "partly");
+    assert.equal(f.numbers.attribution_mhaMore, false);
+    assert.match(f.summary, /attribution: not both matter, MLP more/);
+  });
+  it("headline on n = 2–4: an n = 1 dominated by the MLP is reported beside it, not pooled in", () => {
+    const mlpOnly = Object.fromEntries(Object.keys(attnMore).map((m) => [m, { attn: [0, 0], mlp: [5, 3] }]));
+    const f = sublayerFinding(
+      evidence([{ n: 1, clean: 9, effects: mlpOnly }, ...[2, 3].map((n) => ({ n, effects: attnMore }))]),
+    );
+    assert.equal(f.verdict, "replicates");
+    assert.equal(f.numbers.verdict_n1, "does not replicate");
+    assert.equal(f.numbers.verdict_n2, "replicates");
+    assert.match(f.markdown, /n = 1 \(beside the headline\)/);
+  });
+  it("without layer 0: attention that matters only at layer 0 no longer makes MHA more", () => {
+    const layer0 = Object.fromEntries(Object.keys(attnMore).map((m) => [m, { attn: [0.9, 0], mlp: [0.2, 0.3] }]));
+    const ev = evidence([2, 3].map((n) => ({ n, effects: layer0 })));
+    assert.equal(sublayerFinding(ev).numbers.ablation_mhaMore, true);
+    const f = sublayerFinding(ev, { excludeLayers: [0] });
     assert.equal(f.verdict, "does not replicate");
-    assert.equal(f.numbers.bothMatter, 0);
+    assert.match(f.summary, /without layer 0/);
   });
-  it("does not replicate when the model fails the task (mean clean logit difference ≤ 0), whatever the effects", () => {
-    const rows = [
-      ...sub("zero-ablation", "logit", [2, 1, 0], [0.8, 0, 0]),
-      ...sub("denoising", "fraction", [0.6, 0.3, 0], [0.2, 0, 0]),
-    ];
-    assert.equal(sublayerFinding(rows, { cleanLogitDiff: 5 }).verdict, "replicates");
-    const f = sublayerFinding(rows, { cleanLogitDiff: -5, logitThreshold: 0.5 });
-    assert.equal(f.verdict, "does not replicate");
-    assert.match(f.summary, /does not do the task/);
+  it("does not replicate when nothing matters, when the model fails the task, or without headline pairs", () => {
+    const zero = Object.fromEntries(Object.keys(attnMore).map((m) => [m, { attn: [0, 0], mlp: [0, 0] }]));
+    assert.equal(sublayerFinding(evidence([{ n: 2, effects: zero }])).verdict, "does not replicate");
+    const fails = sublayerFinding(evidence([{ n: 2, clean: -0.5, effects: attnMore }]));
+    assert.equal(fails.verdict, "does not replicate");
+    assert.match(fails.summary, /does not do the task/);
+    assert.equal(sublayerFinding(evidence([{ n: 1, effects: attnMore }])).verdict, "does not replicate");
+    assert.throws(() => sublayerFinding({ perPrompt: [], promptBaseline: [] }), InputError);
   });
+});
+
+describe("sublayerSummaries (pooled totals table)", () => {
   it("a method where nothing matters casts no vote for MHA", () => {
     const [s] = sublayerSummaries(sub("mean-ablation", "logit", [0.1, 0.05], [0.02, 0.01]), { logitThreshold: 0.5 });
     assert.equal(s.totalAttn > s.totalMlp, true);
@@ -275,102 +335,129 @@ describe("sublayerFinding", () => {
     const [s] = sublayerSummaries(rows, { logitThreshold: 0.5 });
     assert.deepEqual(s.attnLayers, []);
     assert.deepEqual(s.mlpLayers, [0]);
-    assert.equal(s.mhaMore, true); // larger total, and the MLP matters in this method
+    assert.equal(s.mhaMore, true);
   });
 });
 
-const head = (label: string, r: number, promoteRate: number, causal: number): HeadRow => ({
+const head = (label: string, r: number, partialR?: number): HeadRow => ({
   label,
   countingR: r,
   countingLo: r - 0.1,
   countingHi: r + 0.1,
-  promoteRate,
-  causalEffect: causal,
-  causalLo: causal - 0.05,
-  causalHi: causal + 0.05,
+  partialR,
+  promoteRate: NaN,
+  causalEffect: NaN,
+  causalLo: NaN,
+  causalHi: NaN,
 });
 
-describe("countingFinding", () => {
-  it("replicates when counting heads exist and some promote the right count while others mislead", () => {
-    const f = countingFinding([head("L3H1", 0.9, 0.8, 0.5), head("L2H4", -0.7, 0.1, -0.3), head("L0H0", 0.1, 0.25, 0)]);
-    assert.equal(f.verdict, "replicates");
-    assert.equal(f.numbers.countingHeads, 2);
-    assert.equal(f.numbers.promoting, 1);
-    assert.equal(f.numbers.misleading, 1);
-    assert.equal(f.numbers.top, "L3H1");
-    assert.match(f.markdown, /L2H4: r = -0\.70/);
-  });
-  it("is partly when every counting head plays the same role", () => {
-    const f = countingFinding([head("L3H1", 0.9, 0.8, 0.5), head("L2H4", 0.7, 0.9, 0.3)]);
-    assert.equal(f.verdict, "partly");
-  });
-  it("does not replicate without a counting head (weak or undefined correlations)", () => {
-    const f = countingFinding([head("L0H0", 0.3, 0.9, 0.5), head("L0H1", NaN, 0.1, -0.5)]);
-    assert.equal(f.verdict, "does not replicate");
-    assert.match(f.summary, /strongest: L0H0/);
-  });
-  it("with a uniform-attention baseline, a positive r must clear it; a negative r is not explained by it", () => {
-    const heads = [head("L2H2", 0.6, 0.2, 0.3), head("L3H4", 0.75, 0.9, 0.3), head("L5H1", -0.55, 0.1, -0.2)];
-    assert.equal(countingFinding(heads).numbers.countingHeads, 3);
-    const f = countingFinding(heads, { baselineR: 0.55 }); // L2H2's interval [0.5, 0.7] reaches below 0.55
-    assert.equal(f.numbers.countingHeads, 2);
-    assert.deepEqual(
+/**
+ * Per-n evidence of one head: `writes(n)` is the count it promotes on prompts of that n (all of
+ * them), `effect(n)` its zero-ablation effect at n (interval ± 0.05).
+ */
+function subtasks(label: string, writes: (n: number) => number, effect: (n: number) => number = () => 0) {
+  const promotion: HeadSubtaskRow[] = [];
+  const causal: HeadCausalNRow[] = [];
+  for (const n of [1, 2, 3, 4]) {
+    const c = writes(n);
+    const share = [1, 2, 3, 4].map((k) => (k === c ? 1 : 0));
+    promotion.push({
+      label,
+      n,
+      promoteRate: c === n ? 1 : 0,
+      promoteRateCapped: c === n ? 1 : 0,
+      promotedShare: share,
+    });
+    const e = effect(n);
+    causal.push({ label, n, method: "zero", effect: e, lo: e - 0.05, hi: e + 0.05 });
+  }
+  return { promotion, causal };
+}
+
+function evidenceOf(heads: HeadRow[], per: ReturnType<typeof subtasks>[]): CountingEvidence {
+  return { heads, promotion: per.flatMap((p) => p.promotion), causal: per.flatMap((p) => p.causal) };
+}
+
+describe("countingFinding (the authors' per-subtask rule)", () => {
+  it("replicates: a 1-general head promotes at one n and not the others, and heads help at some n and hurt at others", () => {
+    // L3H6 always writes "))))": right for n = 4 only; ablating it hurts n = 4 (it helped) and helps n = 1
+    const ev = evidenceOf(
+      [head("L3H6", 0.7, 0.75), head("L2H7", 0.6, 0.54)],
       [
-        isCountingHead(heads[0], { baselineR: 0.55 }),
-        isCountingHead(heads[1], { baselineR: 0.55 }),
-        isCountingHead(heads[2], { baselineR: 0.55 }),
+        subtasks(
+          "L3H6",
+          () => 4,
+          (n) => (n === 4 ? 0.3 : n === 1 ? -0.3 : 0),
+        ),
+        subtasks("L2H7", () => 1),
       ],
-      [false, true, true],
     );
-  });
-  it("tiny causal effects are neutral under a causal threshold, and missing ones untested", () => {
-    const heads = [head("L3H4", 0.8, 0.2, 0.06), head("L5H1", -0.7, 0.2, -0.09)];
-    assert.equal(countingFinding(heads).verdict, "replicates"); // one helps, one hurts
-    const f = countingFinding(heads, { causalThreshold: 0.5 });
-    assert.equal(f.verdict, "partly");
-    assert.equal(f.numbers.helps, 0);
-    assert.equal(causalRole({ ...heads[0], causalEffect: NaN, causalLo: NaN, causalHi: NaN }), "untested");
-    assert.match(
-      countingFinding(heads.map((h) => ({ ...h, causalEffect: NaN, causalLo: NaN, causalHi: NaN }))).summary,
-      /no causal runs/,
+    const f = countingFinding(ev);
+    assert.equal(f.verdict, "replicates");
+    assert.deepEqual(subtaskPromotion(ev, "L3H6").promotes, [4]);
+    assert.equal(subtaskPromotion(ev, "L3H6").countAgnostic, true);
+    assert.deepEqual(subtaskPromotion(ev, "L3H6").misleadsAt, [1]); // writes "))))" at n = 1 and ablating it helps there
+    assert.equal(
+      promotionRole(ev.heads[0], ev),
+      "promotes n = 4 (1-general); count-agnostic (`))))` at every n); misleads at n = 1",
     );
+    assert.equal(f.numbers.promotingSomeN, 2);
   });
-  it("a strong r whose interval includes 0 is no counting head", () => {
-    const h: HeadRow = { ...head("L1H1", 0.6, 0.8, 0.5), countingLo: -0.2 };
-    assert.equal(countingFinding([h]).numbers.countingHeads, 0);
+  it("a head that always promotes one count is count-agnostic, not a misleader, where it does not matter causally", () => {
+    const ev = evidenceOf([head("L2H7", 0.6, 0.6)], [subtasks("L2H7", () => 1)]);
+    assert.equal(promotionRole(ev.heads[0], ev), "promotes n = 1 (1-general); count-agnostic (`)` at every n)");
+    const f = countingFinding(ev);
+    assert.equal(f.verdict, "partly"); // may or may not promote, but no head helps or hurts
+    assert.equal(f.numbers.helpOrHurt, false);
   });
-});
-
-describe("the one counting-head rule", () => {
-  const head = (label: string, r: number, lo: number, hi: number, promoteRate = 0.6): HeadRow => ({
-    label,
-    countingR: r,
-    countingLo: lo,
-    countingHi: hi,
-    promoteRate,
-    causalEffect: NaN,
-    causalLo: NaN,
-    causalHi: NaN,
+  it("a head that writes the right count at every n promotes at every n (4-general)", () => {
+    const ev = evidenceOf([head("L4H0", 0.8, 0.8)], [subtasks("L4H0", (n) => n)]);
+    assert.deepEqual(subtaskPromotion(ev, "L4H0").promotes, [1, 2, 3, 4]);
+    assert.equal(subtaskPromotion(ev, "L4H0").countAgnostic, false);
+    assert.equal(countingFinding(ev).numbers.mayOrMayNot, false);
   });
-  const heads = [head("L0H0", 0.6, 0.4, 0.7), head("L1H1", -0.9, -0.95, -0.8, 0.1), head("L2H2", 0.7, 0.6, 0.8)];
-  it("lists the counting heads strongest |r| first, and the baseline removes those not beyond it", () => {
+  it("rejects a head whose attention tracks length only (high raw r, partial r near 0)", () => {
+    const ev = evidenceOf(
+      [head("L3H4", 0.58, 0.05), head("L5H0", 0.57, 0.22)],
+      [subtasks("L3H4", () => 4), subtasks("L5H0", () => 2)],
+    );
+    assert.equal(isCountingHead(ev.heads[0]), false);
+    const f = countingFinding(ev);
+    assert.equal(f.verdict, "does not replicate");
+    assert.equal(f.numbers.lengthExplained, 2);
+    assert.match(f.markdown, /L3H4: r = 0\.58 but partial r = 0\.05/);
+    // without the length control (no partialR) it would count
+    assert.equal(isCountingHead({ ...ev.heads[0], partialR: undefined }), true);
+  });
+  it("the uniform-attention baseline and the interval still apply", () => {
+    assert.equal(isCountingHead(head("L2H2", 0.6), { baselineR: 0.55 }), false); // interval [0.5, 0.7] reaches below 0.55
+    assert.equal(isCountingHead(head("L5H1", -0.55), { baselineR: 0.55 }), true);
+    assert.equal(isCountingHead({ ...head("L1H1", 0.6), countingLo: -0.2 }), false);
+  });
+  it("the causal threshold decides helps / hurts; the sensitivity table shows the flip", () => {
+    const ev = evidenceOf(
+      [head("L3H6", 0.7, 0.7)],
+      [
+        subtasks(
+          "L3H6",
+          () => 4,
+          (n) => (n === 4 ? 0.1 : n === 1 ? -0.1 : 0),
+        ),
+      ],
+    );
+    const sens = findingSensitivity({ causalThreshold: [0, 0.184] }, (o) => countingFinding(ev, o));
     assert.deepEqual(
-      countingHeadList(heads).map((h) => h.label),
+      sens.map((r) => r.verdict),
+      ["replicates", "partly"],
+    );
+  });
+  it("does not replicate without a counting head", () => {
+    const f = countingFinding(evidenceOf([head("L0H0", 0.3), head("L0H1", NaN)], [subtasks("L0H0", () => 1)]));
+    assert.equal(f.verdict, "does not replicate");
+    assert.deepEqual(
+      countingHeadList([head("L0H0", 0.6), head("L1H1", -0.9), head("L2H2", 0.7)]).map((h) => h.label),
       ["L1H1", "L2H2", "L0H0"],
     );
-    assert.deepEqual(
-      countingHeadList(heads, { baselineR: 0.5 }).map((h) => h.label),
-      ["L1H1", "L2H2"],
-    );
-  });
-  it("names the promotion role of counting heads only", () => {
-    assert.equal(promotionRole(heads[1]), "misleads");
-    assert.equal(promotionRole(heads[2]), "promotes");
-    assert.equal(promotionRole(head("L3H3", 0.1, -0.1, 0.3)), null);
-  });
-  it("countingFinding counts the same list", () => {
-    const f = countingFinding(heads, { baselineR: 0.5 });
-    assert.equal(f.numbers.countingHeads, 2);
-    assert.equal(f.numbers.top, "L1H1");
+    assert.equal(causalRole({ ...head("L0H0", 0.6) }), "untested");
   });
 });

@@ -8,6 +8,7 @@
  */
 import { InputError } from "../core/errors";
 import { binomialInterval, meanOf } from "./stats";
+import { BootstrapOptions, bootstrapIndices } from "./bootstrap";
 
 export type Verdict = "replicates" | "partly" | "does not replicate";
 
@@ -229,7 +230,9 @@ export function findingSensitivity<O extends object>(
   return combos.map((c) => {
     const f = run(c as O);
     const row: Record<string, number | string | boolean | null> = {};
-    for (const [k, v] of Object.entries(c)) row[k] = typeof v === "number" || typeof v === "string" ? v : String(v);
+    for (const [k, v] of Object.entries(c))
+      row[k] =
+        typeof v === "number" || typeof v === "string" ? v : Array.isArray(v) ? v.join(" ") || "none" : String(v);
     for (const k of pick) row[k] = f.numbers[k] ?? null;
     return { ...row, verdict: f.verdict };
   });
@@ -470,13 +473,28 @@ function layerwiseVerdict(
     return {
       verdict: "partly",
       summary:
-        `${where}, so it is absent from the early layers as the paper says; but with ${numLayers} layers "middle" spans ${Math.max(1, Math.round(numLayers / 3))} block(s), ` +
+        `${where}, so it is absent from the early layers as the paper says; but with ${numLayers} layers "middle" spans ${Math.max(1, Math.round(numLayers / 3))} of ${numLayers} blocks, ` +
         `too few to tell middle from late — this model tests "not early" and "late", not "middle".`,
     };
   return {
     verdict: "replicates",
     summary: `${where}, at or after depth ${num(middle)}: middle-to-late, as the paper says.`,
   };
+}
+
+/** The default-run baseline before emergence, as one evidence line (null when there is nothing before it). */
+function defaultRunText(before: CountSensitivePoint[]): string | null {
+  const pts = before.filter((p) => p.defaultRun !== null);
+  if (pts.length === 0) return null;
+  const counts = new Map<number, number>();
+  for (const p of pts) counts.set(p.defaultRun!, (counts.get(p.defaultRun!) ?? 0) + 1);
+  const run = [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
+  const shares = pts.filter((p) => p.defaultRun === run).map((p) => p.defaultRunShare!);
+  return (
+    `default-run baseline: at ${counts.get(run)} of the ${pts.length} points before emergence the lens's most common four-way readout is \`${")".repeat(run)}\`, ` +
+    `given for ${pct(Math.min(...shares))}–${pct(Math.max(...shares))} of all prompts — a constant readout, right only for n = ${run}; ` +
+    `macro accuracy there ${pct(Math.min(...pts.map((p) => p.macroAccuracy)))}–${pct(Math.max(...pts.map((p) => p.macroAccuracy)))} (chance ${pct(pts[0].chance)})`
+  );
 }
 
 /**
@@ -517,8 +535,7 @@ export function layerwiseFinding(rows: LensRow[], opts: CountSensitiveOptions): 
       opts,
     ),
   }));
-  const before = pts.filter((p) => !p.countSensitive && p.defaultRunShare !== null);
-  const lowest = before.length ? Math.min(...before.map((p) => p.defaultRunShare!)) : null;
+  const baseline = defaultRunText(pts.slice(0, start >= 0 ? start : pts.length));
   const numbers: Finding["numbers"] = {
     numLayers: opts.numLayers,
     middleFrom: middle,
@@ -547,11 +564,7 @@ export function layerwiseFinding(rows: LensRow[], opts: CountSensitiveOptions): 
       `what a constant predictor such as always \`)\` can reach — and each n's 95 % LD interval is above 0. Emergence = first point readable from there to the end. ` +
       `Never, or early (depth < ${num(middle)}) → does not replicate; middle-to-late in a model under ${minLayers} layers → partly ("middle" untestable); otherwise → replicates.`,
     evidence: [
-      ...(lowest !== null
-        ? [
-            `default-run baseline: before emergence the lens's four-way argmax is one run (\`${")".repeat(before[0].defaultRun!)}\` at most points) for ≥ ${pct(lowest)} of all prompts — a constant readout, right only for n = 1`,
-          ]
-        : []),
+      ...(baseline ? [baseline] : []),
       ...perN.map(
         (x) =>
           `n = ${x.n}${headline.includes(x.n) ? "" : " (beside the headline)"}: count-specific emergence at ${x.e.point ? `${x.e.point} (depth ${num(x.e.depth!)})` : "none"}` +
@@ -668,70 +681,266 @@ export function sublayerSummaries(rows: SublayerRow[], opts: SublayerFindingOpti
   });
 }
 
+/** One prompt's value for one sub-layer and method (SublayerPromptValue fits): ablation/DLA effect, or the patched run's LD. */
+export interface SublayerPromptRow {
+  prompt: number;
+  n: number;
+  layer: number;
+  sublayer: "attn" | "mlp";
+  method: string;
+  value: number;
+}
+
+/** What finding 2 reads of a sub-layer run (`sublayerEffects(...)` fits): per-prompt values and LDs. */
+export interface SublayerEvidence {
+  perPrompt: SublayerPromptRow[];
+  /** Each pair's clean and corrupted LD, by prompt index. */
+  promptBaseline: { prompt: number; n: number; clean: number; corrupted: number }[];
+}
+
 /**
- * Finding 2. Per method (pooled rows): a sub-layer type matters when some layer's effect has an
- * interval excluding 0 and |effect| ≥ the threshold; MHA is more important when Σ|effect| over
- * layers is larger for attention than for the MLP. replicates: in a majority of methods both
- * types matter AND MHA is more important; partly: one of the two holds in a majority; does not
- * replicate: neither does, or the mean clean logit difference (when given) is ≤ 0 — a model that
- * fails the task has no mechanism for it to localise.
+ * The methods in families of closely related methods: zero and mean ablation remove a sub-layer;
+ * denoising and noising patch it between clean and corrupted runs; DLA reads its direct effect.
+ * Finding 2 asks each family, not a vote of correlated methods.
+ */
+export const SUBLAYER_METHOD_FAMILIES: Record<string, string[]> = {
+  ablation: ["zero-ablation", "mean-ablation"],
+  patching: ["denoising", "noising"],
+  attribution: ["dla"],
+};
+
+/** The rule of finding 2 (thresholds, prompts, layers, bootstrap). */
+export interface SublayerRuleOptions extends SublayerFindingOptions {
+  /**
+   * Headline counts
+   *
+   * The n the verdict rests on (n = 1, the default run, is reported per n beside it).
+   *
+   * @default [2, 3, 4]
+   */
+  headline?: number[];
+  /**
+   * Excluded layers
+   *
+   * Layers left out of the totals and of "matters" (e.g. [0]: layer 0 carries the corrupted
+   * token's identity when every position is patched).
+   *
+   * @default []
+   */
+  excludeLayers?: number[];
+  /**
+   * Bootstrap
+   *
+   * Resamples and seed of the per-layer and paired intervals (prompts resampled together across sub-layers).
+   *
+   * @default { samples: 1000, seed: 0 }
+   */
+  bootstrap?: BootstrapOptions;
+}
+
+/** One method on one set of prompts: per-layer effects, totals and the paired contrast. */
+export interface SublayerContrast {
+  method: string;
+  family: string;
+  unit: "logit" | "fraction";
+  threshold: number;
+  totalAttn: number;
+  totalMlp: number;
+  /** Σ|attn| − Σ|MLP| over the kept layers, with a paired bootstrap interval. */
+  diff: number;
+  diffLo: number;
+  diffHi: number;
+  attnLayers: number[];
+  mlpLayers: number[];
+  bothMatter: boolean;
+}
+
+const PATCHING = new Set(["denoising", "noising"]);
+const familyOf = (m: string) => Object.entries(SUBLAYER_METHOD_FAMILIES).find(([, ms]) => ms.includes(m))?.[0] ?? m;
+
+/** Statistic of one sub-layer on the resampled prompts `sample` (indices into `idx`). */
+function siteStat(
+  method: string,
+  v: Float64Array,
+  base: SublayerEvidence["promptBaseline"],
+  idx: number[],
+): (sample: ArrayLike<number>) => number {
+  return (sample) => {
+    let sv = 0,
+      cl = 0,
+      co = 0;
+    for (let j = 0; j < sample.length; j++) {
+      const i = idx[sample[j]];
+      sv += v[i];
+      cl += base[i].clean;
+      co += base[i].corrupted;
+    }
+    if (method === "denoising") return (sv - co) / (cl - co);
+    if (method === "noising") return (cl - sv) / (cl - co);
+    return sv / sample.length;
+  };
+}
+
+/**
+ * Per-layer effects, totals and the paired Σ|attn| − Σ|MLP| interval of one method on the prompts
+ * `idx` (resampled together for every sub-layer, so the contrast's interval is paired).
+ *
+ * @example
+ * sublayerContrast(res, "denoising", res.promptBaseline.filter((b) => b.n >= 2).map((b) => b.prompt));
+ */
+export function sublayerContrast(
+  ev: SublayerEvidence,
+  method: string,
+  idx: number[],
+  opts: SublayerRuleOptions = {},
+): SublayerContrast {
+  const excl = new Set(opts.excludeLayers ?? []);
+  const P = ev.promptBaseline.length;
+  const sites = new Map<string, { layer: number; sublayer: "attn" | "mlp"; v: Float64Array }>();
+  for (const r of ev.perPrompt) {
+    if (r.method !== method || excl.has(r.layer)) continue;
+    const key = `${r.layer}|${r.sublayer}`;
+    if (!sites.has(key)) sites.set(key, { layer: r.layer, sublayer: r.sublayer, v: new Float64Array(P).fill(NaN) });
+    sites.get(key)!.v[r.prompt] = r.value;
+  }
+  const unit = PATCHING.has(method) ? "fraction" : "logit";
+  const clean = meanOf(idx.map((i) => ev.promptBaseline[i].clean));
+  const threshold =
+    unit === "fraction" ? (opts.fractionThreshold ?? 0.1) : (opts.logitThreshold ?? 0.1 * Math.abs(clean));
+  const boot = { samples: 1000, seed: 0, ...opts.bootstrap };
+  const list = [...sites.values()].sort((a, b) => a.layer - b.layer);
+  const stats = list.map((s) => siteStat(method, s.v, ev.promptBaseline, idx));
+  const matters: Record<"attn" | "mlp", number[]> = { attn: [], mlp: [] };
+  list.forEach((s, k) => {
+    const ci = bootstrapIndices(idx.length, (x) => stats[k](x), boot);
+    if (Math.abs(ci.estimate) >= threshold && (ci.lo > 0 || ci.hi < 0)) matters[s.sublayer].push(s.layer);
+  });
+  const total = (sample: ArrayLike<number>, which: "attn" | "mlp") =>
+    list.reduce((a, s, k) => (s.sublayer === which ? a + Math.abs(stats[k](sample)) : a), 0);
+  const d = bootstrapIndices(idx.length, (x) => total(x, "attn") - total(x, "mlp"), boot);
+  const all = Int32Array.from(idx.keys());
+  return {
+    method,
+    family: familyOf(method),
+    unit,
+    threshold,
+    totalAttn: total(all, "attn"),
+    totalMlp: total(all, "mlp"),
+    diff: d.estimate,
+    diffLo: d.lo,
+    diffHi: d.hi,
+    attnLayers: matters.attn,
+    mlpLayers: matters.mlp,
+    bothMatter: matters.attn.length > 0 && matters.mlp.length > 0,
+  };
+}
+
+/** Verdict of finding 2 on one set of prompts, from its contrasts grouped by family. */
+function familyVerdict(cs: SublayerContrast[]): {
+  verdict: Verdict;
+  families: { family: string; both: boolean; mha: boolean; mlp: boolean }[];
+} {
+  const fams = [...new Set(cs.map((c) => c.family))];
+  const families = fams.map((family) => {
+    const m = cs.filter((c) => c.family === family);
+    return {
+      family,
+      both: m.every((c) => c.bothMatter),
+      mha: m.every((c) => c.diffLo > 0),
+      mlp: m.every((c) => c.diffHi < 0),
+    };
+  });
+  const verdict: Verdict = families.every((f) => f.both && f.mha)
+    ? "replicates"
+    : families.some((f) => f.mha)
+      ? "partly"
+      : "does not replicate";
+  return { verdict, families };
+}
+
+/** Contrasts of every method on the prompts of `ns`, and their family verdict. */
+function contrastsFor(ev: SublayerEvidence, ns: number[], opts: SublayerRuleOptions) {
+  const idx = ev.promptBaseline.filter((b) => ns.includes(b.n)).map((b) => b.prompt);
+  if (idx.length === 0) return null;
+  const methods = [...new Set(ev.perPrompt.map((r) => r.method))];
+  const cs = methods.map((m) => sublayerContrast(ev, m, idx, opts));
+  const clean = meanOf(idx.map((i) => ev.promptBaseline[i].clean));
+  const fv = familyVerdict(cs);
+  return { idx, cs, clean, ...fv, verdict: clean > 0 ? fv.verdict : ("does not replicate" as Verdict) };
+}
+
+const famText = (f: { family: string; both: boolean; mha: boolean; mlp: boolean }) =>
+  `${f.family}: ${f.both ? "both types matter" : "not both matter"}, ${f.mha ? "MHA more" : f.mlp ? "MLP more" : "no clear order"}`;
+
+/**
+ * Finding 2, by method family and per n. For each method on the headline prompts (default n = 2–4):
+ * per layer, a sub-layer matters when its effect's bootstrap interval excludes 0 and |effect| ≥ the
+ * threshold (10 % of the mean clean LD, or 0.1 of the gap); Σ|attn| − Σ|MLP| gets a paired
+ * bootstrap interval. A family (ablation, patching, attribution) says "both matter" when each of
+ * its methods does, "MHA more" when each method's paired interval is above 0.
+ * replicates: every family says both and MHA more; partly: some family says MHA more; does not
+ * replicate: none does, no headline pair, or the mean clean LD ≤ 0. The same rule per n beside it.
  *
  * @example
  * const res = await sublayerEffects(model, pairs, { reference });
- * sublayerFinding(res.rows, { cleanLogitDiff: res.baseline.find((b) => b.n === null)!.cleanLogitDiff });
+ * sublayerFinding(res).verdict;
+ * sublayerFinding(res, { excludeLayers: [0] }).summary; // without layer 0
  */
-export function sublayerFinding(rows: SublayerRow[], opts: SublayerFindingOptions = {}): Finding {
-  requireRows(rows, "sub-layer rows");
-  const sums = sublayerSummaries(rows, opts);
-  if (sums.length === 0) throw new InputError('sub-layer rows: no pooled row (n = null, group "all")', { field: "n" });
-  const k = sums.length;
-  const both = sums.filter((s) => s.bothMatter).length;
-  const mha = sums.filter((s) => s.mhaMore).length;
-  const majority = (x: number) => x > k / 2;
-  // Without the behaviour (mean clean LD ≤ 0) there is nothing for the sub-layers to carry.
-  const noTask = opts.cleanLogitDiff !== undefined && !(opts.cleanLogitDiff > 0);
-  const verdict: Verdict = noTask
-    ? "does not replicate"
-    : majority(both) && majority(mha)
-      ? "replicates"
-      : majority(both) || majority(mha)
-        ? "partly"
-        : "does not replicate";
-  const list = (xs: number[]) => (xs.length ? xs.map((l) => `L${l}`).join(", ") : "none");
+export function sublayerFinding(ev: SublayerEvidence, opts: SublayerRuleOptions = {}): Finding {
+  if (!ev || !Array.isArray(ev.perPrompt) || !Array.isArray(ev.promptBaseline) || ev.promptBaseline.length === 0)
+    throw new InputError("sub-layer evidence: give perPrompt and promptBaseline (sublayerEffects' result)", {
+      field: "promptBaseline",
+    });
+  const headline = opts.headline ?? [2, 3, 4];
+  const ns = [...new Set(ev.promptBaseline.map((b) => b.n))].sort((a, b) => a - b);
+  const head = contrastsFor(ev, headline, opts);
+  const perN = ns.map((n) => ({ n, r: contrastsFor(ev, [n], opts)! }));
+  const hl = `n = ${headline.filter((n) => ns.includes(n)).join(", ") || headline.join(", ")}`;
+  const excl = opts.excludeLayers?.length
+    ? ` without layer${opts.excludeLayers.length > 1 ? "s" : ""} ${opts.excludeLayers.join(", ")}`
+    : "";
+  const verdict: Verdict = head ? head.verdict : "does not replicate";
+  const summary = !head
+    ? `no clean/corrupted pair has n in ${headline.join(", ")}: nothing to judge.`
+    : (head.clean > 0 ? "" : `the model does not do the task on these pairs (mean clean LD ${num(head.clean)} ≤ 0); `) +
+      `on ${hl}${excl} (${head.idx.length} pairs): ${head.families.map(famText).join("; ")}. Per n: ${perN.map((x) => `n = ${x.n} ${x.r.verdict}`).join(", ")}.`;
   const numbers: Finding["numbers"] = {
-    methods: k,
-    bothMatter: both,
-    mhaMore: mha,
-    cleanLogitDiff: opts.cleanLogitDiff ?? null,
+    headline: headline.join(","),
+    excludeLayers: (opts.excludeLayers ?? []).join(","),
   };
-  for (const s of sums) {
-    numbers[`${s.method}_totalAttn`] = s.totalAttn;
-    numbers[`${s.method}_totalMlp`] = s.totalMlp;
+  for (const c of head?.cs ?? []) {
+    numbers[`${c.method}_diff`] = c.diff;
+    numbers[`${c.method}_diffLo`] = c.diffLo;
+    numbers[`${c.method}_diffHi`] = c.diffHi;
   }
+  for (const f of head?.families ?? []) numbers[`${f.family}_mhaMore`] = f.mha;
+  for (const x of perN) numbers[`verdict_n${x.n}`] = x.r.verdict;
   return finish({
     id: "sub-layers",
     title: "attention and MLP sub-layers both matter, attention more",
     claim: "both multi-head attention (MHA) and feed-forward (FF) sub-layers matter for the task, MHA more so.",
     verdict,
-    summary:
-      (noTask
-        ? `the model does not do the task on these prompts (mean clean logit difference ${num(opts.cleanLogitDiff!)} ≤ 0), so no sub-layer can be said to carry it; for the record, `
-        : "") +
-      `both sub-layer types matter in ${both} of ${k} methods; attention has the larger total effect in ${mha} of ${k} (${
-        sums
-          .filter((s) => s.mhaMore)
-          .map((s) => s.method)
-          .join(", ") || "none"
-      }).`,
+    summary,
     rule:
-      `per method, pooled over prompts: a sub-layer type matters when at least one layer's effect has a 95 % interval excluding 0 and |effect| ≥ the threshold ` +
-      `(${sums.map((s) => `${s.method} ${num(s.threshold, 2)} ${s.unit === "fraction" ? "of the gap" : "logits"}`).join("; ")}); ` +
-      `MHA is more important when Σ_layers |effect| is larger for attention (counted only in methods where some sub-layer matters). Both matter and MHA more, each in a majority of methods → replicates; one of the two → partly; neither, or a mean clean logit difference ≤ 0 (the model fails the task) → does not replicate.`,
-    evidence: sums.map(
-      (s) =>
-        `${s.method}: Σ|effect| attention ${num(s.totalAttn)} vs MLP ${num(s.totalMlp)} ${s.unit === "fraction" ? "(fraction of the clean−corrupted gap)" : "(logits)"}; ` +
-        `attention matters at ${list(s.attnLayers)}, MLP at ${list(s.mlpLayers)}`,
-    ),
+      `on the headline pairs (${hl}), per method and layer, a sub-layer matters when its 95 % bootstrap interval excludes 0 and |effect| ≥ ${opts.logitThreshold !== undefined ? num(opts.logitThreshold) + " logits" : "10 % of the mean clean LD"} ` +
+      `(logit methods) or ≥ ${num(opts.fractionThreshold ?? 0.1)} of the gap (patching)${excl}. Σ|attn| − Σ|MLP| gets a paired bootstrap interval (prompts resampled together). ` +
+      `Families, not a vote of correlated methods: ${Object.entries(SUBLAYER_METHOD_FAMILIES)
+        .map(([f, ms]) => `${f} (${ms.join(", ")})`)
+        .join(
+          "; ",
+        )}; a family says "both matter" / "MHA more" when each of its methods does (MHA more: interval above 0). ` +
+      `Every family both and MHA more → replicates; some family MHA more → partly; none, or mean clean LD ≤ 0 → does not replicate. The same rule per n.`,
+    evidence: [
+      ...(head?.cs ?? []).map(
+        (c) =>
+          `${c.family} · ${c.method}: Σ|attn| − Σ|MLP| = ${num(c.diff)} [${num(c.diffLo)}, ${num(c.diffHi)}] (attention ${num(c.totalAttn)}, MLP ${num(c.totalMlp)} ${c.unit === "fraction" ? "of the gap" : "logits"}); ` +
+          `attention matters at ${c.attnLayers.map((l) => `L${l}`).join(", ") || "none"}, MLP at ${c.mlpLayers.map((l) => `L${l}`).join(", ") || "none"}`,
+      ),
+      ...perN.map(
+        (x) =>
+          `n = ${x.n}${headline.includes(x.n) ? "" : " (beside the headline)"}: ${x.r.verdict} — ${x.r.families.map(famText).join("; ")}`,
+      ),
+    ],
     numbers,
   });
 }
@@ -744,10 +953,41 @@ export interface HeadRow {
   countingR: number;
   countingLo: number;
   countingHi: number;
+  /** Partial r controlling for prompt length and the share of `)` tokens; absent → no length control. */
+  partialR?: number;
   promoteRate: number;
   causalEffect: number;
   causalLo: number;
   causalHi: number;
+}
+
+/** One head on the prompts of one n (HeadPromotionRow fits; n = null rows are ignored). */
+export interface HeadSubtaskRow {
+  label: string;
+  n: number | null;
+  /** Correct run first among the four in the head's output. */
+  promoteRate: number;
+  /** … and within the whole-vocabulary rank cap (the authors' rule); NaN → promoteRate is used. */
+  promoteRateCapped?: number;
+  /** Share of prompts promoting each count (index c − 1). */
+  promotedShare: number[];
+}
+
+/** One head's causal effect on the prompts of one n (HeadCausalRow fits). */
+export interface HeadCausalNRow {
+  label: string;
+  n: number | null;
+  method: string;
+  effect: number;
+  lo: number;
+  hi: number;
+}
+
+/** What finding 3 reads (`countingHeads(...)` fits): per-head summaries, per-n promotion and causal rows. */
+export interface CountingEvidence {
+  heads: HeadRow[];
+  promotion: HeadSubtaskRow[];
+  causal?: HeadCausalNRow[];
 }
 
 /** The rule of finding 3; `countingHeads(...).rule` fits (thresholds, baseline, causal threshold). */
@@ -763,19 +1003,28 @@ export interface CountingFindingOptions {
   /**
    * Uniform-attention baseline
    *
-   * r that a head attending uniformly to every token would get (e.g. the correlation of the share
-   * of `)` tokens with the count). A head whose r has this sign must have its whole interval beyond
-   * it: attention that merely spreads over more `)` tokens is not counting.
+   * r that a head attending uniformly to every token would get. A head whose r has this sign
+   * must have its whole interval beyond it.
    *
    * @default 0 (no baseline)
    */
   baselineR?: number;
   /**
+   * Partial-r threshold
+   *
+   * When heads carry `partialR` (length and `)`-share controlled), a counting head also needs
+   * |partial r| ≥ this; heads that fail it are reported as explained by length.
+   *
+   * @default 0.3
+   */
+  partialThreshold?: number;
+  /**
    * Promotion threshold
    *
-   * A counting head promotes the right count when its promotion rate is ≥ this (chance among four runs is 0.25).
+   * The authors' per-subtask rule: a head promotes count n when its (rank-capped) promotion rate
+   * on the prompts of that n is ≥ this.
    *
-   * @default 0.5
+   * @default 0.7
    */
   promoteThreshold?: number;
   /**
@@ -787,31 +1036,34 @@ export interface CountingFindingOptions {
    */
   causalThreshold?: number;
   /**
-   * Criterion text
+   * Causal method
    *
-   * What r correlates, for the text, e.g. "attention on `)` vs the number already closed".
+   * Which per-n causal rows decide helps / hurts.
+   *
+   * @default "zero"
+   */
+  causalMethod?: string;
+  /**
+   * Criterion text
    *
    * @default "its attention on `)` and the number already closed"
    */
   criterion?: string;
-  /**
-   * Causal method text
-   *
-   * The causal method's name, for the text, e.g. "zero ablation at the last position".
-   *
-   * @default "ablation"
-   */
-  causalMethod?: string;
 }
 
 /**
  * Is this head a counting head under the rule? |r| ≥ countingThreshold, an interval excluding 0,
- * and, on the side of the uniform-attention baseline, an interval entirely beyond it.
+ * beyond the uniform-attention baseline on its side, and (when the row has one) |partial r| ≥
+ * partialThreshold — a head whose attention tracks length only does not count.
  *
  * @example
  * isCountingHead(res.heads[0], res.rule); // res = await countingHeads(model, prompts)
  */
 export function isCountingHead(h: HeadRow, opts: CountingFindingOptions = {}): boolean {
+  return passesRawCriterion(h, opts) && passesLengthControl(h, opts);
+}
+
+function passesRawCriterion(h: HeadRow, opts: CountingFindingOptions): boolean {
   const thr = opts.countingThreshold ?? 0.5;
   const base = opts.baselineR ?? 0;
   if (!Number.isFinite(h.countingR) || Math.abs(h.countingR) < thr) return false;
@@ -819,6 +1071,11 @@ export function isCountingHead(h: HeadRow, opts: CountingFindingOptions = {}): b
   if (base > 0 && h.countingR > 0) return h.countingLo > base;
   if (base < 0 && h.countingR < 0) return h.countingHi < base;
   return true;
+}
+
+function passesLengthControl(h: HeadRow, opts: CountingFindingOptions): boolean {
+  if (h.partialR === undefined) return true;
+  return Number.isFinite(h.partialR) && Math.abs(h.partialR) >= (opts.partialThreshold ?? 0.3);
 }
 
 /**
@@ -831,16 +1088,79 @@ export function countingHeadList<H extends HeadRow>(heads: H[], opts: CountingFi
   return heads.filter((h) => isCountingHead(h, opts)).sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR));
 }
 
+/** A head's per-subtask promotion under the authors' rule. */
+export interface SubtaskPromotion {
+  label: string;
+  /** The n at which it promotes the right count (rate ≥ promoteThreshold). */
+  promotes: number[];
+  /** Per n: the count it promotes most often, and that share. */
+  top: { n: number; count: number; share: number }[];
+  /** The same most-promoted count at every n: what it writes does not depend on n. */
+  countAgnostic: boolean;
+  /** n at which it promotes a wrong count (share ≥ threshold) and ablating it helps the prediction (it hurts there). */
+  misleadsAt: number[];
+  /** Per-n causal roles. */
+  causal: { n: number; role: "helps" | "hurts" | "neutral" | "untested" }[];
+}
+
 /**
- * "promotes" (promotion rate ≥ promoteThreshold) or "misleads" for a counting head; null for a
- * head that is not one.
+ * The authors' per-subtask promotion of one head (with per-n causal roles when causal rows are given).
  *
  * @example
- * promotionRole(h, res.rule); // "promotes" | "misleads" | null
+ * subtaskPromotion(res, "L3H6", res.rule).promotes; // e.g. [4]: a 1-general head for n = 4
  */
-export function promotionRole(h: HeadRow, opts: CountingFindingOptions = {}): "promotes" | "misleads" | null {
+export function subtaskPromotion(
+  ev: CountingEvidence,
+  label: string,
+  opts: CountingFindingOptions = {},
+): SubtaskPromotion {
+  const thr = opts.promoteThreshold ?? 0.7;
+  const rows = ev.promotion.filter((r) => r.label === label && r.n !== null).sort((a, b) => a.n! - b.n!);
+  const rate = (r: HeadSubtaskRow) =>
+    r.promoteRateCapped !== undefined && Number.isFinite(r.promoteRateCapped) ? r.promoteRateCapped : r.promoteRate;
+  const top = rows.map((r) => {
+    const share = Math.max(...r.promotedShare);
+    return { n: r.n!, count: r.promotedShare.indexOf(share) + 1, share };
+  });
+  const method = opts.causalMethod ?? "zero";
+  const causal = rows.map((r) => {
+    const c = ev.causal?.find((x) => x.label === label && x.n === r.n && x.method === method);
+    return {
+      n: r.n!,
+      role: c
+        ? causalRole({ causalEffect: c.effect, causalLo: c.lo, causalHi: c.hi } as HeadRow, opts.causalThreshold ?? 0)
+        : ("untested" as const),
+    };
+  });
+  const misleadsAt = top
+    .filter((t, i) => t.count !== t.n && t.share >= thr && causal[i].role === "hurts")
+    .map((t) => t.n);
+  return {
+    label,
+    promotes: rows.filter((r) => rate(r) >= thr).map((r) => r.n!),
+    top,
+    countAgnostic: top.length > 1 && top.every((t) => t.count === top[0].count),
+    misleadsAt,
+    causal,
+  };
+}
+
+/**
+ * A counting head's role under the authors' per-subtask rule, as text: "promotes n = 4 (1-general)",
+ * "count-agnostic", "misleads at n = 2", "promotes none"; null for a head that is not a counting head.
+ *
+ * @example
+ * promotionRole(res.heads[0], res, res.rule); // e.g. "promotes n = 4 (1-general); count-agnostic"
+ */
+export function promotionRole(h: HeadRow, ev: CountingEvidence, opts: CountingFindingOptions = {}): string | null {
   if (!isCountingHead(h, opts)) return null;
-  return h.promoteRate >= (opts.promoteThreshold ?? 0.5) ? "promotes" : "misleads";
+  const sp = subtaskPromotion(ev, h.label, opts);
+  const parts = [
+    sp.promotes.length ? `promotes n = ${sp.promotes.join(", ")} (${sp.promotes.length}-general)` : "promotes none",
+  ];
+  if (sp.countAgnostic) parts.push(`count-agnostic (\`${")".repeat(sp.top[0].count)}\` at every n)`);
+  if (sp.misleadsAt.length) parts.push(`misleads at n = ${sp.misleadsAt.join(", ")}`);
+  return parts.join("; ");
 }
 
 /**
@@ -855,91 +1175,112 @@ export function causalRole(h: HeadRow, causalThreshold = 0): "helps" | "hurts" |
   return h.causalLo > 0 ? "helps" : h.causalHi < 0 ? "hurts" : "neutral";
 }
 
+/** The summary sentence of finding 3. */
+function countingSummary(
+  counting: HeadRow[],
+  lengthOnly: HeadRow[],
+  sps: SubtaskPromotion[],
+  t: { thr: number; mayOrMayNot: boolean; helpOrHurt: boolean; helps: SubtaskPromotion[]; hurts: SubtaskPromotion[] },
+): string {
+  const { thr, mayOrMayNot, helpOrHurt, helps, hurts } = t;
+  const names = (xs: { label: string }[]) => (xs.length ? xs.map((h) => h.label).join(", ") : "none");
+  return counting.length === 0
+    ? `no head passes the counting criterion with the length control` +
+        (lengthOnly.length
+          ? ` (${names(lengthOnly)} reach |r| ≥ ${num(thr)} but are explained by prompt length / share of \`)\`).`
+          : ".")
+    : `${counting.length} counting head${counting.length > 1 ? "s" : ""} (${names(counting)})` +
+        (lengthOnly.length ? `; ${names(lengthOnly)} fail the length control` : "") +
+        `. By the authors' per-subtask rule ${sps.filter((sp) => sp.promotes.length).length} promote the right count at some n (${
+          sps
+            .filter((sp) => sp.promotes.length)
+            .map((sp) => `${sp.label}: n = ${sp.promotes.join(", ")}`)
+            .join("; ") || "none"
+        })` +
+        `${mayOrMayNot ? " and not at the others — they may or may not promote, as the paper says" : ""}; ` +
+        `per n, ${helps.length} help somewhere (${names(helps)}) and ${hurts.length} hurt somewhere (${names(hurts)})${helpOrHurt ? "" : " — no help-and-hurt pair"}.`;
+}
+
 /**
- * Finding 3. Counting heads: |r| ≥ countingThreshold with an interval excluding 0 (and beyond the
- * uniform-attention baseline, when given). Among them a head "promotes" when its rank-among-four
- * promotion rate is ≥ promoteThreshold, else it "misleads"; causally it "helps" / "hurts" when its
- * ablation effect's interval is above / below 0 and |effect| ≥ causalThreshold.
- * replicates: counting heads exist and they include both a promoter and a misleader, or both a
- * helper and a hurter; partly: counting heads exist but all play one role; does not replicate:
- * no counting head.
+ * Finding 3. Counting heads: |r| ≥ countingThreshold beyond the uniform-attention baseline, and
+ * |partial r| (length and `)`-share controlled) ≥ partialThreshold. Per subtask n (the authors'
+ * rule) a head promotes the right count when its rank-capped rate is ≥ promoteThreshold; per n it
+ * helps / hurts when its causal effect's interval is above / below 0 with |effect| ≥ causalThreshold.
+ * "May or may not promote": some counting head promotes the right count at some n, and at some n
+ * a counting head does not. "Can help or hurt": per n, some counting head helps and some hurts.
+ * replicates: both; partly: one; does not replicate: neither, or no counting head.
  *
  * @example
  * const res = await countingHeads(model, prompts, { reference, causalPerN: 30 });
- * countingFinding(res.heads, res.rule).verdict; // the rule carries the baseline and causal threshold
+ * countingFinding(res, res.rule).verdict;
  */
-export function countingFinding(heads: HeadRow[], opts: CountingFindingOptions = {}): Finding {
-  requireRows(heads, "head rows");
+export function countingFinding(ev: CountingEvidence, opts: CountingFindingOptions = {}): Finding {
+  requireRows(ev?.heads, "head rows");
   const thr = opts.countingThreshold ?? 0.5;
-  const pthr = opts.promoteThreshold ?? 0.5;
+  const pthr = opts.promoteThreshold ?? 0.7;
   const cthr = opts.causalThreshold ?? 0;
   const base = opts.baselineR ?? 0;
-  const counting = countingHeadList(heads, opts);
-  const promoters = counting.filter((h) => h.promoteRate >= pthr);
-  const misleaders = counting.filter((h) => !(h.promoteRate >= pthr));
-  const roles = counting.map((h) => causalRole(h, cthr));
-  const helps = counting.filter((_, i) => roles[i] === "helps");
-  const hurts = counting.filter((_, i) => roles[i] === "hurts");
-  const tested = roles.filter((r) => r !== "untested").length;
-  let verdict: Verdict;
-  let summary: string;
-  const names = (xs: HeadRow[]) => (xs.length ? xs.map((h) => h.label).join(", ") : "none");
-  if (counting.length === 0) {
-    const best = [...heads]
-      .filter((h) => Number.isFinite(h.countingR))
-      .sort((a, b) => Math.abs(b.countingR) - Math.abs(a.countingR))[0];
-    verdict = "does not replicate";
-    summary =
-      `no head reaches |r| ≥ ${num(thr)}${base ? ` beyond the uniform-attention baseline r = ${num(base)}` : ""}` +
-      (best
-        ? ` (strongest: ${best.label}, r = ${num(best.countingR)} [${num(best.countingLo)}, ${num(best.countingHi)}]).`
-        : ".");
-  } else {
-    const mixedPromotion = promoters.length > 0 && misleaders.length > 0;
-    const mixedCausal = helps.length > 0 && hurts.length > 0;
-    verdict = mixedPromotion || mixedCausal ? "replicates" : "partly";
-    summary =
-      `${counting.length} counting head${counting.length > 1 ? "s" : ""} (${names(counting.slice(0, 6))}${counting.length > 6 ? ", …" : ""}); ` +
-      `by the rank-among-four rule ${promoters.length} promote the right count and ${misleaders.length} do not (mislead); ` +
-      (tested ? `ablating them, ${helps.length} help and ${hurts.length} hurt the prediction` : "no causal runs") +
-      (verdict === "replicates"
-        ? " — so counting heads can help or hurt, as the paper says."
-        : " — they all play one role here.");
-  }
+  const counting = countingHeadList(ev.heads, opts);
+  const lengthOnly = ev.heads.filter((h) => passesRawCriterion(h, opts) && !passesLengthControl(h, opts));
+  const sps = counting.map((h) => subtaskPromotion(ev, h.label, opts));
+  const ns = [...new Set(ev.promotion.filter((r) => r.n !== null).map((r) => r.n!))];
+  const promotesSome = sps.some((sp) => sp.promotes.length > 0);
+  const failsSome = sps.some((sp) => sp.promotes.length < ns.length);
+  const helps = sps.filter((sp) => sp.causal.some((c) => c.role === "helps"));
+  const hurts = sps.filter((sp) => sp.causal.some((c) => c.role === "hurts"));
+  const mayOrMayNot = promotesSome && failsSome;
+  const helpOrHurt = helps.length > 0 && hurts.length > 0;
+  const verdict: Verdict =
+    counting.length === 0
+      ? "does not replicate"
+      : mayOrMayNot && helpOrHurt
+        ? "replicates"
+        : mayOrMayNot || helpOrHurt
+          ? "partly"
+          : "does not replicate";
+  const summary = countingSummary(counting, lengthOnly, sps, { thr, mayOrMayNot, helpOrHurt, helps, hurts });
   return finish({
     id: "counting-heads",
-    title: "counting heads track the parens already closed, and may help or mislead",
+    title: "counting heads track the parens already closed, and may or may not promote the right count",
     claim:
       "some attention heads track precisely how many parentheses are already closed; such a head may or may not promote the right number of missing closing parentheses, so it can help or hurt the prediction.",
     verdict,
     summary,
     rule:
-      `a counting head has |r| ≥ ${num(thr)} (r = Pearson correlation over prompts of ${opts.criterion ?? "its attention on `)` and the number already closed"}) with a 95 % interval excluding 0` +
+      `a counting head has |r| ≥ ${num(thr)} (Pearson r over prompts of ${opts.criterion ?? "its attention on `)` and the number already closed"}) with a 95 % interval excluding 0` +
       (base ? ` and, on the side of the uniform-attention baseline (r = ${num(base)}), entirely beyond it` : "") +
-      `. It promotes when the correct run ranks first among the four paren runs in its own output (through the unembedding) on ≥ ${pct(pthr)} of prompts, else it misleads; ` +
-      `it helps / hurts when the interval of its ${opts.causalMethod ?? "ablation"} effect on the logit difference is above / below 0${cthr ? ` and |effect| ≥ ${num(cthr, 3)} logits` : ""}. ` +
-      `Counting heads of both kinds (promote and mislead, or help and hurt) → replicates; counting heads of one kind → partly; none → does not replicate.`,
-    evidence: counting.length
-      ? counting
-          .slice(0, 8)
-          .map(
-            (h, i) =>
-              `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}], promotes the right count on ${pct(h.promoteRate)} of prompts` +
-              (roles[i] === "untested"
-                ? ""
-                : `, ablation effect ${num(h.causalEffect, 3)} [${num(h.causalLo, 3)}, ${num(h.causalHi, 3)}] (${roles[i]})`),
-          )
-      : ["no counting head to list"],
+      `, and |partial r| ≥ ${num(opts.partialThreshold ?? 0.3)} controlling for prompt length and the share of \`)\` tokens. ` +
+      `Per subtask n (the authors' rule) it promotes the right count when the correct run ranks first among the four in its own output, within the vocabulary-rank cap, on ≥ ${pct(pthr)} of the prompts of that n; ` +
+      `it is count-agnostic when it promotes the same count at every n, and misleads at n when that wrong count is promoted there and ablating it helps. ` +
+      `Per n it helps / hurts when its ${opts.causalMethod ?? "zero"}-ablation effect's interval is above / below 0${cthr ? ` and |effect| ≥ ${num(cthr, 3)} logits` : ""}. ` +
+      `"May or may not promote" (promotes at some n, not at some n) and "help or hurt" (some head helps at some n, some hurts) → replicates; one of the two → partly; neither or no counting head → does not replicate.`,
+    evidence: [
+      ...counting.slice(0, 8).map((h, i) => {
+        const sp = sps[i];
+        return (
+          `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}]${h.partialR !== undefined ? `, partial r = ${num(h.partialR)}` : ""}; ${promotionRole(h, ev, opts)}; ` +
+          `most-promoted count per n: ${sp.top.map((t) => `n=${t.n}→${t.count} (${pct(t.share)})`).join(", ")}; causal per n: ${sp.causal.map((c) => `n=${c.n} ${c.role}`).join(", ")}`
+        );
+      }),
+      ...lengthOnly.map(
+        (h) =>
+          `${h.label}: r = ${num(h.countingR)} but partial r = ${num(h.partialR ?? NaN)} — its attention tracks prompt length / share of \`)\`, not the count (not a counting head)`,
+      ),
+    ],
     numbers: {
       countingThreshold: thr,
       baselineR: base,
+      partialThreshold: opts.partialThreshold ?? 0.3,
       promoteThreshold: pthr,
       causalThreshold: cthr,
       countingHeads: counting.length,
-      promoting: promoters.length,
-      misleading: misleaders.length,
+      lengthExplained: lengthOnly.length,
+      promotingSomeN: sps.filter((sp) => sp.promotes.length).length,
+      countAgnostic: sps.filter((sp) => sp.countAgnostic).length,
       helps: helps.length,
       hurts: hurts.length,
+      mayOrMayNot,
+      helpOrHurt,
       top: counting[0]?.label ?? null,
     },
   });

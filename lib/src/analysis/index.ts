@@ -47,3 +47,5 @@ export {
   binomialCdf,
   normalQuantile,
 } from "./stats";
+export type { GridComponent, PatchingGridOptions, PatchingGridRow, PatchingGridResult } from "./patching-grid";
+export { GRID_COMPONENTS, patchingGrid } from "./patching-grid";

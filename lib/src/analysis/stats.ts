@@ -191,3 +191,48 @@ export function normalQuantile(q: number): number {
     (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
   );
 }
+
+/** Residuals of y after a least-squares fit on an intercept and the `controls` (normal equations, Gaussian elimination). */
+export function residualize(y: ArrayLike<number>, controls: ArrayLike<number>[]): Float64Array {
+  const n = y.length;
+  const cols = [Float64Array.from({ length: n }, () => 1), ...controls.map((c) => Float64Array.from(c))];
+  const k = cols.length;
+  // A = XᵀX [k, k | 1]: augmented with Xᵀy
+  const A = Array.from({ length: k }, (_, i) => {
+    const row = new Float64Array(k + 1);
+    for (let j = 0; j < k; j++) for (let t = 0; t < n; t++) row[j] += cols[i][t] * cols[j][t];
+    for (let t = 0; t < n; t++) row[k] += cols[i][t] * y[t];
+    return row;
+  });
+  for (let i = 0; i < k; i++) {
+    let piv = i;
+    for (let r = i + 1; r < k; r++) if (Math.abs(A[r][i]) > Math.abs(A[piv][i])) piv = r;
+    [A[i], A[piv]] = [A[piv], A[i]];
+    if (Math.abs(A[i][i]) < 1e-12) continue; // a control collinear with others: drop it
+    for (let r = 0; r < k; r++) {
+      if (r === i) continue;
+      const f = A[r][i] / A[i][i];
+      for (let j = i; j <= k; j++) A[r][j] -= f * A[i][j];
+    }
+  }
+  const beta = A.map((row, i) => (Math.abs(row[i]) < 1e-12 ? 0 : row[k] / row[i]));
+  return Float64Array.from({ length: n }, (_, t) => y[t] - cols.reduce((a, c, j) => a + beta[j] * c[t], 0));
+}
+
+/**
+ * Partial correlation of x and y given `controls`: Pearson r of their residuals after regressing
+ * each on the controls (with an intercept). E.g. a head's attention on `)` vs the number closed,
+ * controlling for prompt length and the share of `)` tokens.
+ *
+ * @example
+ * partialCorrelation(attnClose, nClosed, [lengths, closeShare]);
+ */
+export function partialCorrelation(
+  xs: ArrayLike<number>,
+  ys: ArrayLike<number>,
+  controls: ArrayLike<number>[],
+): number {
+  if (xs.length !== ys.length || controls.some((c) => c.length !== xs.length))
+    throw new InputError("partialCorrelation: x, y and every control need the same length", { field: "controls" });
+  return pearson(residualize(xs, controls), residualize(ys, controls));
+}

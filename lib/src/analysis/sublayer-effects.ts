@@ -139,6 +139,8 @@ export interface SublayerPromptValue {
 export interface SublayerEffectsResult {
   rows: SublayerEffectRow[];
   perPrompt: SublayerPromptValue[];
+  /** Each pair's clean and corrupted LD (indexed like `pairs`): with `perPrompt`, enough to recompute any effect on a subset. */
+  promptBaseline: { prompt: number; n: number; clean: number; corrupted: number }[];
   /** Mean LD of the clean and (when given) corrupted runs per n and pooled. */
   baseline: { group: string; n: number | null; count: number; cleanLogitDiff: number; corruptedLogitDiff: number }[];
   metadata: {
@@ -352,6 +354,7 @@ export async function sublayerEffects(
   return {
     rows,
     perPrompt,
+    promptBaseline: ns.map((n, i) => ({ prompt: i, n, clean: ldClean[i], corrupted: ldCorrupted[i] })),
     baseline: groups.map((g) => ({
       group: g.group,
       n: g.n,
