@@ -37,5 +37,11 @@ test("patching resid_pre of layer 0 restores all of the gap at the corrupted pos
     }
   }
   assert.ok(exact > 0, "some length group has one corrupted position");
-  await assert.rejects(patchingGrid(model, pairs.map((p) => ({ clean: p.clean }))), InputError);
+  await assert.rejects(
+    patchingGrid(
+      model,
+      pairs.map((p) => ({ clean: p.clean })),
+    ),
+    InputError,
+  );
 });

@@ -79,7 +79,11 @@ test("no analysis imports another analysis; findings.ts imports only core/errors
   }
   const findings = importsOf(path.join(SRC, "analysis", "findings.ts")).map((i) => i.target ?? i.spec);
   // Verdicts are computed from rows: errors, and pure statistics (exact intervals, bootstrap), nothing that runs a model.
-  assert.deepEqual(findings, [path.join("core", "errors"), path.join("analysis", "stats"), path.join("analysis", "bootstrap")]);
+  assert.deepEqual(findings, [
+    path.join("core", "errors"),
+    path.join("analysis", "stats"),
+    path.join("analysis", "bootstrap"),
+  ]);
 });
 
 test("onnxruntime-node is imported by runtime/session-plan.ts alone", () => {
