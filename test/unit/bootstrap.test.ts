@@ -9,6 +9,7 @@ import {
   binomialInterval,
   binomialCdf,
   normalQuantile,
+  partialCorrelation,
   meanOf,
   medianOf,
   pearson,
@@ -147,4 +148,16 @@ test("exact binomial intervals match R's binom.test and do not collapse at 100 %
   // the percentile bootstrap of the same 100 / 100 is the degenerate [1, 1]
   const boot = bootstrapProportion(new Array(100).fill(true));
   assert.deepEqual([boot.lo, boot.hi], [1, 1]);
+});
+
+test("partial correlation removes a shared confound (length) and keeps a real dependence", () => {
+  const rand = seededRandom(3);
+  const length = Array.from({ length: 400 }, () => 10 + Math.floor(rand() * 20));
+  const count = length.map((l) => l / 5 + rand()); // the count grows with length
+  const lengthOnly = length.map((l) => l * 0.03 + 0.1 * rand()); // attention that tracks length only
+  const counting = count.map((c) => c * 0.2 + 0.05 * rand()); // attention that tracks the count itself
+  assert.ok(pearson(lengthOnly, count) > 0.8, "raw r is high for the length-only head");
+  assert.ok(Math.abs(partialCorrelation(lengthOnly, count, [length])) < 0.15);
+  assert.ok(partialCorrelation(counting, count, [length]) > 0.8);
+  assert.throws(() => partialCorrelation([1, 2], [1, 2, 3], []), InputError);
 });

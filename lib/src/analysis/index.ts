@@ -46,6 +46,7 @@ export {
   binomialInterval,
   binomialCdf,
   normalQuantile,
+  partialCorrelation,
 } from "./stats";
 export type { GridComponent, PatchingGridOptions, PatchingGridRow, PatchingGridResult } from "./patching-grid";
 export { GRID_COMPONENTS, patchingGrid } from "./patching-grid";
