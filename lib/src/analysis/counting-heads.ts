@@ -292,7 +292,7 @@ export interface CountingHeadsResult {
   causal: HeadCausalRow[];
   /** One per head, sorted by countingRank. */
   heads: HeadSummary[];
-  /** Thresholds and method inputs of the classification; `countingFinding(res.heads, res.rule)`. */
+  /** Thresholds and method inputs of the classification; `countingFinding(res, res.rule)`. */
   rule: CountingRule;
   /** The method inputs the rule is computed from. */
   baseline: {
@@ -788,7 +788,7 @@ export function uniformAttentionBaseline(
  * @example
  * const res = await countingHeads(model, prompts, { reference, methods: ["zero", "mean"], causalPerN: 30 });
  * countingHeadList(res.heads, res.rule);            // the counting heads, by |r|
- * const f3 = countingFinding(res.heads, res.rule);  // the verdict, from the same rule
+ * const f3 = countingFinding(res, res.rule);        // the verdict, from the same rule
  */
 export async function countingHeads(
   model: HookedLlama,
