@@ -57,7 +57,10 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.equal(promo("n=3").promoteRate, 0);
   assert.deepEqual(promo("all").promotedShare, [1, 0, 0, 0]);
   assert.equal(promo("all").promoteRate, 0.25);
-  assert.equal(promotionRole(top, res.rule), "misleads"); // a counting head that pushes the wrong count on 3/4 of the prompts
+  // it writes ")" whatever n is: the authors' per-subtask rule says it promotes n = 1 only, and it is count-agnostic
+  assert.match(promotionRole(top, res, res.rule)!, /^promotes n = 1 \(1-general\); count-agnostic/);
+  assert.equal(promo("n=1").promoteRateCapped, 1); // ")" also ranks within the top 100 of the vocabulary
+  assert.ok(Number.isFinite(top.partialR));
   assert.ok(countingHeadList(res.heads, res.rule).some((h) => h.label === "L0H2"));
   // causally: ablating it lowers LD where ")" is right (n = 1) and raises it elsewhere
   const zero = (group: string) =>
@@ -156,10 +159,10 @@ test("countingHeads returns the rule that decides the verdict: uniform baseline 
   assert.equal(res.rule.causalThreshold, 0.05 * Math.abs(meanLd));
   assert.deepEqual(
     { countingThreshold: res.rule.countingThreshold, promoteThreshold: res.rule.promoteThreshold },
-    { countingThreshold: 0.5, promoteThreshold: 0.5 },
+    { countingThreshold: 0.5, promoteThreshold: 0.7 },
   );
   // countingHeads + countingFinding reproduce the verdict with no other input
-  const finding = countingFinding(res.heads, res.rule);
+  const finding = countingFinding(res, res.rule);
   assert.equal(finding.numbers.countingHeads, countingHeadList(res.heads, res.rule).length);
   assert.equal(finding.numbers.baselineR, uniformR);
 });

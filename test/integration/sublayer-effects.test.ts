@@ -1,7 +1,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { sublayerHook } from "../../lib/src/analysis/sublayer-effects";
+import { referenceMeans, sublayerHook } from "../../lib/src/analysis/sublayer-effects";
 import { plantConstantMlp, tinyStudyModel, unembedDirection } from "../helpers/planted-mechanisms";
 import {
   generateDataset,
@@ -195,4 +195,41 @@ test("sweep with a zero edit gives exactly what one run per sub-layer gives", as
       }
     }
   }
+});
+
+test("the right-aligned mean over every length: equal to the same-length mean when all references share the length, else pooled over n", async () => {
+  const { model, tok, dir } = await tinyStudyModel({}, 11);
+  dirs.push(dir);
+  const data = generateDataset(tok, {
+    template: "authors",
+    perN: { analysis: 1, reference: 3 },
+    seed: 11,
+    ns: [1, 2, 3],
+  });
+  const ref = data.splits.reference;
+  const hooks = [sublayerHook(0, "attn")];
+  const T = ref[ref.length - 1].promptIds.length;
+  const sameT = ref.filter((p) => p.promptIds.length === T);
+  const aligned = await referenceMeans(model, sameT, hooks, [T], { meanOver: "right-aligned-all-lengths" });
+  const perPos = await referenceMeans(model, sameT, hooks, [T], { meanOver: "per-position-same-length" });
+  const a = aligned.means.get(T)!.get(hooks[0])!.data;
+  const b = perPos.means.get(T)!.get(hooks[0])!.data;
+  assert.ok(a.every((x, i) => Math.abs(x - b[i]) < 1e-6));
+  // over every length: the last position averages every reference's last position
+  const all = await referenceMeans(model, ref, hooks, [T], { meanOver: "right-aligned-all-lengths" });
+  const D = model.config.hiddenSize;
+  const { cache } = await model.runWithCache(
+    ref.map((p) => p.promptIds),
+    { names: hooks, logitsAt: "last" },
+  );
+  const last = cache.atPos(hooks[0], "last").data; // [batch, d_model]
+  const expect = Array.from({ length: D }, (_, d) => ref.reduce((s, _p, i) => s + last[i * D + d], 0) / ref.length);
+  const got = all.means
+    .get(T)!
+    .get(hooks[0])!
+    .data.subarray((T - 1) * D, T * D);
+  assert.ok(
+    got.every((x, d) => Math.abs(x - expect[d]) < 1e-4),
+    `${got[0]} vs ${expect[0]}`,
+  );
 });

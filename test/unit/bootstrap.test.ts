@@ -6,6 +6,10 @@ import {
   bootstrapMean,
   bootstrapPearson,
   bootstrapProportion,
+  binomialInterval,
+  binomialCdf,
+  normalQuantile,
+  partialCorrelation,
   meanOf,
   medianOf,
   pearson,
@@ -122,4 +126,38 @@ test("pearson refuses lists of different lengths with an InputError", () => {
     () => pearson([1, 2], [1]),
     (e: unknown) => e instanceof InputError,
   );
+});
+
+test("exact binomial intervals match R's binom.test and do not collapse at 100 %", () => {
+  const close = (a: number, b: number, tol = 1e-4) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
+  const all = binomialInterval(100, 100); // binom.test(100, 100): 0.9637833 1
+  close(all.lo, 0.9637833);
+  assert.equal(all.hi, 1);
+  const some = binomialInterval(88, 100); // binom.test(88, 100): 0.7997643 0.9364311
+  close(some.lo, 0.7997643);
+  close(some.hi, 0.9364311);
+  const none = binomialInterval(0, 100);
+  assert.equal(none.lo, 0);
+  close(none.hi, 0.0362167);
+  const w = binomialInterval(50, 100, 0.95, "wilson"); // prop.test(50, 100, correct = FALSE): 0.4038315 0.5961685
+  close(w.lo, 0.4038315);
+  close(w.hi, 0.5961685);
+  close(normalQuantile(0.975), 1.959964, 1e-6);
+  close(binomialCdf(3, 10, 0.5), 176 / 1024, 1e-12);
+  assert.throws(() => binomialInterval(5, 3), InputError);
+  // the percentile bootstrap of the same 100 / 100 is the degenerate [1, 1]
+  const boot = bootstrapProportion(new Array(100).fill(true));
+  assert.deepEqual([boot.lo, boot.hi], [1, 1]);
+});
+
+test("partial correlation removes a shared confound (length) and keeps a real dependence", () => {
+  const rand = seededRandom(3);
+  const length = Array.from({ length: 400 }, () => 10 + Math.floor(rand() * 20));
+  const count = length.map((l) => l / 5 + rand()); // the count grows with length
+  const lengthOnly = length.map((l) => l * 0.03 + 0.1 * rand()); // attention that tracks length only
+  const counting = count.map((c) => c * 0.2 + 0.05 * rand()); // attention that tracks the count itself
+  assert.ok(pearson(lengthOnly, count) > 0.8, "raw r is high for the length-only head");
+  assert.ok(Math.abs(partialCorrelation(lengthOnly, count, [length])) < 0.15);
+  assert.ok(partialCorrelation(counting, count, [length]) > 0.8);
+  assert.throws(() => partialCorrelation([1, 2], [1, 2, 3], []), InputError);
 });

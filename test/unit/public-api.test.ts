@@ -25,6 +25,8 @@ test("a researcher's names are at top level", () => {
     "countingHeads",
     "sweep",
     "accuracyFinding",
+    "binomialInterval",
+    "findingSensitivity",
     "countingFinding",
     "showFigure",
     "showAttention",

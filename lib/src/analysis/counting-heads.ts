@@ -28,7 +28,7 @@ import {
   bootstrapPearson,
   bootstrapProportion,
 } from "./bootstrap";
-import { pearson } from "./stats";
+import { partialCorrelation, pearson } from "./stats";
 import { dot, logitDiffFor, unembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets } from "../task/paren-tokens";
 import {
@@ -79,10 +79,10 @@ export interface CountingHeadsOptions {
   /**
    * Promotion threshold
    *
-   * A counting head promotes the right count when its promotion rate is at least this (chance
-   * among four runs is 0.25), else it misleads.
+   * The authors' per-subtask rule: a head promotes count n when, on the prompts of that n, its
+   * (vocabulary-rank capped) promotion rate is at least this (chance among four runs is 0.25).
    *
-   * @default 0.5
+   * @default 0.7
    */
   promoteThreshold?: number;
   /**
@@ -177,6 +177,15 @@ export interface CountingHeadsOptions {
    * @default looked up through the model's tokenizer
    */
   parenSets?: ParenTokenSets;
+  /**
+   * Vocabulary-rank cap
+   *
+   * The authors' promotion rule also asks that the promoted run rank ≤ this in the head's output
+   * over the whole vocabulary (`promoteRateCapped`); 0 skips the whole-vocabulary projection.
+   *
+   * @default 100
+   */
+  vocabRankCap?: number;
 }
 
 export interface HeadAttentionRow {
@@ -225,6 +234,11 @@ export interface HeadPromotionRow {
   promotedShare: number[];
   /** Mean direct contribution to LD. */
   headLogitDiff: number;
+  /**
+   * The authors' rule per prompt: the correct run ranks first among the paren runs AND within the
+   * vocabulary-rank cap in the head's output over the whole vocabulary; NaN when the cap is 0.
+   */
+  promoteRateCapped: number;
 }
 
 export interface HeadCausalRow extends GroupedEffect {
@@ -244,6 +258,11 @@ export interface HeadSummary {
   countingHi: number;
   /** 1 = highest |r| of the criterion (NaN r ranks last). */
   countingRank: number;
+  /**
+   * Partial r of the criterion controlling for prompt length and the share of the criterion's
+   * tokens (`)` or `(`) in the prompt: what is left of r once the length confound is removed.
+   */
+  partialR: number;
   promoteRate: number;
   causalMethod: HeadCausalMethod;
   causalEffect: number;
@@ -262,6 +281,8 @@ export interface CountingRule {
   baselineR: number;
   /** |causal effect| below this is neutral [logits]. */
   causalThreshold: number;
+  /** The promoted run must rank ≤ this over the whole vocabulary (0: not applied). */
+  vocabRankCap: number;
 }
 
 export interface CountingHeadsResult {
@@ -271,7 +292,7 @@ export interface CountingHeadsResult {
   causal: HeadCausalRow[];
   /** One per head, sorted by countingRank. */
   heads: HeadSummary[];
-  /** Thresholds and method inputs of the classification; `countingFinding(res.heads, res.rule)`. */
+  /** Thresholds and method inputs of the classification; `countingFinding(res, res.rule)`. */
   rule: CountingRule;
   /** The method inputs the rule is computed from. */
   baseline: {
@@ -371,6 +392,7 @@ function countingSettings(model: HookedLlama, pairs: PromptPair[], opts: Countin
     batchSize: opts.batchSize ?? 32,
     parens: modelParens(model, opts.parens),
     sets: modelParenSets(model, opts.parenSets),
+    vocabRankCap: opts.vocabRankCap ?? 100,
   };
 }
 type Settings = ReturnType<typeof countingSettings>;
@@ -405,6 +427,8 @@ interface AttentionPass {
   attnOpen: Float64Array[];
   attnClose: Float64Array[];
   promoted: Int32Array[];
+  /** Rank (1 = top) of the promoted run in the head's output over the whole vocabulary; 0 when not computed. */
+  promotedRank: Int32Array[];
   headLd: Float64Array[];
   ldClean: Float64Array;
   cfIds: number[];
@@ -419,6 +443,7 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
     attnOpen: per(() => new Float64Array(P)),
     attnClose: per(() => new Float64Array(P)),
     promoted: per(() => new Int32Array(P)),
+    promotedRank: per(() => new Int32Array(P)),
     headLd: per(() => new Float64Array(P)),
     ldClean: new Float64Array(P),
     cfIds: new Array<number>(P),
@@ -430,6 +455,7 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
   const patternNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
   const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const out = new Float64Array(D); // [d_model] one head's output at the last position
+  const full = new Float64Array(W_U.shape[1]); // [vocab] its projection, when the rank cap is on
   for (const { length: T, indices } of lengthBatches(pairs, (p) => p.clean.promptIds.length, s.batchSize)) {
     const ids = indices.map((i) => pairs[i].clean.promptIds);
     const clean = await model.runWithCache(ids, {
@@ -468,12 +494,30 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
           // (b) the head's output through the final norm: which paren run it ranks first, and its LD
           headOutputThroughNorm(z, W_O[l], b, h, { H, dh, D }, scale[b], w, out);
           r.promoted[k][pi] = argmaxDot(out, parenCols) + 1;
+          if (s.vocabRankCap > 0)
+            r.promotedRank[k][pi] = vocabRank(out, W_U, s.parens.ids[r.promoted[k][pi] - 1], full);
           r.headLd[k][pi] = dot(out, ldCols[b]);
         });
       }
     }
   }
   return r;
+}
+
+/** Rank (1 = top) of token `id` in x · W_U over the whole vocabulary; `buf` is [vocab] scratch. */
+function vocabRank(x: Float64Array, W_U: Tensor, id: number, buf: Float64Array): number {
+  const [D, V] = W_U.shape; // [d_model, vocab]
+  const W = W_U.data;
+  buf.fill(0);
+  for (let d = 0; d < D; d++) {
+    const xd = x[d];
+    if (xd === 0) continue;
+    const off = d * V;
+    for (let v = 0; v < V; v++) buf[v] += xd * W[off + v];
+  }
+  let higher = 0;
+  for (let v = 0; v < V; v++) if (buf[v] > buf[id]) higher++;
+  return higher + 1;
 }
 
 /** Index of the column with the largest dot product with x (first on ties). */
@@ -581,6 +625,8 @@ function headTables(
   const promotion: HeadPromotionRow[] = [];
   const causal: HeadCausalRow[] = [];
   const criterionCi: Interval[] = [];
+  const partial: number[] = [];
+  const controls = lengthControls(pairs, s);
   for (let layer = 0; layer < L; layer++) {
     for (let head = 0; head < H; head++) {
       const k = layer * H + head;
@@ -603,11 +649,14 @@ function headTables(
           const x = signal === "attn_close" ? att.attnClose[k] : att.attnOpen[k];
           const ci = bootstrapPearson(x, target === "nClosed" ? nClosed : ns, boot);
           correlations.push({ ...at, signal, target, count: pairs.length, r: ci.estimate, lo: ci.lo, hi: ci.hi });
-          if (signal === s.criterion.signal && target === s.criterion.target) criterionCi[k] = ci;
+          if (signal === s.criterion.signal && target === s.criterion.target) {
+            criterionCi[k] = ci;
+            partial[k] = partialCorrelation(x, target === "nClosed" ? nClosed : ns, controls);
+          }
         }
       }
       for (const g of groups) {
-        promotion.push(promotionRow(at, g, att.promoted[k], att.headLd[k], ns, s.parens.ids.length, boot));
+        promotion.push(promotionRow(at, g, att, k, ns, s, boot));
         const cidx = g.idx.filter((i) => c.inCausal[i]);
         for (const method of s.methods) {
           const v = c.causal.get(method)![k];
@@ -633,23 +682,34 @@ function headTables(
       }
     }
   }
-  return { attention, correlations, promotion, causal, criterionCi };
+  return { attention, correlations, promotion, causal, criterionCi, partial };
+}
+
+/** Controls of the partial r: prompt length and the share of the criterion's tokens (`)` or `(`). */
+function lengthControls(pairs: PromptPair[], s: Settings): number[][] {
+  const tokens = s.criterion.signal === "attn_close" ? s.sets.close : s.sets.open;
+  return [
+    pairs.map((p) => p.clean.promptIds.length),
+    pairs.map((p) => p.clean.promptIds.filter((id) => tokens.has(id)).length / p.clean.promptIds.length),
+  ];
 }
 
 /** Promotion rate (with interval), share of each promoted count and mean head LD over one group. */
 function promotionRow(
   at: { layer: number; head: number; label: string },
   g: PromptGroup,
-  promoted: Int32Array,
-  headLd: Float64Array,
+  att: AttentionPass,
+  k: number,
   ns: number[],
-  maxN: number,
+  s: Settings,
   boot: BootstrapOptions,
 ): HeadPromotionRow {
+  const promoted = att.promoted[k];
   const ci = bootstrapProportion(
     g.idx.map((i) => promoted[i] === ns[i]),
     boot,
   );
+  const capped = g.idx.filter((i) => promoted[i] === ns[i] && att.promotedRank[k][i] <= s.vocabRankCap).length;
   return {
     ...at,
     group: g.group,
@@ -659,10 +719,11 @@ function promotionRow(
     lo: ci.lo,
     hi: ci.hi,
     promotedShare: Array.from(
-      { length: maxN },
+      { length: s.parens.ids.length },
       (_, j) => g.idx.filter((i) => promoted[i] === j + 1).length / g.idx.length,
     ),
-    headLogitDiff: g.idx.reduce((a, i) => a + headLd[i], 0) / g.idx.length,
+    headLogitDiff: g.idx.reduce((a, i) => a + att.headLd[k][i], 0) / g.idx.length,
+    promoteRateCapped: s.vocabRankCap > 0 ? capped / g.idx.length : NaN,
   };
 }
 
@@ -671,6 +732,7 @@ function headSummaries(
   promotion: HeadPromotionRow[],
   causal: HeadCausalRow[],
   criterionCi: Interval[],
+  partial: number[],
   causalMethod: HeadCausalMethod,
 ): HeadSummary[] {
   const pooled = promotion.filter((x) => x.group === "all");
@@ -685,6 +747,7 @@ function headSummaries(
       countingLo: r.lo,
       countingHi: r.hi,
       countingRank: 0,
+      partialR: partial[k],
       promoteRate: pr.promoteRate,
       causalMethod,
       causalEffect: cr ? cr.effect : NaN,
@@ -725,7 +788,7 @@ export function uniformAttentionBaseline(
  * @example
  * const res = await countingHeads(model, prompts, { reference, methods: ["zero", "mean"], causalPerN: 30 });
  * countingHeadList(res.heads, res.rule);            // the counting heads, by |r|
- * const f3 = countingFinding(res.heads, res.rule);  // the verdict, from the same rule
+ * const f3 = countingFinding(res, res.rule);        // the verdict, from the same rule
  */
 export async function countingHeads(
   model: HookedLlama,
@@ -759,10 +822,11 @@ export async function countingHeads(
     correlations: tables.correlations,
     promotion: tables.promotion,
     causal: tables.causal,
-    heads: headSummaries(tables.promotion, tables.causal, tables.criterionCi, causalMethod),
+    heads: headSummaries(tables.promotion, tables.causal, tables.criterionCi, tables.partial, causalMethod),
     rule: {
       countingThreshold: opts.countingThreshold ?? 0.5,
-      promoteThreshold: opts.promoteThreshold ?? 0.5,
+      promoteThreshold: opts.promoteThreshold ?? 0.7,
+      vocabRankCap: s.vocabRankCap,
       baselineR: uniformR,
       causalThreshold: opts.causalThreshold ?? (opts.causalThresholdFraction ?? 0.05) * Math.abs(meanCausalClean),
     },

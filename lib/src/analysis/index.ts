@@ -24,8 +24,29 @@ export {
   modelParens,
   modelParenSets,
 } from "./study";
-export type { CounterfactualSpec, MetricTarget, PromptScore, MetricSummaryRow, LogitDiffByCountRow } from "./metrics";
+export type {
+  CounterfactualSpec,
+  MetricTarget,
+  PromptScore,
+  MetricSummaryRow,
+  LogitDiffByCountRow,
+  SummaryOptions,
+} from "./metrics";
 export { lastPositionLogits, scoreLogits, scoreRow, summarizeScores, logitDiffByCount, logitDiffFor } from "./metrics";
 export type { BootstrapOptions, Interval } from "./bootstrap";
 export { bootstrapMean, bootstrapProportion, bootstrapPearson, bootstrapGapFraction } from "./bootstrap";
-export { meanOf, stdOf, quantile, medianOf, pearson, softmax } from "./stats";
+export type { BinomialIntervalMethod } from "./stats";
+export {
+  meanOf,
+  stdOf,
+  quantile,
+  medianOf,
+  pearson,
+  softmax,
+  binomialInterval,
+  binomialCdf,
+  normalQuantile,
+  partialCorrelation,
+} from "./stats";
+export type { GridComponent, PatchingGridOptions, PatchingGridRow, PatchingGridResult } from "./patching-grid";
+export { GRID_COMPONENTS, patchingGrid } from "./patching-grid";

@@ -2,13 +2,13 @@
  * Metrics of the closing-paren task on next-token logits: accuracy (argmax over the whole
  * vocabulary, and among the paren-run tokens only), logit difference correct − counterfactual
  * with an explicit counterfactual choice, probability and rank of the correct token; summaries
- * per n and pooled with bootstrap intervals.
+ * per n and pooled, with exact binomial intervals for accuracies and bootstrap intervals for means.
  */
 import { Tensor } from "../core/tensor";
 import { InputError } from "../core/errors";
 import { ParenRunTokens } from "../task/paren-tokens";
-import { BootstrapOptions, bootstrapMean, bootstrapProportion } from "./bootstrap";
-import { meanOf, medianOf } from "./stats";
+import { BootstrapOptions, bootstrapMean } from "./bootstrap";
+import { BinomialIntervalMethod, binomialInterval, meanOf, medianOf } from "./stats";
 
 /**
  * Which token the correct label is compared against:
@@ -196,20 +196,51 @@ export interface MetricSummaryRow {
   meanProb: number;
   meanRank: number;
   medianRank: number;
+  /**
+   * Share of prompts whose highest-logit paren run is `)`, `))`, … (index c − 1 for c parens): how
+   * much of the group a constant predictor of one run would account for.
+   */
+  parenShares: number[];
 }
 
-function summarizeGroup(group: string, n: number | null, s: PromptScore[], boot: BootstrapOptions): MetricSummaryRow {
-  const acc = bootstrapProportion(
+/** Options of `summarizeScores` and `logitDiffByCount`. */
+export interface SummaryOptions {
+  /**
+   * Bootstrap
+   *
+   * Resamples, seed and level of the mean logit difference's interval (and the level of accuracy intervals).
+   *
+   * @default { samples: 1000, seed: 0, level: 0.95 }
+   */
+  bootstrap?: BootstrapOptions;
+  /**
+   * Accuracy interval
+   *
+   * Exact binomial interval for accuracies: Clopper–Pearson (conservative) or Wilson (score).
+   * A percentile bootstrap of a proportion collapses to [1, 1] at 100 %; these do not.
+   *
+   * @default "clopper-pearson"
+   */
+  accuracyInterval?: BinomialIntervalMethod;
+}
+
+function proportion(flags: boolean[], opts: SummaryOptions) {
+  const k = flags.filter(Boolean).length;
+  return binomialInterval(k, flags.length, opts.bootstrap?.level ?? 0.95, opts.accuracyInterval);
+}
+
+function summarizeGroup(group: string, n: number | null, s: PromptScore[], opts: SummaryOptions): MetricSummaryRow {
+  const acc = proportion(
     s.map((x) => x.correct),
-    boot,
+    opts,
   );
-  const pacc = bootstrapProportion(
+  const pacc = proportion(
     s.map((x) => x.parenCorrect),
-    boot,
+    opts,
   );
   const ld = bootstrapMean(
     s.map((x) => x.logitDiff).filter((v) => Number.isFinite(v)),
-    boot,
+    opts.bootstrap ?? {},
   );
   return {
     group,
@@ -227,30 +258,31 @@ function summarizeGroup(group: string, n: number | null, s: PromptScore[], boot:
     meanProb: meanOf(s.map((x) => x.prob)),
     meanRank: meanOf(s.map((x) => x.rank)),
     medianRank: medianOf(s.map((x) => x.rank)),
+    parenShares: Array.from(
+      { length: s[0]?.parenLogits.length ?? 0 },
+      (_, c) => s.filter((x) => x.parenArgmaxCount === c + 1).length / s.length,
+    ),
   };
 }
 
 /**
- * One row per n (ascending) and a pooled "all" row, with percentile bootstrap intervals.
+ * One row per n (ascending) and a pooled "all" row: accuracies with exact binomial intervals
+ * (Clopper–Pearson by default), the mean logit difference with a percentile bootstrap interval.
  *
  * @example
  * summarizeScores(scores, { bootstrap: { samples: 1000, seed: 0 } }).find((r) => r.group === "all")!.accuracy;
  */
-export function summarizeScores(
-  scores: PromptScore[],
-  opts: { bootstrap?: BootstrapOptions } = {},
-): MetricSummaryRow[] {
-  const boot = opts.bootstrap ?? {};
+export function summarizeScores(scores: PromptScore[], opts: SummaryOptions = {}): MetricSummaryRow[] {
   const ns = [...new Set(scores.map((s) => s.n))].sort((a, b) => a - b);
   const rows = ns.map((n) =>
     summarizeGroup(
       `n=${n}`,
       n,
       scores.filter((s) => s.n === n),
-      boot,
+      opts,
     ),
   );
-  rows.push(summarizeGroup("all", null, scores, boot));
+  rows.push(summarizeGroup("all", null, scores, opts));
   return rows;
 }
 

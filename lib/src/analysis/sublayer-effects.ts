@@ -40,10 +40,19 @@ import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
  * - "all-positions": one [d_model] vector per hook, the mean over every position of every
  *   reference prompt;
  * - "per-position-same-length": a [pos, d_model] mean per hook over the reference prompts with the
- *   clean prompt's token count (a length no reference prompt has falls back to "all-positions").
+ *   clean prompt's token count (a length no reference prompt has falls back to "all-positions");
+ *   on a template where length fixes n, this mean keeps the count;
+ * - "right-aligned-all-lengths": a [pos, d_model] mean per hook over the reference prompts of
+ *   every length, aligned from the right (the last position averages every prompt's last
+ *   position, and so on): position-specific, but pooled over every n, so it does not carry the
+ *   count. Positions further from the end than the longest reference fall back to "all-positions".
  */
-export type MeanAblationBasis = "all-positions" | "per-position-same-length";
-export const MEAN_ABLATION_BASES: MeanAblationBasis[] = ["all-positions", "per-position-same-length"];
+export type MeanAblationBasis = "all-positions" | "per-position-same-length" | "right-aligned-all-lengths";
+export const MEAN_ABLATION_BASES: MeanAblationBasis[] = [
+  "all-positions",
+  "per-position-same-length",
+  "right-aligned-all-lengths",
+];
 
 export type SublayerMethod = "zero-ablation" | "mean-ablation" | "denoising" | "noising" | "dla";
 export const SUBLAYER_METHODS: SublayerMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising", "dla"];
@@ -139,6 +148,8 @@ export interface SublayerPromptValue {
 export interface SublayerEffectsResult {
   rows: SublayerEffectRow[];
   perPrompt: SublayerPromptValue[];
+  /** Each pair's clean and corrupted LD (indexed like `pairs`): with `perPrompt`, enough to recompute any effect on a subset. */
+  promptBaseline: { prompt: number; n: number; clean: number; corrupted: number }[];
   /** Mean LD of the clean and (when given) corrupted runs per n and pooled. */
   baseline: { group: string; n: number | null; count: number; cleanLogitDiff: number; corruptedLogitDiff: number }[];
   metadata: {
@@ -156,6 +167,8 @@ export interface SublayerEffectsResult {
 }
 
 const MEAN_NOTES: Record<MeanAblationBasis, string> = {
+  "right-aligned-all-lengths":
+    "LD(clean) − LD(clean, sub-layer output set to its mean at the same distance from the end over the reference prompts of every length) [logits]",
   "all-positions":
     "LD(clean) − LD(clean, sub-layer output set to its mean over every position of every reference prompt) [logits]",
   "per-position-same-length":
@@ -242,7 +255,11 @@ export async function referenceMeans(
   for (const T of lengths) {
     const s = sums.get(T);
     if (meanOver === "all-positions") means.set(T, overallMeans);
-    else if (!s) {
+    else if (meanOver === "right-aligned-all-lengths") {
+      const m = new Map(hooks.map((h) => [h, rightAlignedMean(sums, counts, h, T, overallMeans.get(h)!.data)]));
+      if ([...sums.keys()].every((T2) => T2 < T)) fallbackLengths.push(T);
+      means.set(T, m);
+    } else if (!s) {
       means.set(T, overallMeans);
       fallbackLengths.push(T);
     } else {
@@ -263,6 +280,36 @@ export async function referenceMeans(
     }
   }
   return { means, fallbackLengths };
+}
+
+/**
+ * [T, d_model] mean of one hook aligned from the right over the reference sums of every length:
+ * position p of a length-T prompt averages position T2 − (T − p) of every reference of length T2
+ * that has it; positions no reference reaches take the all-positions mean `fallback` [d_model].
+ */
+function rightAlignedMean(
+  sums: Map<number, Map<string, Float64Array>>,
+  counts: Map<number, number>,
+  hook: string,
+  T: number,
+  fallback: Float32Array,
+): Tensor {
+  const D = fallback.length;
+  const out = new Float32Array(T * D); // [pos, d_model]
+  for (let p = 0; p < T; p++) {
+    const fromEnd = T - p; // 1 = the last position
+    const acc = new Float64Array(D);
+    let c = 0;
+    for (const [T2, byHook] of sums) {
+      if (T2 < fromEnd) continue;
+      const v = byHook.get(hook)!; // [T2 * d_model]
+      const off = (T2 - fromEnd) * D;
+      for (let d = 0; d < D; d++) acc[d] += v[off + d];
+      c += counts.get(T2)!;
+    }
+    for (let d = 0; d < D; d++) out[p * D + d] = c ? acc[d] / c : fallback[d];
+  }
+  return new Tensor(out, [T, D], ["pos", "d_model"]);
 }
 
 /** The options with their defaults, checked against the inputs. */
@@ -352,6 +399,7 @@ export async function sublayerEffects(
   return {
     rows,
     perPrompt,
+    promptBaseline: ns.map((n, i) => ({ prompt: i, n, clean: ldClean[i], corrupted: ldCorrupted[i] })),
     baseline: groups.map((g) => ({
       group: g.group,
       n: g.n,

@@ -1,0 +1,186 @@
+/**
+ * Position × layer activation patching, as TransformerLens' `get_act_patch_resid_pre` /
+ * `get_act_patch_attn_out` / `get_act_patch_mlp_out` (by position): for every layer, component and
+ * position, patch that one [d_model] vector from the clean run into the corrupted run (denoising)
+ * or from the corrupted run into the clean run (noising), and report the fraction of the clean −
+ * corrupted logit-difference gap restored / destroyed (ratio of sums over the prompts of a length).
+ *
+ * Positions index the token row as fed. Interventions index the PADDED row (left padding), so the
+ * grid runs on same-length batches only (`lengthBatches`): there a position is the same token in
+ * every prompt of the batch. Clean and corrupted prompts of a pair must have the same length.
+ */
+import type { HookedLlama } from "../runtime/hooked-llama";
+import { InputError } from "../core/errors";
+import type { Tensor } from "../core/tensor";
+import { ParenRunTokens } from "../task/paren-tokens";
+import { logitDiffFor } from "./metrics";
+import { PromptPair, batchCounterfactuals, checkPromptPairs, lengthBatches, modelParens } from "./study";
+import { patchFrom, sweep } from "./sweep";
+
+/** The residual-stream component patched at one position. */
+export type GridComponent = "resid_pre" | "attn_out" | "mlp_out";
+export const GRID_COMPONENTS: GridComponent[] = ["resid_pre", "attn_out", "mlp_out"];
+
+export interface PatchingGridOptions {
+  /**
+   * Components
+   *
+   * Which hooks to patch: `blocks.L.hook_resid_pre`, `blocks.L.hook_attn_out`, `blocks.L.hook_mlp_out`.
+   *
+   * @default ["resid_pre", "attn_out", "mlp_out"]
+   */
+  components?: GridComponent[];
+  /**
+   * Direction
+   *
+   * "denoising": corrupted run, one clean vector patched in (fraction of the gap restored);
+   * "noising": clean run, one corrupted vector patched in (fraction destroyed).
+   *
+   * @default "denoising"
+   */
+  direction?: "denoising" | "noising";
+  /**
+   * Counterfactual
+   *
+   * The token the label is compared against: the clean run's strongest wrong run, or the corrupted label.
+   *
+   * @default "strongest-wrong"
+   */
+  counterfactual?: "strongest-wrong" | "corrupted-label";
+  /**
+   * Batch size
+   *
+   * Pairs per forward pass (a batch holds pairs of one token count).
+   *
+   * @default 32
+   */
+  batchSize?: number;
+  /**
+   * Paren-run tokens
+   *
+   * @default looked up through the model's tokenizer
+   */
+  parens?: ParenRunTokens;
+}
+
+export interface PatchingGridRow {
+  component: GridComponent;
+  layer: number;
+  /** Token index in the prompt (0 = BOS when the tokenizer adds one). */
+  position: number;
+  /** position − length: −1 is the last token (the predicting position). */
+  fromEnd: number;
+  /** Prompt length (tokens) of this group of pairs. */
+  length: number;
+  /** The counts n of the clean prompts of this length, e.g. "3". */
+  ns: string;
+  count: number;
+  /** Fraction of the clean − corrupted gap restored (denoising) or destroyed (noising): ratio of sums. */
+  fraction: number;
+}
+
+export interface PatchingGridResult {
+  rows: PatchingGridRow[];
+  metadata: { direction: "denoising" | "noising"; components: GridComponent[]; counterfactual: string; note: string };
+}
+
+interface GridSite {
+  component: GridComponent;
+  layer: number;
+  position: number;
+}
+
+/**
+ * The position × layer patching grid of `pairs` (same-length clean/corrupted pairs).
+ *
+ * @example
+ * const grid = await patchingGrid(model, pairs.filter((p) => p.clean.n === 3));
+ * grid.rows.filter((r) => r.component === "resid_pre" && r.fromEnd === -1); // the last position, by layer
+ */
+export async function patchingGrid(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  opts: PatchingGridOptions = {},
+): Promise<PatchingGridResult> {
+  checkPromptPairs(pairs, model.config.vocabSize);
+  const components = opts.components ?? GRID_COMPONENTS;
+  const direction = opts.direction ?? "denoising";
+  const counterfactual = opts.counterfactual ?? "strongest-wrong";
+  const parens = opts.parens ?? modelParens(model);
+  for (const [i, p] of pairs.entries())
+    if (!p.corrupted || p.corrupted.promptIds.length !== p.clean.promptIds.length)
+      throw new InputError(`patchingGrid: pair ${i} needs a corrupted prompt of the clean prompt's length`, {
+        field: "pairs",
+      });
+  const L = model.config.numLayers;
+  const hook = (c: GridComponent, l: number) => `blocks.${l}.hook_${c}`;
+  const names = components.flatMap((c) => Array.from({ length: L }, (_, l) => hook(c, l)));
+  const ldClean = new Float64Array(pairs.length);
+  const ldCorrupted = new Float64Array(pairs.length);
+  const sums = new Map<string, { site: GridSite; T: number; pa: number; cl: number; co: number; idx: number[] }>();
+  for (const batch of lengthBatches(pairs, (p) => p.clean.promptIds.length, opts.batchSize ?? 32)) {
+    const T = batch.length;
+    const sites = gridSites(components, L, T);
+    const patched = await sweep(model, {
+      promptCount: pairs.length,
+      batches: [batch],
+      sites,
+      prepare: async ({ indices }) => {
+        const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
+        const corruptedIds = indices.map((i) => pairs[i].corrupted!.promptIds);
+        const clean = await model.runWithCache(cleanIds, { names, logitsAt: "last" });
+        const corrupted = await model.runWithCache(corruptedIds, { names, logitsAt: "last" });
+        const correct = indices.map((i) => pairs[i].clean.labelId);
+        const cf = batchCounterfactuals(clean.logits, pairs, indices, counterfactual, parens);
+        const metric = (logits: Tensor) => logitDiffFor(logits, correct, cf);
+        metric(clean.logits).forEach((v, b) => (ldClean[indices[b]] = v));
+        metric(corrupted.logits).forEach((v, b) => (ldCorrupted[indices[b]] = v));
+        return { cleanIds, corruptedIds, clean, corrupted, metric };
+      },
+      edit: (s, _b, c) => {
+        const where = { positions: [s.position] };
+        return direction === "denoising"
+          ? { input: c.corruptedIds, interventions: [patchFrom(hook(s.component, s.layer), c.clean.cache, where)] }
+          : { input: c.cleanIds, interventions: [patchFrom(hook(s.component, s.layer), c.corrupted.cache, where)] };
+      },
+      metric: (logits, _s, _b, c) => c.metric(logits),
+    });
+    sites.forEach((site, k) => {
+      const key = `${T}|${site.component}|${site.layer}|${site.position}`;
+      const acc = sums.get(key) ?? { site, T, pa: 0, cl: 0, co: 0, idx: [] };
+      for (const i of batch.indices) {
+        acc.pa += patched[k][i];
+        acc.cl += ldClean[i];
+        acc.co += ldCorrupted[i];
+        acc.idx.push(i);
+      }
+      sums.set(key, acc);
+    });
+  }
+  const rows: PatchingGridRow[] = [...sums.values()].map(({ site, T, pa, cl, co, idx }) => ({
+    ...site,
+    fromEnd: site.position - T,
+    length: T,
+    ns: [...new Set(idx.map((i) => pairs[i].clean.n))].sort((a, b) => a - b).join(","),
+    count: idx.length,
+    fraction: direction === "denoising" ? (pa - co) / (cl - co) : (cl - pa) / (cl - co),
+  }));
+  return {
+    rows,
+    metadata: {
+      direction,
+      components,
+      counterfactual,
+      note: "positions index the token row; batches hold pairs of one length, so a position is the same token in every prompt of a batch",
+    },
+  };
+}
+
+/** Every (component, layer, position) of a length-T prompt, in that order. */
+function gridSites(components: GridComponent[], L: number, T: number): GridSite[] {
+  return components.flatMap((component) =>
+    Array.from({ length: L }, (_, layer) =>
+      Array.from({ length: T }, (_, position) => ({ component, layer, position })),
+    ).flat(),
+  );
+}
