@@ -11,7 +11,7 @@
  *     last position) ("helps" when positive), and activation patching of its hook_z from the clean
  *     run into the corrupted one, (LD(patched) − LD(corrupted)) / (LD(clean) − LD(corrupted)).
  * Heads are ranked by |r| of the counting criterion. Which heads count, promote, help or hurt is
- * decided in one place, findings.ts (`isCountingHead`, `countingHeadList`, `causalRole`), by the
+ * decided in one place, findings/counting.ts (`isCountingHead`, `countingHeadList`, `causalRole`), by the
  * `rule` this analysis returns: thresholds plus the method inputs that decide the verdict (the
  * uniform-attention baseline r and the causal threshold from the clean logit differences).
  */
@@ -273,7 +273,7 @@ export interface HeadSummary {
   headLogitDiff: number;
 }
 
-/** The rule that classifies heads (findings.ts `CountingFindingOptions` fits it): pass it to countingFinding. */
+/** The rule that classifies heads (findings/counting.ts `CountingFindingOptions` fits it): pass it to countingFinding. */
 export interface CountingRule {
   countingThreshold: number;
   promoteThreshold: number;
@@ -783,7 +783,7 @@ export function uniformAttentionBaseline(
 
 /**
  * Run the three counting-head analyses over prompts (or clean/corrupted pairs), and return the
- * rule (thresholds, uniform baseline, causal threshold) that classifies the heads in findings.ts.
+ * rule (thresholds, uniform baseline, causal threshold) that classifies the heads in findings/counting.ts.
  *
  * @example
  * const res = await countingHeads(model, prompts, { reference, methods: ["zero", "mean"], causalPerN: 30 });

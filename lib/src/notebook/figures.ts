@@ -496,7 +496,7 @@ export function intervalBand(series: IntervalSeries, opts: IntervalBandOptions):
   ];
 }
 
-/** What `showFinding` reads of a Finding (analysis/findings.ts). */
+/** What `showFinding` reads of a Finding (analysis/findings/). */
 export interface FindingText {
   verdict: string;
   summary: string;
