@@ -9,7 +9,6 @@
  * Same tokenizer + seed → byte-identical files. Notebooks on another model regenerate the prompts
  * in memory with generateDataset(tokenizer, ...) instead of reading these files.
  */
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
@@ -18,6 +17,7 @@ import { PROMPT_TEMPLATES, TemplateName } from "../../lib/src/task/prompt-templa
 import { generateDataset } from "../../lib/src/task/prompts";
 import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
 import { toJsonl } from "../../lib/src/task/prompts-jsonl";
+import { fileSha256 } from "../../lib/src/notebook/study-setup";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,10 +44,7 @@ const ns = [1, 2, 3, 4];
 const tok = loadTokenizer(model);
 const parens = parenRunTokens(tok);
 fs.mkdirSync(out, { recursive: true });
-const tokenizerSha = crypto
-  .createHash("sha256")
-  .update(fs.readFileSync(path.join(model, "tokenizer.json")))
-  .digest("hex");
+const tokenizerSha = fileSha256(path.join(model, "tokenizer.json"));
 
 const manifest: Record<string, unknown> = {
   seed,

@@ -12,15 +12,15 @@
  * the screenshot, shuts JupyterLab down. Exits 1 when no rendered figure appears
  * (e.g. the notebook has not been executed, or is untrusted and shows only its PNG fallback).
  */
-import { spawn, type ChildProcess } from "child_process";
+import { spawn } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { chromium, type Browser } from "playwright-core";
 import { chromiumPath } from "../../lib/src/notebook/plot";
 import { writeFileAtomic } from "../../lib/src/notebook/env";
+import { freePort, stopServer, waitForServer } from "./lab-server";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const JUPYTER = path.join(ROOT, ".venv", "bin", "jupyter");
@@ -40,42 +40,6 @@ function parseArgs(argv: string[]): { notebook: string; out: string } {
   if (!fs.existsSync(notebook)) throw new Error(`notebook not found: ${notebook}`);
   if (!fs.existsSync(JUPYTER)) throw new Error(`${JUPYTER} not found: run \`bash scripts/setup.sh\` first`);
   return { notebook, out };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForServer(base: string, token: string, server: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + SERVER_START_MS;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`JupyterLab exited with code ${server.exitCode}:\n${log()}`);
-    try {
-      const res = await fetch(`${base}/api/status`, { headers: { Authorization: `token ${token}` } });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`JupyterLab did not answer within ${SERVER_START_MS / 1000} s:\n${log()}`);
-}
-
-async function stopServer(base: string, token: string, server: ChildProcess): Promise<void> {
-  if (server.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => server.once("exit", () => resolve()));
-  // The API shutdown also shuts the kernels the opened notebook started.
-  await fetch(`${base}/api/shutdown`, { method: "POST", headers: { Authorization: `token ${token}` } }).catch(() => undefined);
-  const timer = setTimeout(() => server.kill("SIGTERM"), 15_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function main(): Promise<number> {
@@ -115,7 +79,7 @@ async function main(): Promise<number> {
   let browser: Browser | null = null;
   try {
     console.log(`JupyterLab on ${base} (root ${path.relative(ROOT, path.dirname(notebook)) || "."})`);
-    await waitForServer(base, token, server, tail);
+    await waitForServer(base, token, server, tail, SERVER_START_MS);
     browser = await chromium.launch({
       executablePath: chromiumPath(),
       headless: true,

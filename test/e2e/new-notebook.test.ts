@@ -12,18 +12,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { chromium, type Browser } from "playwright-core";
 import { chromiumPath } from "../../lib/src";
-import { startLab, type Lab } from "../helpers/jupyter-lab";
+import { startLab, tslabSkipReason, type Lab } from "../helpers/jupyter-lab";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 const NAME = "05-from-template";
 
-function tslabRegistered(): boolean {
-  if (!fs.existsSync(PYTHON)) return false;
-  const r = spawnSync(PYTHON, ["-m", "jupyter", "kernelspec", "list"], { encoding: "utf8" });
-  return r.status === 0 && /^\s*tslab\s/m.test(r.stdout);
-}
-const skip = tslabRegistered() ? false : "no venv with the tslab kernel: run `bash scripts/setup.sh`";
+const skip = tslabSkipReason();
 
 interface Output {
   output_type: string;

@@ -6,18 +6,14 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { tslabSkipReason } from "../helpers/jupyter-lab";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 const RUNNER = path.join(ROOT, "scripts", "notebooks", "run_notebooks.py");
 const FIXTURES = path.join(ROOT, "test", "fixtures", "notebooks");
 
-function tslabRegistered(): boolean {
-  if (!fs.existsSync(PYTHON)) return false;
-  const r = spawnSync(PYTHON, ["-m", "jupyter", "kernelspec", "list"], { encoding: "utf8" });
-  return r.status === 0 && /^\s*tslab\s/m.test(r.stdout);
-}
-const skip = tslabRegistered() ? false : "no venv with the tslab kernel: run `bash scripts/setup.sh`";
+const skip = tslabSkipReason();
 
 interface Output {
   output_type: string;

@@ -2,27 +2,27 @@
  * A throw-away JupyterLab for browser tests: `npm run lab`'s script (the project's lab settings)
  * on a free localhost port with a known token, rooted at `dir`; stop() shuts it and its kernels.
  */
-import { spawn } from "child_process";
-import * as net from "net";
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
+import { freePort, stopServer, waitForServer } from "../../scripts/notebooks/lab-server";
 
 const ROOT = path.resolve(__dirname, "../..");
+const PYTHON = path.join(ROOT, ".venv", "bin", "python");
+
+/** A skip reason for tests that need the venv's Jupyter with the tslab kernel, or false when it is there. */
+export function tslabSkipReason(): string | false {
+  const r = fs.existsSync(PYTHON)
+    ? spawnSync(PYTHON, ["-m", "jupyter", "kernelspec", "list"], { encoding: "utf8" })
+    : null;
+  const registered = r !== null && r.status === 0 && /^\s*tslab\s/m.test(r.stdout);
+  return registered ? false : "no venv with the tslab kernel: run `bash scripts/setup.sh`";
+}
 
 export interface Lab {
   base: string; // http://127.0.0.1:PORT
   token: string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts scripts/notebooks/lab.sh rooted at `dir` and waits (up to 60 s) until it answers. */
@@ -45,18 +45,12 @@ export async function startLab(dir: string, workspaces: string): Promise<Lab> {
     { stdio: "ignore" },
   );
   const base = `http://127.0.0.1:${port}`;
-  const auth = { headers: { Authorization: `token ${token}` } };
-  const stop = async () => {
-    await fetch(`${base}/api/shutdown`, { method: "POST", ...auth }).catch(() => undefined);
-    lab.kill("SIGTERM");
-  };
-  for (let i = 0; i < 120; i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    const ok = await fetch(`${base}/api/status`, auth)
-      .then((r) => r.ok)
-      .catch(() => false);
-    if (ok) return { base, token, stop };
+  const stop = () => stopServer(base, token, lab);
+  try {
+    await waitForServer(base, token, lab, () => "(lab.sh output not captured)", 60_000);
+  } catch (e) {
+    await stop();
+    throw e;
   }
-  await stop();
-  throw new Error("JupyterLab did not answer within 60 s");
+  return { base, token, stop };
 }

@@ -24,18 +24,20 @@ const tok = (folder: string) => ({ tokenizer: fs.existsSync(path.join(folder, "t
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ckpt-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** The committed fixture checkpoints, each with an HF golden (scripts/golden/). */
+const FIXTURE_CHECKPOINTS = [
+  "tiny-f32",
+  "tiny-gqa",
+  "tiny-tied",
+  "tiny-bf16",
+  "tiny-sharded",
+  "tiny-rope-linear",
+  "tiny-tok",
+  "codellama-shrunk",
+];
+
 test("every committed fixture checkpoint loads and validates", async () => {
-  const names = [
-    "tiny-f32",
-    "tiny-gqa",
-    "tiny-tied",
-    "tiny-bf16",
-    "tiny-sharded",
-    "tiny-rope-linear",
-    "tiny-tok",
-    "codellama-shrunk",
-  ];
-  for (const name of names) {
+  for (const name of FIXTURE_CHECKPOINTS) {
     const ck = await loadCheckpoint(path.join(FIXTURES, name), tok(path.join(FIXTURES, name)));
     assert.equal(ck.config.numLayers, 2, name);
     assert.equal(ck.weights.has("lm_head.weight"), !ck.config.tieWordEmbeddings, name);
@@ -243,17 +245,7 @@ test(
 const GOLDEN = path.join(__dirname, "..", "fixtures/golden");
 
 test("HF goldens: inputs match their JSON, text prompts match the TS tokenizer, unpadded rows match the float64 reference", async () => {
-  const names = [
-    "tiny-f32",
-    "tiny-gqa",
-    "tiny-tied",
-    "tiny-bf16",
-    "tiny-sharded",
-    "tiny-rope-linear",
-    "tiny-tok",
-    "codellama-shrunk",
-  ];
-  for (const name of names) {
+  for (const name of FIXTURE_CHECKPOINTS) {
     const info = JSON.parse(fs.readFileSync(path.join(GOLDEN, `random-${name}.json`), "utf8"));
     const g = SafetensorsFile.open(path.join(GOLDEN, `random-${name}.safetensors`));
     const ids = info.input_ids as number[][];
