@@ -1,7 +1,7 @@
 """Golden outputs of Hugging Face transformers on the fixture checkpoints.
 
 For each test/fixtures/checkpoints/<name>/ (written by write-fixture-checkpoints.ts) this runs
-LlamaForCausalLM (attn_implementation="eager", float32 — BF16 weights are upcast exactly) on a
+AutoModelForCausalLM (attn_implementation="eager", float32 — BF16 weights are upcast exactly) on a
 fixed left-padded batch and writes
   test/fixtures/golden/random-<name>.safetensors  (all float32)
   test/fixtures/golden/random-<name>.json         (inputs as lists + what every tensor holds)
@@ -14,7 +14,7 @@ import os
 import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
-from transformers import LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 import transformers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,7 +57,8 @@ def prompts_for(folder: str) -> tuple[list[list[int]], list[str] | None]:
 @torch.no_grad()
 def golden(name: str) -> None:
     folder = os.path.join(CKPTS, name)
-    model = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+    arch = type(model).__name__
     model.eval()
     seqs, texts = prompts_for(folder)
     ids, mask = left_pad(seqs)
@@ -91,7 +92,7 @@ def golden(name: str) -> None:
     save_file(tensors, os.path.join(OUT, f"random-{name}.safetensors"), metadata={"checkpoint": name})
     info = {
         "checkpoint": f"test/fixtures/checkpoints/{name}",
-        "producer": f"transformers {transformers.__version__}, torch {torch.__version__}, LlamaForCausalLM, "
+        "producer": f"transformers {transformers.__version__}, torch {torch.__version__}, {arch}, "
                     "attn_implementation=eager, float32",
         "padding": "left",
         "pad_id": PAD_ID,

@@ -88,7 +88,9 @@ for (const name of names) {
     const V = config.vocabSize;
     const d = config.hiddenSize;
     const bpd = ["batch", "pos", "d_model"];
-    const normW = model.finalNormWeight.data;
+    const normW =
+      config.norm === "layer" ? model.getWeight("model.norm.weight").data : model.finalNormWeight.data;
+    const normB = config.norm === "layer" ? model.getWeight("model.norm.bias").data : null;
     for (let b = 0; b < B; b++) {
       const n = lengths[b];
       const start = P - n;
@@ -133,8 +135,9 @@ for (const name of names) {
           notThisPromptsRow,
         );
       }
+      // HF's last hidden state is the final norm's output: normalized · w (+ b for LayerNorm; Gemma: 1 + w)
       const normed = promptSlice(cache.get("ln_final.hook_normalized"), b, start, n).data.map(
-        (x, i) => x * normW[i % d],
+        (x, i) => x * normW[i % d] + (normB ? normB[i % d] : 0),
       );
       expectClose(
         `prompt ${b} hidden_states[${L}] vs ln_final.hook_normalized * norm weight`,

@@ -1,139 +1,45 @@
 /**
- * LlamaConfig: the fields of a Hugging Face `config.json` the runtime needs, parsed and checked.
- * Accepts configs written by transformers 4.x (`rope_theta` + `rope_scaling`, `torch_dtype`) and
- * 5.x (`rope_parameters`, `dtype`); CodeLlama-7b's config.json parses unchanged.
+ * LlamaConfig: the fields of a Hugging Face `config.json` the runtime needs, parsed and checked,
+ * for every supported decoder-only family (the name stays for compatibility; `architecture` says
+ * which): LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM, Starcoder2ForCausalLM,
+ * GemmaForCausalLM. The family is chosen from `architectures` (or `model_type`); its own fields
+ * are parsed in families/<family>.ts, the rotary settings in rope.ts. Accepts configs written by
+ * transformers 4.x (`rope_theta` + `rope_scaling`, `torch_dtype`) and 5.x (`rope_parameters`,
+ * `dtype`); CodeLlama-7b's config.json parses unchanged.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../core/errors";
 import { kindText, pathKind } from "./path-kind";
 import { duplicateKeyText, findDuplicateKey } from "./json-text";
+import { bool, describe, fail, Json, positiveInt } from "./config-fields";
+import { parseRope, RopeScaling, ropeScalingToJson } from "./rope";
+import { ArchitectureFeatures, FAMILIES, FamilySpec } from "./families";
 
-export interface LlamaConfig {
-  architecture: string; // "LlamaForCausalLM"
+export { CONFIG_LIMITS } from "./config-fields";
+export type { RopeScaling } from "./rope";
+export type { ArchitectureFeatures } from "./families";
+
+export interface LlamaConfig extends ArchitectureFeatures {
+  architecture: string; // "LlamaForCausalLM", "Qwen2ForCausalLM", ...
   hiddenSize: number; // d_model
   intermediateSize: number; // d_mlp
   numLayers: number;
   numHeads: number;
   numKvHeads: number; // = numHeads when absent (no GQA)
-  headDim: number; // hiddenSize / numHeads unless head_dim given
+  headDim: number; // hiddenSize / numHeads unless head_dim given (Gemma: 256)
+  /** the norm's epsilon (rms_norm_eps; Starcoder2's norm_epsilon) */
   rmsNormEps: number;
   ropeTheta: number; // default 10000
-  ropeScaling: null | { type: "linear"; factor: number };
+  ropeScaling: RopeScaling | null;
   tieWordEmbeddings: boolean;
   vocabSize: number;
   maxPositionEmbeddings: number;
   torchDtype?: string;
 }
 
-const SUPPORTED_ARCHITECTURE = "LlamaForCausalLM";
-
-type Json = Record<string, unknown>;
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return `array ${JSON.stringify(v).slice(0, 60)}`;
-  if (typeof v === "string") return `string ${JSON.stringify(v)}`;
-  if (typeof v === "object") return "object";
-  return `${typeof v} ${String(v)}`;
-}
-
-function fail(file: string, field: string, expected: string, got: unknown): never {
-  throw new ConfigError(`${file}: field "${field}" must be ${expected}, got ${describe(got)}`, { file, field });
-}
-
-/**
- * Upper bounds of the sizes: far above any published Llama (405B: 126 layers, d_model 16384,
- * vocab 128256), low enough that a lying config fails here at once instead of stalling while
- * lists of expected tensors (9 per layer) or messages are built.
- */
-export const CONFIG_LIMITS: Record<string, number> = {
-  hidden_size: 1 << 17,
-  intermediate_size: 1 << 20,
-  num_hidden_layers: 4096,
-  num_attention_heads: 4096,
-  num_key_value_heads: 4096,
-  head_dim: 1 << 14,
-  vocab_size: 1 << 23,
-  max_position_embeddings: 1 << 27,
-};
-
-function positiveInt(obj: Json, field: string, file: string, fallback?: number): number {
-  const v = obj[field];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw new ConfigError(`${file}: required field "${field}" is missing (expected a positive integer)`, {
-      file,
-      field,
-    });
-  }
-  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) fail(file, field, "a positive integer", v);
-  const max = CONFIG_LIMITS[field];
-  if (max !== undefined && v > max) fail(file, field, `a positive integer at most ${max}`, v);
-  return v;
-}
-
-function positiveNumber(obj: Json, field: string, file: string, fallback: number): number {
-  const v = obj[field];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) fail(file, field, "a positive number", v);
-  return v;
-}
-
-function bool(obj: Json, field: string, file: string, fallback: boolean): boolean {
-  const v = obj[field];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== "boolean") fail(file, field, "a boolean", v);
-  return v;
-}
-
-const ROPE_TYPES = '"default" (or null) and "linear"';
-
-/** One rope object ({rope_type | type, factor}) → scaling; `field` names it in errors. */
-function parseRopeObject(rs: unknown, field: string, file: string): LlamaConfig["ropeScaling"] {
-  if (rs === undefined || rs === null) return null;
-  if (typeof rs !== "object" || Array.isArray(rs))
-    fail(file, field, 'null or an object {"rope_type": "default" | "linear", ...}', rs);
-  const s = rs as Json;
-  const kind = s.rope_type ?? s.type;
-  if (kind === "default" || (kind === undefined && field === "rope_parameters")) return null;
-  if (kind !== "linear") {
-    const got = typeof kind === "string" ? JSON.stringify(kind) : describe(kind);
-    throw new ConfigError(
-      `${file}: ${field} has rope type ${got}; supported rope types are ${ROPE_TYPES} (written "rope_type", or "type" in transformers 4.x)`,
-      { file, field },
-    );
-  }
-  const factor = s.factor;
-  if (typeof factor !== "number" || !Number.isFinite(factor) || factor <= 0)
-    fail(file, `${field}.factor`, "a positive number", factor);
-  return { type: "linear", factor };
-}
-
-/**
- * rope_scaling (transformers 4.x) and/or rope_parameters (5.x): only default and linear scaling
- * are implemented. When both are given, transformers 5 reads rope_scaling first; here the two
- * must agree (same scaling) or the config is refused, so no file is read two ways.
- */
-function parseRope(obj: Json, file: string): { theta: number; scaling: LlamaConfig["ropeScaling"] } {
-  let theta = positiveNumber(obj, "rope_theta", file, 10000);
-  const params = obj.rope_parameters;
-  if (params !== undefined && params !== null) {
-    if (typeof params !== "object" || Array.isArray(params)) fail(file, "rope_parameters", "an object or null", params);
-    const p = params as Json;
-    if (p.rope_theta !== undefined) theta = positiveNumber(p, "rope_theta", file, theta);
-  }
-  const fromScaling = parseRopeObject(obj.rope_scaling, "rope_scaling", file);
-  const fromParams = parseRopeObject(params, "rope_parameters", file);
-  const both = obj.rope_scaling !== undefined && obj.rope_scaling !== null && params !== undefined && params !== null;
-  if (both && JSON.stringify(fromScaling) !== JSON.stringify(fromParams)) {
-    throw new ConfigError(
-      `${file}: rope_scaling (${JSON.stringify(fromScaling ?? "default")}) and rope_parameters (${JSON.stringify(fromParams ?? "default")}) disagree; keep one of them`,
-      { file, field: "rope_scaling" },
-    );
-  }
-  return { theta, scaling: fromScaling ?? fromParams };
-}
+/** The supported architectures (HF `architectures` values). */
+export const SUPPORTED_ARCHITECTURES = FAMILIES.map((f) => f.architecture);
 
 /**
  * Parse and validate a config.json object; `file` names it in error messages. Throws ConfigError.
@@ -147,72 +53,60 @@ export function parseLlamaConfig(json: unknown, file: string): LlamaConfig {
     throw new ConfigError(`${file}: expected a JSON object, got ${describe(json)}`, { file });
   }
   const obj = json as Json;
-  checkArchitecture(obj, file);
-  const sizes = parseSizes(obj, file);
-  const rmsNormEps = positiveNumber(obj, "rms_norm_eps", file, 1e-6);
-  const rope = parseRope(obj, file);
-  const tieWordEmbeddings = bool(obj, "tie_word_embeddings", file, false);
+  const family = familyOf(obj, file);
+  const { eps, tiedDefault, headDimDefault, ...features } = family.parse(obj, file);
+  const sizes = parseSizes(obj, file, headDimDefault);
+  const rope = parseRope(obj, file, sizes.maxPositionEmbeddings);
+  const tieWordEmbeddings = bool(obj, "tie_word_embeddings", file, tiedDefault);
 
   const dtype = obj.torch_dtype ?? obj.dtype;
   if (dtype !== undefined && dtype !== null && typeof dtype !== "string") fail(file, "torch_dtype", "a string", dtype);
 
   const config: LlamaConfig = {
-    architecture: SUPPORTED_ARCHITECTURE,
-    hiddenSize: sizes.hiddenSize,
-    intermediateSize: sizes.intermediateSize,
-    numLayers: sizes.numLayers,
-    numHeads: sizes.numHeads,
-    numKvHeads: sizes.numKvHeads,
-    headDim: sizes.headDim,
-    rmsNormEps,
+    architecture: family.architecture,
+    ...sizes,
+    rmsNormEps: eps,
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
     tieWordEmbeddings,
-    vocabSize: sizes.vocabSize,
-    maxPositionEmbeddings: sizes.maxPositionEmbeddings,
+    ...features,
   };
   if (typeof dtype === "string") config.torchDtype = dtype;
   return config;
 }
 
-/** architectures and/or model_type must say Llama; SiLU; no attention or MLP biases (the graph has none). */
-function checkArchitecture(obj: Json, file: string): void {
+/** The family named by `architectures` (first supported entry) and/or `model_type`; they must agree. */
+function familyOf(obj: Json, file: string): FamilySpec {
   const archs = obj.architectures;
+  const modelType = obj.model_type;
+  const supported = SUPPORTED_ARCHITECTURES.join(", ");
+  let family: FamilySpec | undefined;
   if (archs !== undefined && archs !== null) {
     if (!Array.isArray(archs) || archs.length === 0 || !archs.every((a) => typeof a === "string")) {
       fail(file, "architectures", "a non-empty array of strings", archs);
     }
-    if (!archs.includes(SUPPORTED_ARCHITECTURE)) {
+    family = FAMILIES.find((f) => archs.includes(f.architecture));
+    if (!family)
       throw new ConfigError(
-        `${file}: unsupported architecture ${JSON.stringify(archs)}; only ${SUPPORTED_ARCHITECTURE} is supported`,
+        `${file}: unsupported architecture ${JSON.stringify(archs)}; supported architectures are ${supported}`,
         { file, field: "architectures" },
       );
-    }
   }
-  const modelType = obj.model_type;
-  if (modelType !== undefined && modelType !== "llama") {
-    throw new ConfigError(`${file}: unsupported model_type ${describe(modelType)}; only "llama" is supported`, {
-      file,
-      field: "model_type",
-    });
+  if (modelType !== undefined) {
+    const byType = FAMILIES.find((f) => f.modelType === modelType);
+    if (!byType || (family && byType !== family))
+      throw new ConfigError(
+        `${file}: unsupported model_type ${describe(modelType)}${family ? ` for ${family.architecture}` : ""}; expected ${family ? `"${family.modelType}"` : FAMILIES.map((f) => `"${f.modelType}"`).join(", ")}`,
+        { file, field: "model_type" },
+      );
+    family = byType;
   }
-  if ((archs === undefined || archs === null) && modelType === undefined) {
+  if (!family)
     throw new ConfigError(
-      `${file}: neither "architectures" nor "model_type" is given; expected ["${SUPPORTED_ARCHITECTURE}"] or "llama"`,
+      `${file}: neither "architectures" nor "model_type" is given; expected one of ${supported} (or its model_type)`,
       { file, field: "architectures" },
     );
-  }
-  const act = obj.hidden_act;
-  if (act !== undefined && act !== "silu") {
-    throw new ConfigError(`${file}: unsupported hidden_act ${describe(act)}; Llama uses "silu"`, {
-      file,
-      field: "hidden_act",
-    });
-  }
-  for (const f of ["attention_bias", "mlp_bias"]) {
-    if (bool(obj, f, file, false))
-      throw new ConfigError(`${file}: ${f}=true is not supported (expected false)`, { file, field: f });
-  }
+  return family;
 }
 
 type LlamaSizes = Pick<
@@ -228,7 +122,7 @@ type LlamaSizes = Pick<
 >;
 
 /** The sizes, with head_dim derived when absent and the head counts checked against each other. */
-function parseSizes(obj: Json, file: string): LlamaSizes {
+function parseSizes(obj: Json, file: string, headDimDefault?: number): LlamaSizes {
   const hiddenSize = positiveInt(obj, "hidden_size", file);
   const intermediateSize = positiveInt(obj, "intermediate_size", file);
   const numLayers = positiveInt(obj, "num_hidden_layers", file);
@@ -238,8 +132,8 @@ function parseSizes(obj: Json, file: string): LlamaSizes {
   const maxPositionEmbeddings = positiveInt(obj, "max_position_embeddings", file, 2048);
 
   let headDim: number;
-  if (obj.head_dim !== undefined && obj.head_dim !== null) {
-    headDim = positiveInt(obj, "head_dim", file);
+  if ((obj.head_dim !== undefined && obj.head_dim !== null) || headDimDefault !== undefined) {
+    headDim = positiveInt(obj, "head_dim", file, headDimDefault);
   } else {
     if (hiddenSize % numHeads !== 0) {
       throw new ConfigError(
@@ -299,23 +193,26 @@ export function loadLlamaConfig(folder: string): LlamaConfig {
 
 /** The HF config.json fields for a LlamaConfig (used by random-checkpoint.ts to write one). */
 export function llamaConfigToJson(c: LlamaConfig): Record<string, unknown> {
+  const family = FAMILIES.find((f) => f.architecture === c.architecture);
+  if (!family) throw new ConfigError(`llamaConfigToJson: unsupported architecture ${JSON.stringify(c.architecture)}`);
+  const fields = family.toJson(c);
   const json: Record<string, unknown> = {
     architectures: [c.architecture],
-    model_type: "llama",
-    hidden_act: "silu",
+    model_type: family.modelType,
+    hidden_act: fields.hidden_act,
     hidden_size: c.hiddenSize,
     intermediate_size: c.intermediateSize,
     num_hidden_layers: c.numLayers,
     num_attention_heads: c.numHeads,
     num_key_value_heads: c.numKvHeads,
-    rms_norm_eps: c.rmsNormEps,
+    ...fields, // the family's (hidden_act keeps its place above)
     rope_theta: c.ropeTheta,
-    rope_scaling: c.ropeScaling ? { type: "linear", factor: c.ropeScaling.factor } : null,
+    rope_scaling: ropeScalingToJson(c.ropeScaling),
     tie_word_embeddings: c.tieWordEmbeddings,
     vocab_size: c.vocabSize,
     max_position_embeddings: c.maxPositionEmbeddings,
   };
-  if (c.headDim * c.numHeads !== c.hiddenSize) json.head_dim = c.headDim;
+  if (c.headDim * c.numHeads !== c.hiddenSize || c.architecture === "GemmaForCausalLM") json.head_dim = c.headDim;
   if (c.torchDtype !== undefined) json.torch_dtype = c.torchDtype;
   return json;
 }

@@ -8,6 +8,7 @@ import * as path from "path";
 import { CheckpointError } from "../core/errors";
 import { SafetensorsDtype, SafetensorsFile } from "./safetensors";
 import type { LlamaConfig } from "./config";
+import { architectureWeights } from "./expected-weights";
 import { duplicateKeyText, findDuplicateKey } from "./json-text";
 import { kindText, pathKind } from "./path-kind";
 
@@ -183,29 +184,9 @@ function checkNoTensorInTwoShards(
   }
 }
 
-/** Every Llama tensor name with its expected shape ([out, in] for projections, as HF stores them). */
+/** Every tensor name with its expected shape for the config's architecture (expected-weights.ts). */
 export function expectedLlamaWeights(config: LlamaConfig): Map<string, number[]> {
-  const d = config.hiddenSize;
-  const m = config.intermediateSize;
-  const qDim = config.numHeads * config.headDim;
-  const kvDim = config.numKvHeads * config.headDim;
-  const out = new Map<string, number[]>();
-  out.set("model.embed_tokens.weight", [config.vocabSize, d]);
-  for (let l = 0; l < config.numLayers; l++) {
-    const p = `model.layers.${l}`;
-    out.set(`${p}.input_layernorm.weight`, [d]);
-    out.set(`${p}.self_attn.q_proj.weight`, [qDim, d]);
-    out.set(`${p}.self_attn.k_proj.weight`, [kvDim, d]);
-    out.set(`${p}.self_attn.v_proj.weight`, [kvDim, d]);
-    out.set(`${p}.self_attn.o_proj.weight`, [d, qDim]);
-    out.set(`${p}.post_attention_layernorm.weight`, [d]);
-    out.set(`${p}.mlp.gate_proj.weight`, [m, d]);
-    out.set(`${p}.mlp.up_proj.weight`, [m, d]);
-    out.set(`${p}.mlp.down_proj.weight`, [d, m]);
-  }
-  out.set("model.norm.weight", [d]);
-  if (!config.tieWordEmbeddings) out.set("lm_head.weight", [config.vocabSize, d]);
-  return out;
+  return architectureWeights(config);
 }
 
 /**

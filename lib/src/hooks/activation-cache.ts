@@ -13,8 +13,10 @@ export interface CacheModelInfo {
   numLayers: number;
   numHeads: number;
   hiddenSize: number;
-  /** final RMSNorm weight [d_model] (applyLn multiplies by it) */
+  /** final RMSNorm weight [d_model] (applyLn multiplies by it; Gemma: 1 + w) */
   finalNormWeight: Float32Array;
+  /** "layer": the final norm is a LayerNorm (Starcoder2) and applyLnToStack refuses; default "rms" */
+  finalNorm?: "rms" | "layer";
   /** per-head output projection [head, d_head, d_model]: lets stackHeadResults work from hook_z */
   W_O?: (layer: number) => Tensor;
 }
@@ -294,6 +296,11 @@ export class ActivationCache {
         { field: "stack" },
       );
     }
+    if (this.model.finalNorm === "layer")
+      throw new InputError(
+        "applyLnToStack: this model's final norm is a LayerNorm (centred, with a bias): dividing by ln_final.hook_scale and multiplying by the weight would not reproduce it",
+        { field: "stack" },
+      );
     const scale = this.atPos("ln_final.hook_scale", opts.pos); // [batch, one]
     const w = this.model.finalNormWeight;
     const out = new Float32Array(stack.size);

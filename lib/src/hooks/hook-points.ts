@@ -38,6 +38,23 @@ const TOP_HOOKS: Record<string, string[]> = {
 
 const BLOCK_DIMS = new Map(BLOCK_HOOKS);
 
+/**
+ * What the hook vocabulary depends on: the layer count and, when given, the MLP's shape (a
+ * non-gated MLP has no mlp.hook_pre_linear, as TL's MLP) and the architecture (for messages).
+ */
+export type HookConfig = Pick<LlamaConfig, "numLayers"> & Partial<Pick<LlamaConfig, "mlp" | "architecture">>;
+
+/** Why a block hook of TL's vocabulary does not exist in this model, or undefined when it does. */
+function missingHookReason(local: string, config: HookConfig): string | undefined {
+  if (local === "mlp.hook_pre_linear" && config.mlp === "plain")
+    return (
+      `${config.architecture ?? "this model"} has a non-gated MLP (c_fc → activation → c_proj, TL's MLP), ` +
+      `so there is no up projection: mlp.hook_pre_linear exists only for gated MLPs; ` +
+      `use mlp.hook_pre (c_fc output, before the activation) or mlp.hook_post`
+    );
+  return undefined;
+}
+
 /** Hook names whose value exists only in graphs built with per-head results. */
 export function isHeadResultHook(name: string): boolean {
   return name.endsWith("attn.hook_result");
@@ -49,11 +66,12 @@ export function isHeadResultHook(name: string): boolean {
  * @example
  * hookNames(model.config).filter((n) => n.endsWith("hook_resid_post")); // ["blocks.0.hook_resid_post", ...]
  */
-export function hookNames(config: Pick<LlamaConfig, "numLayers">, opts: { withHeadResult?: boolean } = {}): string[] {
+export function hookNames(config: HookConfig, opts: { withHeadResult?: boolean } = {}): string[] {
   const withResult = opts.withHeadResult ?? true;
   const names = ["hook_embed"];
+  const blockHooks = BLOCK_HOOKS.filter(([h]) => missingHookReason(h, config) === undefined);
   for (let l = 0; l < config.numLayers; l++) {
-    for (const [h] of BLOCK_HOOKS) {
+    for (const [h] of blockHooks) {
       if (!withResult && h === "attn.hook_result") continue;
       names.push(`blocks.${l}.${h}`);
     }
@@ -95,7 +113,7 @@ export function suggestHookNames(name: string, valid: string[], n = 3): string[]
 }
 
 /** Throws HookNameError (with suggestions) unless `name` is a hook of this model. */
-export function validateHookName(name: string, config: Pick<LlamaConfig, "numLayers">): void {
+export function validateHookName(name: string, config: HookConfig): void {
   if (typeof name !== "string")
     throw new HookNameError(String(name), [], `a hook name must be a string, got ${typeof name}`);
   const { layer, local } = parseHookName(name);
@@ -103,12 +121,14 @@ export function validateHookName(name: string, config: Pick<LlamaConfig, "numLay
     const hint = hookNames(config).filter((n) => n.endsWith(`.${local}`));
     throw new HookNameError(name, [hint[hint.length - 1]], `layer ${layer} out of range 0..${config.numLayers - 1}`);
   }
+  const missing = layer !== null ? missingHookReason(local, config) : undefined;
+  if (missing) throw new HookNameError(name, [`blocks.${layer}.mlp.hook_pre`, `blocks.${layer}.mlp.hook_post`], missing);
   const ok = layer === null ? local in TOP_HOOKS : layer < config.numLayers && BLOCK_DIMS.has(local);
   if (!ok) throw new HookNameError(name, suggestHookNames(name, hookNames(config)));
 }
 
 /** Dimension names of a hook (validated). */
-export function hookDims(name: string, config: Pick<LlamaConfig, "numLayers">): string[] {
+export function hookDims(name: string, config: HookConfig): string[] {
   validateHookName(name, config);
   const { layer, local } = parseHookName(name);
   return (layer === null ? TOP_HOOKS[local] : BLOCK_DIMS.get(local)!).slice();
@@ -158,7 +178,7 @@ export type NameFilter = string[] | ((name: string) => boolean) | { prefix: stri
  */
 export function resolveNameFilter(
   filter: NameFilter,
-  config: Pick<LlamaConfig, "numLayers">,
+  config: HookConfig,
   opts: { withHeadResult?: boolean } = {},
 ): string[] {
   if (Array.isArray(filter)) {
@@ -257,7 +277,7 @@ export function actName(name: string, layer?: number, layerType?: string): strin
  */
 export function resolveActName(
   name: string,
-  config: Pick<LlamaConfig, "numLayers">,
+  config: HookConfig,
   layer?: number,
   layerType?: string,
 ): string {

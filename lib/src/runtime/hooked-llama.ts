@@ -7,7 +7,7 @@
  */
 import { ActivationCache } from "../hooks/activation-cache";
 import { LlamaConfig } from "../checkpoint/config";
-import { InputError, InterventionError } from "../core/errors";
+import { ConfigError, InputError, InterventionError } from "../core/errors";
 import { assertFinite } from "../core/finite";
 import { hookNames, isHeadResultHook, NameFilter, parseHookName, resolveNameFilter } from "../hooks/hook-points";
 import { applyInterventions, Intervention, validateIntervention } from "../hooks/interventions";
@@ -227,7 +227,8 @@ export class HookedLlama {
     const batch = toTokenBatch(input, this.tokenizer, { padding, addBos, padId });
     const V = this.config.vocabSize;
     const P = batch.ids[0].length;
-    if (P > this.config.maxPositionEmbeddings)
+    // dynamic NTK rope exists to run past max_position_embeddings (rotary.ts): no limit there
+    if (P > this.config.maxPositionEmbeddings && this.config.ropeScaling?.type !== "dynamic")
       throw new InputError(
         `Prompts of ${P} tokens (padded) are longer than the model's max_position_embeddings (${this.config.maxPositionEmbeddings}); shorten them or split the batch`,
         { field: "input" },
@@ -441,7 +442,8 @@ export class HookedLlama {
       numLayers: this.config.numLayers,
       numHeads: this.config.numHeads,
       hiddenSize: this.config.hiddenSize,
-      finalNormWeight: this.weights.get("model.norm.weight")!,
+      finalNormWeight: this.effectiveFinalNormWeight(),
+      finalNorm: this.config.norm === "layer" ? "layer" : "rms",
       W_O: (l) => this.perHeadWO(l), // read only: no copy
     });
   }
@@ -549,13 +551,35 @@ export class HookedLlama {
   }
 
   /**
-   * Final RMSNorm weight [d_model]. A copy: edit the model with `setWeight("model.norm.weight", ...)`.
+   * Final RMSNorm weight [d_model] as it multiplies ln_final.hook_normalized: model.norm.weight,
+   * or 1 + model.norm.weight for Gemma (as TransformerLens folds it). A copy: edit the model with
+   * `setWeight("model.norm.weight", ...)`. A LayerNorm model (Starcoder2) has no such weight (its
+   * final norm also centres and adds a bias): ConfigError, so analyses written for RMSNorm refuse it.
    *
    * @example
    * const w = model.finalNormWeight.data; // [d_model]
    */
   get finalNormWeight(): Tensor {
-    return this.getWeight("model.norm.weight");
+    if (this.config.norm === "layer")
+      throw new ConfigError(
+        `${this.config.architecture}'s final norm is a LayerNorm (x - mean, / scale, × weight + bias), not a scale and a weight; ` +
+          `analyses that apply the final RMSNorm by hand (logit lens, counting heads) do not support it`,
+        { field: "model.norm.weight" },
+      );
+    if (this.config.norm === "rms") return this.getWeight("model.norm.weight");
+    const w = this.effectiveFinalNormWeight().slice();
+    return new Tensor(w, [w.length], weightDims("model.norm.weight", 1));
+  }
+
+  /** model.norm.weight, plus 1 for Gemma's (1 + w) RMSNorm; cached until setWeight. */
+  private effectiveFinalNormWeight(): Float32Array {
+    const w = this.weights.get("model.norm.weight")!; // [d_model]
+    if (this.config.norm !== "rms_one_plus") return w;
+    return this.derivedTensor("finalNormWeight", () => {
+      const out = new Float32Array(w.length);
+      for (let i = 0; i < w.length; i++) out[i] = w[i] + 1;
+      return new Tensor(out, [w.length], ["d_model"]);
+    }).data;
   }
 
   /** W_O(layer) without the copy, for read-only use inside the library (cached until setWeight). */

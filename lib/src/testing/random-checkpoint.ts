@@ -10,7 +10,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { LlamaConfig, llamaConfigToJson, parseLlamaConfig } from "../checkpoint/config";
+import { LlamaConfig, llamaConfigToJson, parseLlamaConfig, RopeScaling } from "../checkpoint/config";
+import { ropeScalingToJson } from "../checkpoint/rope";
 import { SafetensorsDtype } from "../checkpoint/safetensors";
 import { TensorToWrite, writeSafetensors } from "./safetensors-writer";
 import { expectedLlamaWeights, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../checkpoint/weights";
@@ -103,12 +104,20 @@ export const TINY_CONFIG: LlamaConfig = {
   tieWordEmbeddings: false,
   vocabSize: 64,
   maxPositionEmbeddings: 128,
+  qkvBias: false,
+  outputBias: false,
+  mlpBias: false,
+  mlp: "gated",
+  activation: "silu",
+  norm: "rms",
+  embedScale: false,
+  slidingWindow: null,
 };
 
 const TORCH_DTYPE: Record<SafetensorsDtype, string> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
 
 /** LlamaConfig field → config.json field, to apply overrides onto a given config.json. */
-const JSON_FIELD: Record<keyof LlamaConfig, string> = {
+const JSON_FIELD: Partial<Record<keyof LlamaConfig, string>> = {
   architecture: "architectures",
   hiddenSize: "hidden_size",
   intermediateSize: "intermediate_size",
@@ -147,7 +156,9 @@ export function randomLlamaTensors(config: LlamaConfig, seed: number, initScale 
     let mean = 0;
     let std: number;
     if (name.endsWith("norm.weight")) {
-      mean = 1;
+      mean = config.norm === "rms_one_plus" ? 0 : 1; // Gemma stores w of (1 + w)
+      std = 0.1;
+    } else if (name.endsWith(".bias")) {
       std = 0.1;
     } else if (name === "model.embed_tokens.weight") {
       std = 1;
@@ -167,10 +178,14 @@ function configJsonFor(spec: RandomCheckpointSpec): Record<string, unknown> {
   if (spec.configJson) {
     json = { ...spec.configJson };
     for (const [k, v] of Object.entries(overrides) as [keyof LlamaConfig, unknown][]) {
+      const field = JSON_FIELD[k];
       if (k === "architecture") json.architectures = [v];
-      else if (k === "ropeScaling")
-        json.rope_scaling = v ? { type: "linear", factor: (v as { factor: number }).factor } : null;
-      else json[JSON_FIELD[k]] = v;
+      else if (k === "ropeScaling") json.rope_scaling = ropeScalingToJson(v as RopeScaling | null);
+      else if (field) json[field] = v;
+      else
+        throw new CheckpointError(`config override ${k}: a family feature; set its config.json field in configJson`, {
+          field: k,
+        });
     }
   } else {
     json = llamaConfigToJson({ ...TINY_CONFIG, ...overrides });

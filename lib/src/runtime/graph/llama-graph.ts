@@ -1,10 +1,17 @@
 /**
- * The Llama forward pass (HF LlamaForCausalLM, eager attention) as a graph with every
- * TransformerLens hook point. Weights are graph inputs named by their HF tensor names.
+ * The decoder forward pass (HF LlamaForCausalLM and the families built like it, eager attention)
+ * as a graph with every TransformerLens hook point. Weights are graph inputs named by their HF
+ * tensor names. What differs per architecture (embedding, norms, MLP) comes from its adapter
+ * (adapters/*.ts); rotary (every rope type of rope.ts), GQA, biases and the sliding window are
+ * read from the config here.
  */
 import { LlamaConfig } from "../../checkpoint/config";
 import { expectedLlamaWeights } from "../../checkpoint/weights";
 import { Graph, GraphBuilder } from "./ir";
+import { adapterFor, AdapterContext, ArchitectureAdapter } from "./adapters";
+import { rotaryTables } from "./rotary";
+
+export { ropeInvFreq } from "./rotary";
 
 export interface LlamaGraphOptions {
   /** emit blocks.{l}.attn.hook_result [batch, pos, head, d_model]; attn_out = its sum over heads */
@@ -16,26 +23,7 @@ export interface LlamaGraphOptions {
 /** float32 lowest: masked scores use it (as HF), never -inf, so fully masked rows stay finite. */
 export const FLOAT32_LOWEST = -3.4028234663852886e38;
 
-const ONNX_FLOAT = 1;
 const ONNX_BOOL = 9;
-
-/**
- * Rotary inverse frequencies [d_head/2], linear scaling folded in, in float32 step by step as
- * transformers computes them with torch: `1.0 / (base ** (arange(0, d, 2).float() / d))`, then
- * `inv_freq / factor` — every operation rounded to float32 (float64 differs by an ulp, an error
- * that grows with the position: ~1e-3 rad at 16k tokens for d_head 128).
- */
-export function ropeInvFreq(config: LlamaConfig): number[] {
-  const f = Math.fround;
-  const d = config.headDim;
-  const base = f(config.ropeTheta);
-  const factor = config.ropeScaling?.type === "linear" ? f(config.ropeScaling.factor) : 1;
-  return Array.from({ length: d / 2 }, (_, i) => {
-    const exponent = f((2 * i) / d); // arange(0, d, 2).float() / d
-    const inv = f(1 / f(Math.pow(base, exponent))); // 1.0 / base ** exponent
-    return factor === 1 ? inv : f(inv / factor);
-  });
-}
 
 /** What the per-layer components share: the builder, sizes, weights and the shared subgraphs. */
 interface LlamaParts {
@@ -48,10 +36,12 @@ interface LlamaParts {
   nRep: number; // query heads per kv head (GQA)
   /** A weight input by HF name. */
   w: (name: string) => string;
-  /** x [batch, pos, in] @ weight[out, in]^T → [batch, pos, ...outShape] */
-  linear: (x: string, weight: string, inDim: number, outShape: number[], shape3?: string) => string;
-  /** RMSNorm with TL hooks `${prefix}.hook_scale` / `.hook_normalized`; returns normalized * weight. */
-  rmsNorm: (prefix: string, x: string, weight: string) => string;
+  /** x [batch, pos, in] @ weight[out, in]^T (+ bias) → [batch, pos, ...outShape] */
+  linear: (x: string, weight: string, inDim: number, outShape: number[], bias?: string, shape3?: string) => string;
+  /** the architecture's norm with TL hooks `${prefix}.hook_scale` / `.hook_normalized` */
+  norm: (prefix: string, x: string, module: string) => string;
+  adapter: ArchitectureAdapter;
+  ctx: AdapterContext;
   /** HF apply_rotary_pos_emb on [batch, pos, heads, d_head]. */
   rotary: (x: string) => string;
   allowed: string; // [batch, 1, query_pos, key_pos] bool: causal and not a pad key
@@ -75,16 +65,17 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
   const parts = sharedParts(b, config, (name) => W.get(name)!, ids, mask, positions);
   const { w, D } = parts;
 
-  let resid = b.hook("hook_embed", b.op("Gather", [w("model.embed_tokens.weight"), ids], { axis: 0 })); // [batch, pos, d_model]
+  let resid = b.hook("hook_embed", parts.adapter.embed(parts.ctx, ids)); // [batch, pos, d_model]
   for (let l = 0; l < config.numLayers; l++) {
     const h = `blocks.${l}`;
     const residPre = b.hook(`${h}.hook_resid_pre`, resid);
     const attnOut = attention(parts, l, residPre, !!opts.withHeadResult); // [batch, pos, d_model]
     const residMid = b.hook(`${h}.hook_resid_mid`, b.op("Add", [residPre, attnOut]));
-    const mlpOut = mlp(parts, l, residMid); // [batch, pos, d_model]
+    const x2 = parts.norm(`${h}.ln2`, residMid, `model.layers.${l}.post_attention_layernorm`);
+    const mlpOut = parts.adapter.mlp(parts.ctx, l, x2); // [batch, pos, d_model]
     resid = b.hook(`${h}.hook_resid_post`, b.op("Add", [residMid, mlpOut])); // [batch, pos, d_model]
   }
-  let final = parts.rmsNorm("ln_final", resid, w("model.norm.weight")); // [batch, pos, d_model]
+  let final = parts.norm("ln_final", resid, "model.norm"); // [batch, pos, d_model]
   let logitsShape: string | undefined;
   if (opts.logitsAt === "last") {
     final = b.op("Slice", [final, b.ints([-1]), b.ints([2147483647]), b.ints([1])]); // [batch, 1, d_model]
@@ -93,7 +84,7 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
     });
   }
   const unembed = config.tieWordEmbeddings ? w("model.embed_tokens.weight") : w("lm_head.weight"); // [vocab, d_model]
-  b.output("logits", parts.linear(final, unembed, D, [config.vocabSize], logitsShape)); // [batch, pos | 1, vocab]
+  b.output("logits", parts.linear(final, unembed, D, [config.vocabSize], undefined, logitsShape)); // [batch, pos | 1, vocab]
   return b.build(["logits"]);
 }
 
@@ -123,34 +114,33 @@ function sharedParts(
     if (!shapeCache.has(k)) shapeCache.set(k, b.op("Concat", [bp, b.ints(tail)], { axis: 0 }));
     return shapeCache.get(k)!;
   };
-  const linear = (x: string, weight: string, inDim: number, outShape: number[], shape3?: string): string => {
+  const linear = (
+    x: string,
+    weight: string,
+    inDim: number,
+    outShape: number[],
+    bias?: string,
+    shape3?: string,
+  ): string => {
     const flat = b.op("Reshape", [x, b.ints([-1, inDim])]); // [batch*pos, in]
-    const y = b.op("Gemm", [flat, weight], { transB: 1 }); // [batch*pos, out]
+    const y = b.op("Gemm", bias ? [flat, weight, bias] : [flat, weight], { transB: 1 }); // [batch*pos, out]
     return b.op("Reshape", [y, shape3 ?? shapeBP(outShape)]);
   };
-  /** scale = sqrt(mean(x²)+eps), normalized = x/scale (before the weight), as TL's RMSNorm hooks. */
-  const rmsNorm = (prefix: string, x: string, weight: string): string => {
-    const ms = b.op("ReduceMean", [b.op("Mul", [x, x]), b.ints([-1])], { keepdims: 1 }); // [batch, pos, 1]
-    const scale = b.hook(`${prefix}.hook_scale`, b.op("Sqrt", [b.op("Add", [ms, b.scalar(config.rmsNormEps)])]));
-    const normalized = b.hook(`${prefix}.hook_normalized`, b.op("Div", [x, scale])); // [batch, pos, d_model]
-    return b.op("Mul", [normalized, weight]);
-  };
+  const adapter = adapterFor(config);
+  const ctx: AdapterContext = { b, config, w, linear };
+  const norm = (prefix: string, x: string, module: string) => adapter.norm(ctx, prefix, x, module);
   const rotary = rotaryEmbedding(b, config, positions);
-  const allowed = attentionMask(b, bp, mask);
+  const allowed = attentionMask(b, bp, mask, config.slidingWindow);
   const lowest = b.scalar(FLOAT32_LOWEST);
   const invSqrt = b.scalar(1 / Math.sqrt(dh));
   const repeatKv = b.ints([1, 1, nRep, 1, 1]);
-  return { b, config, D, H, KV, dh, nRep, w, linear, rmsNorm, rotary, allowed, lowest, invSqrt, repeatKv };
+  return { b, config, D, H, KV, dh, nRep, w, linear, norm, adapter, ctx, rotary, allowed, lowest, invSqrt, repeatKv };
 }
 
-/** Rotary tables from position_ids (cos/sin [batch, pos, 1, d_head]) and HF's rotation of q / k. */
+/** Rotary tables from position_ids (cos/sin [batch, pos, 1, d_head], rotary.ts) and HF's rotation of q / k. */
 function rotaryEmbedding(b: GraphBuilder, config: LlamaConfig, positions: string): (x: string) => string {
   const dh = config.headDim;
-  const posF = b.op("Cast", [positions], { to: ONNX_FLOAT }, "float32"); // [batch, pos]
-  const freqs = b.op("Mul", [b.op("Unsqueeze", [posF, b.ints([2])]), b.constant(ropeInvFreq(config), "float32")]); // [batch, pos, d_head/2]
-  const emb = b.op("Concat", [freqs, freqs], { axis: -1 }); // [batch, pos, d_head]
-  const cos = b.op("Unsqueeze", [b.op("Cos", [emb]), b.ints([2])]);
-  const sin = b.op("Unsqueeze", [b.op("Sin", [emb]), b.ints([2])]);
+  const { cos, sin } = rotaryTables(b, config, positions);
   const half = b.ints([dh / 2, dh / 2]);
   /** HF apply_rotary_pos_emb: x*cos + rotate_half(x)*sin, rotate_half = cat(-x2, x1) */
   return (x: string): string => {
@@ -160,16 +150,21 @@ function rotaryEmbedding(b: GraphBuilder, config: LlamaConfig, positions: string
   };
 }
 
-/** Causal + padding mask: allowed [batch, 1, query_pos, key_pos]. */
-function attentionMask(b: GraphBuilder, bp: string, mask: string): string {
+/**
+ * Causal + padding mask: allowed [batch, 1, query_pos, key_pos]. With a sliding window, a key is
+ * also hidden once query - key >= window (transformers' sliding_window_overlay: kv > q - window,
+ * on padded indices; under left padding the differences are each prompt's own token distances).
+ */
+function attentionMask(b: GraphBuilder, bp: string, mask: string, window: number | null): string {
   const P = b.op("Gather", [bp, b.constant([1], "int64", [])], { axis: 0 }); // scalar
   const range = b.op("Range", [b.constant([0], "int64", []), P, b.constant([1], "int64", [])]); // [pos]
-  const causal = b.op(
-    "LessOrEqual",
-    [b.op("Unsqueeze", [range, b.ints([0])]), b.op("Unsqueeze", [range, b.ints([1])])],
-    {},
-    "bool",
-  ); // [query_pos, key_pos]
+  const keys = b.op("Unsqueeze", [range, b.ints([0])]); // [1, key_pos]
+  const queries = b.op("Unsqueeze", [range, b.ints([1])]); // [query_pos, 1]
+  let causal = b.op("LessOrEqual", [keys, queries], {}, "bool"); // [query_pos, key_pos]
+  if (window !== null) {
+    const inWindow = b.op("Greater", [keys, b.op("Sub", [queries, b.constant([window], "int64", [])])], {}, "bool");
+    causal = b.op("And", [causal, inWindow]);
+  }
   const keyOk = b.op("Unsqueeze", [b.op("Cast", [mask], { to: ONNX_BOOL }, "bool"), b.ints([1, 2])]); // [batch, 1, 1, key_pos]
   return b.op("And", [causal, keyOk]); // [batch, 1, query_pos, key_pos]
 }
@@ -179,10 +174,11 @@ function attention(parts: LlamaParts, l: number, residPre: string, withHeadResul
   const { b, D, H, KV, dh, w, linear } = parts;
   const p = `model.layers.${l}`;
   const h = `blocks.${l}`;
-  const x1 = parts.rmsNorm(`${h}.ln1`, residPre, w(`${p}.input_layernorm.weight`));
-  const q = b.hook(`${h}.attn.hook_q`, linear(x1, w(`${p}.self_attn.q_proj.weight`), D, [H, dh])); // [batch, pos, head, d_head]
-  const k = b.hook(`${h}.attn.hook_k`, linear(x1, w(`${p}.self_attn.k_proj.weight`), D, [KV, dh])); // [batch, pos, kv_head, d_head]
-  const v = b.hook(`${h}.attn.hook_v`, linear(x1, w(`${p}.self_attn.v_proj.weight`), D, [KV, dh]));
+  const x1 = parts.norm(`${h}.ln1`, residPre, `${p}.input_layernorm`);
+  const qkvBias = (m: string) => (parts.config.qkvBias ? w(`${p}.self_attn.${m}.bias`) : undefined);
+  const q = b.hook(`${h}.attn.hook_q`, linear(x1, w(`${p}.self_attn.q_proj.weight`), D, [H, dh], qkvBias("q_proj"))); // [batch, pos, head, d_head]
+  const k = b.hook(`${h}.attn.hook_k`, linear(x1, w(`${p}.self_attn.k_proj.weight`), D, [KV, dh], qkvBias("k_proj"))); // [batch, pos, kv_head, d_head]
+  const v = b.hook(`${h}.attn.hook_v`, linear(x1, w(`${p}.self_attn.v_proj.weight`), D, [KV, dh], qkvBias("v_proj")));
   const rq = b.hook(`${h}.attn.hook_rot_q`, parts.rotary(q));
   const rk = b.hook(`${h}.attn.hook_rot_k`, parts.rotary(k));
 
@@ -201,27 +197,16 @@ function attention(parts: LlamaParts, l: number, residPre: string, withHeadResul
   const zT = b.op("MatMul", [pattern, vT]); // [batch, head, pos, d_head]
   const z = b.hook(`${h}.attn.hook_z`, b.op("Transpose", [zT], { perm: [0, 2, 1, 3] })); // [batch, pos, head, d_head]
   const oW = w(`${p}.self_attn.o_proj.weight`); // [d_model, head*d_head]
+  const oB = parts.config.outputBias ? w(`${p}.self_attn.o_proj.bias`) : undefined; // [d_model]
   let attnOut: string;
   if (withHeadResult) {
+    // TL: hook_result holds each head's output without b_O; attn_out = sum over heads + b_O
     const WO = b.op("Transpose", [b.op("Reshape", [oW, b.ints([D, H, dh])])], { perm: [1, 2, 0] }); // [head, d_head, d_model]
     const result = b.hook(`${h}.attn.hook_result`, b.op("Einsum", [z, WO], { equation: "bphd,hdm->bphm" })); // [batch, pos, head, d_model]
     attnOut = b.op("ReduceSum", [result, b.ints([2])], { keepdims: 0 });
+    if (oB) attnOut = b.op("Add", [attnOut, oB]);
   } else {
-    attnOut = linear(b.op("Reshape", [z, b.ints([0, 0, H * dh])]), oW, H * dh, [D]);
+    attnOut = linear(b.op("Reshape", [z, b.ints([0, 0, H * dh])]), oW, H * dh, [D], oB);
   }
   return b.hook(`${h}.hook_attn_out`, attnOut); // [batch, pos, d_model]
-}
-
-/** Layer l's gated MLP (TL components/mlps/gated_mlp): ln2 → gate / up → SiLU(gate) * up → down. */
-function mlp(parts: LlamaParts, l: number, residMid: string): string {
-  const { b, D, w, linear } = parts;
-  const p = `model.layers.${l}`;
-  const h = `blocks.${l}`;
-  const dMlp = parts.config.intermediateSize;
-  const x2 = parts.rmsNorm(`${h}.ln2`, residMid, w(`${p}.post_attention_layernorm.weight`));
-  const pre = b.hook(`${h}.mlp.hook_pre`, linear(x2, w(`${p}.mlp.gate_proj.weight`), D, [dMlp])); // [batch, pos, d_mlp]
-  const preLinear = b.hook(`${h}.mlp.hook_pre_linear`, linear(x2, w(`${p}.mlp.up_proj.weight`), D, [dMlp]));
-  const silu = b.op("Mul", [pre, b.op("Sigmoid", [pre])]);
-  const post = b.hook(`${h}.mlp.hook_post`, b.op("Mul", [silu, preLinear]));
-  return b.hook(`${h}.hook_mlp_out`, linear(post, w(`${p}.mlp.down_proj.weight`), dMlp, [D])); // [batch, pos, d_model]
 }

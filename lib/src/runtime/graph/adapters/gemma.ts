@@ -1,0 +1,13 @@
+/**
+ * GemmaForCausalLM: embeddings × sqrt(d_model) (float32; hook_embed is the scaled embedding, as
+ * TL folds the scale into W_E), RMSNorm × (1 + weight), GeGLU (gated MLP with GELU tanh).
+ */
+import type { ArchitectureAdapter } from "./adapter";
+import { embedLookup, gatedMlp, rmsNorm } from "./components";
+
+export const GEMMA_ADAPTER: ArchitectureAdapter = {
+  architecture: "GemmaForCausalLM",
+  embed: (ctx, ids) => embedLookup(ctx, ids, Math.sqrt(ctx.config.hiddenSize)),
+  norm: (ctx, prefix, x, module) => rmsNorm(ctx, prefix, x, module, true),
+  mlp: gatedMlp,
+};

@@ -1,0 +1,10 @@
+/** Starcoder2ForCausalLM: LayerNorm with bias, non-gated c_fc → GELU → c_proj MLP (TL's mlp: no hook_pre_linear). */
+import type { ArchitectureAdapter } from "./adapter";
+import { embedLookup, layerNorm, plainMlp } from "./components";
+
+export const STARCODER2_ADAPTER: ArchitectureAdapter = {
+  architecture: "Starcoder2ForCausalLM",
+  embed: (ctx, ids) => embedLookup(ctx, ids),
+  norm: layerNorm,
+  mlp: plainMlp,
+};
