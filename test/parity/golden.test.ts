@@ -88,8 +88,7 @@ for (const name of names) {
     const V = config.vocabSize;
     const d = config.hiddenSize;
     const bpd = ["batch", "pos", "d_model"];
-    const normW =
-      config.norm === "layer" ? model.getWeight("model.norm.weight").data : model.finalNormWeight.data;
+    const normW = config.norm === "layer" ? model.getWeight("model.norm.weight").data : model.finalNormWeight.data;
     const normB = config.norm === "layer" ? model.getWeight("model.norm.bias").data : null;
     for (let b = 0; b < B; b++) {
       const n = lengths[b];

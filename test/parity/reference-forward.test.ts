@@ -197,7 +197,8 @@ for (const name of goldenNames) {
     for (let b = 0; b < B; b++) {
       const n = mask[b].reduce((a, m) => a + m, 0);
       const start = P - n; // left padding
-      const ref = referenceForward(config, (w) => store.getFloat32(w), ids[b].slice(start));
+      // dynamic NTK rope: transformers scales for the batch's longest prompt (P under left padding)
+      const ref = referenceForward(config, (w) => store.getFloat32(w), ids[b].slice(start), { ropeLength: P });
       if (g.has("logits_last")) {
         expectClose(
           `prompt ${b} logits (last position)`,
@@ -234,8 +235,12 @@ for (const name of goldenNames) {
         );
         expectClose(`prompt ${b} attentions[${l}]`, ref.hooks.get(`blocks.${l}.attn.hook_pattern`)!.data, pattern.data);
       }
-      // HF's last hidden state is after the final norm, weight included.
-      const normed = ref.hooks.get("ln_final.hook_normalized")!.data.map((x, i) => x * normW[i % config.hiddenSize]);
+      // HF's last hidden state is after the final norm, weight (1 + w for Gemma) and bias (LayerNorm) included.
+      const normB = config.norm === "layer" ? store.getFloat32("model.norm.bias") : null;
+      const plus = config.norm === "rms_one_plus" ? 1 : 0;
+      const normed = ref.hooks
+        .get("ln_final.hook_normalized")!
+        .data.map((x, i) => x * (normW[i % config.hiddenSize] + plus) + (normB ? normB[i % config.hiddenSize] : 0));
       expectClose(
         `prompt ${b} hidden_states[${L}]`,
         normed,

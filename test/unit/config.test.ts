@@ -35,6 +35,14 @@ test("CodeLlama-7b's config.json fields map onto LlamaConfig", () => {
     vocabSize: 32016,
     maxPositionEmbeddings: 16384,
     torchDtype: "bfloat16",
+    qkvBias: false,
+    outputBias: false,
+    mlpBias: false,
+    mlp: "gated",
+    activation: "silu",
+    norm: "rms",
+    embedScale: false,
+    slidingWindow: null,
   });
 });
 
@@ -86,15 +94,150 @@ test("transformers 5 style rope_parameters and dtype", () => {
   );
   assert.deepEqual(lin.ropeScaling, { type: "linear", factor: 2 });
   throwsConfig(
-    () => parseLlamaConfig({ ...j, rope_parameters: { rope_theta: 1e4, rope_type: "yarn", factor: 2 } }, "c.json"),
+    () => parseLlamaConfig({ ...j, rope_parameters: { rope_theta: 1e4, rope_type: "longrope", factor: 2 } }, "c.json"),
     "rope_parameters",
-    "yarn",
+    "longrope",
   );
 });
 
-test("llamaConfigToJson round-trips", () => {
+test("rope_scaling and rope_parameters together: transformers' precedence (rope_scaling as a whole, its own rope_theta else the top-level one)", () => {
+  const j = { ...codellama(), rope_theta: 1000 };
+  const both = parseLlamaConfig(
+    {
+      ...j,
+      rope_scaling: { type: "linear", factor: 2 },
+      rope_parameters: { rope_type: "linear", factor: 4, rope_theta: 500 },
+    },
+    "c.json",
+  );
+  assert.deepEqual([both.ropeScaling, both.ropeTheta], [{ type: "linear", factor: 2 }, 1000]);
+  // an empty or null rope_scaling falls back to rope_parameters, whose rope_theta wins over the top level
+  for (const rope_scaling of [null, {}]) {
+    const p = parseLlamaConfig(
+      { ...j, rope_scaling, rope_parameters: { rope_type: "linear", factor: 4, rope_theta: 500 } },
+      "c.json",
+    );
+    assert.deepEqual([p.ropeScaling, p.ropeTheta], [{ type: "linear", factor: 4 }, 500]);
+  }
+  // rope_type wins over type inside one object
+  const t = parseLlamaConfig({ ...j, rope_scaling: { type: "linear", rope_type: "dynamic", factor: 2 } }, "c.json");
+  assert.deepEqual(t.ropeScaling, { type: "dynamic", factor: 2 });
+});
+
+test("dynamic, yarn and llama3 rope settings with transformers' defaults", () => {
+  const j = { ...codellama(), max_position_embeddings: 4096 };
+  const yarn = parseLlamaConfig({ ...j, rope_scaling: { rope_type: "yarn", factor: 4 } }, "c.json");
+  assert.deepEqual(yarn.ropeScaling, {
+    type: "yarn",
+    factor: 4,
+    originalMaxPositionEmbeddings: 4096, // max_position_embeddings when absent
+    attentionFactor: 0.1 * Math.log(4) + 1, // get_mscale(factor)
+    betaFast: 32,
+    betaSlow: 1,
+    truncate: true,
+  });
+  const top = parseLlamaConfig(
+    {
+      ...j,
+      original_max_position_embeddings: 1024,
+      rope_scaling: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 2048 },
+    },
+    "c.json",
+  );
+  assert.equal(
+    top.ropeScaling?.type === "yarn" && top.ropeScaling.originalMaxPositionEmbeddings,
+    1024,
+    "top level wins",
+  );
+  const l3 = {
+    rope_type: "llama3",
+    factor: 8,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    original_max_position_embeddings: 8192,
+  };
+  assert.deepEqual(parseLlamaConfig({ ...j, rope_scaling: l3 }, "c.json").ropeScaling, {
+    type: "llama3",
+    factor: 8,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositionEmbeddings: 8192,
+  });
+  throwsConfig(
+    () => parseLlamaConfig({ ...j, rope_scaling: { ...l3, high_freq_factor: undefined } }, "c.json"),
+    "rope_scaling.high_freq_factor",
+  );
+  throwsConfig(
+    () => parseLlamaConfig({ ...j, rope_scaling: { rope_type: "dynamic" } }, "c.json"),
+    "rope_scaling.factor",
+    "positive number",
+  );
+  throwsConfig(
+    () => parseLlamaConfig({ ...j, partial_rotary_factor: 0.5 }, "c.json"),
+    "partial_rotary_factor",
+    "not supported",
+  );
+});
+
+test("each family's own fields and defaults", () => {
+  const sizes = {
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    vocab_size: 64,
+  };
+  const llama = parseLlamaConfig(
+    { ...sizes, architectures: ["LlamaForCausalLM"], attention_bias: true, mlp_bias: true },
+    "c.json",
+  );
+  assert.deepEqual([llama.qkvBias, llama.outputBias, llama.mlpBias], [true, true, true]);
+  const qwen = parseLlamaConfig({ ...sizes, architectures: ["Qwen2ForCausalLM"], sliding_window: 4096 }, "c.json");
+  assert.deepEqual(
+    [qwen.qkvBias, qwen.outputBias, qwen.slidingWindow, qwen.tieWordEmbeddings],
+    [true, false, null, false],
+  );
+  throwsConfig(
+    () =>
+      parseLlamaConfig(
+        { ...sizes, architectures: ["Qwen2ForCausalLM"], use_sliding_window: true, max_window_layers: 1 },
+        "c.json",
+      ),
+    "use_sliding_window",
+    "not supported",
+  );
+  const mistral = parseLlamaConfig({ ...sizes, architectures: ["MistralForCausalLM"] }, "c.json");
+  assert.equal(mistral.slidingWindow, 4096, "transformers' default window");
+  assert.equal(
+    parseLlamaConfig({ ...sizes, model_type: "mistral", sliding_window: null }, "c.json").slidingWindow,
+    null,
+  );
+  const sc = parseLlamaConfig({ ...sizes, architectures: ["Starcoder2ForCausalLM"], norm_epsilon: 1e-5 }, "c.json");
+  assert.deepEqual(
+    [sc.norm, sc.mlp, sc.activation, sc.qkvBias, sc.mlpBias, sc.rmsNormEps, sc.tieWordEmbeddings],
+    ["layer", "plain", "gelu_tanh", true, true, 1e-5, true],
+  );
+  const gemma = parseLlamaConfig({ ...sizes, architectures: ["GemmaForCausalLM"], hidden_act: "gelu" }, "c.json");
+  assert.deepEqual(
+    [gemma.headDim, gemma.norm, gemma.activation, gemma.embedScale, gemma.tieWordEmbeddings],
+    [256, "rms_one_plus", "gelu_tanh", true, true],
+    "head_dim 256 when absent; legacy gelu means the tanh approximation (as transformers)",
+  );
+  throwsConfig(
+    () => parseLlamaConfig({ ...sizes, architectures: ["GemmaForCausalLM"], model_type: "llama" }, "c.json"),
+    "model_type",
+    "gemma",
+  );
+});
+
+test("llamaConfigToJson round-trips, for every family and rope type", () => {
   const c = parseLlamaConfig({ ...codellama(), rope_scaling: { type: "linear", factor: 2 } }, "c.json");
   assert.deepEqual(parseLlamaConfig(llamaConfigToJson(c), "x.json"), c);
+  const dir = path.join(__dirname, "..", "fixtures", "checkpoints");
+  for (const name of fs.readdirSync(dir).filter((n) => n.startsWith("hf-"))) {
+    const hf = loadLlamaConfig(path.join(dir, name));
+    assert.deepEqual(parseLlamaConfig(llamaConfigToJson(hf), "x.json"), hf, name);
+  }
 });
 
 test("unsupported architecture, model_type, activation and biases are refused by name", () => {
@@ -102,11 +245,11 @@ test("unsupported architecture, model_type, activation and biases are refused by
     () => parseLlamaConfig({ ...codellama(), architectures: ["GPT2LMHeadModel"] }, "c.json"),
     "architectures",
     "GPT2LMHeadModel",
-    "LlamaForCausalLM",
+    "LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM, Starcoder2ForCausalLM, GemmaForCausalLM",
   );
   throwsConfig(() => parseLlamaConfig({ ...codellama(), model_type: "mistral" }, "c.json"), "model_type", "mistral");
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), hidden_act: "gelu" }, "c.json"), "hidden_act", "gelu", "silu");
-  throwsConfig(() => parseLlamaConfig({ ...codellama(), attention_bias: true }, "c.json"), "attention_bias");
+  throwsConfig(() => parseLlamaConfig({ ...codellama(), hidden_act: "relu" }, "c.json"), "hidden_act", "relu", "silu");
+  throwsConfig(() => parseLlamaConfig({ ...codellama(), attention_bias: "yes" }, "c.json"), "attention_bias");
   const j = codellama();
   delete j.architectures;
   delete j.model_type;
@@ -144,12 +287,12 @@ test("missing and wrong-typed fields name the file, the field and what was expec
   throwsConfig(() => parseLlamaConfig([1, 2], "c.json"), undefined, "JSON object");
 });
 
-test("rope_scaling other than null/linear is refused", () => {
+test("rope types transformers does not implement for these families are refused by name", () => {
   throwsConfig(
-    () => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "dynamic", factor: 2 } }, "c.json"),
+    () => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "longrope", factor: 2 } }, "c.json"),
     "rope_scaling",
+    "longrope",
     "dynamic",
-    "linear",
   );
   throwsConfig(
     () => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "linear" } }, "c.json"),

@@ -106,7 +106,13 @@ export function parseRope(
         fail(file, `${field}.high_freq_factor`, "different from low_freq_factor", highFreqFactor);
       return {
         theta,
-        scaling: { type: "llama3", factor: factor(), lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: originalMax() },
+        scaling: {
+          type: "llama3",
+          factor: factor(),
+          lowFreqFactor,
+          highFreqFactor,
+          originalMaxPositionEmbeddings: originalMax(),
+        },
       };
     }
     default: {
@@ -122,7 +128,9 @@ export function parseRope(
 /** YaRN's settings with transformers' defaults (factor from the position ratio, attention factor from mscale). */
 function parseYarn(rope: Json, field: string, file: string, originalMax: number, maxPositions: number): RopeScaling {
   const factor =
-    rope.factor === undefined || rope.factor === null ? maxPositions / originalMax : positiveNumber(rope, "factor", file, 1);
+    rope.factor === undefined || rope.factor === null
+      ? maxPositions / originalMax
+      : positiveNumber(rope, "factor", file, 1);
   let attentionFactor: number;
   if (rope.attention_factor !== undefined && rope.attention_factor !== null) {
     attentionFactor = positiveNumber(rope, "attention_factor", file, 1);
@@ -138,7 +146,15 @@ function parseYarn(rope: Json, field: string, file: string, originalMax: number,
   const betaSlow = typeof rope.beta_slow === "number" && rope.beta_slow !== 0 ? rope.beta_slow : 1;
   const truncate = rope.truncate === undefined ? true : Boolean(rope.truncate);
   if (!Number.isFinite(betaFast) || !Number.isFinite(betaSlow)) fail(file, `${field}.beta_fast`, "a number", betaFast);
-  return { type: "yarn", factor, originalMaxPositionEmbeddings: originalMax, attentionFactor, betaFast, betaSlow, truncate };
+  return {
+    type: "yarn",
+    factor,
+    originalMaxPositionEmbeddings: originalMax,
+    attentionFactor,
+    betaFast,
+    betaSlow,
+    truncate,
+  };
 }
 
 /** The config.json `rope_scaling` object of a scaling (null for default rope). */

@@ -122,7 +122,8 @@ export function validateHookName(name: string, config: HookConfig): void {
     throw new HookNameError(name, [hint[hint.length - 1]], `layer ${layer} out of range 0..${config.numLayers - 1}`);
   }
   const missing = layer !== null ? missingHookReason(local, config) : undefined;
-  if (missing) throw new HookNameError(name, [`blocks.${layer}.mlp.hook_pre`, `blocks.${layer}.mlp.hook_post`], missing);
+  if (missing)
+    throw new HookNameError(name, [`blocks.${layer}.mlp.hook_pre`, `blocks.${layer}.mlp.hook_post`], missing);
   const ok = layer === null ? local in TOP_HOOKS : layer < config.numLayers && BLOCK_DIMS.has(local);
   if (!ok) throw new HookNameError(name, suggestHookNames(name, hookNames(config)));
 }
@@ -275,12 +276,7 @@ export function actName(name: string, layer?: number, layerType?: string): strin
  * resolveActName("pattern", config, 3); // "blocks.3.attn.hook_pattern"
  * resolveActName("patern", config, 3); // HookNameError: Unknown hook point "blocks.3.hook_patern" (from "patern", layer 3; ...). Did you mean: pattern, ...
  */
-export function resolveActName(
-  name: string,
-  config: HookConfig,
-  layer?: number,
-  layerType?: string,
-): string {
+export function resolveActName(name: string, config: HookConfig, layer?: number, layerType?: string): string {
   const full = actName(name, layer, layerType);
   try {
     validateHookName(full, config);

@@ -1,7 +1,9 @@
 /**
- * The independent reference: a plain float64 TypeScript Llama forward pass for one unpadded
- * prompt, written straight from the Hugging Face `LlamaForCausalLM` maths and sharing no code
- * with the ONNX graph (graph/*). Tests compare the runtime's logits and every hook point to it.
+ * The independent reference: a plain float64 TypeScript decoder forward pass for one unpadded
+ * prompt, written straight from the Hugging Face maths of every supported architecture
+ * (LlamaForCausalLM and its rope types, Qwen2, Mistral's sliding window, Starcoder2's LayerNorm
+ * and plain MLP, Gemma's scaled embeddings and 1 + w norms) and sharing no code with the ONNX
+ * graph (graph/*). Tests compare the runtime's logits and every hook point to it.
  *
  * Every hook of DESIGN.md is produced with TransformerLens' meaning (hook_q/k before rotary,
  * hook_rot_q/k after, ln*.hook_normalized before the norm weight, mlp.hook_pre = gate
@@ -33,6 +35,15 @@ export interface ReferenceForwardOptions {
    * @default every hook
    */
   keep?: (name: string) => boolean;
+  /**
+   * Dynamic NTK length
+   *
+   * The sequence length dynamic NTK rope scales for: transformers uses max(position_ids) + 1 of
+   * the whole batch, so a prompt run in a padded batch gets the longest prompt's length.
+   *
+   * @default the prompt's own length
+   */
+  ropeLength?: number;
 }
 
 /** float32 lowest: what HF (and DESIGN.md's graph) writes into masked attention scores. */
@@ -52,14 +63,21 @@ function weight(get: WeightGetter, name: string, size: number): Float32Array {
   return w;
 }
 
-/** y[p, o] = sum_i x[p, i] * W[o, i]; W is HF's [out, in] row-major layout. */
-function linear(x: Float64Array, pos: number, nIn: number, w: Float32Array, nOut: number): Float64Array {
+/** y[p, o] = bias[o] + sum_i x[p, i] * W[o, i]; W is HF's [out, in] row-major layout. */
+function linear(
+  x: Float64Array,
+  pos: number,
+  nIn: number,
+  w: Float32Array,
+  nOut: number,
+  bias?: Float32Array,
+): Float64Array {
   const y = new Float64Array(pos * nOut); // [pos, out]
   for (let p = 0; p < pos; p++) {
     const xo = p * nIn;
     for (let o = 0; o < nOut; o++) {
       const wo = o * nIn;
-      let s = 0;
+      let s = bias ? bias[o] : 0;
       for (let i = 0; i < nIn; i++) s += x[xo + i] * w[wo + i];
       y[p * nOut + o] = s;
     }
@@ -86,29 +104,101 @@ function rmsNorm(
   return { scale, normalized };
 }
 
-/** normalized * weight (the norm weight applied after the hook, as in TL). */
-function applyNormWeight(normalized: Float64Array, pos: number, d: number, w: Float32Array): Float64Array {
+/** LayerNorm split as TransformerLens does: centred = x - mean, scale = sqrt(mean(centred²)+eps), normalized = centred / scale. */
+function layerNorm(
+  x: Float64Array,
+  pos: number,
+  d: number,
+  eps: number,
+): { scale: Float64Array; normalized: Float64Array } {
+  const scale = new Float64Array(pos); // [pos, 1]
+  const normalized = new Float64Array(pos * d); // [pos, d_model]
+  for (let p = 0; p < pos; p++) {
+    let mean = 0;
+    for (let i = 0; i < d; i++) mean += x[p * d + i];
+    mean /= d;
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss += (x[p * d + i] - mean) ** 2;
+    const s = Math.sqrt(ss / d + eps);
+    scale[p] = s;
+    for (let i = 0; i < d; i++) normalized[p * d + i] = (x[p * d + i] - mean) / s;
+  }
+  return { scale, normalized };
+}
+
+/**
+ * normalized * weight (+ bias), the norm's parameters applied after the hook as in TL; Gemma's
+ * RMSNorm multiplies by (1 + weight).
+ */
+function applyNormWeight(
+  normalized: Float64Array,
+  pos: number,
+  d: number,
+  w: Float32Array,
+  opts: { onePlus?: boolean; bias?: Float32Array } = {},
+): Float64Array {
   const out = new Float64Array(pos * d); // [pos, d_model]
-  for (let p = 0; p < pos; p++) for (let i = 0; i < d; i++) out[p * d + i] = normalized[p * d + i] * w[i];
+  const add = opts.onePlus ? 1 : 0;
+  for (let p = 0; p < pos; p++)
+    for (let i = 0; i < d; i++) out[p * d + i] = normalized[p * d + i] * (w[i] + add) + (opts.bias ? opts.bias[i] : 0);
   return out;
 }
 
 /**
- * HF rotary tables: inv_freq[i] = theta^(-2i/d_head), angle = (position / linear factor) * inv_freq,
- * duplicated over both halves (cat(freqs, freqs)). Returns cos/sin [pos, d_head].
+ * Rotary inverse frequencies [d_head/2] for a prompt of `pos` tokens, in float64 from the formulas
+ * of transformers' modeling_rope_utils: default theta^(-2i/d); linear / factor; dynamic NTK with
+ * base·(factor·L/max_pos - factor + 1)^(d/(d-2)) once L = pos > max_pos; YaRN's ramp between
+ * interpolation and extrapolation; llama3's wavelength bands. Plus the cos/sin factor (YaRN).
  */
-function rotaryTables(config: LlamaConfig, pos: number): { cos: Float64Array; sin: Float64Array } {
+function inverseFrequencies(config: LlamaConfig, pos: number): { inv: number[]; mult: number } {
+  const d = config.headDim;
+  const s = config.ropeScaling;
+  let theta = config.ropeTheta;
+  if (s?.type === "dynamic") {
+    const L = Math.max(pos, config.maxPositionEmbeddings);
+    theta *= Math.pow((s.factor * L) / config.maxPositionEmbeddings - (s.factor - 1), d / (d - 2));
+  }
+  const base = Array.from({ length: d / 2 }, (_, i) => Math.pow(theta, -(2 * i) / d));
+  if (s === null || s.type === "dynamic") return { inv: base, mult: 1 };
+  if (s.type === "linear") return { inv: base.map((x) => x / s.factor), mult: 1 };
+  if (s.type === "yarn") {
+    const dimOf = (rot: number) =>
+      (d * Math.log(s.originalMaxPositionEmbeddings / (rot * 2 * Math.PI))) / (2 * Math.log(theta));
+    let lo = dimOf(s.betaFast);
+    let hi = dimOf(s.betaSlow);
+    if (s.truncate) [lo, hi] = [Math.floor(lo), Math.ceil(hi)];
+    lo = Math.max(lo, 0);
+    hi = Math.min(hi, d - 1);
+    if (lo === hi) hi += 0.001;
+    const inv = base.map((x, i) => {
+      const extrapolate = 1 - Math.min(1, Math.max(0, (i - lo) / (hi - lo))); // 1 = keep the frequency
+      return (x / s.factor) * (1 - extrapolate) + x * extrapolate;
+    });
+    return { inv, mult: s.attentionFactor };
+  }
+  const old = s.originalMaxPositionEmbeddings;
+  const inv = base.map((x) => {
+    const wavelen = (2 * Math.PI) / x;
+    if (wavelen < old / s.highFreqFactor) return x; // high frequency: kept
+    if (wavelen > old / s.lowFreqFactor) return x / s.factor; // low frequency: scaled
+    const smooth = (old / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return (1 - smooth) * (x / s.factor) + smooth * x;
+  });
+  return { inv, mult: 1 };
+}
+
+/** HF rotary tables: angle = position * inv_freq, duplicated over both halves (cat(freqs, freqs)). cos/sin [pos, d_head]. */
+function rotaryTables(config: LlamaConfig, pos: number, ropeLength: number): { cos: Float64Array; sin: Float64Array } {
   const dh = config.headDim;
   const half = dh / 2;
-  const factor = config.ropeScaling?.type === "linear" ? config.ropeScaling.factor : 1;
+  const { inv, mult } = inverseFrequencies(config, ropeLength);
   const cos = new Float64Array(pos * dh);
   const sin = new Float64Array(pos * dh);
   for (let p = 0; p < pos; p++) {
     for (let i = 0; i < half; i++) {
-      const invFreq = 1 / Math.pow(config.ropeTheta, (2 * i) / dh);
-      const angle = (p / factor) * invFreq;
-      cos[p * dh + i] = cos[p * dh + i + half] = Math.cos(angle);
-      sin[p * dh + i] = sin[p * dh + i + half] = Math.sin(angle);
+      const angle = p * inv[i];
+      cos[p * dh + i] = cos[p * dh + i + half] = mult * Math.cos(angle);
+      sin[p * dh + i] = sin[p * dh + i + half] = mult * Math.sin(angle);
     }
   }
   return { cos, sin };
@@ -137,7 +227,32 @@ function applyRotary(
   return out;
 }
 
-const silu = (v: number): number => v / (1 + Math.exp(-v));
+/** Error function (Abramowitz–Stegun 7.1.26 is too coarse; a series/continued fraction to ~1e-15). */
+function erf(x: number): number {
+  const t = Math.abs(x);
+  if (t < 3) {
+    // Maclaurin series
+    let sum = t;
+    let term = t;
+    for (let n = 1; n < 80; n++) {
+      term *= (-t * t) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * ((2 / Math.sqrt(Math.PI)) * sum);
+  }
+  // continued fraction for erfc
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = n / 2 / (t + f);
+  const erfc = Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f);
+  return Math.sign(x) * (1 - erfc);
+}
+
+/** transformers' ACT2FN: silu, gelu (erf), gelu_pytorch_tanh / gelu_new (tanh approximation). */
+function activate(act: LlamaConfig["activation"], v: number): number {
+  if (act === "silu") return v / (1 + Math.exp(-v));
+  if (act === "gelu") return 0.5 * v * (1 + erf(v / Math.SQRT2));
+  return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+}
 
 /** What every part of one reference forward shares: sizes, the hook sink, rotary tables, weights. */
 interface RefRun {
@@ -153,6 +268,22 @@ interface RefRun {
   sin: Float64Array; // [pos, d_head]
   /** Weight `model.layers.{l}.{suffix}`, its element count checked. */
   w: (l: number, suffix: string, size: number) => Float32Array;
+  /** A weight by full name, its element count checked. */
+  get: (name: string, size: number) => Float32Array;
+}
+
+/** The norm of the config's family, split as TL: hook_scale and hook_normalized (before the parameters). */
+function normalize(run: RefRun, x: Float64Array): { scale: Float64Array; normalized: Float64Array } {
+  const { n, d, config } = run;
+  return config.norm === "layer" ? layerNorm(x, n, d, config.rmsNormEps) : rmsNorm(x, n, d, config.rmsNormEps);
+}
+
+/** A norm's output from its normalized value: weight (1 + weight for Gemma), plus the bias of a LayerNorm. */
+function normOutput(run: RefRun, normalized: Float64Array, module: string): Float64Array {
+  const { n, d, config } = run;
+  const w = run.get(`${module}.weight`, d);
+  const bias = config.norm === "layer" ? run.get(`${module}.bias`, d) : undefined;
+  return applyNormWeight(normalized, n, d, w, { onePlus: config.norm === "rms_one_plus", bias });
 }
 
 /**
@@ -189,14 +320,16 @@ export function referenceForward(
     put: (name, data, shape, dims) => {
       if (keep(name)) hooks.set(name, { data, shape: [1, ...shape], dims: ["batch", ...dims] });
     },
-    ...rotaryTables(config, n),
+    ...rotaryTables(config, n, options.ropeLength ?? n),
     w: (l, suffix, size) => weight(getWeight, `model.layers.${l}.${suffix}`, size),
+    get: (name, size) => weight(getWeight, name, size),
   };
 
-  // Embedding lookup.
+  // Embedding lookup (Gemma: times sqrt(d_model)).
   const embed = weight(getWeight, "model.embed_tokens.weight", V * d); // [vocab, d_model]
+  const embedScale = config.embedScale ? Math.sqrt(d) : 1;
   let resid = new Float64Array(n * d); // [pos, d_model]
-  for (let p = 0; p < n; p++) for (let i = 0; i < d; i++) resid[p * d + i] = embed[tokens[p] * d + i];
+  for (let p = 0; p < n; p++) for (let i = 0; i < d; i++) resid[p * d + i] = embed[tokens[p] * d + i] * embedScale;
   run.put("hook_embed", resid.slice(), [n, d], ["pos", "d_model"]);
 
   for (let l = 0; l < config.numLayers; l++) {
@@ -206,10 +339,10 @@ export function referenceForward(
   }
 
   // Final norm and unembedding (lm_head, or the embedding matrix when tied).
-  const lnf = rmsNorm(resid, n, d, config.rmsNormEps);
+  const lnf = normalize(run, resid);
   run.put("ln_final.hook_scale", lnf.scale, [n, 1], ["pos", "one"]);
   run.put("ln_final.hook_normalized", lnf.normalized, [n, d], ["pos", "d_model"]);
-  const xf = applyNormWeight(lnf.normalized, n, d, weight(getWeight, "model.norm.weight", d)); // [pos, d_model]
+  const xf = normOutput(run, lnf.normalized, "model.norm"); // [pos, d_model]
   const unembed = config.tieWordEmbeddings ? embed : weight(getWeight, "lm_head.weight", V * d); // [vocab, d_model]
   const logits = linear(xf, n, d, unembed, V); // [pos, vocab]
   return { logits: { data: logits, shape: [1, n, V], dims: ["batch", "pos", "vocab"] }, hooks };
@@ -230,14 +363,23 @@ function checkTokens(config: LlamaConfig, tokens: number[]): void {
 function attentionBlock(run: RefRun, l: number, resid: Float64Array): Float64Array {
   const { n, d, H, KV, dh, put } = run;
   const b = `blocks.${l}`;
-  const ln1 = rmsNorm(resid, n, d, run.config.rmsNormEps);
+  const ln1 = normalize(run, resid);
   put(`${b}.ln1.hook_scale`, ln1.scale, [n, 1], ["pos", "one"]);
   put(`${b}.ln1.hook_normalized`, ln1.normalized, [n, d], ["pos", "d_model"]);
-  const x1 = applyNormWeight(ln1.normalized, n, d, run.w(l, "input_layernorm.weight", d)); // [pos, d_model]
+  const x1 = normOutput(run, ln1.normalized, `model.layers.${l}.input_layernorm`); // [pos, d_model]
 
-  const q = linear(x1, n, d, run.w(l, "self_attn.q_proj.weight", H * dh * d), H * dh); // [pos, head, d_head]
-  const k = linear(x1, n, d, run.w(l, "self_attn.k_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
-  const v = linear(x1, n, d, run.w(l, "self_attn.v_proj.weight", KV * dh * d), KV * dh); // [pos, kv_head, d_head]
+  const qkv = (m: string, rows: number) =>
+    linear(
+      x1,
+      n,
+      d,
+      run.w(l, `self_attn.${m}.weight`, rows * d),
+      rows,
+      run.config.qkvBias ? run.w(l, `self_attn.${m}.bias`, rows) : undefined,
+    );
+  const q = qkv("q_proj", H * dh); // [pos, head, d_head]
+  const k = qkv("k_proj", KV * dh); // [pos, kv_head, d_head]
+  const v = qkv("v_proj", KV * dh); // [pos, kv_head, d_head]
   put(`${b}.attn.hook_q`, q, [n, H, dh], ["pos", "head", "d_head"]);
   put(`${b}.attn.hook_k`, k, [n, KV, dh], ["pos", "kv_head", "d_head"]);
   put(`${b}.attn.hook_v`, v, [n, KV, dh], ["pos", "kv_head", "d_head"]);
@@ -252,7 +394,8 @@ function attentionBlock(run: RefRun, l: number, resid: Float64Array): Float64Arr
   const z = mixValues(run, pattern, v); // [pos, head, d_head]
   put(`${b}.attn.hook_z`, z, [n, H, dh], ["pos", "head", "d_head"]);
 
-  const { result, attnOut } = headOutputs(run, z, run.w(l, "self_attn.o_proj.weight", d * H * dh));
+  const oBias = run.config.outputBias ? run.w(l, "self_attn.o_proj.bias", d) : undefined;
+  const { result, attnOut } = headOutputs(run, z, run.w(l, "self_attn.o_proj.weight", d * H * dh), oBias);
   put(`${b}.attn.hook_result`, result, [n, H, d], ["pos", "head", "d_model"]);
   put(`${b}.hook_attn_out`, attnOut, [n, d], ["pos", "d_model"]);
   const residMid = new Float64Array(n * d); // [pos, d_model]
@@ -261,7 +404,13 @@ function attentionBlock(run: RefRun, l: number, resid: Float64Array): Float64Arr
   return residMid;
 }
 
-/** Causal scores rq·rk/sqrt(d_head) and their softmax, [head, query_pos, key_pos] each. */
+/** Whether query qi sees key ki: causal, and within the sliding window when there is one (qi - ki < window). */
+function visible(run: RefRun, qi: number, ki: number): boolean {
+  const window = run.config.slidingWindow;
+  return ki <= qi && (window === null || qi - ki < window);
+}
+
+/** Causal (sliding-window) scores rq·rk/sqrt(d_head) and their softmax, [head, query_pos, key_pos] each. */
 function attentionPattern(
   run: RefRun,
   rq: Float64Array,
@@ -278,8 +427,8 @@ function attentionPattern(
       const row = (h * n + qi) * n;
       let max = -Infinity;
       for (let ki = 0; ki < n; ki++) {
-        if (ki > qi) {
-          scores[row + ki] = MASKED_SCORE; // causal mask
+        if (!visible(run, qi, ki)) {
+          scores[row + ki] = MASKED_SCORE; // causal / sliding-window mask
           continue;
         }
         let s = 0;
@@ -293,6 +442,7 @@ function attentionPattern(
       // Softmax over the visible keys only: masked ones contribute exp(lowest - max) = 0.
       let sum = 0;
       for (let ki = 0; ki <= qi; ki++) {
+        if (!visible(run, qi, ki)) continue;
         const e = Math.exp(scores[row + ki] - max);
         pattern[row + ki] = e;
         sum += e;
@@ -322,15 +472,17 @@ function mixValues(run: RefRun, pattern: Float64Array, v: Float64Array): Float64
   return z;
 }
 
-/** Per-head output result[p, h, :] = W_O[:, h*dh:(h+1)*dh] @ z[p, h, :]; attn_out = sum over h. */
+/** Per-head output result[p, h, :] = W_O[:, h*dh:(h+1)*dh] @ z[p, h, :] (no bias, as TL); attn_out = sum over h + b_O. */
 function headOutputs(
   run: RefRun,
   z: Float64Array,
   wo: Float32Array, // [d_model, head*d_head]
+  bias?: Float32Array, // [d_model]
 ): { result: Float64Array; attnOut: Float64Array } {
   const { n, d, H, dh } = run;
   const result = new Float64Array(n * H * d); // [pos, head, d_model]
   const attnOut = new Float64Array(n * d); // [pos, d_model]
+  if (bias) for (let p = 0; p < n; p++) for (let i = 0; i < d; i++) attnOut[p * d + i] = bias[i];
   for (let p = 0; p < n; p++) {
     for (let h = 0; h < H; h++) {
       const zo = (p * H + h) * dh;
@@ -346,22 +498,36 @@ function headOutputs(
   return { result, attnOut };
 }
 
-/** ln2 and the SwiGLU MLP; returns resid_post [pos, d_model]. */
+/** ln2 and the MLP (gated: act(gate)·up → down; plain: act(c_fc) → c_proj, no hook_pre_linear); returns resid_post [pos, d_model]. */
 function mlpBlock(run: RefRun, l: number, residMid: Float64Array): Float64Array {
-  const { n, d, m, put } = run;
+  const { n, d, m, put, config } = run;
   const b = `blocks.${l}`;
-  const ln2 = rmsNorm(residMid, n, d, run.config.rmsNormEps);
+  const ln2 = normalize(run, residMid);
   put(`${b}.ln2.hook_scale`, ln2.scale, [n, 1], ["pos", "one"]);
   put(`${b}.ln2.hook_normalized`, ln2.normalized, [n, d], ["pos", "d_model"]);
-  const x2 = applyNormWeight(ln2.normalized, n, d, run.w(l, "post_attention_layernorm.weight", d)); // [pos, d_model]
-  const pre = linear(x2, n, d, run.w(l, "mlp.gate_proj.weight", m * d), m); // [pos, d_mlp]
-  const preLinear = linear(x2, n, d, run.w(l, "mlp.up_proj.weight", m * d), m); // [pos, d_mlp]
+  const x2 = normOutput(run, ln2.normalized, `model.layers.${l}.post_attention_layernorm`); // [pos, d_model]
+  const proj = (x: Float64Array, name: string, nIn: number, nOut: number) =>
+    linear(
+      x,
+      n,
+      nIn,
+      run.w(l, `mlp.${name}.weight`, nOut * nIn),
+      nOut,
+      config.mlpBias ? run.w(l, `mlp.${name}.bias`, nOut) : undefined,
+    );
+  const gated = config.mlp === "gated";
+  const pre = proj(x2, gated ? "gate_proj" : "c_fc", d, m); // [pos, d_mlp]
   const post = new Float64Array(n * m); // [pos, d_mlp]
-  for (let i = 0; i < n * m; i++) post[i] = silu(pre[i]) * preLinear[i];
   put(`${b}.mlp.hook_pre`, pre, [n, m], ["pos", "d_mlp"]);
-  put(`${b}.mlp.hook_pre_linear`, preLinear, [n, m], ["pos", "d_mlp"]);
+  if (gated) {
+    const preLinear = proj(x2, "up_proj", d, m); // [pos, d_mlp]
+    for (let i = 0; i < n * m; i++) post[i] = activate(config.activation, pre[i]) * preLinear[i];
+    put(`${b}.mlp.hook_pre_linear`, preLinear, [n, m], ["pos", "d_mlp"]);
+  } else {
+    for (let i = 0; i < n * m; i++) post[i] = activate(config.activation, pre[i]);
+  }
   put(`${b}.mlp.hook_post`, post, [n, m], ["pos", "d_mlp"]);
-  const mlpOut = linear(post, n, m, run.w(l, "mlp.down_proj.weight", d * m), d); // [pos, d_model]
+  const mlpOut = proj(post, gated ? "down_proj" : "c_proj", m, d); // [pos, d_model]
   put(`${b}.hook_mlp_out`, mlpOut, [n, d], ["pos", "d_model"]);
   const residPost = new Float64Array(n * d); // [pos, d_model]
   for (let i = 0; i < n * d; i++) residPost[i] = residMid[i] + mlpOut[i];

@@ -87,7 +87,10 @@ function dynamicInvFreq(b: GraphBuilder, config: LlamaConfig, positions: string,
   const maxPos = b.op("ReduceMax", [b.op("Reshape", [positions, b.ints([-1])])], { keepdims: 0 }); // scalar int64
   const seq = b.op("Max", [b.op("Add", [maxPos, b.constant([1], "int64", [])]), b.constant([mpe], "int64", [])]);
   const seqF = b.op("Cast", [seq], { to: ONNX_FLOAT }, "float32");
-  const ratio = b.op("Sub", [b.op("Div", [b.op("Mul", [seqF, b.scalar(factor)]), b.scalar(mpe)]), b.scalar(factor - 1)]);
+  const ratio = b.op("Sub", [
+    b.op("Div", [b.op("Mul", [seqF, b.scalar(factor)]), b.scalar(mpe)]),
+    b.scalar(factor - 1),
+  ]);
   const base = b.op("Mul", [b.op("Pow", [ratio, b.scalar(d / (d - 2))]), b.scalar(config.ropeTheta)]); // scalar
   const exponents = b.constant(
     Array.from({ length: d / 2 }, (_, i) => f((2 * i) / d)),

@@ -72,10 +72,7 @@ export function gatedMlp(ctx: AdapterContext, l: number, x: string): string {
   const pre = b.hook(`${h}.hook_pre`, linear(x, ctx.w(`${p}.gate_proj.weight`), D, [dMlp], bias("gate_proj"))); // [batch, pos, d_mlp]
   const preLinear = b.hook(`${h}.hook_pre_linear`, linear(x, ctx.w(`${p}.up_proj.weight`), D, [dMlp], bias("up_proj")));
   const post = b.hook(`${h}.hook_post`, b.op("Mul", [activation(ctx, config.activation, pre), preLinear]));
-  return b.hook(
-    `blocks.${l}.hook_mlp_out`,
-    linear(post, ctx.w(`${p}.down_proj.weight`), dMlp, [D], bias("down_proj")),
-  ); // [batch, pos, d_model]
+  return b.hook(`blocks.${l}.hook_mlp_out`, linear(post, ctx.w(`${p}.down_proj.weight`), dMlp, [D], bias("down_proj"))); // [batch, pos, d_model]
 }
 
 /** TL non-gated MLP: hook_pre = c_fc output (bias included), hook_post = act(pre); no hook_pre_linear. */

@@ -10,7 +10,13 @@ import { STARCODER2_ADAPTER } from "./starcoder2";
 
 export type { AdapterContext, ArchitectureAdapter } from "./adapter";
 
-const ADAPTERS: ArchitectureAdapter[] = [LLAMA_ADAPTER, QWEN2_ADAPTER, MISTRAL_ADAPTER, STARCODER2_ADAPTER, GEMMA_ADAPTER];
+const ADAPTERS: ArchitectureAdapter[] = [
+  LLAMA_ADAPTER,
+  QWEN2_ADAPTER,
+  MISTRAL_ADAPTER,
+  STARCODER2_ADAPTER,
+  GEMMA_ADAPTER,
+];
 
 /** The adapter of a config's architecture; ConfigError for one without an adapter. */
 export function adapterFor(config: Pick<LlamaConfig, "architecture">): ArchitectureAdapter {
