@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { promptSlice, relativeError, NamedArray } from "../../lib/src/testing/reference-forward";
-import { HookedLlama, SafetensorsFile, TokenBatch } from "../../lib/src";
+import { HookedLlama, LlamaConfig, loadLlamaConfig, SafetensorsFile, TokenBatch, WeightStore } from "../../lib/src";
 
 const TOL = 1e-4;
 const GOLDEN = path.join(__dirname, "..", "fixtures", "golden");
@@ -145,5 +145,47 @@ for (const name of names) {
       );
     }
     t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
+  });
+}
+
+/**
+ * Each variant's golden tells its feature apart: the same weights run with the feature switched
+ * off in the config miss the golden logits by far more than the tolerance (so the parity above
+ * cannot pass with the feature ignored).
+ */
+const FEATURE_OFF: Record<string, (c: LlamaConfig) => LlamaConfig> = {
+  "hf-llama-dynamic": (c) => ({ ...c, ropeScaling: null, maxPositionEmbeddings: 128 }),
+  "hf-llama-yarn": (c) => ({ ...c, ropeScaling: null }),
+  "hf-llama3": (c) => ({ ...c, ropeScaling: null }),
+  // rope_parameters' reading (factor 4, theta 500) instead of transformers' (rope_scaling: factor 2, theta 1000)
+  "hf-llama-spellings": (c) => ({ ...c, ropeScaling: { type: "linear", factor: 4 }, ropeTheta: 500 }),
+  "hf-mistral": (c) => ({ ...c, slidingWindow: null }),
+  // Llama's graph on Gemma's weights: no embedding scale, w instead of 1 + w, SiLU instead of GELU
+  "hf-gemma": (c) => ({ ...c, architecture: "LlamaForCausalLM", embedScale: false, norm: "rms", activation: "silu" }),
+  "hf-starcoder2": (c) => ({ ...c, qkvBias: false, outputBias: false, mlpBias: false }),
+  "hf-llama-bias": (c) => ({ ...c, qkvBias: false, outputBias: false, mlpBias: false }),
+  "hf-qwen2": (c) => ({ ...c, qkvBias: false }),
+};
+
+for (const [name, off] of Object.entries(FEATURE_OFF)) {
+  test(`${name}: the golden differs when the feature is switched off`, async () => {
+    const info = JSON.parse(fs.readFileSync(path.join(GOLDEN, `random-${name}.json`), "utf8"));
+    const g = SafetensorsFile.open(path.join(GOLDEN, `random-${name}.safetensors`));
+    const folder = path.join(CHECKPOINTS, name);
+    const config = off(loadLlamaConfig(folder));
+    const model = new HookedLlama(config, WeightStore.open(folder), null);
+    const batch: TokenBatch = {
+      ids: info.input_ids,
+      attentionMask: info.attention_mask,
+      positions: info.position_ids,
+      lengths: (info.attention_mask as number[][]).map((r) => r.reduce((a, m) => a + m, 0)),
+      padding: "left",
+    };
+    const logits = await model.run(batch);
+    const P = batch.ids[0].length;
+    const V = config.vocabSize;
+    // prompt 0 (unpadded, the longest): every feature here acts on it
+    const err = relativeError(logits.data.subarray(0, P * V), g.readFloat32("logits").subarray(0, P * V));
+    assert.ok(err > 1e-3, `${name} with the feature off still matches (relative error ${err.toExponential(2)})`);
   });
 }

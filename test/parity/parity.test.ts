@@ -88,7 +88,7 @@ function compareRun(
   return { worst, worstName };
 }
 
-test("the fixtures cover F32, BF16, GQA, tied, sharded, rope-linear and CodeLlama's shrunk config", () => {
+test("the fixtures cover F32, BF16, GQA, tied, sharded, every rope type, biases, head_dim, sliding window, each architecture and CodeLlama's shrunk config", () => {
   const configs = fixtures.map((f) => ({ f, c: loadLlamaConfig(path.join(FIXTURES, f)) }));
   const has = (what: string, p: (c: LlamaConfig, f: string) => boolean) =>
     assert.ok(
@@ -103,6 +103,12 @@ test("the fixtures cover F32, BF16, GQA, tied, sharded, rope-linear and CodeLlam
   has("sharded weights", (_, f) => fs.existsSync(path.join(FIXTURES, f, WEIGHTS_INDEX_FILE)));
   has("linear rope scaling", (c) => c.ropeScaling?.type === "linear");
   has("CodeLlama's rope_theta 1e6", (c) => c.ropeTheta === 1e6);
+  for (const rope of ["dynamic", "yarn", "llama3"]) has(`${rope} rope`, (c) => c.ropeScaling?.type === rope);
+  has("attention and MLP biases", (c) => c.qkvBias && c.outputBias && c.mlpBias && c.mlp === "gated");
+  has("an explicit head_dim", (c) => c.headDim * c.numHeads !== c.hiddenSize);
+  has("a sliding window shorter than the prompts", (c) => c.slidingWindow !== null && c.slidingWindow < 7);
+  for (const arch of ["Qwen2ForCausalLM", "MistralForCausalLM", "Starcoder2ForCausalLM", "GemmaForCausalLM"])
+    has(arch, (c) => c.architecture === arch);
 });
 
 for (const fixture of fixtures) {

@@ -20,6 +20,8 @@ export interface AdapterContext {
 
 export interface ArchitectureAdapter {
   architecture: string;
+  /** the structural features this adapter builds; adapterFor refuses a config that says otherwise */
+  features: Pick<LlamaConfig, "norm" | "mlp" | "embedScale">;
   /** hook_embed's value from input_ids [batch, pos] → [batch, pos, d_model] */
   embed(ctx: AdapterContext, ids: string): string;
   /**

@@ -6,11 +6,14 @@
 import type { Activation } from "../../../checkpoint/families";
 import type { AdapterContext } from "./adapter";
 
-/** Embedding lookup [batch, pos, d_model]; `scale` multiplies it (Gemma: sqrt(d_model) in float32). */
-export function embedLookup(ctx: AdapterContext, ids: string, scale?: number): string {
-  const { b, w } = ctx;
+/**
+ * Embedding lookup [batch, pos, d_model], times sqrt(d_model) rounded to float32 when the config
+ * says embedScale (Gemma: HF multiplies by the scale cast to the weights' dtype, float32 here).
+ */
+export function embedLookup(ctx: AdapterContext, ids: string): string {
+  const { b, w, config } = ctx;
   const e = b.op("Gather", [w("model.embed_tokens.weight"), ids], { axis: 0 }); // [batch, pos, d_model]
-  return scale === undefined ? e : b.op("Mul", [e, b.scalar(Math.fround(scale))]);
+  return config.embedScale ? b.op("Mul", [e, b.scalar(Math.fround(Math.sqrt(config.hiddenSize)))]) : e;
 }
 
 /**

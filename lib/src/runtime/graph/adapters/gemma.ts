@@ -7,7 +7,8 @@ import { embedLookup, gatedMlp, rmsNorm } from "./components";
 
 export const GEMMA_ADAPTER: ArchitectureAdapter = {
   architecture: "GemmaForCausalLM",
-  embed: (ctx, ids) => embedLookup(ctx, ids, Math.sqrt(ctx.config.hiddenSize)),
+  features: { norm: "rms_one_plus", mlp: "gated", embedScale: true },
+  embed: embedLookup,
   norm: (ctx, prefix, x, module) => rmsNorm(ctx, prefix, x, module, true),
   mlp: gatedMlp,
 };

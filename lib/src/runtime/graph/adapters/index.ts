@@ -18,13 +18,25 @@ const ADAPTERS: ArchitectureAdapter[] = [
   GEMMA_ADAPTER,
 ];
 
-/** The adapter of a config's architecture; ConfigError for one without an adapter. */
-export function adapterFor(config: Pick<LlamaConfig, "architecture">): ArchitectureAdapter {
+/**
+ * The adapter of a config's architecture. ConfigError for an architecture without one, or a
+ * (hand-built) config whose norm / MLP / embedding scaling is not the architecture's.
+ */
+export function adapterFor(
+  config: Pick<LlamaConfig, "architecture" | "norm" | "mlp" | "embedScale">,
+): ArchitectureAdapter {
   const a = ADAPTERS.find((x) => x.architecture === config.architecture);
   if (!a)
     throw new ConfigError(
       `no graph adapter for architecture ${JSON.stringify(config.architecture)}; supported: ${ADAPTERS.map((x) => x.architecture).join(", ")}`,
       { field: "architectures" },
     );
+  for (const [k, v] of Object.entries(a.features) as [keyof typeof a.features, unknown][]) {
+    if (config[k] !== v)
+      throw new ConfigError(
+        `config ${k} ${JSON.stringify(config[k])} does not fit ${a.architecture}, whose graph has ${k} ${JSON.stringify(v)}`,
+        { field: k },
+      );
+  }
   return a;
 }

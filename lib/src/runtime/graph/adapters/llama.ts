@@ -4,7 +4,8 @@ import { embedLookup, gatedMlp, rmsNorm } from "./components";
 
 export const LLAMA_ADAPTER: ArchitectureAdapter = {
   architecture: "LlamaForCausalLM",
-  embed: (ctx, ids) => embedLookup(ctx, ids),
+  features: { norm: "rms", mlp: "gated", embedScale: false },
+  embed: embedLookup,
   norm: (ctx, prefix, x, module) => rmsNorm(ctx, prefix, x, module),
   mlp: gatedMlp,
 };

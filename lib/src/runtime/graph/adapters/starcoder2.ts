@@ -4,7 +4,8 @@ import { embedLookup, layerNorm, plainMlp } from "./components";
 
 export const STARCODER2_ADAPTER: ArchitectureAdapter = {
   architecture: "Starcoder2ForCausalLM",
-  embed: (ctx, ids) => embedLookup(ctx, ids),
+  features: { norm: "layer", mlp: "plain", embedScale: false },
+  embed: embedLookup,
   norm: layerNorm,
   mlp: plainMlp,
 };
