@@ -8,6 +8,7 @@ import {
   DatasetError,
   parenRunTokens,
   parenTokenSets,
+  findParenRunTokens,
   buildPrompt,
   generateDataset,
   generatePrompts,
@@ -27,9 +28,9 @@ const parens = parenRunTokens(tok);
  * A greedy longest-match tokenizer over a hand-picked vocabulary, to control merges exactly:
  * `7)` is one token (so a label after a 7 is not a single token) and `((` is one token.
  */
-function greedyTokenizer(extra: string[]): Tokenizer {
+function greedyTokenizer(extra: string[], drop: string[] = []): Tokenizer {
   const chars = "abcdefghijklmnopqrstuvwxyz0123456789 #\n(),.'\"_=:%-";
-  const vocab = ["<s>", ...chars.split(""), "))", ")))", "))))", ...extra];
+  const vocab = ["<s>", ...chars.split(""), "))", ")))", "))))", ...extra].filter((t) => !drop.includes(t));
   const index = new Map(vocab.map((t, i) => [t, i]));
   return {
     vocabSize: vocab.length,
@@ -280,4 +281,52 @@ test("the committed datasets match their manifest and the embedded model's token
     assert.equal(pairs.length, spec.pairs.count);
     assert.ok(pairs.every((p) => p.corrupted.length === p.clean.length && p.corrupted.n === p.clean.n + 1));
   }
+});
+
+test("paren runs are found from the vocabulary; a run that is not one token is reported, and its prompts rejected with the reason", () => {
+  // "))))" is not in this vocabulary: it tokenizes as "))" + "))"
+  const short = greedyTokenizer([], ["))))"]);
+  const search = findParenRunTokens(short, 4);
+  assert.deepEqual(search.studiable, [1, 2, 3]);
+  assert.deepEqual([...search.found.keys()], [1, 2, 3]);
+  assert.equal(search.missing.length, 1);
+  assert.equal(search.missing[0].n, 4);
+  assert.match(search.missing[0].reason, /no single token of this tokenizer decodes to "\)\)\)\)"/);
+  assert.throws(
+    () => parenRunTokens(short, 4),
+    (e: unknown) => e instanceof DatasetError && /counts 1, 2, 3 are single tokens; n = 4/.test(e.message),
+  );
+  const data = generateDataset(short, { template: "authors", perN: { analysis: 3, reference: 2 }, seed: 1 });
+  assert.deepEqual(
+    data.unstudiable.map((m) => m.n),
+    [4],
+  );
+  for (const [split, perN] of [
+    ["analysis", 3],
+    ["reference", 2],
+  ] as const) {
+    assert.ok(
+      data.splits[split].every((p) => p.n <= 3),
+      `${split}: no n = 4 prompt`,
+    );
+    assert.equal(data.shortfall[split]["4"], perN);
+    assert.equal(data.rejected[split].byReason["paren-run-not-one-token"], 1);
+  }
+  assert.equal(data.splits.analysis.filter((p) => p.n === 3).length, 3, "the studiable counts are complete");
+
+  // a vocabulary that spells the run differently (no exact entry) is still searched by decoding
+  const spelled = greedyTokenizer([]);
+  const hidden: Tokenizer = { ...spelled, tokenToId: () => undefined };
+  assert.deepEqual(parenRunTokens(hidden).ids, parenRunTokens(spelled).ids);
+  // no studiable count at all: the generator refuses with the reason
+  assert.throws(
+    () =>
+      generateDataset(greedyTokenizer([], ["))", ")))", "))))"]), {
+        template: "authors",
+        perN: { analysis: 1 },
+        ns: [2, 3],
+        seed: 1,
+      }),
+    (e: unknown) => e instanceof DatasetError && /None of the counts 2, 3/.test(e.message),
+  );
 });

@@ -8,7 +8,13 @@ import type { HookedLlama } from "../runtime/hooked-llama";
 import type { Tensor } from "../core/tensor";
 import type { Tokenizer } from "../core/tokenizer";
 import { DatasetError, InputError } from "../core/errors";
-import { ParenRunTokens, ParenTokenSets, parenRunTokens, parenTokenSets } from "../task/paren-tokens";
+import {
+  findParenRunTokens,
+  ParenRunTokens,
+  ParenTokenSets,
+  parenRunTokens,
+  parenTokenSets,
+} from "../task/paren-tokens";
 import { scoreRow } from "./metrics";
 
 /** What the analyses need of a prompt (a ParenPrompt fits). */
@@ -192,9 +198,16 @@ function vocabularyOf(model: Pick<HookedLlama, "tokenizer">, field: string, how:
   });
 }
 
-/** The paren-run ids given, or looked up through the model's tokenizer. */
+/**
+ * The paren-run ids given, or looked up through the model's tokenizer: the runs `)` … `))))` that
+ * are single tokens of it (fewer than four when a longer run is not one token: those counts are
+ * not studied, and the dataset has no prompts for them; see findParenRunTokens).
+ */
 export function modelParens(model: Pick<HookedLlama, "tokenizer">, parens?: ParenRunTokens): ParenRunTokens {
-  return parens ?? parenRunTokens(vocabularyOf(model, "parens", "parenRunTokens(tokenizer)"));
+  if (parens) return parens;
+  const tok = vocabularyOf(model, "parens", "parenRunTokens(tokenizer)");
+  const k = findParenRunTokens(tok, 4).studiable.length;
+  return parenRunTokens(tok, Math.max(k, 1)); // k = 0: parenRunTokens says why ")" is not one token
 }
 
 /** The `(` / `)` token sets given, or looked up through the model's tokenizer. */

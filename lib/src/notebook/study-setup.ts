@@ -232,6 +232,12 @@ export interface StudyDataOptions {
   log?: (line: string) => void;
 }
 
+/** The largest count whose run is one token: the counts asked, less those this tokenizer cannot study. */
+function studiedCount(data: PromptDataset): number {
+  const studied = data.ns.filter((n) => !data.unstudiable.some((m) => m.n === n));
+  return Math.max(1, ...studied);
+}
+
 /** The first k items of each n, in order (`PARENLENS_PER_N`). */
 function loadCommitted(tok: Tokenizer, template: TemplateName, manifest: DatasetManifest, dir: string): PromptDataset {
   const entry = manifest.templates[template];
@@ -245,6 +251,7 @@ function loadCommitted(tok: Tokenizer, template: TemplateName, manifest: Dataset
     splits: {},
     rejected: {},
     shortfall: {},
+    unstudiable: [], // committed datasets are written for a tokenizer whose runs are all single tokens
   };
   for (const split of Object.keys(manifest.perN)) {
     const s = entry.splits[split];
@@ -302,13 +309,17 @@ export function studyData(tok: Tokenizer, template: TemplateName, opts: StudyDat
     `${template}: ${all.length} analysis + ${data.splits.reference?.length ?? 0} reference prompts ` +
       `(rejected draws: ${rej.total} ${JSON.stringify(rej.byReason)}); ${where}`,
   );
+  if (data.unstudiable.length)
+    log(
+      `  counts not studied with this tokenizer: ${data.unstudiable.map((m) => `n = ${m.n} (${m.reason})`).join("; ")}`,
+    );
   if (perN !== null && perN < manifest.perN.analysis) {
     data.splits.analysis = firstPerN(all, perN, (p) => p.n).map((i) => all[i]);
     log(`  PARENLENS_PER_N=${perN}: analysing the first ${data.splits.analysis.length} prompts`);
   }
   const paired = committed
     ? committedPairs(tok, path.join(dir, manifest.templates[template].pairs.file), data.splits.analysis)
-    : makeCorruptedPairs(tok, data.splits.analysis, { parens: parenRunTokens(tok) });
+    : makeCorruptedPairs(tok, data.splits.analysis, { parens: parenRunTokens(tok, studiedCount(data)) });
   return {
     ...data,
     pairs: paired.pairs,

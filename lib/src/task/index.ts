@@ -1,6 +1,6 @@
 // task/: the closing-paren task — paren-run tokens, templates, prompts, corrupted pairs, JSONL.
-export type { ParenRunTokens, ParenTokenSets } from "./paren-tokens";
-export { parenRun, parenRunTokens, parenTokenSets } from "./paren-tokens";
+export type { MissingParenRun, ParenRunSearch, ParenRunTokens, ParenTokenSets } from "./paren-tokens";
+export { describeParenRuns, findParenRunTokens, parenRun, parenRunTokens, parenTokenSets } from "./paren-tokens";
 export type { TemplateName, TemplateDraw, PromptTemplate } from "./prompt-templates";
 export { PROMPT_TEMPLATES } from "./prompt-templates";
 export type {

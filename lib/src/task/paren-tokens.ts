@@ -23,40 +23,115 @@ export function parenRun(n: number): string {
   return ")".repeat(n);
 }
 
+/** Why a paren run is not one token of a tokenizer. */
+export interface MissingParenRun {
+  n: number;
+  run: string;
+  reason: string;
+}
+
+/** What a tokenizer's vocabulary holds of the runs `)` … `)`×maxN. */
+export interface ParenRunSearch {
+  /** n → the id of the single token decoding to exactly n `)`. */
+  found: Map<number, number>;
+  /** the runs that are not one token, each with the reason */
+  missing: MissingParenRun[];
+  /** 1..k: the counts the closing-paren task can study (every run up to k is one token) */
+  studiable: number[];
+}
+
 /**
- * Token ids of the runs `)` … `)`×maxN. Each run is looked up in the vocabulary and must decode
- * back to exactly itself; a run that is not a single token throws a DatasetError (the task is a
- * single next-token choice only when every run is one token).
+ * The id of the token that is exactly `run`: the vocabulary entry of that spelling, else any
+ * vocabulary entry decoding to it (SentencePiece / byte-level spellings), else the last token of
+ * the run in context. Undefined when the run is never one token.
+ */
+function runTokenId(tokenizer: Tokenizer, run: string, byDecoding: Map<string, number>): number | undefined {
+  const direct = tokenizer.tokenToId(run);
+  if (direct !== undefined && tokenizer.decode([direct]) === run) return direct;
+  const scanned = byDecoding.get(run);
+  if (scanned !== undefined) return scanned;
+  const probe = tokenizer.encode(`f(x${run}`, { addBos: false });
+  const last = probe[probe.length - 1];
+  return last !== undefined && tokenizer.decode([last]) === run ? last : undefined;
+}
+
+/** Every vocabulary id whose text is only `)`s, by its decoded text (lowest id first). */
+function closingRunsInVocabulary(tokenizer: Tokenizer): Map<string, number> {
+  const out = new Map<string, number>();
+  for (let id = 0; id < tokenizer.vocabSize; id++) {
+    let raw: string;
+    try {
+      raw = tokenizer.idToToken(id);
+    } catch {
+      continue; // ids past the tokenizer's own vocabulary (padded embedding rows)
+    }
+    if (typeof raw !== "string" || !raw.includes(")")) continue;
+    const text = tokenizer.decode([id]);
+    if (/^\)+$/.test(text) && !out.has(text)) out.set(text, id);
+  }
+  return out;
+}
+
+/**
+ * Search a tokenizer's vocabulary for the runs `)` … `)`×maxN (never throws for a missing run).
+ *
+ * @example
+ * const search = findParenRunTokens(tok, 4);
+ * search.studiable; // [1, 2, 3] when "))))" is two tokens
+ * search.missing; // [{ n: 4, run: "))))", reason: "no single token of this tokenizer decodes to \"))))\"" }]
+ */
+export function findParenRunTokens(tokenizer: Tokenizer, maxN = 4): ParenRunSearch {
+  if (!Number.isInteger(maxN) || maxN < 1) {
+    throw new DatasetError(`parenRunTokens: maxN must be a positive integer, got ${maxN}`, { field: "maxN" });
+  }
+  const byDecoding = closingRunsInVocabulary(tokenizer);
+  const found = new Map<number, number>();
+  const missing: MissingParenRun[] = [];
+  for (let n = 1; n <= maxN; n++) {
+    const run = parenRun(n);
+    const id = runTokenId(tokenizer, run, byDecoding);
+    if (id === undefined) {
+      const pieces = tokenizer.encode(`f(x${run}`, { addBos: false }).map((t) => tokenizer.decode([t]));
+      missing.push({
+        n,
+        run,
+        reason: `no single token of this tokenizer decodes to "${run}" (in code it splits as ${JSON.stringify(pieces.slice(-n))})`,
+      });
+    } else found.set(n, id);
+  }
+  let k = 0;
+  while (found.has(k + 1)) k++;
+  return { found, missing, studiable: Array.from({ length: k }, (_, i) => i + 1) };
+}
+
+/** The studiable counts and the missing runs in one sentence, for errors and reports. */
+export function describeParenRuns(search: ParenRunSearch): string {
+  const ok = search.studiable.length ? `counts ${search.studiable.join(", ")} are single tokens` : "no count is";
+  const miss = search.missing.map((m) => `n = ${m.n}: ${m.reason}`).join("; ");
+  return miss ? `${ok}; ${miss}` : ok;
+}
+
+/**
+ * Token ids of the runs `)` … `)`×maxN, found from the tokenizer's vocabulary (findParenRunTokens).
+ * A run that is not a single token throws a DatasetError saying which counts this tokenizer can
+ * study (the task is a single next-token choice only when every run is one token); ask for
+ * `findParenRunTokens(tok).studiable.length` runs instead to study those.
  *
  * @example
  * const parens = parenRunTokens(model.tokenizer!); // parens.ids[n - 1]: the token of n ")"
  */
 export function parenRunTokens(tokenizer: Tokenizer, maxN = 4): ParenRunTokens {
-  if (!Number.isInteger(maxN) || maxN < 1) {
-    throw new DatasetError(`parenRunTokens: maxN must be a positive integer, got ${maxN}`, { field: "maxN" });
+  const search = findParenRunTokens(tokenizer, maxN);
+  if (search.missing.length) {
+    const first = search.missing[0];
+    throw new DatasetError(
+      `The paren run "${first.run}" (${first.n} closing parens) is not a single token of this tokenizer; ` +
+        `the closing-paren task needs every run up to ${maxN} to be one token (${describeParenRuns(search)})`,
+      { field: `parenRun[${first.n}]` },
+    );
   }
-  const ids: number[] = [];
-  const runs: string[] = [];
-  for (let n = 1; n <= maxN; n++) {
-    const run = parenRun(n);
-    let id = tokenizer.tokenToId(run);
-    if (id === undefined || tokenizer.decode([id]) !== run) {
-      // Some vocabularies store the run under another surface form: find it in context.
-      const probe = tokenizer.encode(`f(x${run}`, { addBos: false });
-      const last = probe[probe.length - 1];
-      id = last !== undefined && tokenizer.decode([last]) === run ? last : undefined;
-    }
-    if (id === undefined) {
-      throw new DatasetError(
-        `The paren run "${run}" (${n} closing parens) is not a single token of this tokenizer; ` +
-          `the closing-paren task needs every run up to ${maxN} to be one token`,
-        { field: `parenRun[${n}]` },
-      );
-    }
-    ids.push(id);
-    runs.push(run);
-  }
-  return { ids, runs, maxN };
+  const ids = Array.from({ length: maxN }, (_, i) => search.found.get(i + 1)!);
+  return { ids, runs: ids.map((_, i) => parenRun(i + 1)), maxN };
 }
 
 export interface ParenTokenSets {

@@ -8,7 +8,14 @@
  */
 import { DatasetError } from "../core/errors";
 import { seededRandom, streamSeed } from "../core/random";
-import { ParenRunTokens, parenRun, parenRunTokens } from "./paren-tokens";
+import {
+  describeParenRuns,
+  findParenRunTokens,
+  MissingParenRun,
+  ParenRunTokens,
+  parenRun,
+  parenRunTokens,
+} from "./paren-tokens";
 import type { Tokenizer } from "../core/tokenizer";
 import { PROMPT_TEMPLATES, PromptTemplate, TemplateName } from "./prompt-templates";
 
@@ -51,7 +58,9 @@ export type RejectionReason =
   /** The corrupted label (n + 1 parens) is not a single token. */
   | "corrupted-label-not-single-token"
   /** The prompt does not end in a name or number to put a `(` before. */
-  | "no-corruption-site";
+  | "no-corruption-site"
+  /** This n's run is not one token of the tokenizer at all: no prompt with this n can be studied (none drawn). */
+  | "paren-run-not-one-token";
 
 export interface RejectionCounts {
   total: number;
@@ -176,6 +185,28 @@ export interface GeneratedPrompts {
   /** Per n, how many prompts short of perN the generator stayed after its draw budget (0 = none). */
   shortfall: Record<string, number>;
   draws: number;
+  /** The asked counts whose run is not one token of this tokenizer (no prompts for them), with the reason. */
+  unstudiable: MissingParenRun[];
+}
+
+/**
+ * The run tokens of the studiable counts among `ns`, and the counts that are not (their run is
+ * not one token). Throws a DatasetError when none of `ns` can be studied.
+ */
+function studiableParens(
+  tokenizer: Tokenizer,
+  ns: number[],
+): { parens: ParenRunTokens; unstudiable: MissingParenRun[] } {
+  const search = findParenRunTokens(tokenizer, Math.max(...ns));
+  const k = search.studiable.length;
+  if (!ns.some((n) => n <= k))
+    throw new DatasetError(
+      `None of the counts ${ns.join(", ")} can be studied with this tokenizer: ${describeParenRuns(search)}`,
+      {
+        field: "ns",
+      },
+    );
+  return { parens: parenRunTokens(tokenizer, k), unstudiable: search.missing.filter((m) => ns.includes(m.n)) };
 }
 
 function resolveTemplate(t: TemplateName | PromptTemplate): PromptTemplate {
@@ -214,7 +245,9 @@ export function generatePrompts(tokenizer: Tokenizer, opts: GeneratePromptsOptio
   if (!Number.isInteger(opts.perN) || opts.perN < 0) {
     throw new DatasetError(`perN must be a non-negative integer, got ${opts.perN}`, { field: "perN" });
   }
-  const parens = opts.parens ?? parenRunTokens(tokenizer, Math.max(...ns));
+  const found = opts.parens ? { parens: opts.parens, unstudiable: [] } : studiableParens(tokenizer, ns);
+  const parens = found.parens;
+  const unstudiable = found.unstudiable;
   const exclude = opts.exclude ?? new Set<string>();
   const factor = opts.maxDrawsFactor ?? 50;
   const rejected = emptyRejections();
@@ -222,6 +255,12 @@ export function generatePrompts(tokenizer: Tokenizer, opts: GeneratePromptsOptio
   const prompts: ParenPrompt[] = [];
   let draws = 0;
   for (const n of ns) {
+    if (unstudiable.some((m) => m.n === n)) {
+      // the run is not one token anywhere: record it once instead of drawing prompts bound to fail
+      if (opts.perN > 0) reject(rejected, "paren-run-not-one-token", n, parenRun(n));
+      shortfall[String(n)] = opts.perN;
+      continue;
+    }
     const rand = seededRandom(streamSeed(`${opts.seed}|${template.name}|${split}|${n}`));
     let kept = 0;
     for (let d = 0; d < opts.perN * factor && kept < opts.perN; d++) {
@@ -247,7 +286,7 @@ export function generatePrompts(tokenizer: Tokenizer, opts: GeneratePromptsOptio
     }
     shortfall[String(n)] = opts.perN - kept;
   }
-  return { prompts, rejected, shortfall, draws };
+  return { prompts, rejected, shortfall, draws, unstudiable };
 }
 
 export interface PromptDataset {
@@ -258,6 +297,8 @@ export interface PromptDataset {
   splits: Record<string, ParenPrompt[]>;
   rejected: Record<string, RejectionCounts>;
   shortfall: Record<string, Record<string, number>>;
+  /** The asked counts this tokenizer cannot study (their run is not one token), with the reason. */
+  unstudiable: MissingParenRun[];
 }
 
 /**
@@ -281,20 +322,32 @@ export function generateDataset(
   const template = resolveTemplate(opts.template);
   const ns = opts.ns ?? [1, 2, 3, 4];
   checkNs(ns);
-  const parens = parenRunTokens(tokenizer, Math.max(...ns));
+  const { parens, unstudiable } = studiableParens(tokenizer, ns);
   const exclude = new Set<string>();
-  const out: PromptDataset = { template: template.name, seed: opts.seed, ns, splits: {}, rejected: {}, shortfall: {} };
+  const out: PromptDataset = {
+    template: template.name,
+    seed: opts.seed,
+    ns,
+    splits: {},
+    rejected: {},
+    shortfall: {},
+    unstudiable,
+  };
   for (const [split, perN] of Object.entries(opts.perN)) {
     const g = generatePrompts(tokenizer, {
       template,
       split,
       perN,
-      ns,
+      ns: ns.filter((n) => !unstudiable.some((m) => m.n === n)),
       seed: opts.seed,
       exclude,
       parens,
       maxDrawsFactor: opts.maxDrawsFactor,
     });
+    for (const m of unstudiable) {
+      if (perN > 0) reject(g.rejected, "paren-run-not-one-token", m.n, m.run); // no prompt of this n can exist
+      g.shortfall[String(m.n)] = perN;
+    }
     out.splits[split] = g.prompts;
     out.rejected[split] = g.rejected;
     out.shortfall[split] = g.shortfall;
