@@ -187,24 +187,26 @@ test("lying checkpoints: duplicate index keys, a tensor in two shards, a directo
   await rejects(loadCheckpoint(huge.folder, { tokenizer: false }), ConfigError, { field: "num_hidden_layers" });
 });
 
-test("rope: rope_scaling beside a disagreeing rope_parameters is refused; unsupported types are listed", async () => {
+test("rope: rope_scaling beside a disagreeing rope_parameters is read as transformers reads it; incomplete or unsupported types are refused by name", async () => {
   const ck = fresh();
   const cfgFile = path.join(ck.folder, "config.json");
   const cfg = JSON.parse(fs.readFileSync(cfgFile, "utf8"));
   const write = (extra: object) => fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, ...extra }));
-  write({ rope_scaling: { type: "linear", factor: 2 }, rope_parameters: { rope_type: "default", rope_theta: 10000 } });
-  await rejects(loadCheckpoint(ck.folder, { tokenizer: false }), ConfigError, { message: /disagree/ });
-  write({ rope_scaling: { type: "linear", factor: 2 }, rope_parameters: { rope_type: "linear", factor: 2 } });
-  assert.deepEqual((await loadCheckpoint(ck.folder, { tokenizer: false })).config.ropeScaling, {
-    type: "linear",
-    factor: 2,
-  });
+  // transformers 5: `rope_parameters = rope_scaling or rope_parameters` (test/fixtures/golden/random-hf-llama-spellings is HF's reading)
+  write({ rope_scaling: { type: "linear", factor: 2 }, rope_parameters: { rope_type: "default", rope_theta: 500 } });
+  const both = (await loadCheckpoint(ck.folder, { tokenizer: false })).config;
+  assert.deepEqual([both.ropeScaling, both.ropeTheta], [{ type: "linear", factor: 2 }, cfg.rope_theta]);
   write({ rope_scaling: { rope_type: "default" } });
   assert.equal((await loadCheckpoint(ck.folder, { tokenizer: false })).config.ropeScaling, null);
   write({ rope_scaling: { rope_type: "llama3", factor: 8 } });
   await rejects(loadCheckpoint(ck.folder, { tokenizer: false }), ConfigError, {
+    field: "rope_scaling.low_freq_factor",
+    message: /must be a number/,
+  });
+  write({ rope_scaling: { rope_type: "longrope", factor: 8 } });
+  await rejects(loadCheckpoint(ck.folder, { tokenizer: false }), ConfigError, {
     field: "rope_scaling",
-    message: /rope type "llama3"; supported rope types are "default" \(or null\) and "linear"/,
+    message: /rope type "longrope"; supported rope types are "default", "linear", "dynamic", "yarn", "llama3"/,
   });
 });
 

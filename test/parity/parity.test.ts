@@ -10,7 +10,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { RandomCheckpointSpec, TINY_CONFIG, writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
 import {
   MASKED_SCORE,
   promptSlice,
@@ -21,6 +23,7 @@ import {
 import {
   HookedLlama,
   hookNames,
+  llamaConfigToJson,
   loadLlamaConfig,
   LlamaConfig,
   WeightStore,
@@ -183,4 +186,49 @@ test("parity through graph cuts: identity interventions at several hooks leave e
     worst = Math.max(worst, compareRun(logits, cache, names, ref, b, P - prompt.length, prompt.length).worst);
   });
   t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
+});
+
+test("the random-checkpoint writer covers every architecture: runtime = reference on each, every hook", async (t) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-arch-"));
+  try {
+    const specs: Record<string, RandomCheckpointSpec> = {
+      qwen2: { seed: 31, config: { architecture: "Qwen2ForCausalLM", numKvHeads: 2 } },
+      mistral: {
+        seed: 32,
+        configJson: {
+          ...llamaConfigToJson(TINY_CONFIG),
+          architectures: ["MistralForCausalLM"],
+          model_type: "mistral",
+          sliding_window: 3,
+        },
+      },
+      starcoder2: { seed: 33, config: { architecture: "Starcoder2ForCausalLM" } },
+      gemma: { seed: 34, config: { architecture: "GemmaForCausalLM", headDim: 16 } },
+      llama3: {
+        seed: 35,
+        config: {
+          ropeScaling: {
+            type: "llama3",
+            factor: 8,
+            lowFreqFactor: 1,
+            highFreqFactor: 4,
+            originalMaxPositionEmbeddings: 8,
+          },
+        },
+      },
+    };
+    for (const [name, spec] of Object.entries(specs)) {
+      const { folder, config } = writeRandomCheckpoint(path.join(tmp, name), spec);
+      const store = WeightStore.open(folder);
+      const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+      const names = hookNames(config);
+      const prompt = randomPrompt(config.vocabSize, 8, 40);
+      const ref = referenceForward(config, (n) => store.getFloat32(n), prompt);
+      const { logits, cache } = await model.runWithCache([prompt], { names });
+      const { worst } = compareRun(logits, cache, names, ref, 0, 0, prompt.length);
+      t.diagnostic(`${name} (${config.architecture}): worst relative error ${worst.toExponential(2)}`);
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
