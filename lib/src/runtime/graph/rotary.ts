@@ -101,15 +101,19 @@ function dynamicInvFreq(b: GraphBuilder, config: LlamaConfig, positions: string,
 
 /** cos and sin [batch, pos, 1, d_head] of position_ids [batch, pos] (int64). */
 export function rotaryTables(b: GraphBuilder, config: LlamaConfig, positions: string): { cos: string; sin: string } {
+  // Node order as before rope types were added (Unsqueeze, then the table; cos then sin), so a
+  // default / linear rope graph keeps every generated tensor name.
   const posF = b.op("Cast", [positions], { to: ONNX_FLOAT }, "float32"); // [batch, pos]
   const s = config.ropeScaling;
-  const invFreq =
-    s?.type === "dynamic" ? dynamicInvFreq(b, config, positions, s.factor) : b.constant(ropeInvFreq(config), "float32");
-  const freqs = b.op("Mul", [b.op("Unsqueeze", [posF, b.ints([2])]), invFreq]); // [batch, pos, d_head/2]
+  const dynamic = s?.type === "dynamic" ? dynamicInvFreq(b, config, positions, s.factor) : undefined;
+  const posCol = b.op("Unsqueeze", [posF, b.ints([2])]); // [batch, pos, 1]
+  const freqs = b.op("Mul", [posCol, dynamic ?? b.constant(ropeInvFreq(config), "float32")]); // [batch, pos, d_head/2]
   const emb = b.op("Concat", [freqs, freqs], { axis: -1 }); // [batch, pos, d_head]
-  let cos = b.op("Cos", [emb]);
-  let sin = b.op("Sin", [emb]);
   const scaling = ropeAttentionScaling(config);
-  if (scaling !== 1) [cos, sin] = [b.op("Mul", [cos, b.scalar(scaling)]), b.op("Mul", [sin, b.scalar(scaling)])];
-  return { cos: b.op("Unsqueeze", [cos, b.ints([2])]), sin: b.op("Unsqueeze", [sin, b.ints([2])]) };
+  const table = (op: "Cos" | "Sin") => {
+    const t = b.op(op, [emb]);
+    return b.op("Unsqueeze", [scaling === 1 ? t : b.op("Mul", [t, b.scalar(scaling)]), b.ints([2])]);
+  };
+  const cos = table("Cos");
+  return { cos, sin: table("Sin") };
 }
