@@ -49,6 +49,10 @@ SPECS = {
         "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
         "original_max_position_embeddings": 8, "rope_theta": 10000.0})),
     "llama-spellings": ("LlamaConfig", 15, dict(TINY)),
+    # the 10-token prompt is longer than original_max_position_embeddings 8: long factors for this batch
+    "llama-longrope": ("LlamaConfig", 16, dict(TINY, max_position_embeddings=32, rope_parameters={
+        "rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [1.0, 4.0, 8.0, 16.0],
+        "original_max_position_embeddings": 8, "rope_theta": 10000.0})),
     "qwen2": ("Qwen2Config", 21, dict(TINY, num_key_value_heads=2, tie_word_embeddings=True)),
     # vocabulary = the test tokenizer's: the study notebooks run on it in CI
     "qwen2-tok": ("Qwen2Config", 22, dict(TINY, num_key_value_heads=2, tie_word_embeddings=True,

@@ -203,10 +203,11 @@ test("rope: rope_scaling beside a disagreeing rope_parameters is read as transfo
     field: "rope_scaling.low_freq_factor",
     message: /must be a number/,
   });
-  write({ rope_scaling: { rope_type: "longrope", factor: 8 } });
+  write({ rope_scaling: { rope_type: "proportional", factor: 8 } });
   await rejects(loadCheckpoint(ck.folder, { tokenizer: false }), ConfigError, {
     field: "rope_scaling",
-    message: /rope type "longrope"; supported rope types are "default", "linear", "dynamic", "yarn", "llama3"/,
+    message:
+      /rope type "proportional"; supported rope types are "default", "linear", "dynamic", "yarn", "llama3", "longrope"/,
   });
 });
 

@@ -157,6 +157,11 @@ const FEATURE_OFF: Record<string, (c: LlamaConfig) => LlamaConfig> = {
   "hf-llama-dynamic": (c) => ({ ...c, ropeScaling: null, maxPositionEmbeddings: 128 }),
   "hf-llama-yarn": (c) => ({ ...c, ropeScaling: null }),
   "hf-llama3": (c) => ({ ...c, ropeScaling: null }),
+  // the short factors for a batch longer than original_max_position_embeddings
+  "hf-llama-longrope": (c) =>
+    c.ropeScaling?.type === "longrope"
+      ? { ...c, ropeScaling: { ...c.ropeScaling, longFactor: c.ropeScaling.shortFactor } }
+      : c,
   // rope_parameters' reading (factor 4, theta 500) instead of transformers' (rope_scaling: factor 2, theta 1000)
   "hf-llama-spellings": (c) => ({ ...c, ropeScaling: { type: "linear", factor: 4 }, ropeTheta: 500 }),
   "hf-mistral": (c) => ({ ...c, slidingWindow: null }),

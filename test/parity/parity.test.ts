@@ -106,7 +106,8 @@ test("the fixtures cover F32, BF16, GQA, tied, sharded, every rope type, biases,
   has("sharded weights", (_, f) => fs.existsSync(path.join(FIXTURES, f, WEIGHTS_INDEX_FILE)));
   has("linear rope scaling", (c) => c.ropeScaling?.type === "linear");
   has("CodeLlama's rope_theta 1e6", (c) => c.ropeTheta === 1e6);
-  for (const rope of ["dynamic", "yarn", "llama3"]) has(`${rope} rope`, (c) => c.ropeScaling?.type === rope);
+  for (const rope of ["dynamic", "yarn", "llama3", "longrope"])
+    has(`${rope} rope`, (c) => c.ropeScaling?.type === rope);
   has("attention and MLP biases", (c) => c.qkvBias && c.outputBias && c.mlpBias && c.mlp === "gated");
   has("an explicit head_dim", (c) => c.headDim * c.numHeads !== c.hiddenSize);
   has("a sliding window shorter than the prompts", (c) => c.slidingWindow !== null && c.slidingWindow < 7);

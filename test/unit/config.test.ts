@@ -94,9 +94,10 @@ test("transformers 5 style rope_parameters and dtype", () => {
   );
   assert.deepEqual(lin.ropeScaling, { type: "linear", factor: 2 });
   throwsConfig(
-    () => parseLlamaConfig({ ...j, rope_parameters: { rope_theta: 1e4, rope_type: "longrope", factor: 2 } }, "c.json"),
+    () =>
+      parseLlamaConfig({ ...j, rope_parameters: { rope_theta: 1e4, rope_type: "proportional", factor: 2 } }, "c.json"),
     "rope_parameters",
-    "longrope",
+    "proportional",
   );
 });
 
@@ -166,6 +167,25 @@ test("dynamic, yarn and llama3 rope settings with transformers' defaults", () =>
   throwsConfig(
     () => parseLlamaConfig({ ...j, rope_scaling: { ...l3, high_freq_factor: undefined } }, "c.json"),
     "rope_scaling.high_freq_factor",
+  );
+  const lr = {
+    rope_type: "longrope",
+    short_factor: [1, 1, 1, 1],
+    long_factor: [1, 2, 4, 8],
+    original_max_position_embeddings: 1024,
+  };
+  const small = { ...j, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4 }; // head_dim 8: 4 factors
+  assert.deepEqual(parseLlamaConfig({ ...small, rope_scaling: lr }, "c.json").ropeScaling, {
+    type: "longrope",
+    shortFactor: [1, 1, 1, 1],
+    longFactor: [1, 2, 4, 8],
+    originalMaxPositionEmbeddings: 1024,
+    attentionFactor: Math.sqrt(1 + Math.log(4096 / 1024) / Math.log(1024)), // factor = max_pos / original
+  });
+  throwsConfig(
+    () => parseLlamaConfig({ ...small, rope_scaling: { ...lr, long_factor: [1, 2] } }, "c.json"),
+    "rope_scaling.long_factor",
+    "a list of 4 positive numbers",
   );
   throwsConfig(
     () => parseLlamaConfig({ ...j, rope_scaling: { rope_type: "dynamic" } }, "c.json"),
@@ -289,9 +309,9 @@ test("missing and wrong-typed fields name the file, the field and what was expec
 
 test("rope types transformers does not implement for these families are refused by name", () => {
   throwsConfig(
-    () => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "longrope", factor: 2 } }, "c.json"),
+    () => parseLlamaConfig({ ...codellama(), rope_scaling: { type: "proportional", factor: 2 } }, "c.json"),
     "rope_scaling",
-    "longrope",
+    "proportional",
     "dynamic",
   );
   throwsConfig(

@@ -56,7 +56,7 @@ export function parseLlamaConfig(json: unknown, file: string): LlamaConfig {
   const family = familyOf(obj, file);
   const { eps, tiedDefault, headDimDefault, ...features } = family.parse(obj, file);
   const sizes = parseSizes(obj, file, headDimDefault);
-  const rope = parseRope(obj, file, sizes.maxPositionEmbeddings);
+  const rope = parseRope(obj, file, sizes.maxPositionEmbeddings, sizes.headDim);
   const tieWordEmbeddings = bool(obj, "tie_word_embeddings", file, tiedDefault);
 
   const dtype = obj.torch_dtype ?? obj.dtype;

@@ -8,8 +8,9 @@
  * - the type is `rope_type`, else `type`, else "default";
  * - for yarn and llama3, a top-level `original_max_position_embeddings` wins over the object's,
  *   which defaults to `max_position_embeddings`.
- * Types implemented: default, linear, dynamic (NTK, computed from the batch's length), yarn, llama3.
- * longrope, proportional and partial rotary factors are refused (ConfigError).
+ * Types implemented: default, linear, dynamic (NTK, computed from the batch's length), yarn, llama3,
+ * longrope (long or short factors chosen from the batch's length). proportional (Gemma 4's) and
+ * partial rotary factors are refused (ConfigError).
  */
 import { ConfigError } from "../core/errors";
 import { describe, fail, Json, positiveInt, positiveNumber } from "./config-fields";
@@ -29,6 +30,14 @@ export type RopeScaling =
       truncate: boolean;
     }
   | {
+      /** inv_freq / long_factor when the batch's length exceeds original_max_position_embeddings, else / short_factor */
+      type: "longrope";
+      shortFactor: number[];
+      longFactor: number[];
+      originalMaxPositionEmbeddings: number;
+      attentionFactor: number;
+    }
+  | {
       type: "llama3";
       factor: number;
       lowFreqFactor: number;
@@ -36,7 +45,7 @@ export type RopeScaling =
       originalMaxPositionEmbeddings: number;
     };
 
-export const ROPE_TYPES = ["default", "linear", "dynamic", "yarn", "llama3"];
+export const ROPE_TYPES = ["default", "linear", "dynamic", "yarn", "llama3", "longrope"];
 
 /** transformers' get_mscale for YaRN. */
 function yarnMscale(scale: number, mscale = 1): number {
@@ -66,6 +75,7 @@ export function parseRope(
   obj: Json,
   file: string,
   maxPositions: number,
+  headDim: number,
 ): { theta: number; scaling: RopeScaling | null } {
   const { rope, field } = chosenRopeObject(obj, file);
   const topTheta = positiveNumber(obj, "rope_theta", file, 10000);
@@ -82,6 +92,7 @@ export function parseRope(
     if (typeof f !== "number" || !Number.isFinite(f) || f <= 0) fail(file, `${field}.factor`, "a positive number", f);
     return f;
   };
+  // for yarn, llama3 and longrope (standardize_rope_params): a top-level value wins
   const originalMax = (): number =>
     obj.original_max_position_embeddings !== undefined && obj.original_max_position_embeddings !== null
       ? positiveInt(obj, "original_max_position_embeddings", file)
@@ -95,6 +106,8 @@ export function parseRope(
       return { theta, scaling: { type: "dynamic", factor: factor() } };
     case "yarn":
       return { theta, scaling: parseYarn(rope, field, file, originalMax(), maxPositions) };
+    case "longrope":
+      return { theta, scaling: parseLongrope(rope, field, file, originalMax(), maxPositions, headDim) };
     case "llama3": {
       const num = (k: string) => {
         const v = rope[k];
@@ -157,6 +170,44 @@ function parseYarn(rope: Json, field: string, file: string, originalMax: number,
   };
 }
 
+/** LongRoPE's factor lists (d_head / 2 numbers each) and attention factor (transformers' default from factor). */
+function parseLongrope(
+  rope: Json,
+  field: string,
+  file: string,
+  originalMax: number,
+  maxPositions: number,
+  headDim: number,
+): RopeScaling {
+  const list = (k: string): number[] => {
+    const v = rope[k];
+    if (
+      !Array.isArray(v) ||
+      v.length !== headDim / 2 ||
+      !v.every((x) => typeof x === "number" && Number.isFinite(x) && x > 0)
+    )
+      fail(file, `${field}.${k}`, `a list of ${headDim / 2} positive numbers (head_dim / 2)`, v);
+    return v as number[];
+  };
+  const factor =
+    rope.factor === undefined || rope.factor === null
+      ? maxPositions / originalMax
+      : positiveNumber(rope, "factor", file, 1);
+  const attentionFactor =
+    rope.attention_factor !== undefined && rope.attention_factor !== null
+      ? positiveNumber(rope, "attention_factor", file, 1)
+      : factor <= 1
+        ? 1
+        : Math.sqrt(1 + Math.log(factor) / Math.log(originalMax));
+  return {
+    type: "longrope",
+    shortFactor: list("short_factor"),
+    longFactor: list("long_factor"),
+    originalMaxPositionEmbeddings: originalMax,
+    attentionFactor,
+  };
+}
+
 /** The config.json `rope_scaling` object of a scaling (null for default rope). */
 export function ropeScalingToJson(s: RopeScaling | null): Json | null {
   if (s === null) return null;
@@ -174,6 +225,14 @@ export function ropeScalingToJson(s: RopeScaling | null): Json | null {
         beta_fast: s.betaFast,
         beta_slow: s.betaSlow,
         truncate: s.truncate,
+      };
+    case "longrope":
+      return {
+        rope_type: "longrope",
+        short_factor: s.shortFactor,
+        long_factor: s.longFactor,
+        original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+        attention_factor: s.attentionFactor,
       };
     case "llama3":
       return {

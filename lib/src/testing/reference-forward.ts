@@ -161,6 +161,11 @@ function inverseFrequencies(config: LlamaConfig, pos: number): { inv: number[]; 
   const base = Array.from({ length: d / 2 }, (_, i) => Math.pow(theta, -(2 * i) / d));
   if (s === null || s.type === "dynamic") return { inv: base, mult: 1 };
   if (s.type === "linear") return { inv: base.map((x) => x / s.factor), mult: 1 };
+  if (s.type === "longrope") {
+    // long factors once the sequence is longer than the pretraining length, else short
+    const ext = pos > s.originalMaxPositionEmbeddings ? s.longFactor : s.shortFactor;
+    return { inv: base.map((x, i) => x / ext[i]), mult: s.attentionFactor };
+  }
   if (s.type === "yarn") {
     const dimOf = (rot: number) =>
       (d * Math.log(s.originalMaxPositionEmbeddings / (rot * 2 * Math.PI))) / (2 * Math.log(theta));

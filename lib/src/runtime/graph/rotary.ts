@@ -5,6 +5,9 @@
  * by an ulp, an error that grows with the position: ~1e-3 rad at 16k tokens for d_head 128), the
  * angles position × inv_freq, cos and sin times the attention factor (YaRN).
  *
+ * LongRoPE picks its long or short factors from the same seq_len (long once it exceeds
+ * original_max_position_embeddings), statelessly in transformers too.
+ *
  * Dynamic NTK depends on the sequence: transformers recomputes the base from
  * seq_len = max(position_ids) + 1 once it exceeds max_position_embeddings. The graph does the
  * same from the batch it is given, so a batch gets what a freshly loaded transformers model
@@ -58,14 +61,22 @@ function llama3InvFreq(config: LlamaConfig, s: Extract<LlamaConfig["ropeScaling"
   });
 }
 
+/** LongRoPE's `1.0 / (ext_factors * base ** (arange(0, d, 2).float() / d))` in float32. */
+function longropeInvFreq(config: LlamaConfig, ext: number[]): number[] {
+  const d = config.headDim;
+  return ext.map((e, i) => f(1 / f(f(e) * f(Math.pow(f(config.ropeTheta), f((2 * i) / d))))));
+}
+
 /**
  * Rotary inverse frequencies [d_head/2] of a config whose table does not depend on the sequence
- * (default, linear, yarn, llama3); for dynamic NTK, the table at or below max_position_embeddings.
+ * (default, linear, yarn, llama3); for dynamic NTK, the table at or below max_position_embeddings;
+ * for longrope, the short table.
  */
 export function ropeInvFreq(config: LlamaConfig): number[] {
   const s = config.ropeScaling;
   const inv = defaultInvFreq(config.ropeTheta, config.headDim);
   if (s === null || s.type === "dynamic") return inv;
+  if (s.type === "longrope") return longropeInvFreq(config, s.shortFactor);
   if (s.type === "linear") return inv.map((x) => f(x / f(s.factor)));
   if (s.type === "yarn") return yarnInvFreq(config, s);
   return llama3InvFreq(config, s);
@@ -73,7 +84,28 @@ export function ropeInvFreq(config: LlamaConfig): number[] {
 
 /** transformers' attention_scaling: cos and sin are multiplied by it (YaRN's attention factor, else 1). */
 export function ropeAttentionScaling(config: LlamaConfig): number {
-  return config.ropeScaling?.type === "yarn" ? config.ropeScaling.attentionFactor : 1;
+  const s = config.ropeScaling;
+  return s?.type === "yarn" || s?.type === "longrope" ? s.attentionFactor : 1;
+}
+
+/** seq_len = max(position_ids) + 1 over the batch, an int64 scalar (what transformers' dynamic updates read). */
+function batchSeqLen(b: GraphBuilder, positions: string): string {
+  const maxPos = b.op("ReduceMax", [b.op("Reshape", [positions, b.ints([-1])])], { keepdims: 0 }); // scalar int64
+  return b.op("Add", [maxPos, b.constant([1], "int64", [])]);
+}
+
+/** LongRoPE's table for this batch: the long factors once seq_len > original_max_position_embeddings. */
+function longropeTable(b: GraphBuilder, config: LlamaConfig, positions: string): string | undefined {
+  const s = config.ropeScaling;
+  if (s?.type !== "longrope") return undefined;
+  const useLong = b.op(
+    "Greater",
+    [batchSeqLen(b, positions), b.constant([s.originalMaxPositionEmbeddings], "int64", [])],
+    {},
+    "bool",
+  );
+  const long = b.constant(longropeInvFreq(config, s.longFactor), "float32");
+  return b.op("Where", [useLong, long, b.constant(longropeInvFreq(config, s.shortFactor), "float32")], {}, "float32");
 }
 
 /**
@@ -84,8 +116,7 @@ export function ropeAttentionScaling(config: LlamaConfig): number {
 function dynamicInvFreq(b: GraphBuilder, config: LlamaConfig, positions: string, factor: number): string {
   const d = config.headDim;
   const mpe = config.maxPositionEmbeddings;
-  const maxPos = b.op("ReduceMax", [b.op("Reshape", [positions, b.ints([-1])])], { keepdims: 0 }); // scalar int64
-  const seq = b.op("Max", [b.op("Add", [maxPos, b.constant([1], "int64", [])]), b.constant([mpe], "int64", [])]);
+  const seq = b.op("Max", [batchSeqLen(b, positions), b.constant([mpe], "int64", [])]);
   const seqF = b.op("Cast", [seq], { to: ONNX_FLOAT }, "float32");
   const ratio = b.op("Sub", [
     b.op("Div", [b.op("Mul", [seqF, b.scalar(factor)]), b.scalar(mpe)]),
@@ -105,7 +136,8 @@ export function rotaryTables(b: GraphBuilder, config: LlamaConfig, positions: st
   // default / linear rope graph keeps every generated tensor name.
   const posF = b.op("Cast", [positions], { to: ONNX_FLOAT }, "float32"); // [batch, pos]
   const s = config.ropeScaling;
-  const dynamic = s?.type === "dynamic" ? dynamicInvFreq(b, config, positions, s.factor) : undefined;
+  const dynamic =
+    s?.type === "dynamic" ? dynamicInvFreq(b, config, positions, s.factor) : longropeTable(b, config, positions);
   const posCol = b.op("Unsqueeze", [posF, b.ints([2])]); // [batch, pos, 1]
   const freqs = b.op("Mul", [posCol, dynamic ?? b.constant(ropeInvFreq(config), "float32")]); // [batch, pos, d_head/2]
   const emb = b.op("Concat", [freqs, freqs], { axis: -1 }); // [batch, pos, d_head]
