@@ -6,6 +6,7 @@ import {
   generateDataset,
   generatePrompts,
   makeCorruptedPairs,
+  DIGIT_REPLACEMENT,
   parenRunTokens,
   parenTokenSets,
   countingHeads,
@@ -61,6 +62,9 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.match(promotionRole(top, res, res.rule)!, /^promotes n = 1 \(1-general\); count-agnostic/);
   assert.equal(promo("n=1").promoteRateCapped, 1); // ")" also ranks within the top 100 of the vocabulary
   assert.ok(Number.isFinite(top.partialR));
+  // it follows nClosed within prompts of one length: the length-stratified null (max-|r| over all heads) rejects chance
+  assert.ok(top.permutationP <= 0.05, `permutation p = ${top.permutationP}`);
+  assert.equal(res.baseline.permutationNull!.permutations, 1000);
   assert.ok(countingHeadList(res.heads, res.rule).some((h) => h.label === "L0H2"));
   // causally: ablating it lowers LD where ")" is right (n = 1) and raises it elsewhere
   const zero = (group: string) =>
@@ -79,7 +83,7 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
 test("on the authors' template (no ')' in the prompt) attention on '(' tracks the missing count; patching works on pairs", async () => {
   const { model, tok } = await plantedModel(12);
   const prompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 3, ns: [1, 2, 3] }).prompts;
-  const { pairs } = makeCorruptedPairs(tok, prompts);
+  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
   const res = await countingHeads(model, pairs, {
     criterion: { signal: "attn_open", target: "nMissing" },
     bootstrap: { samples: 100 },
@@ -171,7 +175,7 @@ test("padded mixed-length batches give the same numbers as one prompt at a time"
   const { model, tok } = await plantedModel(14);
   const prompts = generatePrompts(tok, { template: "partial", perN: 2, seed: 5 }).prompts;
   assert.ok(new Set(prompts.map((p) => p.length)).size > 2, "the prompts should differ in length");
-  const { pairs } = makeCorruptedPairs(tok, prompts);
+  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
   const batched = await countingHeads(model, pairs, { bootstrap: { samples: 10 } });
   const single = await countingHeads(model, pairs, { bootstrap: { samples: 10 }, batchSize: 1 });
   // float32 sums in another order: patching fractions divide by a small gap, so compare relatively

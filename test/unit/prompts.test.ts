@@ -244,7 +244,10 @@ test("the authors' corruption (default): one '(' after the c-th open call, c see
   const other = makeCorruptedPairs(greedy, g, { seed: 8 }).pairs;
   assert.ok(other.some((p, i) => p.site !== pairs[i].site));
   // a tokenizer that keeps every "(" apart: the insertion adds a token, and the pair is rejected, not misaligned
-  const plain = makeCorruptedPairs(tok, generatePrompts(tok, { template: "authors", perN: 4, seed: 2, ns: [2] }).prompts);
+  const plain = makeCorruptedPairs(
+    tok,
+    generatePrompts(tok, { template: "authors", perN: 4, seed: 2, ns: [2] }).prompts,
+  );
   assert.equal(plain.pairs.length, 0);
   assert.equal(plain.rejected.byReason["corrupted-length-mismatch"], 4);
 });

@@ -29,6 +29,7 @@ import {
   bootstrapProportion,
 } from "./bootstrap";
 import { partialCorrelation, pearson } from "./stats";
+import { PermutationNullOptions, stratifiedPermutationNull } from "./permutation-null";
 import { dot, logitDiffFor, unembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets } from "../task/paren-tokens";
 import {
@@ -186,6 +187,15 @@ export interface CountingHeadsOptions {
    * @default 100
    */
   vocabRankCap?: number;
+  /**
+   * Length-stratified permutation null
+   *
+   * Shuffles of the criterion's target (nClosed) within prompts of the same length, across all
+   * heads at once (family-wise max-|r|): `HeadSummary.permutationP`. `false` skips it (p = NaN).
+   *
+   * @default { permutations: 1000, seed: 0 }
+   */
+  permutationNull?: PermutationNullOptions | false;
 }
 
 export interface HeadAttentionRow {
@@ -263,6 +273,11 @@ export interface HeadSummary {
    * tokens (`)` or `(`) in the prompt: what is left of r once the length confound is removed.
    */
   partialR: number;
+  /**
+   * Family-wise p of the criterion's r under the length-stratified permutation null (target
+   * shuffled within prompts of the same length, max-|r| over all heads); NaN when skipped.
+   */
+  permutationP: number;
   promoteRate: number;
   causalMethod: HeadCausalMethod;
   causalEffect: number;
@@ -283,6 +298,8 @@ export interface CountingRule {
   causalThreshold: number;
   /** The promoted run must rank ≤ this over the whole vocabulary (0: not applied). */
   vocabRankCap: number;
+  /** A counting head's permutationP must be ≤ this (when computed). */
+  permutationAlpha: number;
 }
 
 export interface CountingHeadsResult {
@@ -308,6 +325,14 @@ export interface CountingHeadsResult {
     causalPrompts: number[];
     /** Mean clean LD over the causal prompts (the causal threshold is a fraction of its size). */
     meanCausalCleanLogitDiff: number;
+    /** The length-stratified permutation null (null when skipped). */
+    permutationNull: {
+      permutations: number;
+      seed: number;
+      strata: number;
+      /** 95th percentile of the largest |r| over heads under the shuffles. */
+      maxAbsR95: number;
+    } | null;
   };
   metadata: {
     criterion: CountingCriterion;
@@ -685,6 +710,25 @@ function headTables(
   return { attention, correlations, promotion, causal, criterionCi, partial };
 }
 
+/** The criterion's signal of every head against its target, shuffled within prompts of one length. */
+function criterionNull(
+  pairs: PromptPair[],
+  s: Settings,
+  att: AttentionPass,
+  nClosed: number[],
+  opts: PermutationNullOptions | false | undefined,
+) {
+  if (opts === false) return null;
+  const signals = s.criterion.signal === "attn_close" ? att.attnClose : att.attnOpen;
+  const target = s.criterion.target === "nClosed" ? nClosed : pairs.map((p) => p.clean.n);
+  return stratifiedPermutationNull(
+    signals,
+    target,
+    pairs.map((p) => p.clean.promptIds.length),
+    opts ?? {},
+  );
+}
+
 /** Controls of the partial r: prompt length and the share of the criterion's tokens (`)` or `(`). */
 function lengthControls(pairs: PromptPair[], s: Settings): number[][] {
   const tokens = s.criterion.signal === "attn_close" ? s.sets.close : s.sets.open;
@@ -733,6 +777,7 @@ function headSummaries(
   causal: HeadCausalRow[],
   criterionCi: Interval[],
   partial: number[],
+  permutationP: number[],
   causalMethod: HeadCausalMethod,
 ): HeadSummary[] {
   const pooled = promotion.filter((x) => x.group === "all");
@@ -748,6 +793,7 @@ function headSummaries(
       countingHi: r.hi,
       countingRank: 0,
       partialR: partial[k],
+      permutationP: permutationP[k],
       promoteRate: pr.promoteRate,
       causalMethod,
       causalEffect: cr ? cr.effect : NaN,
@@ -809,6 +855,7 @@ export async function countingHeads(
   for (const i of causalIdx) inCausal[i] = 1;
   const { causal, ldCorrupted } = await causalPass(model, pairs, s, causalIdx, att, opts);
   const tables = headTables(model, pairs, s, att, { causal, ldCorrupted, inCausal }, nClosed, opts.bootstrap ?? {});
+  const nul = criterionNull(pairs, s, att, nClosed, opts.permutationNull);
   const causalMethod: HeadCausalMethod = s.methods.includes("zero") ? "zero" : (s.methods[0] ?? "zero");
   const meanCausalClean = causalIdx.reduce((a, i) => a + att.ldClean[i], 0) / causalIdx.length;
   const uniformR = uniformAttentionBaseline(
@@ -822,19 +869,30 @@ export async function countingHeads(
     correlations: tables.correlations,
     promotion: tables.promotion,
     causal: tables.causal,
-    heads: headSummaries(tables.promotion, tables.causal, tables.criterionCi, tables.partial, causalMethod),
+    heads: headSummaries(
+      tables.promotion,
+      tables.causal,
+      tables.criterionCi,
+      tables.partial,
+      nul ? nul.p : tables.partial.map(() => NaN),
+      causalMethod,
+    ),
     rule: {
       countingThreshold: opts.countingThreshold ?? 0.5,
       promoteThreshold: opts.promoteThreshold ?? 0.7,
       vocabRankCap: s.vocabRankCap,
       baselineR: uniformR,
       causalThreshold: opts.causalThreshold ?? (opts.causalThresholdFraction ?? 0.05) * Math.abs(meanCausalClean),
+      permutationAlpha: 0.05,
     },
     baseline: {
       uniformR,
       cleanLogitDiff: Array.from(att.ldClean),
       causalPrompts: causalIdx,
       meanCausalCleanLogitDiff: meanCausalClean,
+      permutationNull: nul
+        ? { permutations: nul.permutations, seed: nul.seed, strata: nul.strata, maxAbsR95: nul.maxAbsR95 }
+        : null,
     },
     metadata: {
       criterion: s.criterion,

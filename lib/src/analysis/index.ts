@@ -14,6 +14,8 @@ export type {
 } from "./sublayer-effects";
 export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects } from "./sublayer-effects";
 export * from "./sweep";
+export type { PermutationNullOptions, PermutationNullResult } from "./permutation-null";
+export { stratifiedPermutationNull } from "./permutation-null";
 export type { StudyPrompt, PromptPair, GroupedEffect, PromptGroup } from "./study";
 export {
   groupByLength,

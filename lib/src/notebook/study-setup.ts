@@ -296,7 +296,9 @@ function closedCountPairs(
   const entry = manifest?.templates[template]?.closedPairs;
   if (!manifest) return makeClosedCountPairs(tok, analysed, { parens: parenRunTokens(tok) }).pairs;
   if (!entry) return [];
-  const byClean = new Map(readClosedPairsJsonl(path.join(dir, entry.file), { tokenizer: tok }).map((p) => [p.clean.id, p]));
+  const byClean = new Map(
+    readClosedPairsJsonl(path.join(dir, entry.file), { tokenizer: tok }).map((p) => [p.clean.id, p]),
+  );
   return analysed.flatMap((p) => (byClean.has(p.id) ? [byClean.get(p.id)!] : []));
 }
 
