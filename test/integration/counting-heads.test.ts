@@ -10,6 +10,7 @@ import {
   parenRunTokens,
   parenTokenSets,
   countingHeads,
+  headLogitLens,
   uniformAttentionBaseline,
   causalRole,
   countingFinding,
@@ -20,16 +21,17 @@ import {
   pearson,
   InputError,
 } from "../../lib/src";
+import type { HeadCausalMethod } from "../../lib/src";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-async function plantedModel(seed: number) {
+async function plantedModel(seed: number, opts: { bosCarriesValue?: boolean } = {}) {
   const { model, tok, dir } = await tinyStudyModel({ numLayers: 2 }, seed);
   dirs.push(dir);
   const parens = parenRunTokens(tok);
   const closeIds = [...parenTokenSets(tok).close.keys()];
-  plantParenHead(model, 2, closeIds, tok.bosId!, unembedDirection(model, parens.ids[0]), 30); // L0H2 attends to ")" and writes ")"
+  plantParenHead(model, 2, closeIds, tok.bosId!, unembedDirection(model, parens.ids[0]), 30, opts); // L0H2 attends to ")" and writes ")"
   return { model, tok, parens };
 }
 
@@ -78,6 +80,54 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.equal(res.correlations.length, 8 * 4);
   assert.equal(res.promotion.length, 8 * 5);
   assert.equal(res.causal.length, 8 * 5 * 2);
+});
+
+test("attention knockout: silences a head that reads ')' values, leaves one whose BOS sink writes the same", async () => {
+  const effects = async (bosCarriesValue: boolean) => {
+    const { model, tok } = await plantedModel(11, { bosCarriesValue });
+    const data = generateDataset(tok, { template: "partial", perN: { analysis: 4, reference: 2 }, seed: 1 });
+    const res = await countingHeads(model, data.splits.analysis, {
+      methods: ["zero", "knockout"],
+      bootstrap: { samples: 100 },
+      permutationNull: false,
+    });
+    const at = (m: string) => res.causal.find((r) => r.label === "L0H2" && r.method === m && r.group === "n=1")!.effect;
+    assert.ok(Number.isNaN(res.heads[0].permutationP)); // skipped
+    return { zero: at("zero"), knockout: at("knockout"), res };
+  };
+  // the value comes from the ")" tokens only: without them the head writes nothing, exactly as zeroing it
+  const reads = await effects(false);
+  assert.ok(reads.zero > 1, `zero ${reads.zero}`);
+  assert.ok(Math.abs(reads.knockout - reads.zero) < 1e-3 * Math.abs(reads.zero), `${reads.knockout} vs ${reads.zero}`);
+  assert.match(reads.res.metadata.notes.knockout, /renormalised/);
+  // BOS writes the same value as the ")" tokens: removing them changes little of what the head writes
+  const sink = await effects(true);
+  assert.ok(sink.zero > 1, `zero ${sink.zero}`);
+  assert.ok(Math.abs(sink.knockout) < 0.2 * sink.zero, `knockout ${sink.knockout} vs zero ${sink.zero}`);
+});
+
+test("the head's own logit lens: a head planted to write ')' has ')' on top of the whole vocabulary at every n", async () => {
+  const { model, tok, parens } = await plantedModel(11);
+  const data = generateDataset(tok, { template: "partial", perN: { analysis: 4, reference: 2 }, seed: 1 });
+  const lens = await headLogitLens(
+    model,
+    data.splits.analysis,
+    [
+      { layer: 0, head: 2 },
+      { layer: 1, head: 0 },
+    ],
+    { topK: 3 },
+  );
+  assert.equal(lens.length, 2 * 5 * 3); // 2 heads × (4 n + all) × top 3
+  for (const g of ["n=1", "n=2", "n=3", "n=4", "all"]) {
+    const top = lens.find((r) => r.label === "L0H2" && r.group === g && r.rank === 1)!;
+    assert.equal(top.tokenId, parens.ids[0]);
+    assert.equal(top.token, ")");
+    assert.ok(top.logit > 2, `${g}: ${top.logit}`);
+  }
+  const other = lens.filter((r) => r.label === "L1H0" && r.group === "all");
+  assert.ok(other[0].logit >= other[1].logit && other[1].logit >= other[2].logit);
+  await assert.rejects(() => headLogitLens(model, data.splits.analysis, [{ layer: 2, head: 0 }]), InputError);
 });
 
 test("on the authors' template (no ')' in the prompt) attention on '(' tracks the missing count; patching works on pairs", async () => {
@@ -172,12 +222,14 @@ test("countingHeads returns the rule that decides the verdict: uniform baseline 
 });
 
 test("padded mixed-length batches give the same numbers as one prompt at a time", async () => {
-  const { model, tok } = await plantedModel(14);
+  const { model, tok } = await plantedModel(14, { bosCarriesValue: false });
   const prompts = generatePrompts(tok, { template: "partial", perN: 2, seed: 5 }).prompts;
   assert.ok(new Set(prompts.map((p) => p.length)).size > 2, "the prompts should differ in length");
   const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
-  const batched = await countingHeads(model, pairs, { bootstrap: { samples: 10 } });
-  const single = await countingHeads(model, pairs, { bootstrap: { samples: 10 }, batchSize: 1 });
+  const methods: HeadCausalMethod[] = ["zero", "patch", "knockout"]; // knockout maps each prompt's last row under left padding
+  const batched = await countingHeads(model, pairs, { methods, bootstrap: { samples: 10 } });
+  const single = await countingHeads(model, pairs, { methods, bootstrap: { samples: 10 }, batchSize: 1 });
+  assert.ok(batched.causal.some((r) => r.method === "knockout" && Math.abs(r.effect) > 0.1));
   // float32 sums in another order: patching fractions divide by a small gap, so compare relatively
   batched.causal.forEach((r, i) =>
     assert.ok(
