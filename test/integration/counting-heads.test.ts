@@ -10,6 +10,8 @@ import {
   parenRunTokens,
   parenTokenSets,
   countingHeads,
+  closedCountContrast,
+  makeClosedCountPairs,
   headLogitLens,
   uniformAttentionBaseline,
   causalRole,
@@ -26,7 +28,10 @@ import type { HeadCausalMethod } from "../../lib/src";
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-async function plantedModel(seed: number, opts: { bosCarriesValue?: boolean } = {}) {
+async function plantedModel(
+  seed: number,
+  opts: { bosCarriesValue?: boolean; closeKeyScale?: Map<number, number> } = {},
+) {
   const { model, tok, dir } = await tinyStudyModel({ numLayers: 2 }, seed);
   dirs.push(dir);
   const parens = parenRunTokens(tok);
@@ -128,6 +133,29 @@ test("the head's own logit lens: a head planted to write ')' has ')' on top of t
   const other = lens.filter((r) => r.label === "L1H0" && r.group === "all");
   assert.ok(other[0].logit >= other[1].logit && other[1].logit >= other[2].logit);
   await assert.rejects(() => headLogitLens(model, data.splits.analysis, [{ layer: 2, head: 0 }]), InputError);
+});
+
+test("closed-count pairs: a head that counts ')' tokens does not move, one that weighs '))' over ')' does", async () => {
+  const tok0 = (await plantedModel(11)).tok;
+  const sets = parenTokenSets(tok0);
+  const data = generateDataset(tok0, { template: "partial", perN: { analysis: 5, reference: 2 }, seed: 1 });
+  const { pairs } = makeClosedCountPairs(tok0, data.splits.analysis);
+  assert.ok(pairs.length >= 10);
+  const delta = async (closeKeyScale?: Map<number, number>) => {
+    const { model } = await plantedModel(11, { closeKeyScale });
+    const rows = await closedCountContrast(model, pairs, { bootstrap: { samples: 200 } });
+    return rows.find((r) => r.label === "L0H2" && r.group === "all")!;
+  };
+  // same number of ")" tokens in both prompts (")" became "))"): a token counter sees no change
+  const tokens = await delta();
+  assert.ok(Math.abs(tokens.effect) < 0.02, `token counter moved by ${tokens.effect}`);
+  // a head whose key grows with the parens in the token follows the number closed
+  const scale = new Map([...sets.close.entries()].map(([id, count]) => [id, 1 + 0.15 * (count - 1)]));
+  const parensCounted = await delta(scale);
+  assert.ok(
+    parensCounted.lo > 0.02,
+    `paren counter: ${parensCounted.effect} [${parensCounted.lo}, ${parensCounted.hi}]`,
+  );
 });
 
 test("on the authors' template (no ')' in the prompt) attention on '(' tracks the missing count; patching works on pairs", async () => {

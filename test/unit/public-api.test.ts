@@ -24,6 +24,7 @@ test("a researcher's names are at top level", () => {
     "stratifiedPermutationNull",
     "knockoutKeys",
     "headLogitLens",
+    "closedCountContrast",
     "logitLens",
     "sublayerEffects",
     "countingHeads",
