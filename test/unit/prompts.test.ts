@@ -17,6 +17,7 @@ import {
   deeperClosedArgument,
   openCallSites,
   DIGIT_REPLACEMENT,
+  CALL_BOUNDARY,
   readPairsJsonl,
   readPromptsJsonl,
   toJsonl,
@@ -243,13 +244,18 @@ test("the authors' corruption (default): one '(' after the c-th open call, c see
   assert.deepEqual(makeCorruptedPairs(greedy, g, { seed: 7 }).pairs, pairs);
   const other = makeCorruptedPairs(greedy, g, { seed: 8 }).pairs;
   assert.ok(other.some((p, i) => p.site !== pairs[i].site));
-  // a tokenizer that keeps every "(" apart: the insertion adds a token, and the pair is rejected, not misaligned
-  const plain = makeCorruptedPairs(
-    tok,
-    generatePrompts(tok, { template: "authors", perN: 4, seed: 2, ns: [2] }).prompts,
-  );
-  assert.equal(plain.pairs.length, 0);
-  assert.equal(plain.rejected.byReason["corrupted-length-mismatch"], 4);
+  // a tokenizer that keeps every "(" apart: the insertion adds a token, so the pair is never misaligned —
+  // the authors' corruption alone rejects it, the default falls back to the digit replacement and says so
+  const plainPrompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 2, ns: [2] }).prompts;
+  const authorsOnly = makeCorruptedPairs(tok, plainPrompts, { strategies: CALL_BOUNDARY });
+  assert.equal(authorsOnly.pairs.length, 0);
+  assert.equal(authorsOnly.rejected.byReason["corrupted-length-mismatch"], 4);
+  const fallback = makeCorruptedPairs(tok, plainPrompts);
+  assert.equal(fallback.pairs.length, 4);
+  for (const p of fallback.pairs) {
+    assert.equal(p.strategy, "arg-char-to-open");
+    assert.equal(p.corrupted.length, p.clean.length);
+  }
 });
 
 test("closed-count pairs: same n and length, one more ')' already closed", () => {

@@ -7,8 +7,10 @@
  * The default corruption is the authors' (`get_corrupt_prompts` in Dakingrai/parentheses): one
  * extra `(` inserted at a call boundary, right after the c-th call still open at the end of the
  * prompt (c = 0: after `print(`; c = 1: after the first `str(` …), c drawn per prompt from a seeded
- * stream, so the corruption site varies over prompts. The replacement of a character of the final
- * argument by `(` (before issue 9 the default) is the named option `DIGIT_REPLACEMENT`.
+ * stream, so the corruption site varies over prompts. Where the insertion changes the token count
+ * (a tokenizer that keeps `((` apart), the pair falls back to the replacement of a character of the
+ * final argument by `(` (before issue 9 the default), so positions still align; every pair names
+ * its `strategy`. `strategies: DIGIT_REPLACEMENT` or `CALL_BOUNDARY` picks one kind only.
  */
 import { seededRandom, streamSeed } from "../core/random";
 import type { Tokenizer } from "../core/tokenizer";
@@ -17,7 +19,7 @@ import { ParenPrompt, RejectionCounts, RejectionReason, buildPrompt, emptyReject
 
 export type CorruptionStrategy = "call-boundary" | "double-open" | "arg-char-to-open" | "inner-char-to-open";
 
-/** The authors' corruption: one extra `(` after the c-th still-open call (the default). */
+/** The authors' corruption only: one extra `(` after the c-th still-open call. */
 export const CALL_BOUNDARY: CorruptionStrategy[] = ["call-boundary"];
 
 /**
@@ -29,6 +31,9 @@ export const CALL_BOUNDARY: CorruptionStrategy[] = ["call-boundary"];
  * makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT });
  */
 export const DIGIT_REPLACEMENT: CorruptionStrategy[] = ["double-open", "arg-char-to-open", "inner-char-to-open"];
+
+/** The default: the authors' corruption, and the digit replacement where it does not keep the token count. */
+export const AUTHORS_THEN_DIGIT: CorruptionStrategy[] = [...CALL_BOUNDARY, ...DIGIT_REPLACEMENT];
 
 export interface CorruptedPair {
   id: string;
@@ -59,9 +64,10 @@ export interface CorruptedPairsOptions {
   /**
    * Strategies
    *
-   * Which corruptions to try, in this order (`DIGIT_REPLACEMENT` for the pre-issue-9 corruption).
+   * Which corruptions to try, in this order (`DIGIT_REPLACEMENT` for the pre-issue-9 corruption,
+   * `CALL_BOUNDARY` for the authors' only). A call-boundary candidate that aligns is taken at once.
    *
-   * @default ["call-boundary"] (CALL_BOUNDARY, the authors' corruption)
+   * @default AUTHORS_THEN_DIGIT: ["call-boundary", "double-open", "arg-char-to-open", "inner-char-to-open"]
    */
   strategies?: CorruptionStrategy[];
   /**
@@ -154,9 +160,10 @@ function candidatesFor(clean: ParenPrompt, order: CorruptionStrategy[], seed: nu
 
 /**
  * Pair each clean prompt with a corrupted one (one extra `(`, label one paren longer, same token
- * count). The default corruption is the authors' (`CALL_BOUNDARY`: after the c-th still-open call,
- * c seeded per prompt); `strategies: DIGIT_REPLACEMENT` gives the pre-issue-9 one. Among the
- * candidates that align, the default (`prefer: "own-token"`) takes one where the prompts differ in
+ * count). The default corruption is the authors' (after the c-th still-open call, c seeded per
+ * prompt), taken whenever it keeps the token count; otherwise the digit replacement
+ * (`AUTHORS_THEN_DIGIT`); `strategies: DIGIT_REPLACEMENT` gives the pre-issue-9 one. Among the
+ * digit-replacement candidates that align, the default (`prefer: "own-token"`) takes one where the prompts differ in
  * exactly one token and the corrupted token there is `(` itself; if none does, the first aligned
  * candidate in `strategies` order. `prefer: "order"` always takes the first aligned one. Prompts
  * for which nothing aligns, or whose longer label is not one token (n = 4 with four paren-run
@@ -172,7 +179,7 @@ export function makeCorruptedPairs(
   opts: CorruptedPairsOptions = {},
 ): { pairs: CorruptedPair[]; rejected: RejectionCounts } {
   const parens = opts.parens ?? parenRunTokens(tokenizer, 4);
-  const order = opts.strategies ?? CALL_BOUNDARY;
+  const order = opts.strategies ?? AUTHORS_THEN_DIGIT;
   const prefer = opts.prefer ?? "own-token";
   const openId = tokenizer.tokenToId("(");
   const rejected = emptyRejections();
@@ -215,7 +222,7 @@ export function makeCorruptedPairs(
         alignment: "same-length",
         ...site,
       });
-      if (prefer === "order") break;
+      if (prefer === "order" || c.strategy === "call-boundary") break; // the authors' site, as it tokenizes
     }
     const ownToken = (p: CorruptedPair) =>
       p.diffPositions.length === 1 && p.corrupted.promptIds[p.diffPositions[0]] === openId;

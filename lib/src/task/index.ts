@@ -14,6 +14,7 @@ export type {
 export { buildPrompt, generatePrompts, generateDataset } from "./prompts";
 export type { CorruptionStrategy, CorruptedPair, CorruptedPairsOptions } from "./corrupted-pairs";
 export {
+  AUTHORS_THEN_DIGIT,
   CALL_BOUNDARY,
   DIGIT_REPLACEMENT,
   callBoundaryCorruption,
