@@ -1,7 +1,9 @@
 /**
  * Write the closing-paren datasets for a model's tokenizer:
  *   data/datasets/<template>-<split>.jsonl   prompts (analysis / reference splits, n = 1..4)
- *   data/datasets/<template>-pairs.jsonl     clean/corrupted pairs from the analysis split
+ *   data/datasets/<template>-pairs.jsonl     clean/corrupted pairs from the analysis split (the authors'
+ *                                            corruption: one `(` after the c-th open call, c seeded per prompt)
+ *   data/datasets/partial-closed-pairs.jsonl same n, one more `)` already closed (finding 3)
  *   data/datasets/manifest.json              seed, tokenizer fingerprint, counts, rejections
  *
  *   node --import tsx scripts/datasets/make-datasets.ts [--model data/models/parenlens-code-6l] [--out data/datasets] [--seed 2502] [--analysis 100] [--reference 50]
@@ -16,6 +18,7 @@ import { parenRunTokens } from "../../lib/src/task/paren-tokens";
 import { PROMPT_TEMPLATES, TemplateName } from "../../lib/src/task/prompt-templates";
 import { generateDataset } from "../../lib/src/task/prompts";
 import { makeCorruptedPairs } from "../../lib/src/task/corrupted-pairs";
+import { makeClosedCountPairs } from "../../lib/src/task/closed-count-pairs";
 import { toJsonl } from "../../lib/src/task/prompts-jsonl";
 import { fileSha256 } from "../../lib/src/notebook/study-setup";
 
@@ -75,7 +78,7 @@ for (const name of Object.keys(PROMPT_TEMPLATES) as TemplateName[]) {
       rejected: data.rejected[split],
     };
   }
-  const { pairs, rejected } = makeCorruptedPairs(tok, data.splits.analysis);
+  const { pairs, rejected } = makeCorruptedPairs(tok, data.splits.analysis, { seed });
   const pairFile = `${name}-pairs.jsonl`;
   fs.writeFileSync(path.join(out, pairFile), toJsonl(pairs));
   const strategies: Record<string, number> = {};
@@ -84,11 +87,38 @@ for (const name of Object.keys(PROMPT_TEMPLATES) as TemplateName[]) {
     strategies[p.strategy] = (strategies[p.strategy] ?? 0) + 1;
     byN[p.clean.n] = (byN[p.clean.n] ?? 0) + 1;
   }
-  (manifest.templates as Record<string, unknown>)[name] = {
-    description: PROMPT_TEMPLATES[name].description,
-    splits,
-    pairs: { file: pairFile, from: "analysis", count: pairs.length, byN, strategies, rejected },
+  const sites: Record<string, number> = {};
+  for (const p of pairs) {
+    const k = String(p.corrupted.fields.corruptionCall ?? "-");
+    sites[k] = (sites[k] ?? 0) + 1;
+  }
+  const pairsEntry = {
+    file: pairFile,
+    from: "analysis",
+    count: pairs.length,
+    byN,
+    strategies,
+    corruptionCall: sites,
+    alignment: "same-length (positions index for index; pairs of different lengths rejected)",
+    rejected,
   };
+  const entry: Record<string, unknown> = { description: PROMPT_TEMPLATES[name].description, splits, pairs: pairsEntry };
+  if (name === "partial") {
+    const closed = makeClosedCountPairs(tok, data.splits.analysis);
+    const closedFile = `${name}-closed-pairs.jsonl`;
+    fs.writeFileSync(path.join(out, closedFile), toJsonl(closed.pairs));
+    const closedByN: Record<string, number> = {};
+    for (const p of closed.pairs) closedByN[p.clean.n] = (closedByN[p.clean.n] ?? 0) + 1;
+    entry.closedPairs = {
+      file: closedFile,
+      from: "analysis",
+      count: closed.pairs.length,
+      byN: closedByN,
+      strategy: "deeper-closed-arg (same n and length, nClosed + 1)",
+      rejected: closed.rejected,
+    };
+  }
+  (manifest.templates as Record<string, unknown>)[name] = entry;
   const s = splits as Record<string, { count: number; rejected: { total: number } }>;
   console.log(
     `${name}: ${Object.entries(s)

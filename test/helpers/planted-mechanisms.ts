@@ -74,6 +74,10 @@ export function plantConstantMlp(model: HookedLlama, layer: number, direction: F
  *   few dozen positions is negligible; its value reads the marker, its W_O writes `direction`.
  * So the last position attends ≈ uniformly over BOS and the `)` tokens: with m of them the mass
  * on `)` is m / (m + 1), and the output is ≈ constant × direction.
+ * `closeKeyScale` scales a `)` token's marker (e.g. by its number of parens, so `))` draws more
+ * attention than `)`: a head that counts parens, not `)` tokens).
+ * With `bosCarriesValue: false` the value reads a feature (dim 2) that only the `)` tokens carry,
+ * so BOS is a sink that writes nothing: knocking out the `)` keys then silences the head.
  */
 export function plantParenHead(
   model: HookedLlama,
@@ -82,6 +86,7 @@ export function plantParenHead(
   bosId: number,
   direction: Float32Array,
   strength: number,
+  opts: { bosCarriesValue?: boolean; closeKeyScale?: Map<number, number> } = {},
 ): void {
   const { hiddenSize: D, numHeads: H, headDim: dh, vocabSize: V } = model.config;
   if (model.config.numKvHeads !== H) throw new Error("plantParenHead assumes no GQA");
@@ -92,7 +97,10 @@ export function plantParenHead(
     E[v * D + 0] = 0;
     E[v * D + 1] = B;
   }
-  for (const id of [...closeIds, bosId]) E[id * D + 0] = A;
+  for (const id of [...closeIds, bosId]) E[id * D + 0] = A * (opts.closeKeyScale?.get(id) ?? 1);
+  const valueDim = opts.bosCarriesValue === false ? 2 : 0;
+  if (valueDim === 2) for (let v = 0; v < V; v++) E[v * D + 2] = closeIds.includes(v) ? B : 0; // small: keeps the rms, so the keys
+
   model.setWeight("model.embed_tokens.weight", E);
 
   const j = dh / 2 - 1; // lowest rotary frequency
@@ -107,7 +115,7 @@ export function plantParenHead(
   }
   q[(head * dh + j) * D + 1] = 1.5;
   k[(head * dh + j) * D + 0] = 1.5;
-  vproj[(head * dh + 0) * D + 0] = 1;
+  vproj[(head * dh + 0) * D + valueDim] = valueDim === 2 ? A / B : 1; // the same value size either way
   model.setWeight("model.layers.0.self_attn.q_proj.weight", q);
   model.setWeight("model.layers.0.self_attn.k_proj.weight", k);
   model.setWeight("model.layers.0.self_attn.v_proj.weight", vproj);

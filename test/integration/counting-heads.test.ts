@@ -6,9 +6,13 @@ import {
   generateDataset,
   generatePrompts,
   makeCorruptedPairs,
+  DIGIT_REPLACEMENT,
   parenRunTokens,
   parenTokenSets,
   countingHeads,
+  closedCountContrast,
+  makeClosedCountPairs,
+  headLogitLens,
   uniformAttentionBaseline,
   causalRole,
   countingFinding,
@@ -19,16 +23,20 @@ import {
   pearson,
   InputError,
 } from "../../lib/src";
+import type { HeadCausalMethod } from "../../lib/src";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-async function plantedModel(seed: number) {
+async function plantedModel(
+  seed: number,
+  opts: { bosCarriesValue?: boolean; closeKeyScale?: Map<number, number> } = {},
+) {
   const { model, tok, dir } = await tinyStudyModel({ numLayers: 2 }, seed);
   dirs.push(dir);
   const parens = parenRunTokens(tok);
   const closeIds = [...parenTokenSets(tok).close.keys()];
-  plantParenHead(model, 2, closeIds, tok.bosId!, unembedDirection(model, parens.ids[0]), 30); // L0H2 attends to ")" and writes ")"
+  plantParenHead(model, 2, closeIds, tok.bosId!, unembedDirection(model, parens.ids[0]), 30, opts); // L0H2 attends to ")" and writes ")"
   return { model, tok, parens };
 }
 
@@ -61,6 +69,9 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.match(promotionRole(top, res, res.rule)!, /^promotes n = 1 \(1-general\); count-agnostic/);
   assert.equal(promo("n=1").promoteRateCapped, 1); // ")" also ranks within the top 100 of the vocabulary
   assert.ok(Number.isFinite(top.partialR));
+  // it follows nClosed within prompts of one length: the length-stratified null (max-|r| over all heads) rejects chance
+  assert.ok(top.permutationP <= 0.05, `permutation p = ${top.permutationP}`);
+  assert.equal(res.baseline.permutationNull!.permutations, 1000);
   assert.ok(countingHeadList(res.heads, res.rule).some((h) => h.label === "L0H2"));
   // causally: ablating it lowers LD where ")" is right (n = 1) and raises it elsewhere
   const zero = (group: string) =>
@@ -76,10 +87,81 @@ test("a head planted to attend to ')' is ranked first, tracks nClosed, and promo
   assert.equal(res.causal.length, 8 * 5 * 2);
 });
 
+test("attention knockout: silences a head that reads ')' values, leaves one whose BOS sink writes the same", async () => {
+  const effects = async (bosCarriesValue: boolean) => {
+    const { model, tok } = await plantedModel(11, { bosCarriesValue });
+    const data = generateDataset(tok, { template: "partial", perN: { analysis: 4, reference: 2 }, seed: 1 });
+    const res = await countingHeads(model, data.splits.analysis, {
+      methods: ["zero", "knockout"],
+      bootstrap: { samples: 100 },
+      permutationNull: false,
+    });
+    const at = (m: string) => res.causal.find((r) => r.label === "L0H2" && r.method === m && r.group === "n=1")!.effect;
+    assert.ok(Number.isNaN(res.heads[0].permutationP)); // skipped
+    return { zero: at("zero"), knockout: at("knockout"), res };
+  };
+  // the value comes from the ")" tokens only: without them the head writes nothing, exactly as zeroing it
+  const reads = await effects(false);
+  assert.ok(reads.zero > 1, `zero ${reads.zero}`);
+  assert.ok(Math.abs(reads.knockout - reads.zero) < 1e-3 * Math.abs(reads.zero), `${reads.knockout} vs ${reads.zero}`);
+  assert.match(reads.res.metadata.notes.knockout, /renormalised/);
+  // BOS writes the same value as the ")" tokens: removing them changes little of what the head writes
+  const sink = await effects(true);
+  assert.ok(sink.zero > 1, `zero ${sink.zero}`);
+  assert.ok(Math.abs(sink.knockout) < 0.2 * sink.zero, `knockout ${sink.knockout} vs zero ${sink.zero}`);
+});
+
+test("the head's own logit lens: a head planted to write ')' has ')' on top of the whole vocabulary at every n", async () => {
+  const { model, tok, parens } = await plantedModel(11);
+  const data = generateDataset(tok, { template: "partial", perN: { analysis: 4, reference: 2 }, seed: 1 });
+  const lens = await headLogitLens(
+    model,
+    data.splits.analysis,
+    [
+      { layer: 0, head: 2 },
+      { layer: 1, head: 0 },
+    ],
+    { topK: 3 },
+  );
+  assert.equal(lens.length, 2 * 5 * 3); // 2 heads × (4 n + all) × top 3
+  for (const g of ["n=1", "n=2", "n=3", "n=4", "all"]) {
+    const top = lens.find((r) => r.label === "L0H2" && r.group === g && r.rank === 1)!;
+    assert.equal(top.tokenId, parens.ids[0]);
+    assert.equal(top.token, ")");
+    assert.ok(top.logit > 2, `${g}: ${top.logit}`);
+  }
+  const other = lens.filter((r) => r.label === "L1H0" && r.group === "all");
+  assert.ok(other[0].logit >= other[1].logit && other[1].logit >= other[2].logit);
+  await assert.rejects(() => headLogitLens(model, data.splits.analysis, [{ layer: 2, head: 0 }]), InputError);
+});
+
+test("closed-count pairs: a head that counts ')' tokens does not move, one that weighs '))' over ')' does", async () => {
+  const tok0 = (await plantedModel(11)).tok;
+  const sets = parenTokenSets(tok0);
+  const data = generateDataset(tok0, { template: "partial", perN: { analysis: 5, reference: 2 }, seed: 1 });
+  const { pairs } = makeClosedCountPairs(tok0, data.splits.analysis);
+  assert.ok(pairs.length >= 10);
+  const delta = async (closeKeyScale?: Map<number, number>) => {
+    const { model } = await plantedModel(11, { closeKeyScale });
+    const rows = await closedCountContrast(model, pairs, { bootstrap: { samples: 200 } });
+    return rows.find((r) => r.label === "L0H2" && r.group === "all")!;
+  };
+  // same number of ")" tokens in both prompts (")" became "))"): a token counter sees no change
+  const tokens = await delta();
+  assert.ok(Math.abs(tokens.effect) < 0.02, `token counter moved by ${tokens.effect}`);
+  // a head whose key grows with the parens in the token follows the number closed
+  const scale = new Map([...sets.close.entries()].map(([id, count]) => [id, 1 + 0.15 * (count - 1)]));
+  const parensCounted = await delta(scale);
+  assert.ok(
+    parensCounted.lo > 0.02,
+    `paren counter: ${parensCounted.effect} [${parensCounted.lo}, ${parensCounted.hi}]`,
+  );
+});
+
 test("on the authors' template (no ')' in the prompt) attention on '(' tracks the missing count; patching works on pairs", async () => {
   const { model, tok } = await plantedModel(12);
   const prompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 3, ns: [1, 2, 3] }).prompts;
-  const { pairs } = makeCorruptedPairs(tok, prompts);
+  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
   const res = await countingHeads(model, pairs, {
     criterion: { signal: "attn_open", target: "nMissing" },
     bootstrap: { samples: 100 },
@@ -168,12 +250,14 @@ test("countingHeads returns the rule that decides the verdict: uniform baseline 
 });
 
 test("padded mixed-length batches give the same numbers as one prompt at a time", async () => {
-  const { model, tok } = await plantedModel(14);
+  const { model, tok } = await plantedModel(14, { bosCarriesValue: false });
   const prompts = generatePrompts(tok, { template: "partial", perN: 2, seed: 5 }).prompts;
   assert.ok(new Set(prompts.map((p) => p.length)).size > 2, "the prompts should differ in length");
-  const { pairs } = makeCorruptedPairs(tok, prompts);
-  const batched = await countingHeads(model, pairs, { bootstrap: { samples: 10 } });
-  const single = await countingHeads(model, pairs, { bootstrap: { samples: 10 }, batchSize: 1 });
+  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
+  const methods: HeadCausalMethod[] = ["zero", "patch", "knockout"]; // knockout maps each prompt's last row under left padding
+  const batched = await countingHeads(model, pairs, { methods, bootstrap: { samples: 10 } });
+  const single = await countingHeads(model, pairs, { methods, bootstrap: { samples: 10 }, batchSize: 1 });
+  assert.ok(batched.causal.some((r) => r.method === "knockout" && Math.abs(r.effect) > 0.1));
   // float32 sums in another order: patching fractions divide by a small gap, so compare relatively
   batched.causal.forEach((r, i) =>
     assert.ok(

@@ -14,6 +14,11 @@ import {
   generatePrompts,
   corruptionCandidates,
   makeCorruptedPairs,
+  makeClosedCountPairs,
+  deeperClosedArgument,
+  openCallSites,
+  DIGIT_REPLACEMENT,
+  CALL_BOUNDARY,
   readPairsJsonl,
   readPromptsJsonl,
   toJsonl,
@@ -179,7 +184,7 @@ test("splits are disjoint and reproducible", () => {
 
 test("corrupted pairs: one extra '(', label one paren longer, same token count; n = 4 rejected", () => {
   const clean = generatePrompts(tok, { template: "authors", perN: 8, seed: 2 }).prompts;
-  const { pairs, rejected } = makeCorruptedPairs(tok, clean);
+  const { pairs, rejected } = makeCorruptedPairs(tok, clean, { strategies: DIGIT_REPLACEMENT });
   assert.equal(pairs.length + rejected.total, clean.length);
   assert.equal(rejected.byReason["corrupted-label-not-single-token"], 8); // ")))))" is not a token
   assert.equal(rejected.byN["4"], 8);
@@ -199,7 +204,7 @@ test("corrupted pairs: one extra '(', label one paren longer, same token count; 
   // by default the pair where the new "(" is a token of its own is preferred
   const greedy = greedyTokenizer(["(("]);
   const g = generatePrompts(greedy, { template: "authors", perN: 4, seed: 2, ns: [1, 2, 3] }).prompts;
-  const gp = makeCorruptedPairs(greedy, g);
+  const gp = makeCorruptedPairs(greedy, g, { strategies: DIGIT_REPLACEMENT });
   assert.equal(gp.pairs.length, 12);
   const open = greedy.tokenToId("(")!;
   for (const p of gp.pairs) {
@@ -207,13 +212,66 @@ test("corrupted pairs: one extra '(', label one paren longer, same token count; 
     assert.equal(p.diffPositions.length, 1);
     assert.equal(p.corrupted.promptIds[p.diffPositions[0]], open);
   }
-  const inOrder = makeCorruptedPairs(greedy, g, { prefer: "order" });
+  const inOrder = makeCorruptedPairs(greedy, g, { strategies: DIGIT_REPLACEMENT, prefer: "order" });
   for (const p of inOrder.pairs) assert.equal(p.strategy, "double-open"); // print(str((123: "((" is one token
   assert.deepEqual(
     corruptionCandidates("print(str(123").map((c) => c.text),
     ["print(str((123", "print(str((23", "print(str(1(3"],
   );
   assert.deepEqual(corruptionCandidates("print(x)"), []);
+});
+
+test("the authors' corruption (default): one '(' after the c-th open call, c seeded per prompt and varying", () => {
+  assert.deepEqual(openCallSites("print(str(f(1), str(12"), [6, 10, 20]); // f(1) is closed, str( stays open
+  const greedy = greedyTokenizer(["(("]); // merges "((" like the embedded tokenizer: insertion keeps the length
+  const g = generatePrompts(greedy, { template: "authors", perN: 12, seed: 2, ns: [1, 2, 3] }).prompts;
+  const { pairs, rejected } = makeCorruptedPairs(greedy, g, { seed: 7 });
+  assert.equal(pairs.length, g.length);
+  assert.equal(rejected.total, 0);
+  const calls = new Set<number>();
+  for (const p of pairs) {
+    assert.equal(p.strategy, "call-boundary");
+    assert.equal(p.alignment, "same-length");
+    assert.equal(p.corrupted.length, p.clean.length);
+    assert.equal(p.corrupted.n, p.clean.n + 1);
+    const c = p.corrupted.fields.corruptionCall as number;
+    assert.ok(c >= 0 && c < p.clean.n); // n open calls: print( and n − 1 str(
+    assert.equal(p.corrupted.prompt, p.clean.prompt.slice(0, p.site) + "(" + p.clean.prompt.slice(p.site));
+    assert.equal(p.clean.prompt[p.site! - 1], "(");
+    if (p.clean.n === 3) calls.add(c);
+  }
+  assert.ok(calls.size >= 2, "the call boundary varies over prompts");
+  // the same seed gives the same sites; another seed moves some
+  assert.deepEqual(makeCorruptedPairs(greedy, g, { seed: 7 }).pairs, pairs);
+  const other = makeCorruptedPairs(greedy, g, { seed: 8 }).pairs;
+  assert.ok(other.some((p, i) => p.site !== pairs[i].site));
+  // a tokenizer that keeps every "(" apart: the insertion adds a token, so the pair is never misaligned —
+  // the authors' corruption alone rejects it, the default falls back to the digit replacement and says so
+  const plainPrompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 2, ns: [2] }).prompts;
+  const authorsOnly = makeCorruptedPairs(tok, plainPrompts, { strategies: CALL_BOUNDARY });
+  assert.equal(authorsOnly.pairs.length, 0);
+  assert.equal(authorsOnly.rejected.byReason["corrupted-length-mismatch"], 4);
+  const fallback = makeCorruptedPairs(tok, plainPrompts);
+  assert.equal(fallback.pairs.length, 4);
+  for (const p of fallback.pairs) {
+    assert.equal(p.strategy, "arg-char-to-open");
+    assert.equal(p.corrupted.length, p.clean.length);
+  }
+});
+
+test("closed-count pairs: same n and length, one more ')' already closed", () => {
+  assert.equal(deeperClosedArgument("print(str(123), str(45"), "print(str(str(1)), str(45");
+  assert.equal(deeperClosedArgument("print(str(45"), null);
+  const prompts = generatePrompts(tok, { template: "partial", perN: 10, seed: 3, ns: [1, 2, 3] }).prompts;
+  const { pairs, rejected } = makeClosedCountPairs(tok, prompts);
+  assert.equal(pairs.length + rejected.total, prompts.length);
+  assert.ok(pairs.length > 0);
+  for (const p of pairs) {
+    assert.equal(p.corrupted.n, p.clean.n);
+    assert.equal(p.corrupted.labelId, p.clean.labelId);
+    assert.equal(p.corrupted.nClosed, p.clean.nClosed + 1);
+    assert.equal(p.corrupted.length, p.clean.length);
+  }
 });
 
 test("pairs that do not align are rejected with a count", () => {
@@ -227,7 +285,8 @@ test("pairs that do not align are rejected with a count", () => {
 test("JSONL round trip, and a dataset for another tokenizer is refused", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-prompts-"));
   const prompts = generatePrompts(tok, { template: "partial", perN: 3, seed: 1 }).prompts;
-  const pairs = makeCorruptedPairs(tok, prompts).pairs;
+  const pairs = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }).pairs;
+  assert.ok(pairs.length > 0);
   fs.writeFileSync(path.join(dir, "p.jsonl"), toJsonl(prompts));
   fs.writeFileSync(path.join(dir, "q.jsonl"), toJsonl(pairs));
   assert.deepEqual(readPromptsJsonl(path.join(dir, "p.jsonl"), { tokenizer: tok }), prompts);

@@ -84,7 +84,7 @@ describe("studyData: committed files or regenerated, the same prompts and pairs"
 
       // ... and both are what the notebooks computed before studyData existed
       const today = generateDataset(tok, { template, perN: { analysis: 100, reference: 50 }, seed: 2502 });
-      const pairs = makeCorruptedPairs(tok, today.splits.analysis, {});
+      const pairs = makeCorruptedPairs(tok, today.splits.analysis, { seed: 2502 });
       assert.deepEqual(loaded.data.splits, today.splits);
       assert.deepEqual(loaded.data.rejected, today.rejected);
       assert.deepEqual(loaded.data.pairs, pairs.pairs);

@@ -3,8 +3,9 @@
  * (a) attention from the last position summed over the `(` tokens and over the `)` tokens of the
  *     prompt, and its Pearson correlation over prompts with the number of `)` already written
  *     (nClosed) and with the number still missing (n), with bootstrap intervals;
- * (b) the head's output at the last position (z · W_O, i.e. its hook_result) through the run's
- *     cached final-norm scale × final norm weight and W_U, restricted to the paren-run tokens:
+ * (b) the head's output at the last position (z · W_O, i.e. its hook_result, from
+ *     `cache.stackHeadResults` + `applyLnToStack`: the run's cached final-norm scale × final norm
+ *     weight) through W_U, restricted to the paren-run tokens:
  *     the head promotes the right count on a prompt when the correct run ranks first among them
  *     (the authors' rank-among-four rule); the fraction of prompts where it does;
  * (c) its causal effect: LD(clean) − LD(clean with the head's hook_z zeroed / mean-ablated at the
@@ -29,6 +30,7 @@ import {
   bootstrapProportion,
 } from "./bootstrap";
 import { partialCorrelation, pearson } from "./stats";
+import { PermutationNullOptions, stratifiedPermutationNull } from "./permutation-null";
 import { dot, logitDiffFor, unembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets } from "../task/paren-tokens";
 import {
@@ -47,10 +49,12 @@ import {
   modelParens,
 } from "./study";
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
+import { knockoutKeys } from "./attention-knockout";
 
 export type AttentionSignal = "attn_close" | "attn_open";
 export type CountTarget = "nClosed" | "nMissing";
-export type HeadCausalMethod = "zero" | "mean" | "patch";
+export type HeadCausalMethod = "zero" | "mean" | "patch" | "knockout";
+const CAUSAL_METHODS: HeadCausalMethod[] = ["zero", "mean", "patch", "knockout"];
 
 export interface CountingCriterion {
   signal: AttentionSignal;
@@ -88,9 +92,11 @@ export interface CountingHeadsOptions {
   /**
    * Causal methods
    *
-   * Which causal effects to compute per head, each one forward pass per head and batch.
+   * Which causal effects to compute per head, each one forward pass per head and batch. "knockout":
+   * the head's attention from the last position to the criterion's tokens (`)` for attn_close, `(`
+   * for attn_open) removed and the row renormalised (an edit of hook_pattern; `knockoutKeys`).
    *
-   * @default "zero", plus "mean" with `reference`, plus "patch" when every item has a corrupted prompt
+   * @default "zero", plus "mean" with `reference`, plus "patch" when every item has a corrupted prompt (knockout on request)
    */
   methods?: HeadCausalMethod[];
   /**
@@ -186,6 +192,15 @@ export interface CountingHeadsOptions {
    * @default 100
    */
   vocabRankCap?: number;
+  /**
+   * Length-stratified permutation null
+   *
+   * Shuffles of the criterion's target (nClosed) within prompts of the same length, across all
+   * heads at once (family-wise max-|r|): `HeadSummary.permutationP`. `false` skips it (p = NaN).
+   *
+   * @default { permutations: 1000, seed: 0 }
+   */
+  permutationNull?: PermutationNullOptions | false;
 }
 
 export interface HeadAttentionRow {
@@ -263,6 +278,11 @@ export interface HeadSummary {
    * tokens (`)` or `(`) in the prompt: what is left of r once the length confound is removed.
    */
   partialR: number;
+  /**
+   * Family-wise p of the criterion's r under the length-stratified permutation null (target
+   * shuffled within prompts of the same length, max-|r| over all heads); NaN when skipped.
+   */
+  permutationP: number;
   promoteRate: number;
   causalMethod: HeadCausalMethod;
   causalEffect: number;
@@ -283,6 +303,8 @@ export interface CountingRule {
   causalThreshold: number;
   /** The promoted run must rank ≤ this over the whole vocabulary (0: not applied). */
   vocabRankCap: number;
+  /** A counting head's permutationP must be ≤ this (when computed). */
+  permutationAlpha: number;
 }
 
 export interface CountingHeadsResult {
@@ -308,6 +330,14 @@ export interface CountingHeadsResult {
     causalPrompts: number[];
     /** Mean clean LD over the causal prompts (the causal threshold is a fraction of its size). */
     meanCausalCleanLogitDiff: number;
+    /** The length-stratified permutation null (null when skipped). */
+    permutationNull: {
+      permutations: number;
+      seed: number;
+      strata: number;
+      /** 95th percentile of the largest |r| over heads under the shuffles. */
+      maxAbsR95: number;
+    } | null;
   };
   metadata: {
     criterion: CountingCriterion;
@@ -330,6 +360,8 @@ const NOTES: Record<string, string> = {
     "head output z·W_O at the last position / cached ln_final scale × final norm weight, projected on the paren-run columns of W_U; promotes when the correct run ranks first",
   zero: "LD(clean) − LD(clean with this head's hook_z zeroed at the last position) [logits]; > 0: the head helps",
   mean: "LD(clean) − LD(clean with this head's hook_z at the last position replaced by its mean over the reference prompts) [logits]",
+  knockout:
+    "LD(clean) − LD(clean with this head's attention from the last position to the criterion's tokens removed and the row renormalised) [logits]",
   patch:
     "(LD(corrupted with the clean hook_z of this head patched in) − LD(corrupted)) / (LD(clean) − LD(corrupted)) [fraction restored]",
 };
@@ -369,8 +401,8 @@ function countingSettings(model: HookedLlama, pairs: PromptPair[], opts: Countin
       (m) => (m !== "mean" || opts.reference) && (m !== "patch" || allCorrupted),
     );
   for (const m of methods)
-    if (!["zero", "mean", "patch"].includes(m))
-      throw new InputError(`unknown causal method "${m}"; expected zero, mean, patch`, { field: "methods" });
+    if (!CAUSAL_METHODS.includes(m))
+      throw new InputError(`unknown causal method "${m}"; expected ${CAUSAL_METHODS.join(", ")}`, { field: "methods" });
   if (methods.includes("mean") && !opts.reference)
     throw new InputError('causal method "mean" needs { reference } prompts', { field: "reference" });
   if (methods.includes("patch") && !allCorrupted)
@@ -397,31 +429,6 @@ function countingSettings(model: HookedLlama, pairs: PromptPair[], opts: Countin
 }
 type Settings = ReturnType<typeof countingSettings>;
 
-/**
- * One head's output at the last position through the cached final norm, into `out` [d_model]:
- * (z[b, h] · W_O[h]) / scale[b] × w, accumulated in float64. (ActivationCache.headResultAtPos +
- * applyLnToStack compute the same in float32, which would change the committed numbers.)
- */
-function headOutputThroughNorm(
-  z: Float32Array, // [batch, head, d_head]
-  Wo: Float32Array, // [head, d_head, d_model]
-  b: number,
-  h: number,
-  dims: { H: number; dh: number; D: number },
-  scale: number,
-  w: Float32Array, // [d_model]
-  out: Float64Array, // [d_model]
-): void {
-  const { H, dh, D } = dims;
-  out.fill(0);
-  for (let e = 0; e < dh; e++) {
-    const ze = z[(b * H + h) * dh + e];
-    const wOff = (h * dh + e) * D;
-    for (let d = 0; d < D; d++) out[d] += ze * Wo[wOff + d];
-  }
-  for (let d = 0; d < D; d++) out[d] = (out[d] / scale) * w[d];
-}
-
 /** Per-head, per-prompt values of the attention/promotion pass (k = layer × H + head). */
 interface AttentionPass {
   attnOpen: Float64Array[];
@@ -436,7 +443,7 @@ interface AttentionPass {
 
 /** (a) and (b): attention on the paren tokens and the head's own output, one clean run per length batch. */
 async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Settings): Promise<AttentionPass> {
-  const { numLayers: L, numHeads: H, headDim: dh, hiddenSize: D } = model.config;
+  const { numLayers: L, numHeads: H, hiddenSize: D } = model.config;
   const P = pairs.length;
   const per = <A>(make: () => A) => Array.from({ length: L * H }, make);
   const r: AttentionPass = {
@@ -449,9 +456,7 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
     cfIds: new Array<number>(P),
   };
   const W_U = model.W_U; // [d_model, vocab]
-  const w = model.finalNormWeight.data; // [d_model]
   const parenCols = unembedColumns(W_U, s.parens.ids); // maxN × [d_model]
-  const W_O = Array.from({ length: L }, (_, l) => model.W_O(l).data); // [head, d_head, d_model] each
   const patternNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
   const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const out = new Float64Array(D); // [d_model] one head's output at the last position
@@ -469,14 +474,15 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
       r.ldClean[pi] = base[b];
       r.cfIds[pi] = cf[b];
     });
-    const scale = clean.cache.atPos("ln_final.hook_scale", "last").data; // [batch, one]
+    // every head's output z·W_O at the last position through the cached final norm
+    const heads = clean.cache.stackHeadResults({ pos: "last", applyLn: true }).stack.data; // [layer*head, batch, d_model]
+    const B = indices.length;
     const ldCols = indices.map((_, b) => {
       const [c, x] = unembedColumns(W_U, [correct[b], cf[b]]);
       return c.map((v, d) => v - x[d]);
     });
     for (let l = 0; l < L; l++) {
       const pattern = clean.cache.get(patternNames[l]).data; // [batch, head, query_pos, key_pos]
-      const z = clean.cache.atPos(zNames[l], "last").data; // [batch, head, d_head]
       for (let h = 0; h < H; h++) {
         const k = l * H + h;
         indices.forEach((pi, b) => {
@@ -492,7 +498,7 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
           r.attnOpen[k][pi] = o;
           r.attnClose[k][pi] = c;
           // (b) the head's output through the final norm: which paren run it ranks first, and its LD
-          headOutputThroughNorm(z, W_O[l], b, h, { H, dh, D }, scale[b], w, out);
+          out.set(heads.subarray((k * B + b) * D, (k * B + b + 1) * D));
           r.promoted[k][pi] = argmaxDot(out, parenCols) + 1;
           if (s.vocabRankCap > 0)
             r.promotedRank[k][pi] = vocabRank(out, W_U, s.parens.ids[r.promoted[k][pi] - 1], full);
@@ -571,7 +577,7 @@ async function causalPass(
   const sites: HeadSite[] = [];
   for (let layer = 0; layer < L; layer++)
     for (let head = 0; head < H; head++)
-      for (const method of ["zero", "mean", "patch"] as HeadCausalMethod[])
+      for (const method of CAUSAL_METHODS)
         if (s.methods.includes(method)) sites.push({ k: layer * H + head, layer, head, method });
   const values = await sweep(model, {
     promptCount: P,
@@ -589,13 +595,16 @@ async function causalPass(
         const c = ld(await model.run(corrupted, { logitsAt: "last" }));
         indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
       }
-      return { ids, corrupted, clean, ld, base: indices.map((i) => att.ldClean[i]) };
+      const keys = s.criterion.signal === "attn_close" ? s.sets.close : s.sets.open;
+      const keyMask = ids.map((row) => row.map((id) => keys.has(id)));
+      return { ids, corrupted, clean, ld, keyMask, base: indices.map((i) => att.ldClean[i]) };
     },
     edit: ({ layer, head, method }, _batch, c) => {
       const hook = zNames[layer];
       const last = { heads: [head], positions: [-1] };
       if (method === "zero") return { input: c.ids, interventions: [zeroAt(hook, last)] };
       if (method === "mean") return { input: c.ids, interventions: [meanAt(hook, zMeans[layer], last)] };
+      if (method === "knockout") return { input: c.ids, interventions: [knockoutKeys(layer, head, c.keyMask)] };
       return { input: c.corrupted, interventions: [patchFrom(hook, c.clean!, { heads: [head], ...where })] };
     },
     metric: (logits, { method }, _batch, c) => {
@@ -685,6 +694,25 @@ function headTables(
   return { attention, correlations, promotion, causal, criterionCi, partial };
 }
 
+/** The criterion's signal of every head against its target, shuffled within prompts of one length. */
+function criterionNull(
+  pairs: PromptPair[],
+  s: Settings,
+  att: AttentionPass,
+  nClosed: number[],
+  opts: PermutationNullOptions | false | undefined,
+) {
+  if (opts === false) return null;
+  const signals = s.criterion.signal === "attn_close" ? att.attnClose : att.attnOpen;
+  const target = s.criterion.target === "nClosed" ? nClosed : pairs.map((p) => p.clean.n);
+  return stratifiedPermutationNull(
+    signals,
+    target,
+    pairs.map((p) => p.clean.promptIds.length),
+    opts ?? {},
+  );
+}
+
 /** Controls of the partial r: prompt length and the share of the criterion's tokens (`)` or `(`). */
 function lengthControls(pairs: PromptPair[], s: Settings): number[][] {
   const tokens = s.criterion.signal === "attn_close" ? s.sets.close : s.sets.open;
@@ -733,6 +761,7 @@ function headSummaries(
   causal: HeadCausalRow[],
   criterionCi: Interval[],
   partial: number[],
+  permutationP: number[],
   causalMethod: HeadCausalMethod,
 ): HeadSummary[] {
   const pooled = promotion.filter((x) => x.group === "all");
@@ -748,6 +777,7 @@ function headSummaries(
       countingHi: r.hi,
       countingRank: 0,
       partialR: partial[k],
+      permutationP: permutationP[k],
       promoteRate: pr.promoteRate,
       causalMethod,
       causalEffect: cr ? cr.effect : NaN,
@@ -809,6 +839,7 @@ export async function countingHeads(
   for (const i of causalIdx) inCausal[i] = 1;
   const { causal, ldCorrupted } = await causalPass(model, pairs, s, causalIdx, att, opts);
   const tables = headTables(model, pairs, s, att, { causal, ldCorrupted, inCausal }, nClosed, opts.bootstrap ?? {});
+  const nul = criterionNull(pairs, s, att, nClosed, opts.permutationNull);
   const causalMethod: HeadCausalMethod = s.methods.includes("zero") ? "zero" : (s.methods[0] ?? "zero");
   const meanCausalClean = causalIdx.reduce((a, i) => a + att.ldClean[i], 0) / causalIdx.length;
   const uniformR = uniformAttentionBaseline(
@@ -822,19 +853,30 @@ export async function countingHeads(
     correlations: tables.correlations,
     promotion: tables.promotion,
     causal: tables.causal,
-    heads: headSummaries(tables.promotion, tables.causal, tables.criterionCi, tables.partial, causalMethod),
+    heads: headSummaries(
+      tables.promotion,
+      tables.causal,
+      tables.criterionCi,
+      tables.partial,
+      nul ? nul.p : tables.partial.map(() => NaN),
+      causalMethod,
+    ),
     rule: {
       countingThreshold: opts.countingThreshold ?? 0.5,
       promoteThreshold: opts.promoteThreshold ?? 0.7,
       vocabRankCap: s.vocabRankCap,
       baselineR: uniformR,
       causalThreshold: opts.causalThreshold ?? (opts.causalThresholdFraction ?? 0.05) * Math.abs(meanCausalClean),
+      permutationAlpha: 0.05,
     },
     baseline: {
       uniformR,
       cleanLogitDiff: Array.from(att.ldClean),
       causalPrompts: causalIdx,
       meanCausalCleanLogitDiff: meanCausalClean,
+      permutationNull: nul
+        ? { permutations: nul.permutations, seed: nul.seed, strata: nul.strata, maxAbsR95: nul.maxAbsR95 }
+        : null,
     },
     metadata: {
       criterion: s.criterion,

@@ -14,6 +14,13 @@ export type {
 } from "./sublayer-effects";
 export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects } from "./sublayer-effects";
 export * from "./sweep";
+export { knockoutKeys } from "./attention-knockout";
+export type { HeadLensRow, HeadLogitLensOptions } from "./head-logit-lens";
+export { headLogitLens } from "./head-logit-lens";
+export type { ClosedContrastRow, ClosedCountContrastOptions } from "./closed-count-contrast";
+export { closedCountContrast } from "./closed-count-contrast";
+export type { PermutationNullOptions, PermutationNullResult } from "./permutation-null";
+export { stratifiedPermutationNull } from "./permutation-null";
 export type { StudyPrompt, PromptPair, GroupedEffect, PromptGroup } from "./study";
 export {
   groupByLength,

@@ -23,7 +23,8 @@ import { parenRunTokens } from "../task/paren-tokens";
 import type { TemplateName } from "../task/prompt-templates";
 import { generateDataset, ParenPrompt, PromptDataset, RejectionCounts } from "../task/prompts";
 import { CorruptedPair, makeCorruptedPairs } from "../task/corrupted-pairs";
-import { readPairsJsonl, readPromptsJsonl } from "../task/prompts-jsonl";
+import { ClosedCountPair, makeClosedCountPairs } from "../task/closed-count-pairs";
+import { readClosedPairsJsonl, readPairsJsonl, readPromptsJsonl } from "../task/prompts-jsonl";
 import { notebookModelPath, projectRoot } from "./env";
 
 /** The embedded model the notebooks run on when $PARENLENS_MODEL is not set. */
@@ -48,6 +49,8 @@ export interface DatasetManifest {
     {
       splits: Record<string, { file: string; rejected: RejectionCounts; shortfall: Record<string, number> }>;
       pairs: { file: string; from: string };
+      /** The partly-closed template's closed-count pairs (same n, one more `)` closed). */
+      closedPairs?: { file: string; from: string };
     }
   >;
 }
@@ -193,8 +196,16 @@ export async function studyModel(opts: StudyModelOptions = {}): Promise<StudyMod
 
 /** A template's prompts for a study: the dataset's splits plus the clean/corrupted pairs of its analysis split. */
 export interface StudyData extends PromptDataset {
-  /** Clean/corrupted pairs of the analysed prompts (`makeCorruptedPairs` with the default options). */
+  /**
+   * Clean/corrupted pairs of the analysed prompts (`makeCorruptedPairs` with the default options:
+   * the authors' call-boundary corruption, positions aligned index for index).
+   */
   pairs: CorruptedPair[];
+  /**
+   * Partly-closed template only (else empty): pairs of the same n and length whose partner has one
+   * more `)` already closed (makeClosedCountPairs), for finding 3.
+   */
+  closedPairs: ClosedCountPair[];
   /** The analysed prompts that got no pair, and why. */
   pairsRejected: RejectionCounts;
   /** "committed": read from data/datasets/; "generated": drawn in memory with the manifest's seed and sizes. */
@@ -272,11 +283,31 @@ function committedPairs(
   tok: Tokenizer,
   file: string,
   analysed: ParenPrompt[],
+  seed: number,
 ): { pairs: CorruptedPair[]; rejected: RejectionCounts } {
   const byClean = new Map(readPairsJsonl(file, { tokenizer: tok }).map((p) => [p.clean.id, p]));
   const pairs = analysed.flatMap((p) => (byClean.has(p.id) ? [byClean.get(p.id) as CorruptedPair] : []));
   const unpaired = analysed.filter((p) => !byClean.has(p.id));
-  return { pairs, rejected: makeCorruptedPairs(tok, unpaired).rejected };
+  return { pairs, rejected: makeCorruptedPairs(tok, unpaired, { seed }).rejected };
+}
+
+/** The closed-count pairs of the analysed prompts (partly-closed template only): committed or made here. */
+function closedCountPairs(
+  tok: Tokenizer,
+  template: TemplateName,
+  analysed: ParenPrompt[],
+  manifest: DatasetManifest | null,
+  dir: string,
+  studied: number,
+): ClosedCountPair[] {
+  if (template !== "partial") return [];
+  const entry = manifest?.templates[template]?.closedPairs;
+  if (!manifest) return makeClosedCountPairs(tok, analysed, { parens: parenRunTokens(tok, studied) }).pairs;
+  if (!entry) return [];
+  const byClean = new Map(
+    readClosedPairsJsonl(path.join(dir, entry.file), { tokenizer: tok }).map((p) => [p.clean.id, p]),
+  );
+  return analysed.flatMap((p) => (byClean.has(p.id) ? [byClean.get(p.id)!] : []));
 }
 
 /**
@@ -318,11 +349,22 @@ export function studyData(tok: Tokenizer, template: TemplateName, opts: StudyDat
     log(`  PARENLENS_PER_N=${perN}: analysing the first ${data.splits.analysis.length} prompts`);
   }
   const paired = committed
-    ? committedPairs(tok, path.join(dir, manifest.templates[template].pairs.file), data.splits.analysis)
-    : makeCorruptedPairs(tok, data.splits.analysis, { parens: parenRunTokens(tok, studiedCount(data)) });
+    ? committedPairs(tok, path.join(dir, manifest.templates[template].pairs.file), data.splits.analysis, manifest.seed)
+    : makeCorruptedPairs(tok, data.splits.analysis, {
+        parens: parenRunTokens(tok, studiedCount(data)),
+        seed: manifest.seed,
+      });
   return {
     ...data,
     pairs: paired.pairs,
+    closedPairs: closedCountPairs(
+      tok,
+      template,
+      data.splits.analysis,
+      committed ? manifest : null,
+      dir,
+      studiedCount(data),
+    ),
     pairsRejected: paired.rejected,
     source: committed ? "committed" : "generated",
   };

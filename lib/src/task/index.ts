@@ -13,5 +13,15 @@ export type {
 } from "./prompts";
 export { buildPrompt, generatePrompts, generateDataset } from "./prompts";
 export type { CorruptionStrategy, CorruptedPair, CorruptedPairsOptions } from "./corrupted-pairs";
-export { corruptionCandidates, makeCorruptedPairs } from "./corrupted-pairs";
-export { toJsonl, readPromptsJsonl, readPairsJsonl } from "./prompts-jsonl";
+export {
+  AUTHORS_THEN_DIGIT,
+  CALL_BOUNDARY,
+  DIGIT_REPLACEMENT,
+  callBoundaryCorruption,
+  corruptionCandidates,
+  makeCorruptedPairs,
+  openCallSites,
+} from "./corrupted-pairs";
+export { toJsonl, readPromptsJsonl, readPairsJsonl, readClosedPairsJsonl } from "./prompts-jsonl";
+export type { ClosedCountPair } from "./closed-count-pairs";
+export { deeperClosedArgument, makeClosedCountPairs } from "./closed-count-pairs";

@@ -8,6 +8,7 @@ import type { Tokenizer } from "../core/tokenizer";
 import { parenRun } from "./paren-tokens";
 import type { ParenPrompt } from "./prompts";
 import type { CorruptedPair, CorruptionStrategy } from "./corrupted-pairs";
+import type { ClosedCountPair } from "./closed-count-pairs";
 
 /**
  * One JSON object per line.
@@ -78,11 +79,15 @@ export function readPairsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {
     const o = value as Record<string, unknown>;
     const clean = checkPrompt(o?.clean, file, `line ${line} clean`);
     const corrupted = checkPrompt(o?.corrupted, file, `line ${line} corrupted`);
-    if (clean.length !== corrupted.length || corrupted.n !== clean.n + 1) {
-      throw new DatasetError(`${file}: line ${line}: corrupted prompt must have clean's length and n + 1`, {
-        file,
-        field: "corrupted",
-      });
+    const closedPair = o.strategy === "deeper-closed-arg";
+    const shapeOk = closedPair
+      ? corrupted.n === clean.n && corrupted.nClosed === clean.nClosed + 1
+      : corrupted.n === clean.n + 1;
+    if (clean.length !== corrupted.length || !shapeOk) {
+      throw new DatasetError(
+        `${file}: line ${line}: corrupted prompt must have clean's length and ${closedPair ? "n, with nClosed + 1" : "n + 1"}`,
+        { file, field: "corrupted" },
+      );
     }
     if (opts.tokenizer) {
       checkIds(opts.tokenizer, clean, file);
@@ -94,6 +99,8 @@ export function readPairsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {
       corrupted,
       strategy: o.strategy as CorruptionStrategy,
       diffPositions: Array.isArray(o.diffPositions) ? (o.diffPositions as number[]) : [],
+      alignment: "same-length" as const,
+      ...(Number.isInteger(o.site) ? { site: o.site as number } : {}),
     };
   });
 }
@@ -108,4 +115,23 @@ function checkIds(tokenizer: Tokenizer, p: ParenPrompt, file: string): void {
       { file, field: "promptIds" },
     );
   }
+}
+
+/**
+ * Read the closed-count pairs (same n, one more `)` closed) written by make-datasets.ts; every line
+ * must be a "deeper-closed-arg" pair.
+ *
+ * @example
+ * const closed = readClosedPairsJsonl("data/datasets/partial-closed-pairs.jsonl", { tokenizer: tok });
+ */
+export function readClosedPairsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {}): ClosedCountPair[] {
+  const pairs = readPairsJsonl(file, opts);
+  pairs.forEach((p, i) => {
+    if ((p.strategy as string) !== "deeper-closed-arg")
+      throw new DatasetError(`${file}: pair ${i + 1} has strategy "${p.strategy}", expected "deeper-closed-arg"`, {
+        file,
+        field: "strategy",
+      });
+  });
+  return pairs.map(({ site: _site, ...p }) => p as unknown as ClosedCountPair);
 }

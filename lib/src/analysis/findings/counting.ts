@@ -9,6 +9,8 @@ export interface HeadRow {
   countingHi: number;
   /** Partial r controlling for prompt length and the share of `)` tokens; absent → no length control. */
   partialR?: number;
+  /** Family-wise p under the length-stratified permutation null; absent or NaN → not applied. */
+  permutationP?: number;
   promoteRate: number;
   causalEffect: number;
   causalLo: number;
@@ -73,6 +75,15 @@ export interface CountingFindingOptions {
    */
   partialThreshold?: number;
   /**
+   * Permutation-null level
+   *
+   * When heads carry a finite `permutationP` (nClosed shuffled within prompt-length strata,
+   * family-wise over all heads), a counting head also needs p ≤ this.
+   *
+   * @default 0.05
+   */
+  permutationAlpha?: number;
+  /**
    * Promotion threshold
    *
    * The authors' per-subtask rule: a head promotes count n when its (rank-capped) promotion rate
@@ -107,8 +118,9 @@ export interface CountingFindingOptions {
 
 /**
  * Is this head a counting head under the rule? |r| ≥ countingThreshold, an interval excluding 0,
- * beyond the uniform-attention baseline on its side, and (when the row has one) |partial r| ≥
- * partialThreshold — a head whose attention tracks length only does not count.
+ * beyond the uniform-attention baseline on its side, and (when the row has them) |partial r| ≥
+ * partialThreshold and permutation p ≤ permutationAlpha — a head whose attention tracks length
+ * only does not count.
  *
  * @example
  * isCountingHead(res.heads[0], res.rule); // res = await countingHeads(model, prompts)
@@ -128,8 +140,30 @@ function passesRawCriterion(h: HeadRow, opts: CountingFindingOptions): boolean {
 }
 
 function passesLengthControl(h: HeadRow, opts: CountingFindingOptions): boolean {
-  if (h.partialR === undefined) return true;
-  return Number.isFinite(h.partialR) && Math.abs(h.partialR) >= (opts.partialThreshold ?? 0.3);
+  return lengthControlFailures(h, opts).length === 0;
+}
+
+/**
+ * Which length controls a head fails: "partial r" (|partial r| below partialThreshold) and / or
+ * "permutation null" (p above permutationAlpha); controls the row does not carry are not applied.
+ *
+ * @example
+ * lengthControlFailures(res.heads[0], res.rule); // [] for a head that survives both
+ */
+export function lengthControlFailures(h: HeadRow, opts: CountingFindingOptions = {}): string[] {
+  const out: string[] = [];
+  if (
+    h.partialR !== undefined &&
+    !(Number.isFinite(h.partialR) && Math.abs(h.partialR) >= (opts.partialThreshold ?? 0.3))
+  )
+    out.push("partial r");
+  if (
+    h.permutationP !== undefined &&
+    Number.isFinite(h.permutationP) &&
+    h.permutationP > (opts.permutationAlpha ?? 0.05)
+  )
+    out.push("permutation null");
+  return out;
 }
 
 /**
@@ -229,6 +263,9 @@ export function causalRole(h: HeadRow, causalThreshold = 0): "helps" | "hurts" |
   return h.causalLo > 0 ? "helps" : h.causalHi < 0 ? "hurts" : "neutral";
 }
 
+const permText = (h: HeadRow) =>
+  h.permutationP !== undefined && Number.isFinite(h.permutationP) ? `, permutation p = ${num(h.permutationP, 3)}` : "";
+
 /** The summary sentence of finding 3. */
 function countingSummary(
   counting: HeadRow[],
@@ -240,9 +277,7 @@ function countingSummary(
   const names = (xs: { label: string }[]) => (xs.length ? xs.map((h) => h.label).join(", ") : "none");
   return counting.length === 0
     ? `no head passes the counting criterion with the length control` +
-        (lengthOnly.length
-          ? ` (${names(lengthOnly)} reach |r| ≥ ${num(thr)} but are explained by prompt length / share of \`)\`).`
-          : ".")
+        (lengthOnly.length ? ` (${names(lengthOnly)} reach |r| ≥ ${num(thr)} but fail the length controls).` : ".")
     : `${counting.length} counting head${counting.length > 1 ? "s" : ""} (${names(counting)})` +
         (lengthOnly.length ? `; ${names(lengthOnly)} fail the length control` : "") +
         `. By the authors' per-subtask rule ${sps.filter((sp) => sp.promotes.length).length} promote the right count at some n (${
@@ -303,7 +338,8 @@ export function countingFinding(ev: CountingEvidence, opts: CountingFindingOptio
     rule:
       `a counting head has |r| ≥ ${num(thr)} (Pearson r over prompts of ${opts.criterion ?? "its attention on `)` and the number already closed"}) with a 95 % interval excluding 0` +
       (base ? ` and, on the side of the uniform-attention baseline (r = ${num(base)}), entirely beyond it` : "") +
-      `, and |partial r| ≥ ${num(opts.partialThreshold ?? 0.3)} controlling for prompt length and the share of \`)\` tokens. ` +
+      `, |partial r| ≥ ${num(opts.partialThreshold ?? 0.3)} controlling for prompt length and the share of \`)\` tokens, ` +
+      `and (when computed) a family-wise p ≤ ${num(opts.permutationAlpha ?? 0.05)} under the length-stratified permutation null (the count shuffled among prompts of the same length, max-|r| over all heads). ` +
       `Per subtask n (the authors' rule) it promotes the right count when the correct run ranks first among the four in its own output, within the vocabulary-rank cap, on ≥ ${pct(pthr)} of the prompts of that n; ` +
       `it is count-agnostic when it promotes the same count at every n, and misleads at n when that wrong count is promoted there and ablating it helps. ` +
       `Per n it helps / hurts when its ${opts.causalMethod ?? "zero"}-ablation effect's interval is above / below 0${cthr ? ` and |effect| ≥ ${num(cthr, 3)} logits` : ""}. ` +
@@ -312,19 +348,22 @@ export function countingFinding(ev: CountingEvidence, opts: CountingFindingOptio
       ...counting.slice(0, 8).map((h, i) => {
         const sp = sps[i];
         return (
-          `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}]${h.partialR !== undefined ? `, partial r = ${num(h.partialR)}` : ""}; ${promotionRole(h, ev, opts)}; ` +
+          `${h.label}: r = ${num(h.countingR)} [${num(h.countingLo)}, ${num(h.countingHi)}]${h.partialR !== undefined ? `, partial r = ${num(h.partialR)}` : ""}${permText(h)}; ${promotionRole(h, ev, opts)}; ` +
           `most-promoted count per n: ${sp.top.map((t) => `n=${t.n}→${t.count} (${pct(t.share)})`).join(", ")}; causal per n: ${sp.causal.map((c) => `n=${c.n} ${c.role}`).join(", ")}`
         );
       }),
       ...lengthOnly.map(
         (h) =>
-          `${h.label}: r = ${num(h.countingR)} but partial r = ${num(h.partialR ?? NaN)} — its attention tracks prompt length / share of \`)\`, not the count (not a counting head)`,
+          `${h.label}: r = ${num(h.countingR)} but partial r = ${num(h.partialR ?? NaN)}${permText(h)} — fails the ${lengthControlFailures(h, opts).join(" and the ")}: its r is explained by prompt length / share of \`)\` (not a counting head)`,
       ),
     ],
     numbers: {
       countingThreshold: thr,
       baselineR: base,
       partialThreshold: opts.partialThreshold ?? 0.3,
+      permutationAlpha: opts.permutationAlpha ?? 0.05,
+      failPermutationNull: lengthOnly.filter((h) => lengthControlFailures(h, opts).includes("permutation null")).length,
+      failPartialR: lengthOnly.filter((h) => lengthControlFailures(h, opts).includes("partial r")).length,
       promoteThreshold: pthr,
       causalThreshold: cthr,
       countingHeads: counting.length,
