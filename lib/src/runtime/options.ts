@@ -15,6 +15,7 @@ export const MODEL_OPTION_NAMES = [
   "spinning",
   "allowNonFinite",
   "tokenizer",
+  "weightDtype",
 ] as const;
 
 /** Option names of run / runWithCache / runWithHooks (toTokens takes the token ones). */
@@ -84,6 +85,7 @@ export function checkModelOptions(opts: unknown): void {
   optional(o, "spinning", isBool, "true or false", where);
   optional(o, "allowNonFinite", isBool, "true or false", where);
   optional(o, "tokenizer", isBool, "true or false", where);
+  optional(o, "weightDtype", (v) => v === "stored" || v === "float32", '"stored" or "float32"', where);
 }
 
 /**
