@@ -13,7 +13,7 @@
  * results are checked equal to the one-run-per-head ones.
  *
  * Writes the results into scripts/bench/BENCH.md (section scale-7b). `--delete` removes the
- * checkpoint folder afterwards (13.5 GB). Needs ~17 GB free RAM: run it alone, e.g.
+ * checkpoint folder afterwards (13.5 GB). `--ep cuda` runs it on the GPU (section scale-7b-cuda). Needs ~17 GB free RAM: run it alone, e.g.
  *   flock /work/re-tools/bigmem.lock nice npm run bench -- --scale --delete
  */
 import * as fs from "fs";
@@ -133,7 +133,10 @@ function measureConversion(model: HookedLlama): number {
 }
 
 async function child(folder: string): Promise<void> {
-  const [loadMs, model] = await timed(() => HookedLlama.fromPretrained(folder, { tokenizer: false }));
+  const executionProvider = flag("ep", "cpu") === "cuda" ? "cuda" : "cpu";
+  const [loadMs, model] = await timed(() =>
+    HookedLlama.fromPretrained(folder, { tokenizer: false, executionProvider }),
+  );
   const peakAfterLoad = peakRss();
   console.error(`  loaded in ${(loadMs / 1000).toFixed(1)} s, peak RSS ${(peakAfterLoad / GB).toFixed(2)} GiB`);
   const modes = [...(await measureModes(model, 1, 20)), ...(await measureModes(model, 8, 32))];
@@ -217,15 +220,26 @@ export async function scaleMain(): Promise<void> {
     `checkpoint ${folder}: ${(diskBytes / GB).toFixed(2)} GiB${writeS === null ? " (reused)" : ` written in ${writeS.toFixed(0)} s`}`,
   );
   const loadBefore = os.loadavg()[0];
-  const args = ["--import", "tsx", __filename, "--child", folder, "--baseline-sites", flag("baseline-sites", "4")];
+  const ep = flag("ep", "cpu");
+  const args = [
+    "--import",
+    "tsx",
+    __filename,
+    "--child",
+    folder,
+    "--baseline-sites",
+    flag("baseline-sites", "4"),
+    "--ep",
+    ep,
+  ];
   const out = execFileSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   const line = out.split("\n").find((l) => l.startsWith("RESULT "));
   if (!line) throw new Error(`the measuring process printed no result:\n${out}`);
   const r: ChildResult = JSON.parse(line.slice(7));
-  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / GB).toFixed(1)} GiB RAM, node ${process.version}, onnxruntime-node CPU; 1-minute load average ${loadBefore.toFixed(1)} before and ${os.loadavg()[0].toFixed(1)} after (shared machine)`;
+  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / GB).toFixed(1)} GiB RAM, node ${process.version}, onnxruntime-node, execution provider ${ep}; 1-minute load average ${loadBefore.toFixed(1)} before and ${os.loadavg()[0].toFixed(1)} after (shared machine)`;
   const section = report(r, diskBytes, writeS, machine);
   console.log(section);
-  writeBenchSection("scale-7b", section);
+  writeBenchSection(ep === "cpu" ? "scale-7b" : `scale-7b-${ep}`, section);
   console.log(`\nwritten to ${BENCH_MD}`);
   if (process.argv.includes("--delete")) fs.rmSync(folder, { recursive: true, force: true });
 }

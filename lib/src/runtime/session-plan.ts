@@ -29,6 +29,10 @@ import { segmentToModel } from "./graph/onnx-model";
 import { partitionGraph, Segment } from "./graph/partition";
 import { ConversionPool, HalfWeight, halfToFloat32Into } from "./held-weights";
 
+/** Downloads onnxruntime-node's CUDA provider libraries (from NuGet, into its bin/ folder); README "GPU". */
+export const CUDA_INSTALL_COMMAND =
+  "ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js";
+
 /** How sessions are created (the runtime part of HookedLlamaOptions). */
 export interface SessionOptions {
   /**
@@ -65,6 +69,17 @@ export interface SessionOptions {
    * @default false
    */
   spinning?: boolean;
+  /**
+   * Compute dtype
+   *
+   * "float16": every projection (the q/k/v/o, MLP and unembedding matmuls) multiplies float16
+   * copies of its inputs and returns float32 (norms, rotary, softmax and the residual stream stay
+   * float32). CUDA only (`executionProvider: "cuda"`): on the CPU it would be slower, not faster.
+   * Results differ from float32 by float16 rounding (~1e-3 relative): an explicit choice.
+   *
+   * @default "float32"
+   */
+  computeDtype?: "float32" | "float16";
 }
 
 /** A graph cut at some hooks: its segments, one session per segment. */
@@ -309,7 +324,7 @@ export class SessionPlanner {
     const key = `${!!opts.withHeadResult}|${opts.logitsAt ?? "all"}`;
     let g = this.graphs.get(key);
     if (!g) {
-      g = buildLlamaGraph(this.config, opts);
+      g = buildLlamaGraph(this.config, { ...opts, float16Matmul: this.options.computeDtype === "float16" });
       this.graphs.set(key, g);
     }
     return g;
@@ -338,7 +353,7 @@ export class SessionPlanner {
         const msg = (e as Error).message;
         if (ep === "cuda") {
           throw new ExecutionProviderError(
-            `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" } or install onnxruntime-node with CUDA support on a machine with an NVIDIA GPU`,
+            `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" }, or on a machine with an NVIDIA GPU, CUDA 12 and cuDNN 9 download the provider with \`${CUDA_INSTALL_COMMAND}\` (needs a network; README, "GPU")`,
             { field: "executionProvider" },
           );
         }

@@ -11,12 +11,20 @@ export interface LlamaGraphOptions {
   withHeadResult?: boolean;
   /** "last": logits only at the last position, [batch, 1, vocab] (right for left-padded batches) */
   logitsAt?: "all" | "last";
+  /** every projection (Gemm) in float16: inputs cast to float16, the product cast back to float32 */
+  float16Matmul?: boolean;
 }
 
 /** float32 lowest: masked scores use it (as HF), never -inf, so fully masked rows stay finite. */
 export const FLOAT32_LOWEST = -3.4028234663852886e38;
 
 const ONNX_FLOAT = 1;
+const ONNX_FLOAT16 = 10;
+
+/** x cast to float16 or float32 (a Cast node). */
+export function castTo(b: GraphBuilder, x: string, to: "float16" | "float32"): string {
+  return b.op("Cast", [x], { to: to === "float16" ? ONNX_FLOAT16 : ONNX_FLOAT }, to);
+}
 const ONNX_BOOL = 9;
 
 /**
@@ -72,7 +80,7 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
   const positions = b.input("position_ids", "int64", ["batch", "pos"]);
   const W = new Map<string, string>();
   for (const [name, shape] of expectedLlamaWeights(config)) W.set(name, b.input(name, "float32", shape));
-  const parts = sharedParts(b, config, (name) => W.get(name)!, ids, mask, positions);
+  const parts = sharedParts(b, config, (name) => W.get(name)!, ids, mask, positions, !!opts.float16Matmul);
   const { w, D } = parts;
 
   let resid = b.hook("hook_embed", b.op("Gather", [w("model.embed_tokens.weight"), ids], { axis: 0 })); // [batch, pos, d_model]
@@ -105,6 +113,7 @@ function sharedParts(
   ids: string,
   mask: string,
   positions: string,
+  float16Matmul: boolean,
 ): LlamaParts {
   const D = config.hiddenSize;
   const H = config.numHeads;
@@ -125,7 +134,9 @@ function sharedParts(
   };
   const linear = (x: string, weight: string, inDim: number, outShape: number[], shape3?: string): string => {
     const flat = b.op("Reshape", [x, b.ints([-1, inDim])]); // [batch*pos, in]
-    const y = b.op("Gemm", [flat, weight], { transB: 1 }); // [batch*pos, out]
+    const y = float16Matmul // [batch*pos, out]
+      ? castTo(b, b.op("Gemm", [castTo(b, flat, "float16"), castTo(b, weight, "float16")], { transB: 1 }), "float32")
+      : b.op("Gemm", [flat, weight], { transB: 1 });
     return b.op("Reshape", [y, shape3 ?? shapeBP(outShape)]);
   };
   /** scale = sqrt(mean(x²)+eps), normalized = x/scale (before the weight), as TL's RMSNorm hooks. */
