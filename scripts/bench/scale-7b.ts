@@ -77,7 +77,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t, r];
 }
 
-/** Plain run, selective cache and one intervention at one shape: one warm-up, then one timed run each. */
+/** Plain run, selective cache and one intervention at one shape: one timed run each (after a warm-up at 1 × 20). */
 async function measureModes(model: HookedLlama, batch: number, pos: number): Promise<ModeResult[]> {
   const ids = randomIds(batch, pos, model.config.vocabSize, 7 + batch);
   const SWEEP_LAYER = sweepLayer(model);
@@ -90,7 +90,7 @@ async function measureModes(model: HookedLlama, batch: number, pos: number): Pro
   ];
   const out: ModeResult[] = [];
   for (const [mode, fn] of modes) {
-    await fn(); // warm-up: builds the sessions of this plan
+    if (batch === 1) await fn(); // warm-up: builds the sessions of this plan (shared by every shape)
     const [ms] = await timed(fn);
     out.push({ shape: `${batch} × ${pos}`, mode, ms, tokensPerS: (batch * pos * 1000) / ms });
     console.error(`  ${batch} × ${pos} ${mode}: ${ms.toFixed(0)} ms`);
@@ -185,7 +185,7 @@ function report(r: ChildResult, diskBytes: number, writeS: number | null, machin
     `## CodeLlama-7b shape: 32 random bf16 layers, weights held as 2-byte values`,
     ``,
     `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`flock /work/re-tools/bigmem.lock nice npm run bench -- --scale\` on ${machine}.`,
-    `Checkpoint: CodeLlama-7b-hf's config.json unchanged (32 layers, d_model 4096, 32 heads, d_mlp 11008, vocab 32016, untied), seeded random BF16 weights in 2 shards + model.safetensors.index.json, ${g(diskBytes)} GiB on disk${writeS === null ? "" : ` (written in ${writeS.toFixed(0)} s)`}, in a temp folder. Loaded with the default \`weightDtype: "stored"\` in a fresh process; each mode ran once as a warm-up (session creation), then once timed.`,
+    `Checkpoint: CodeLlama-7b-hf's config.json unchanged (32 layers, d_model 4096, 32 heads, d_mlp 11008, vocab 32016, untied), seeded random BF16 weights in 2 shards + model.safetensors.index.json, ${g(diskBytes)} GiB on disk${writeS === null ? "" : ` (written in ${writeS.toFixed(0)} s)`}, in a temp folder. Loaded with the default \`weightDtype: "stored"\` in a fresh process; each mode ran once at 1 × 20 as a warm-up (session creation; plans do not depend on the shape), then once timed per shape.`,
     ``,
     `| measure | value |`,
     `| --- | --- |`,

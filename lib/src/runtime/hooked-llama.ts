@@ -222,7 +222,13 @@ export class HookedLlama {
     );
   }
 
-  /** Bytes of the weights as held (2 a value for BF16 / F16 with weightDtype "stored", else 4). */
+  /**
+   * Bytes of the weights as held (2 a value for BF16 / F16 with weightDtype "stored", else 4).
+   *
+   * @example
+   * const m = await HookedLlama.fromPretrained("test/fixtures/checkpoints/tiny-bf16", { tokenizer: false });
+   * m.weightBytes; // half of what { weightDtype: "float32" } holds
+   */
   get weightBytes(): number {
     return this.weights.bytes();
   }
