@@ -10,12 +10,14 @@
  * Other flags: `--runs N` (default 20), `--warmup N` (default 2), `--ep cpu|cuda`, `--threads N`
  * (onnxruntime intra-op threads; default: the runtime's default), `--write-md` (also write the
  * table into scripts/bench/BENCH.md between markers named after the thread setting).
+ * `--scale`: the CodeLlama-7b-shaped benchmark instead (scripts/bench/scale-7b.ts).
  * Run it with `nice` on a shared machine.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { BENCH_MD, writeBenchSection } from "./bench-md";
+import { scaleMain } from "./scale-7b";
 import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
 import { hookNames } from "../../lib/src/hooks/hook-points";
 import { loadLlamaConfig } from "../../lib/src/checkpoint/config";
@@ -211,7 +213,7 @@ async function main(): Promise<void> {
   cleanup?.();
 }
 
-main().catch((e) => {
+(process.argv.includes("--scale") ? scaleMain() : main()).catch((e) => {
   console.error(e);
   process.exit(1);
 });

@@ -1,6 +1,7 @@
 /**
  * Scale check: does the runtime load and run a checkpoint with CodeLlama-7b's real widths?
  *
+ * Measures the float32 path (weightDtype "float32"; scale-7b.ts measures the default 2-byte one).
  * Writes (to a temp dir, never the repo) a seeded random BF16 checkpoint with CodeLlama-7b-hf's
  * own config.json (d_model 4096, 32 heads, d_mlp 11008, vocab 32016, untied, rope_theta 1e6)
  * but 2 layers (~1.3 GB on disk), plus a 1-layer variant that hard-links the same weights file
@@ -60,7 +61,7 @@ async function child(folder: string): Promise<void> {
   const config = loadLlamaConfig(folder);
   const baselineRss = process.memoryUsage().rss;
   const t0 = performance.now();
-  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false, weightDtype: "float32" }); // the float32 path, as the report says
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
   const peakRssAfterLoad = peakRss();

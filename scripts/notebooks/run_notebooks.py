@@ -14,6 +14,10 @@ file next to it and renamed over it (never half-written), then signed as trusted
 runs of the same code give identical files: no execution timestamps, stream outputs coalesced,
 missing cell ids made deterministic.
 
+Progress lines of long library calls (stderr text starting with "[progress]", see
+lib/src/notebook/progress.ts) are echoed to this terminal, updating in place, and kept out of the
+saved notebook: they hold timings, which change every run.
+
 Ctrl-C (SIGINT) or SIGTERM stops at once: the kernel is killed, the notebook being run is left as
 it was, and the script prints "interrupted, <notebook> left as it was" and exits 130, without
 tracebacks. (Files the notebook's cells had already written are each complete, old or new.)
@@ -40,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / "notebooks"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SOURCE_HEAD_LINES = 12
+PROGRESS_MARKER = "[progress]"  # lib/src/notebook/progress.ts
 
 
 def first_line(source: str, width: int = 48) -> str:
@@ -180,6 +185,26 @@ def print_failure(path: Path, nb: nbformat.NotebookNode, progress: Progress, err
         print(f"{type(error).__name__}: {ANSI.sub('', str(error))}", file=sys.stderr)
 
 
+def is_progress(msg: dict) -> bool:
+    """A stderr stream message holding only progress text (lines that start with the marker)."""
+    if msg.get("msg_type") != "stream" or msg.get("content", {}).get("name") != "stderr":
+        return False
+    parts = [p for p in re.split(r"[\r\n]", msg["content"].get("text", "")) if p]
+    return bool(parts) and all(p.startswith(PROGRESS_MARKER) for p in parts)
+
+
+class ProgressEchoingClient(NotebookClient):
+    """nbclient that shows progress lines in this terminal (in place) instead of saving them."""
+
+    def output(self, outs, msg, display_id, cell_index):
+        if is_progress(msg):
+            text = msg["content"]["text"].replace(PROGRESS_MARKER + " ", "    ")
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
 def run_one(path: Path, position: str, timeout: int, kernel: str | None) -> bool:
     nb = read_notebook(path)
     before = path.read_bytes()
@@ -190,7 +215,7 @@ def run_one(path: Path, position: str, timeout: int, kernel: str | None) -> bool
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-    client = NotebookClient(
+    client = ProgressEchoingClient(
         nb,
         kernel_name=kernel_name,
         timeout=timeout,

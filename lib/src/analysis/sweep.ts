@@ -1,8 +1,12 @@
 /**
  * One sweep loop, in the spirit of TransformerLens' `generic_activation_patch`: for every batch of
- * prompts and every site, one forward pass with the site's edit, and a metric per prompt. The
+ * prompts and every site, the forward pass with the site's edit, and a metric per prompt. The
  * sub-layer and per-head analyses are short specialisations: sites are (layer, sub-layer, method)
  * or (layer, head, method), edits are `zeroAt` / `meanAt` / `patchFrom`, metrics a logit difference.
+ *
+ * Work is reused: with a model that has `runSites` (HookedLlama), the sites of a batch that feed
+ * the same ids and edit the same hooks share one run of the layers below their first edited hook;
+ * only the layers after it run once per site (same logits as one run per site).
  */
 import type { HookValueSource, Intervention } from "../hooks/interventions";
 import type { Tensor } from "../core/tensor";
@@ -11,6 +15,8 @@ import { InputError } from "../core/errors";
 /** What the sweep needs of a model (HookedLlama fits): a run with interventions, logits at the last position. */
 export interface SweepModel {
   runWithHooks(input: number[][], interventions: Intervention[], opts: { logitsAt: "last" }): Promise<Tensor>;
+  /** Many sites on one input, upstream layers shared (HookedLlama.runSites); used when present. */
+  runSites?(input: number[][], sites: Intervention[][], opts: { logitsAt: "last" }): Promise<Tensor[]>;
 }
 
 /** A batch of the sweep: indices into the swept prompts (a batch of `lengthBatches` fits). */
@@ -23,6 +29,29 @@ export interface SiteRun {
   /** Token ids per prompt of the batch (e.g. the clean or the corrupted prompts). */
   input: number[][];
   interventions: Intervention[];
+}
+
+/** How far a long call is: `done` of `total` forward passes (site runs) of the call named `label`. */
+export interface Progress {
+  label: string;
+  done: number;
+  total: number;
+}
+
+/** Called when a long call starts (done 0) and after each step. */
+export type OnProgress = (p: Progress) => void;
+
+let defaultProgress: OnProgress | null = null;
+
+/**
+ * The progress reporter of sweeps that pass no `onProgress` (the notebook helpers install one
+ * that prints a line updated in place; null: none).
+ *
+ * @example
+ * setDefaultProgress((p) => console.log(`${p.label}: ${p.done}/${p.total}`));
+ */
+export function setDefaultProgress(fn: OnProgress | null): void {
+  defaultProgress = fn;
 }
 
 export interface SweepSpec<S, B extends SweepBatch, C> {
@@ -38,6 +67,69 @@ export interface SweepSpec<S, B extends SweepBatch, C> {
   edit: (site: S, batch: B, ctx: C) => SiteRun;
   /** One number per prompt of the batch from the edited run's last-position logits [batch, vocab]. */
   metric: (logits: Tensor, site: S, batch: B, ctx: C) => ArrayLike<number>;
+  /**
+   * Progress
+   *
+   * Called with the site runs done of `batches.length × sites.length`, at the start and after
+   * each group of sites.
+   *
+   * @default the reporter set by setDefaultProgress (none outside notebooks)
+   */
+  onProgress?: OnProgress;
+  /**
+   * Name in progress reports
+   *
+   * @default "sweep"
+   */
+  label?: string;
+  /**
+   * Sites per shared run
+   *
+   * How many sites of a batch share one upstream run (each keeps its own activations of the
+   * layers after the edited hook while they run: lower it for long batches of a large model).
+   * 1 runs one forward pass per site, as before.
+   *
+   * @default 32
+   */
+  sitesPerRun?: number;
+}
+
+/** The sites of one batch in groups that can share an upstream run: same input ids, at most `size` each. */
+function siteGroups(runs: SiteRun[], size: number): number[][] {
+  const byInput = new Map<string, number[]>();
+  runs.forEach((r, i) => {
+    const key = JSON.stringify(r.input);
+    byInput.set(key, [...(byInput.get(key) ?? []), i]);
+  });
+  const groups: number[][] = [];
+  for (const members of byInput.values())
+    for (let k = 0; k < members.length; k += size) groups.push(members.slice(k, k + size));
+  return groups;
+}
+
+/** Last-position logits of each site run of one batch ([batch, vocab] each), upstream shared where possible. */
+async function runBatchSites(
+  model: SweepModel,
+  runs: SiteRun[],
+  size: number,
+  step: (n: number) => void,
+): Promise<Tensor[]> {
+  const logits: Tensor[] = new Array(runs.length);
+  for (const group of siteGroups(runs, size)) {
+    if (model.runSites && group.length > 1) {
+      const out = await model.runSites(
+        runs[group[0]].input,
+        group.map((i) => runs[i].interventions),
+        { logitsAt: "last" },
+      );
+      group.forEach((i, k) => (logits[i] = out[k]));
+    } else {
+      for (const i of group)
+        logits[i] = await model.runWithHooks(runs[i].input, runs[i].interventions, { logitsAt: "last" });
+    }
+    step(group.length);
+  }
+  return logits;
 }
 
 /**
@@ -62,13 +154,23 @@ export async function sweep<S, B extends SweepBatch, C>(
   model: SweepModel,
   spec: SweepSpec<S, B, C>,
 ): Promise<Float64Array[]> {
+  const size = spec.sitesPerRun ?? 32;
+  if (!Number.isInteger(size) || size < 1)
+    throw new InputError(`sweep: sitesPerRun must be a positive integer, got ${JSON.stringify(size)}`, {
+      field: "sitesPerRun",
+    });
   const out = spec.sites.map(() => new Float64Array(spec.promptCount).fill(NaN));
+  const report = spec.onProgress ?? defaultProgress;
+  const label = spec.label ?? "sweep";
+  const total = spec.batches.length * spec.sites.length;
+  let done = 0;
+  report?.({ label, done, total });
   for (const batch of spec.batches) {
     const ctx = await spec.prepare(batch);
+    const runs = spec.sites.map((site) => spec.edit(site, batch, ctx));
+    const logits = await runBatchSites(model, runs, size, (n) => report?.({ label, done: (done += n), total }));
     for (let s = 0; s < spec.sites.length; s++) {
-      const { input, interventions } = spec.edit(spec.sites[s], batch, ctx);
-      const logits = await model.runWithHooks(input, interventions, { logitsAt: "last" }); // [batch, vocab]
-      const values = spec.metric(logits, spec.sites[s], batch, ctx);
+      const values = spec.metric(logits[s], spec.sites[s], batch, ctx); // logits [batch, vocab]
       if (values.length !== batch.indices.length) {
         throw new InputError(`sweep: the metric gave ${values.length} values for a batch of ${batch.indices.length}`, {
           field: "metric",

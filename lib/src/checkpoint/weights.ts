@@ -15,6 +15,12 @@ import { kindText, pathKind } from "./path-kind";
 export const SINGLE_WEIGHTS_FILE = "model.safetensors";
 export const WEIGHTS_INDEX_FILE = "model.safetensors.index.json";
 
+/**
+ * One tensor as stored: float32 values, or the 2-byte values of a BF16 / F16 tensor unconverted
+ * (held that way in memory, converted to float32 only when a run or a caller needs them).
+ */
+export type StoredTensor = { dtype: "F32"; data: Float32Array } | { dtype: "BF16" | "F16"; bits: Uint16Array }; // [numel] raw 16-bit values, row-major
+
 /** Where a model's weights come from: a WeightStore, or an in-memory map in tests. */
 export interface WeightSource {
   /** Label for error messages (a WeightStore's folder). */
@@ -22,6 +28,8 @@ export interface WeightSource {
   has(name: string): boolean;
   shape(name: string): number[];
   getFloat32(name: string): Float32Array;
+  /** The tensor in its stored dtype (a WeightStore's BF16 / F16 tensors as 2-byte values); absent: float32 only. */
+  getStored?(name: string): StoredTensor;
   /** The file holding a tensor, for error messages (a WeightStore's safetensors file). */
   fileOf?(name: string): string;
 }
@@ -161,6 +169,13 @@ export class WeightStore implements WeightSource {
   /** The tensor as float32, converted from its stored dtype; a fresh array on every call. */
   getFloat32(name: string): Float32Array {
     return this.fileEntry(name).readFloat32(name);
+  }
+
+  /** The tensor in its stored dtype: F32 as float32, BF16 / F16 as their 2-byte values (no float32 copy). */
+  getStored(name: string): StoredTensor {
+    const f = this.fileEntry(name);
+    const dtype = f.entry(name).dtype;
+    return dtype === "F32" ? { dtype, data: f.readFloat32(name) } : { dtype, bits: f.readHalfBits(name) };
   }
 }
 

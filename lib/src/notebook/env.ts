@@ -56,6 +56,23 @@ export function notebookModelPath(fallback: string): string {
 }
 
 /**
+ * The execution provider the notebooks run on: $PARENLENS_DEVICE ("cpu" or "cuda") when set,
+ * else "cpu". "cuda" needs onnxruntime-node's CUDA provider (README, "GPU").
+ *
+ * @example
+ * // PARENLENS_DEVICE=cuda npm run notebooks
+ * notebookDevice(); // "cuda"
+ */
+export function notebookDevice(value: string | undefined = process.env.PARENLENS_DEVICE): "cpu" | "cuda" {
+  const v = (value ?? "").trim().toLowerCase();
+  if (v === "" || v === "cpu") return "cpu";
+  if (v === "cuda" || v === "gpu") return "cuda";
+  throw new InputError(`PARENLENS_DEVICE must be "cpu" or "cuda", got ${JSON.stringify(value)}`, {
+    field: "PARENLENS_DEVICE",
+  });
+}
+
+/**
  * A file name for an output: letters, digits, '.', '_' and '-' only, so that figure names
  * map one-to-one to files and cannot leave their folder.
  */

@@ -1,7 +1,17 @@
 // notebook/: output for Jupyter (figures, tables, findings) and what every study notebook repeats.
 // Internal on purpose: output-name checks and atomic file writes.
 export type { MimeBundle } from "./env";
-export { projectRoot, figuresDir, resultsDir, notebookModelPath, inNotebook, displayBundle, escapeHtml } from "./env";
+export {
+  projectRoot,
+  figuresDir,
+  resultsDir,
+  notebookModelPath,
+  notebookDevice,
+  inNotebook,
+  displayBundle,
+  escapeHtml,
+} from "./env";
+export { PROGRESS_MARKER, progressText, progressLine, showProgressInNotebook } from "./progress";
 export type { PlotlyFigure, SaveFigureOptions, ShowFigureOptions, FigureOutput } from "./plot";
 export {
   PLOTLY_MIME,

@@ -25,7 +25,8 @@ import { generateDataset, ParenPrompt, PromptDataset, RejectionCounts } from "..
 import { CorruptedPair, makeCorruptedPairs } from "../task/corrupted-pairs";
 import { ClosedCountPair, makeClosedCountPairs } from "../task/closed-count-pairs";
 import { readClosedPairsJsonl, readPairsJsonl, readPromptsJsonl } from "../task/prompts-jsonl";
-import { notebookModelPath, projectRoot } from "./env";
+import { notebookDevice, notebookModelPath, projectRoot } from "./env";
+import { showProgressInNotebook } from "./progress";
 
 /** The embedded model the notebooks run on when $PARENLENS_MODEL is not set. */
 export const EMBEDDED_MODEL = "data/models/parenlens-code-6l";
@@ -135,7 +136,7 @@ export interface StudyModelOptions {
    *
    * Passed to `HookedLlama.fromPretrained` (execution provider, threads, ...).
    *
-   * @default {}
+   * @default { executionProvider: $PARENLENS_DEVICE or "cpu" }
    */
   runtime?: HookedLlamaOptions;
   /**
@@ -175,7 +176,9 @@ const settingsOf = new WeakMap<Tokenizer, StudySettings & { manifestFile: string
 export async function studyModel(opts: StudyModelOptions = {}): Promise<StudyModel> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const modelPath = opts.model ?? notebookModelPath(EMBEDDED_MODEL);
-  const model = await HookedLlama.fromPretrained(modelPath, opts.runtime);
+  const device = notebookDevice();
+  const model = await HookedLlama.fromPretrained(modelPath, { executionProvider: device, ...opts.runtime });
+  showProgressInNotebook(); // sweeps print how many forward passes, a rough time and a line updated in place
   const tok = model.tokenizer;
   if (!tok) throw new InputError(`${modelPath} has no tokenizer: a study needs one`, { field: "tokenizer" });
   const manifestFile = opts.manifestFile ?? path.join(projectRoot(), DATASET_MANIFEST);
@@ -188,6 +191,7 @@ export async function studyModel(opts: StudyModelOptions = {}): Promise<StudyMod
   const { numLayers, numHeads, hiddenSize, vocabSize } = model.config;
   log(`${modelName}: ${numLayers} layers × ${numHeads} heads, d_model ${hiddenSize}, vocab ${vocabSize}`);
   log(`tokenizer ${committedData ? "is" : "is not"} the one data/datasets was made with`);
+  if (device !== "cpu") log(`PARENLENS_DEVICE=${device}: running on ${device}`);
   if (perN !== null && perN < manifest.perN.analysis) {
     log(`PARENLENS_PER_N=${perN}: the first ${perN} prompts per n are analysed`);
   }

@@ -1,7 +1,8 @@
 /**
  * HookedLlama: a Llama checkpoint run on onnxruntime-node with TransformerLens hook points — the
- * public model API (tokens, run / runWithCache / runWithHooks, weights). It keeps the weights
- * (one float32 copy, fed to the graph as inputs) and never touches onnxruntime itself: session
+ * public model API (tokens, run / runWithCache / runWithHooks / runSites, weights). It keeps the
+ * weights (in the checkpoint's dtype, held-weights.ts; fed to the graph as float32 inputs) and
+ * never touches onnxruntime itself: session
  * planning and the segment loop live in session-plan.ts. Interventions cut the graph after their
  * hooks (graph/partition.ts); JS edits the hook's value between segments.
  */
@@ -16,8 +17,9 @@ import { lastTokenIndex, ModelInput, TokenBatch, toTokenBatch, ToTokensOptions }
 import { expectedLlamaWeights, validateLlamaWeights, WeightSource } from "../checkpoint/weights";
 import { loadCheckpoint } from "../checkpoint/load";
 import type { Tokenizer } from "../core/tokenizer";
-import { SessionOptions, SessionPlanner } from "./session-plan";
+import { EditFn, SessionOptions, SessionPlanner } from "./session-plan";
 import { checkModelOptions, checkRunOptions } from "./options";
+import { HalfWeight, halfToFloat32Into, HeldWeights, firstNonFiniteHalfWeight, WeightDtype } from "./held-weights";
 
 /**
  * Options of a model
@@ -48,6 +50,18 @@ export interface HookedLlamaOptions extends SessionOptions {
    * @default true
    */
   tokenizer?: boolean;
+  /**
+   * How weights are held in memory
+   *
+   * "stored": in the checkpoint's dtype — a BF16 / F16 checkpoint as its 2-byte values, each
+   * segment's weights converted to float32 (exactly) just before it runs, so memory is about the
+   * checkpoint's size (CodeLlama-7b: 12.6 GiB, not 25.1); runs are cut at every layer and pay the
+   * conversion (see lib/DESIGN.md, "Weights live in JS"). "float32": one float32 copy at load
+   * (twice the memory of a bf16 checkpoint, no conversion per run). Results are the same.
+   *
+   * @default "stored"
+   */
+  weightDtype?: WeightDtype;
 }
 
 /** How a forward pass returns its logits (plus how text becomes tokens, ToTokensOptions). */
@@ -152,7 +166,7 @@ export class HookedLlama {
   /** The checkpoint's tokenizer; null when the folder has no tokenizer.json (token ids only). */
   readonly tokenizer: Tokenizer | null;
   readonly folder: string | null;
-  private readonly weights = new Map<string, Float32Array>();
+  private readonly weights: HeldWeights;
   private readonly weightShapes: Map<string, number[]>;
   private readonly planner: SessionPlanner;
   private derived = new Map<string, Tensor>();
@@ -160,7 +174,8 @@ export class HookedLlama {
 
   /**
    * Build from parts: the weights are checked against the config once (every expected name and
-   * shape, CheckpointError), then each is read once into a float32 array.
+   * shape, CheckpointError), then each is read once, in its stored dtype (weightDtype "stored")
+   * or as float32.
    */
   constructor(
     config: LlamaConfig,
@@ -176,23 +191,46 @@ export class HookedLlama {
     this.allowNonFinite = options.allowNonFinite ?? false;
     validateLlamaWeights(config, weights);
     this.weightShapes = expectedLlamaWeights(config);
-    for (const name of this.weightShapes.keys()) {
-      const data = weights.getFloat32(name); // one at a time
-      if (!this.allowNonFinite) {
-        const file = weights.fileOf?.(name) ?? weights.folder;
-        assertFinite(data, `weight ${name}${file ? ` in ${file}` : ""}`, {
-          file,
-          field: name,
-          hint: "the checkpoint is corrupt (or pass allowNonFinite: true to load it anyway)",
-        });
-      }
-      this.weights.set(name, data);
-    }
+    const checkFloat32 = (name: string, data: Float32Array) => {
+      if (this.allowNonFinite) return;
+      const file = weights.fileOf?.(name) ?? weights.folder;
+      assertFinite(data, `weight ${name}${file ? ` in ${file}` : ""}`, {
+        file,
+        field: name,
+        hint: "the checkpoint is corrupt (or pass allowNonFinite: true to load it anyway)",
+      });
+    };
+    const checkHalf = (name: string, w: HalfWeight) => {
+      // the same error as for float32 values, converted only when a value is not finite
+      if (!this.allowNonFinite && firstNonFiniteHalfWeight(w) >= 0)
+        checkFloat32(name, halfToFloat32Into(w, new Float32Array(w.bits.length)));
+    };
+    this.weights = HeldWeights.load(weights, this.weightShapes, options.weightDtype ?? "stored", {
+      float32: checkFloat32,
+      half: checkHalf,
+    });
+    const held = this.weights;
     this.planner = new SessionPlanner(
       config,
-      { data: (n) => this.weights.get(n), shape: (n) => this.weightShapes.get(n) },
+      {
+        data: (n) => held.float32Held(n),
+        half: (n) => held.half(n),
+        anyHalf: () => held.anyHalf(),
+        shape: (n) => this.weightShapes.get(n),
+      },
       options,
     );
+  }
+
+  /**
+   * Bytes of the weights as held (2 a value for BF16 / F16 with weightDtype "stored", else 4).
+   *
+   * @example
+   * const m = await HookedLlama.fromPretrained("test/fixtures/checkpoints/tiny-bf16", { tokenizer: false });
+   * m.weightBytes; // half of what { weightDtype: "float32" } holds
+   */
+  get weightBytes(): number {
+    return this.weights.bytes();
   }
 
   /**
@@ -368,6 +406,51 @@ export class HookedLlama {
     return (await this.execute(input, [], interventions, opts, false)).logits;
   }
 
+  /**
+   * Logits of many sites on one input, each site a list of interventions (a sweep's sites): the
+   * layers below a site's first edited hook run once for every site that edits the same hooks,
+   * only the layers after it once per site. The same logits as one `runWithHooks` per site.
+   *
+   * @example
+   * const sites = [0, 1, 2, 3].map((h) => [{ hook: "blocks.2.attn.hook_z", kind: "zero", heads: [h] }]);
+   * const perHead = await model.runSites(ids, sites, { logitsAt: "last" }); // [batch, vocab] per site
+   */
+  async runSites(input: ModelInput, sites: Intervention[][], given: RunOptions | null = {}): Promise<Tensor[]> {
+    const opts = given ?? {};
+    if (!Array.isArray(sites) || !sites.every(Array.isArray))
+      throw new InterventionError("runSites: sites must be an array of intervention arrays");
+    checkRunOptions(opts, this.config.vocabSize, "runSites");
+    const reqs = sites.map((site) => this.request(input, [], site, opts, false));
+    const groups = new Map<string, number[]>(); // same edited hooks → one shared upstream
+    reqs.forEach((r, i) => {
+      const key = JSON.stringify([[...r.byHook.keys()].sort(), r.withHeadResult]);
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    const out: Tensor[] = new Array(sites.length);
+    for (const members of groups.values()) {
+      const req = reqs[members[0]];
+      const plan = await this.planner.plan([...req.byHook.keys()], ["logits"], {
+        withHeadResult: req.withHeadResult,
+        logitsAt: req.graphLast ? "last" : "all",
+      });
+      const edits = members.map((i) => this.editFor(reqs[i]));
+      const runs = await this.planner.runSites(plan, req.batch, new Set(), edits);
+      members.forEach((i, k) => (out[i] = this.sliceLogits(runs[k].logits, reqs[i])));
+    }
+    return out;
+  }
+
+  /** The edit of a run: its interventions at each cut hook, in the order given. */
+  private editFor(req: RunRequest): EditFn {
+    return (hook: string, value: Tensor) =>
+      applyInterventions(
+        value,
+        req.byHook.get(hook)!,
+        { hook, layer: parseHookName(hook).layer, batch: req.batch },
+        { allowNonFinite: req.allowNonFinite },
+      );
+  }
+
   /** validate → plan → segment loop (session-plan.ts) → logits slicing → cache assembly. */
   private async execute(
     input: ModelInput,
@@ -381,14 +464,7 @@ export class HookedLlama {
       withHeadResult: req.withHeadResult,
       logitsAt: req.graphLast ? "last" : "all",
     });
-    const edit = (hook: string, value: Tensor) =>
-      applyInterventions(
-        value,
-        req.byHook.get(hook)!,
-        { hook, layer: parseHookName(hook).layer, batch: req.batch },
-        { allowNonFinite: req.allowNonFinite },
-      );
-    const out = await this.planner.run(plan, req.batch, new Set(cacheNames), edit);
+    const out = await this.planner.run(plan, req.batch, new Set(cacheNames), this.editFor(req));
     return { logits: this.sliceLogits(out.logits, req), cache: this.assembleCache(out.values, req) };
   }
 
@@ -457,14 +533,13 @@ export class HookedLlama {
    * const w = model.getWeight("model.layers.0.mlp.down_proj.weight"); // [d_model, d_mlp]
    */
   getWeight(name: string): Tensor {
-    const data = this.weights.get(name);
+    const data = this.weights.float32Copy(name);
     if (!data)
-      throw new InputError(
-        `No weight named ${name}; weights are ${[...this.weights.keys()].slice(0, 4).join(", ")}, ...`,
-        { field: name },
-      );
+      throw new InputError(`No weight named ${name}; weights are ${this.weights.names().slice(0, 4).join(", ")}, ...`, {
+        field: name,
+      });
     const shape = this.weightShapes.get(name)!;
-    return new Tensor(data.slice(), shape, weightDims(name, shape.length));
+    return new Tensor(data, shape, weightDims(name, shape.length));
   }
 
   /**
@@ -498,7 +573,7 @@ export class HookedLlama {
         field: name,
         hint: "weights must be finite (or build the model with allowNonFinite: true)",
       });
-    this.weights.set(name, arr.slice());
+    this.weights.set(name, arr.slice()); // held as float32 from now on (never rounded to bf16)
     this.planner.weightChanged(name);
     this.derived = new Map();
   }
@@ -516,7 +591,7 @@ export class HookedLlama {
   get W_U(): Tensor {
     return this.derivedTensor("W_U", () => {
       const name = this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-      const src = this.weights.get(name)!; // [vocab, d_model]
+      const src = this.weights.float32(name)!; // [vocab, d_model]
       const V = this.config.vocabSize;
       const D = this.config.hiddenSize;
       const out = new Float32Array(V * D);
@@ -573,7 +648,7 @@ export class HookedLlama {
 
   /** model.norm.weight, plus 1 for Gemma's (1 + w) RMSNorm; cached until setWeight. */
   private effectiveFinalNormWeight(): Float32Array {
-    const w = this.weights.get("model.norm.weight")!; // [d_model]
+    const w = this.weights.float32("model.norm.weight")!; // [d_model]
     if (this.config.norm !== "rms_one_plus") return w;
     return this.derivedTensor("finalNormWeight", () => {
       const out = new Float32Array(w.length);
@@ -590,7 +665,7 @@ export class HookedLlama {
       });
     }
     return this.derivedTensor(`W_O${layer}`, () => {
-      const src = this.weights.get(`model.layers.${layer}.self_attn.o_proj.weight`)!; // [d_model, head*d_head]
+      const src = this.weights.float32(`model.layers.${layer}.self_attn.o_proj.weight`)!; // [d_model, head*d_head]
       const H = this.config.numHeads;
       const dh = this.config.headDim;
       const D = this.config.hiddenSize;

@@ -15,6 +15,8 @@ export const MODEL_OPTION_NAMES = [
   "spinning",
   "allowNonFinite",
   "tokenizer",
+  "weightDtype",
+  "computeDtype",
 ] as const;
 
 /** Option names of run / runWithCache / runWithHooks (toTokens takes the token ones). */
@@ -84,6 +86,13 @@ export function checkModelOptions(opts: unknown): void {
   optional(o, "spinning", isBool, "true or false", where);
   optional(o, "allowNonFinite", isBool, "true or false", where);
   optional(o, "tokenizer", isBool, "true or false", where);
+  optional(o, "computeDtype", (v) => v === "float32" || v === "float16", '"float32" or "float16"', where);
+  if (o.computeDtype === "float16" && o.executionProvider !== "cuda")
+    throw new InputError(
+      `${where}: computeDtype "float16" needs executionProvider "cuda" (got ${JSON.stringify(o.executionProvider ?? "cpu")}); the CPU computes in float32`,
+      { field: "computeDtype" },
+    );
+  optional(o, "weightDtype", (v) => v === "stored" || v === "float32", '"stored" or "float32"', where);
 }
 
 /**

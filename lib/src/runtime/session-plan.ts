@@ -7,9 +7,14 @@
  * - the graphs built for each graph option (`withHeadResult`, `logitsAt`),
  * - the LRU of session plans, one per (cut hooks, outputs, graph options): a plan is the graph
  *   partitioned at the cut hooks (graph/partition.ts) with one InferenceSession per segment,
- * - the float32 weight feeds (`ort.Tensor` views of HookedLlama's weight arrays),
+ * - the weight feeds: `ort.Tensor` views of HookedLlama's float32 arrays, and for weights held as
+ *   2-byte values (BF16 / F16) a float32 conversion made just before the segment that reads them
+ *   runs, into pooled buffers (held-weights.ts): plans of such a model are also cut at every
+ *   layer boundary, so one segment reads one layer's weights,
  * - the segment loop: run a segment, hand the cut hook's value to JS (`edit`), feed the edited
- *   value to the next segment, keep the outputs asked for.
+ *   value to the next segment, keep the outputs asked for,
+ * - the site loop (`runSites`): the segments up to the first edited hook run once, the segments
+ *   after it once per site, layer by layer (each layer's weights converted once for all sites).
  * HookedLlama (hooked-llama.ts) keeps the weights and the public API.
  */
 import * as ort from "onnxruntime-node";
@@ -22,6 +27,11 @@ import { Graph } from "./graph/ir";
 import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
 import { segmentToModel } from "./graph/onnx-model";
 import { partitionGraph, Segment } from "./graph/partition";
+import { ConversionPool, HalfWeight, halfToFloat32Into } from "./held-weights";
+
+/** Downloads onnxruntime-node's CUDA provider libraries (from NuGet, into its bin/ folder); README "GPU". */
+export const CUDA_INSTALL_COMMAND =
+  "ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js";
 
 /** How sessions are created (the runtime part of HookedLlamaOptions). */
 export interface SessionOptions {
@@ -59,6 +69,17 @@ export interface SessionOptions {
    * @default false
    */
   spinning?: boolean;
+  /**
+   * Compute dtype
+   *
+   * "float16": every projection (the q/k/v/o, MLP and unembedding matmuls) multiplies float16
+   * copies of its inputs and returns float32 (norms, rotary, softmax and the residual stream stay
+   * float32). CUDA only (`executionProvider: "cuda"`): on the CPU it would be slower, not faster.
+   * Results differ from float32 by float16 rounding (~1e-3 relative): an explicit choice.
+   *
+   * @default "float32"
+   */
+  computeDtype?: "float32" | "float16";
 }
 
 /** A graph cut at some hooks: its segments, one session per segment. */
@@ -68,12 +89,27 @@ export interface Plan {
   sessions: ort.InferenceSession[];
   /** per segment: tensors no later segment needs (dropped after it ran) */
   release: string[][];
+  /** the cut hooks whose value `edit` changes (the others are layer boundaries) */
+  edited: Set<string>;
 }
 
 /** The weights a planner feeds, by HF name (HookedLlama's arrays; read at each run, never copied). */
 export interface WeightFeeds {
+  /** A weight held as float32 (fed as is). */
   data(name: string): Float32Array | undefined;
+  /** A weight held as 2-byte values (converted to float32 for the segment that reads it). */
+  half?(name: string): HalfWeight | undefined;
+  /** True while any weight is 2-byte: plans are then cut at every layer boundary. */
+  anyHalf?(): boolean;
   shape(name: string): number[] | undefined;
+}
+
+/** A hook's edit between segments: the value the next segments read. */
+export type EditFn = (hook: string, value: Tensor) => Tensor;
+
+/** The hooks a plan of a model with 2-byte weights is cut at: every layer's hook_resid_post but the last. */
+export function layerBoundaryHooks(config: LlamaConfig): string[] {
+  return Array.from({ length: config.numLayers - 1 }, (_, l) => `blocks.${l}.hook_resid_post`);
 }
 
 /** What one segment-loop run returns: logits and the hook values asked for (after edits). */
@@ -106,6 +142,7 @@ export class SessionPlanner {
   private readonly graphs = new Map<string, Graph>();
   private readonly plans = new Map<string, Promise<Plan>>();
   private readonly ortWeights = new Map<string, ort.Tensor>();
+  private readonly pool = new ConversionPool();
 
   constructor(config: LlamaConfig, weights: WeightFeeds, options: SessionOptions = {}) {
     this.config = config;
@@ -121,15 +158,24 @@ export class SessionPlanner {
   /** Segments and their sessions for a cut set and outputs (LRU-cached). */
   plan(cuts: string[], outputs: string[], opts: LlamaGraphOptions): Promise<Plan> {
     const graph = this.graph(opts);
-    const sortedCuts = [...cuts].sort((a, b) => graph.hooks.get(a)! - graph.hooks.get(b)!);
-    const key = JSON.stringify([sortedCuts, [...outputs].sort(), !!opts.withHeadResult, opts.logitsAt ?? "all"]);
+    const edited = new Set(cuts);
+    const layerCuts = this.weights.anyHalf?.() ? layerBoundaryHooks(this.config) : [];
+    const all = [...new Set([...cuts, ...layerCuts])];
+    const sortedCuts = all.sort((a, b) => graph.hooks.get(a)! - graph.hooks.get(b)!);
+    const key = JSON.stringify([
+      sortedCuts,
+      [...edited].sort(),
+      [...outputs].sort(),
+      !!opts.withHeadResult,
+      opts.logitsAt ?? "all",
+    ]);
     const hit = this.plans.get(key);
     if (hit) {
       this.plans.delete(key); // move to the back: most recently used
       this.plans.set(key, hit);
       return hit;
     }
-    const p = this.buildPlan(graph, sortedCuts, outputs);
+    const p = this.buildPlan(graph, sortedCuts, outputs, edited);
     this.plans.set(key, p);
     p.catch(() => this.plans.delete(key));
     const max = this.options.sessionCacheSize ?? 8;
@@ -138,38 +184,112 @@ export class SessionPlanner {
   }
 
   /**
-   * Run a plan's segments in order. After a segment that ends at a cut hook, `edit(hook, value)`
-   * returns the value the next segments read. `wanted` hook values are returned after their edit.
+   * Run a plan's segments in order. After a segment that ends at an edited cut hook,
+   * `edit(hook, value)` returns the value the next segments read. `wanted` hook values are
+   * returned after their edit.
    */
-  async run(
-    plan: Plan,
-    batch: TokenBatch,
-    wanted: Set<string>,
-    edit: (hook: string, value: Tensor) => Tensor,
-  ): Promise<SegmentRun> {
+  async run(plan: Plan, batch: TokenBatch, wanted: Set<string>, edit: EditFn): Promise<SegmentRun> {
     const env = this.tokenFeeds(batch);
     const values = new Map<string, Tensor>();
     for (let s = 0; s < plan.segments.length; s++) {
-      const seg = plan.segments[s];
-      const session = plan.sessions[s];
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const name of seg.inputs) feeds[name] = env.get(name) ?? this.ortWeight(name);
-      checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
-      const out = await session.run(feeds);
-      for (const name of seg.outputs) env.set(name, out[name]);
-      if (seg.cutHook) {
-        const hook = seg.cutHook;
-        const after = edit(hook, this.toTensor(hook, out[hook]));
-        env.set(hook, new ort.Tensor("float32", after.data, after.shape));
-        if (wanted.has(hook)) values.set(hook, after);
-      }
-      for (const name of seg.outputs)
-        if (wanted.has(name) && !values.has(name)) values.set(name, this.toTensor(name, env.get(name)!));
-      for (const name of plan.release[s]) env.delete(name); // no later segment reads it
+      await this.withWeights(plan.segments[s], (weights) => this.step(plan, s, env, weights, wanted, values, edit));
     }
+    return { logits: this.logitsOf(env), values };
+  }
+
+  /**
+   * Several sites on one batch, each with its own edits of the same hooks: the segments up to
+   * the first edited hook run once (their outputs shared), the later ones once per site, segment
+   * by segment (a segment's weights are converted once for every site). Equals one `run` per site.
+   */
+  async runSites(plan: Plan, batch: TokenBatch, wanted: Set<string>, edits: EditFn[]): Promise<SegmentRun[]> {
+    const first = plan.segments.findIndex((seg) => seg.cutHook !== null && plan.edited.has(seg.cutHook));
+    if (first < 0 || edits.length === 0) {
+      const one = edits.length ? await this.run(plan, batch, wanted, edits[0]) : null;
+      return edits.map(() => one!);
+    }
+    const shared = this.tokenFeeds(batch);
+    const sharedValues = new Map<string, Tensor>();
+    for (let s = 0; s <= first; s++) {
+      await this.withWeights(plan.segments[s], (weights) =>
+        this.step(plan, s, shared, weights, wanted, sharedValues, null),
+      );
+    }
+    const hook = plan.segments[first].cutHook!;
+    const sites = edits.map((edit) => {
+      const env = new Map(shared);
+      const values = new Map(sharedValues);
+      this.applyEdit(hook, env, wanted, values, edit);
+      return { env, values, edit };
+    });
+    for (let s = first + 1; s < plan.segments.length; s++) {
+      await this.withWeights(plan.segments[s], async (weights) => {
+        for (const site of sites) await this.step(plan, s, site.env, weights, wanted, site.values, site.edit);
+      });
+    }
+    return sites.map((site) => ({ logits: this.logitsOf(site.env), values: site.values }));
+  }
+
+  /** One segment on one environment: feeds, run, outputs kept, the cut hook edited (unless `edit` is null). */
+  private async step(
+    plan: Plan,
+    s: number,
+    env: Map<string, ort.Tensor>,
+    weights: Map<string, ort.Tensor>,
+    wanted: Set<string>,
+    values: Map<string, Tensor>,
+    edit: EditFn | null,
+  ): Promise<void> {
+    const seg = plan.segments[s];
+    const session = plan.sessions[s];
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of seg.inputs) feeds[name] = env.get(name) ?? weights.get(name) ?? this.ortWeight(name);
+    checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
+    const out = await session.run(feeds);
+    for (const name of seg.outputs) env.set(name, out[name]);
+    if (seg.cutHook && edit && plan.edited.has(seg.cutHook)) this.applyEdit(seg.cutHook, env, wanted, values, edit);
+    for (const name of seg.outputs)
+      if (wanted.has(name) && !values.has(name)) values.set(name, this.toTensor(name, env.get(name)!));
+    for (const name of plan.release[s]) env.delete(name); // no later segment reads it
+  }
+
+  /** Replace a cut hook's value in `env` by its edit (kept in `values` when wanted). */
+  private applyEdit(
+    hook: string,
+    env: Map<string, ort.Tensor>,
+    wanted: Set<string>,
+    values: Map<string, Tensor>,
+    edit: EditFn,
+  ): void {
+    const after = edit(hook, this.toTensor(hook, env.get(hook)!));
+    env.set(hook, new ort.Tensor("float32", after.data, after.shape));
+    if (wanted.has(hook)) values.set(hook, after);
+  }
+
+  /**
+   * Call `fn` with the float32 feeds of the segment's 2-byte weights, converted into pooled
+   * buffers that go back to the pool when `fn` is done (float32-held weights are fed by ortWeight).
+   */
+  private async withWeights(seg: Segment, fn: (weights: Map<string, ort.Tensor>) => Promise<void>): Promise<void> {
+    const weights = new Map<string, ort.Tensor>();
+    const taken: Float32Array[] = [];
+    try {
+      for (const name of seg.inputs) {
+        const half = this.weights.half?.(name);
+        if (!half) continue;
+        const buf = this.pool.take(half.bits.length);
+        taken.push(buf);
+        weights.set(name, new ort.Tensor("float32", halfToFloat32Into(half, buf), this.weights.shape(name)!));
+      }
+      await fn(weights);
+    } finally {
+      for (const buf of taken) this.pool.give(buf);
+    }
+  }
+
+  private logitsOf(env: Map<string, ort.Tensor>): Tensor {
     const raw = env.get("logits")!;
-    const logits = new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
-    return { logits, values };
+    return new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
   }
 
   /** input_ids, attention_mask, position_ids as int64 [batch, pos]. */
@@ -204,7 +324,7 @@ export class SessionPlanner {
     const key = `${!!opts.withHeadResult}|${opts.logitsAt ?? "all"}`;
     let g = this.graphs.get(key);
     if (!g) {
-      g = buildLlamaGraph(this.config, opts);
+      g = buildLlamaGraph(this.config, { ...opts, float16Matmul: this.options.computeDtype === "float16" });
       this.graphs.set(key, g);
     }
     return g;
@@ -218,10 +338,16 @@ export class SessionPlanner {
     if (this.options.threads !== undefined) sessionOptions.intraOpNumThreads = this.options.threads;
     const spin = this.options.spinning ? "1" : "0";
     sessionOptions.extra = { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } };
+    if (this.weights.anyHalf?.()) {
+      // One session per layer per plan: each session's arena would keep its peak activations for
+      // good (CodeLlama-7b at 8 × 32 tokens: ~5 GiB over three plans); without the arena they are
+      // freed after each run.
+      sessionOptions.enableCpuMemArena = false;
+    }
     return sessionOptions;
   }
 
-  private async buildPlan(graph: Graph, cuts: string[], outputs: string[]): Promise<Plan> {
+  private async buildPlan(graph: Graph, cuts: string[], outputs: string[], edited: Set<string>): Promise<Plan> {
     const segments = partitionGraph(graph, cuts, outputs);
     const ep = this.options.executionProvider ?? "cpu";
     const sessionOptions = this.sessionOptions();
@@ -233,7 +359,7 @@ export class SessionPlanner {
         const msg = (e as Error).message;
         if (ep === "cuda") {
           throw new ExecutionProviderError(
-            `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" } or install onnxruntime-node with CUDA support on a machine with an NVIDIA GPU`,
+            `The CUDA execution provider is not available in this onnxruntime-node install (${msg.split("\n")[0]}); use { executionProvider: "cpu" }, or on a machine with an NVIDIA GPU, CUDA 12 and cuDNN 9 download the provider with \`${CUDA_INSTALL_COMMAND}\` (needs a network; README, "GPU")`,
             { field: "executionProvider" },
           );
         }
@@ -245,6 +371,6 @@ export class SessionPlanner {
       const here = [...segments[s].inputs, ...segments[s].outputs];
       return [...new Set(here)].filter((n) => !later.has(n) && n !== "logits");
     });
-    return { graph, segments, sessions, release };
+    return { graph, segments, sessions, release, edited };
   }
 }

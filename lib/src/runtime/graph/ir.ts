@@ -4,7 +4,7 @@
  * tensor is named after the hook, so cutting the graph "just after a hook" is cutting the node list.
  */
 
-export type ElemType = "float32" | "int64" | "bool";
+export type ElemType = "float32" | "float16" | "int64" | "bool";
 
 /** A dimension: a fixed size or a symbolic name (ONNX dim_param, e.g. "batch"). */
 export type Dim = number | string;

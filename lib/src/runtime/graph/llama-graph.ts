@@ -18,11 +18,20 @@ export interface LlamaGraphOptions {
   withHeadResult?: boolean;
   /** "last": logits only at the last position, [batch, 1, vocab] (right for left-padded batches) */
   logitsAt?: "all" | "last";
+  /** every projection (Gemm) in float16: inputs cast to float16, the product cast back to float32 */
+  float16Matmul?: boolean;
 }
 
 /** float32 lowest: masked scores use it (as HF), never -inf, so fully masked rows stay finite. */
 export const FLOAT32_LOWEST = -3.4028234663852886e38;
 
+const ONNX_FLOAT = 1;
+const ONNX_FLOAT16 = 10;
+
+/** x cast to float16 or float32 (a Cast node). */
+export function castTo(b: GraphBuilder, x: string, to: "float16" | "float32"): string {
+  return b.op("Cast", [x], { to: to === "float16" ? ONNX_FLOAT16 : ONNX_FLOAT }, to);
+}
 const ONNX_BOOL = 9;
 
 /** What the per-layer components share: the builder, sizes, weights and the shared subgraphs. */
@@ -62,7 +71,7 @@ export function buildLlamaGraph(config: LlamaConfig, opts: LlamaGraphOptions = {
   const positions = b.input("position_ids", "int64", ["batch", "pos"]);
   const W = new Map<string, string>();
   for (const [name, shape] of expectedLlamaWeights(config)) W.set(name, b.input(name, "float32", shape));
-  const parts = sharedParts(b, config, (name) => W.get(name)!, ids, mask, positions);
+  const parts = sharedParts(b, config, (name) => W.get(name)!, ids, mask, positions, !!opts.float16Matmul);
   const { w, D } = parts;
 
   let resid = b.hook("hook_embed", parts.adapter.embed(parts.ctx, ids)); // [batch, pos, d_model]
@@ -96,6 +105,7 @@ function sharedParts(
   ids: string,
   mask: string,
   positions: string,
+  float16Matmul: boolean,
 ): LlamaParts {
   const D = config.hiddenSize;
   const H = config.numHeads;
@@ -123,7 +133,14 @@ function sharedParts(
     shape3?: string,
   ): string => {
     const flat = b.op("Reshape", [x, b.ints([-1, inDim])]); // [batch*pos, in]
-    const y = b.op("Gemm", bias ? [flat, weight, bias] : [flat, weight], { transB: 1 }); // [batch*pos, out]
+    const gemm = (a: string, w: string, c?: string) => b.op("Gemm", c ? [a, w, c] : [a, w], { transB: 1 });
+    const y = float16Matmul // [batch*pos, out]
+      ? castTo(
+          b,
+          gemm(castTo(b, flat, "float16"), castTo(b, weight, "float16"), bias && castTo(b, bias, "float16")),
+          "float32",
+        )
+      : gemm(flat, weight, bias);
     return b.op("Reshape", [y, shape3 ?? shapeBP(outShape)]);
   };
   const adapter = adapterFor(config);

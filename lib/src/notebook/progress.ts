@@ -1,0 +1,67 @@
+/**
+ * Progress of long calls in a notebook: when a sweep starts, one line says how many forward
+ * passes it will run and a rough time (from the last sweep's pace in this kernel, or after its
+ * first step); while it runs the line is rewritten in place ("\r"): done / total, elapsed, left.
+ *
+ * The line goes to stderr and starts with PROGRESS_MARKER. JupyterLab shows it updating in
+ * place; scripts/notebooks/run_notebooks.py echoes marked lines to its terminal and keeps them
+ * out of the saved notebook, so committed outputs never hold timings (they change every run).
+ */
+import { OnProgress, Progress, setDefaultProgress } from "../analysis/sweep";
+import { inNotebook } from "./env";
+
+/** Marks progress text (the headless runner drops it from saved outputs). */
+export const PROGRESS_MARKER = "[progress]";
+
+/** Milliseconds a forward took in the last finished call, for the next call's rough time. */
+let lastMsPerForward: number | null = null;
+
+function seconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
+}
+
+/** The text of one progress line (no timing when `elapsedMs` is null). */
+export function progressText(p: Progress, elapsedMs: number | null, msPerForward: number | null): string {
+  const head = `${PROGRESS_MARKER} ${p.label}: ${p.done}/${p.total} edited forward passes`;
+  if (p.done === 0)
+    return `${head}, rough time ${msPerForward === null ? "known after the first step" : seconds(msPerForward * p.total)}`;
+  if (elapsedMs === null) return head;
+  const left = p.done < p.total ? `, about ${seconds((elapsedMs / p.done) * (p.total - p.done))} left` : "";
+  return `${head} in ${seconds(elapsedMs)}${left}`;
+}
+
+/**
+ * A reporter that writes a line updated in place (to stderr by default).
+ *
+ * @example
+ * const onProgress = progressLine();
+ * await sweep(model, { ...spec, onProgress }); // [progress] sweep: 12/96 edited forward passes in 5 s, about 35 s left
+ */
+export function progressLine(write: (text: string) => void = (t) => process.stderr.write(t)): OnProgress {
+  let start = 0;
+  return (p: Progress) => {
+    if (p.done === 0) {
+      start = performance.now();
+      write(`\r${progressText(p, null, lastMsPerForward)}`);
+      return;
+    }
+    const elapsed = performance.now() - start;
+    const finished = p.done >= p.total;
+    if (finished) lastMsPerForward = elapsed / p.total;
+    write(`\r${progressText(p, elapsed, null)}${finished ? "\n" : ""}`); // one write: one message in a kernel
+  };
+}
+
+/**
+ * In a tslab kernel: show the progress of every sweep that passes no onProgress of its own
+ * (studyModel calls it). Outside a kernel (tests, scripts) it does nothing and returns false.
+ *
+ * @example
+ * showProgressInNotebook(); // sweeps now print "[progress] sweep: 3/96 edited forward passes ..."
+ */
+export function showProgressInNotebook(): boolean {
+  if (!inNotebook()) return false;
+  setDefaultProgress(progressLine());
+  return true;
+}
