@@ -1,14 +1,26 @@
 """Shared constants and helpers of the embedded-model pipeline (scripts/model/).
 
-Everything big goes under tmp/model/ (git-ignored); only the finished model folder is committed.
+The recipe (recipes.py) is chosen with PARENLENS_RECIPE (default: parenlens-code-6l, the shipped
+model). Everything big goes under tmp/model/ (parenlens-code-6l) or tmp/model/<recipe>/ (others),
+git-ignored; only the finished model folder is committed. Intermediate checkpoints of a run go
+outside the repository, to PARENLENS_CHECKPOINTS (default ~/.cache/parenlens/checkpoints)/<recipe>/.
 """
 import os
 import re
+import sys
+
+from recipes import RECIPES
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MODEL_NAME = "parenlens-code-6l"
+MODEL_NAME = os.environ.get("PARENLENS_RECIPE", "parenlens-code-6l")
+if MODEL_NAME not in RECIPES:
+    sys.exit(f"PARENLENS_RECIPE={MODEL_NAME!r}: unknown recipe, expected one of {sorted(RECIPES)} (scripts/model/recipes.py)")
+RECIPE_SPEC = RECIPES[MODEL_NAME]
 MODEL_DIR = os.path.join(ROOT, "data", "models", MODEL_NAME)
-WORK = os.path.join(ROOT, "tmp", "model")          # big intermediates (git-ignored)
+# the folder whose tokenizer.json the recipe uses (its own, or a reused one)
+TOKENIZER_DIR = MODEL_DIR if RECIPE_SPEC["tokenizer"] == "own" else os.path.join(ROOT, "data", "models", RECIPE_SPEC["tokenizer"])
+WORK = os.path.join(ROOT, "tmp", "model", *([] if MODEL_NAME == "parenlens-code-6l" else [MODEL_NAME]))  # git-ignored
+CHECKPOINTS = os.path.join(os.environ.get("PARENLENS_CHECKPOINTS", os.path.expanduser("~/.cache/parenlens/checkpoints")), MODEL_NAME)
 CORPUS_DIR = os.path.join(WORK, "corpus")          # text
 DATA_DIR = os.path.join(WORK, "data")              # pre-tokenized arrays (carried to the GPU machine)
 GOLDEN_DIR = os.path.join(ROOT, "test", "fixtures", "golden")

@@ -1,6 +1,6 @@
 """Held-out paren-closing prompts (never trained on, never used to choose a recipe) + the leak check.
 
-Seven families, each prompt ending inside n = 1..4 open calls (label: the single token `)` * n):
+Six families, each prompt ending inside n = 1..4 open calls (label: the single token `)` * n):
 
 - authors:          `#print the string N` / `print(` + (n-1) × `str(` + `N`, N of every length 1..7
 - partial:          the notebooks' partly-closed template (closed `str(...)` arguments, then an open one)
@@ -12,8 +12,8 @@ Seven families, each prompt ending inside n = 1..4 open calls (label: the single
 Numbers are drawn with an exact number of digits (1..7) so every family can be read per length.
 The identifiers below appear in no list of generate.py. Seeds differ from every seed that
 training (train.py's monitor, seed 999), recipe selection (select_run.py, 31337) and
-evaluate.py (2025) use. `assert_no_leak` fails when any held-out prompt occurs verbatim in
-training text; corpus.py calls it on everything it writes for training.
+evaluate.py (2025) use. `assert_no_leak` fails when any held-out prompt, followed by its label,
+occurs verbatim in training text; corpus.py calls it on everything it writes for training.
 
 CLI: .venv/bin/python scripts/model/heldout.py --check   (checks tmp/model/.../corpus/*.txt)
 """
@@ -117,13 +117,13 @@ def complex_closed_arg(r: random.Random, depth_left: int) -> str:
 
 
 def complex_(r: random.Random) -> list[dict]:
-    """lib/src/task/prompt-templates.ts COMPLEX_TEMPLATE, the final number of 1..7 digits."""
+    """lib/src/task/prompt-templates.ts COMPLEX_TEMPLATE with held-out statement targets and names
+    (its own, `result = len(items`, also occur in generated training text), final number of 1..7 digits."""
     out = []
     for n in NS:
         for _ in range(PER_N_OTHER):
             in_def = r.random() < 0.4
-            stmt = r.choice([s for s in ["result = ", "value = ", "return ", "out = ", "total = ", "self.value = "]
-                             if in_def or s != "return "])
+            stmt = r.choice(STATEMENTS + (["return "] if in_def else []))
             code = ""
             for _ in range(n):
                 code += r.choice(COMPLEX_SPINE) + "("
@@ -205,7 +205,7 @@ BASE = np.uint64(1_000_003)
 
 def window_hashes(b: np.ndarray) -> np.ndarray:
     """Polynomial hash (mod 2^64) of every WINDOW-byte window of b: [len(b) - WINDOW + 1] uint64."""
-    m = len(b) - WINDOW + 1
+    m = max(0, len(b) - WINDOW + 1)
     h = np.zeros(m, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(WINDOW):
@@ -213,26 +213,35 @@ def window_hashes(b: np.ndarray) -> np.ndarray:
     return h
 
 
-def leaks(prompts: list[str], docs: list[str]) -> list[str]:
-    """The prompts that occur verbatim in any of docs (exact: a hash filter, then str search)."""
+def leaks(prompts: list[str], docs: list[str], chunk_chars: int = 8_000_000) -> list[str]:
+    """The prompts that occur verbatim in any of docs. Exact: per chunk of the joined text (chunks
+    overlap by the longest prompt, so an occurrence lies inside one chunk), a prompt whose every
+    WINDOW-byte window hashes into the chunk's windows is searched with str.find."""
     text = DOC_SEP.join(docs)
-    hashes = np.unique(window_hashes(np.frombuffer(text.encode("utf-8"), dtype=np.uint8)))
-    found = []
-    for p in prompts:
-        pb = np.frombuffer(p.encode("utf-8"), dtype=np.uint8)
-        if len(pb) >= WINDOW:  # every window of an occurring prompt is a window of the text
-            ph = window_hashes(pb)
-            pos = np.minimum(np.searchsorted(hashes, ph), len(hashes) - 1)
-            if not np.all(hashes[pos] == ph):
+    longest = max(len(p) for p in prompts)
+    hashed = [(p, window_hashes(np.frombuffer(p.encode("utf-8"), dtype=np.uint8)) if len(p.encode()) >= WINDOW else None)
+              for p in prompts]
+    found: set[str] = set()
+    for start in range(0, max(1, len(text)), chunk_chars):
+        chunk = text[start:start + chunk_chars + longest]
+        hashes = np.unique(window_hashes(np.frombuffer(chunk.encode("utf-8"), dtype=np.uint8)))
+        for p, ph in hashed:
+            if p in found:
                 continue
-        if p in text:
-            found.append(p)
-    return found
+            if ph is not None:
+                if len(hashes) == 0:  # chunk shorter than a window
+                    continue
+                pos = np.minimum(np.searchsorted(hashes, ph), len(hashes) - 1)
+                if not np.all(hashes[pos] == ph):
+                    continue
+            if p in chunk:
+                found.add(p)
+    return [p for p in prompts if p in found]
 
 
 def assert_no_leak(docs: list[str], what: str) -> None:
-    """Fail the pipeline when a held-out prompt occurs in training text."""
-    bad = leaks([x["prompt"] for x in heldout_prompts()], docs)
+    """Fail the pipeline when a held-out prompt followed by its label (the graded text) occurs in training text."""
+    bad = leaks([x["prompt"] + x["label"] for x in heldout_prompts()], docs)
     if bad:
         sys.exit(f"heldout: {len(bad)} held-out prompts occur in the training text ({what}), e.g. {bad[:3]!r}")
     print(f"heldout: none of the {len(heldout_prompts())} held-out prompts occurs in {what}")
