@@ -43,7 +43,8 @@ CHAIN_METHODS = ["strip()", "lower()", "upper()", "copy()", "replace({a}, {b})",
                  "encode({a})", "decode()", "items()", "keys()", "get({a}, {b})", "format({a})"]
 SPINE_BUILTINS = ["len", "sorted", "set", "list", "tuple", "sum", "max", "min", "abs", "str", "repr",
                   "reversed", "enumerate", "frozenset", "int", "float", "bool", "any", "all", "iter"]
-STATEMENTS = ["kept = ", "tally_out = ", "yield ", "assert ", "spread = ", "self.kept = "]
+# held-out assignment targets only: `yield max(6` / `assert all(4` also occur in generated text
+STATEMENTS = ["kept = ", "tally_out = ", "ember_total = ", "quill_count = ", "spread = ", "self.kept = "]
 TWO_ARG_CALLS = ["max(", "min(", "zip("]          # as lib/src/task/prompt-templates.ts
 COMPLEX_SPINE = ["len", "str", "int", "abs", "max", "min", "sorted", "list", "sum", "round", "float", "tuple",
                  "set", "print", "repr", "enumerate", "np.array", "os.path.join", "json.dumps", "math.sqrt",
