@@ -16,7 +16,8 @@ DEVICE=${DEVICE:-cpu}
 export PARENLENS_RECIPE=${PARENLENS_RECIPE:-parenlens-code-6l}
 export OPENBLAS_NUM_THREADS=1
 W=tmp/model; [ "$PARENLENS_RECIPE" = parenlens-code-6l ] || W=tmp/model/$PARENLENS_RECIPE
-if [ -n "${REBUILD:-}" ] || [ ! -f "$W/data/data.json" ]; then
+DATA=$($PY -c "import sys; sys.path.insert(0, 'scripts/model'); from common import DATA_DIR; print(DATA_DIR)")
+if [ -n "${REBUILD:-}" ] || [ ! -f "$DATA/data.json" ]; then
   $PY scripts/model/corpus.py
   $PY scripts/model/tokenizer.py
   $PY scripts/model/pretokenize.py

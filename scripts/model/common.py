@@ -19,10 +19,19 @@ RECIPE_SPEC = RECIPES[MODEL_NAME]
 MODEL_DIR = os.path.join(ROOT, "data", "models", MODEL_NAME)
 # the folder whose tokenizer.json the recipe uses (its own, or a reused one)
 TOKENIZER_DIR = MODEL_DIR if RECIPE_SPEC["tokenizer"] == "own" else os.path.join(ROOT, "data", "models", RECIPE_SPEC["tokenizer"])
-WORK = os.path.join(ROOT, "tmp", "model", *([] if MODEL_NAME == "parenlens-code-6l" else [MODEL_NAME]))  # git-ignored
+
+
+def work_dir(name: str) -> str:
+    """tmp/model/ for parenlens-code-6l (as before recipes had names), tmp/model/<name>/ for others."""
+    return os.path.join(ROOT, "tmp", "model", *([] if name == "parenlens-code-6l" else [name]))
+
+
+WORK = work_dir(MODEL_NAME)  # git-ignored; the run lives in <WORK>/run
+# a recipe may train on another recipe's corpus and token arrays ("data_from")
+DATA_WORK = work_dir(RECIPE_SPEC.get("data_from", MODEL_NAME))
 CHECKPOINTS = os.path.join(os.environ.get("PARENLENS_CHECKPOINTS", os.path.expanduser("~/.cache/parenlens/checkpoints")), MODEL_NAME)
-CORPUS_DIR = os.path.join(WORK, "corpus")          # text
-DATA_DIR = os.path.join(WORK, "data")              # pre-tokenized arrays (carried to the GPU machine)
+CORPUS_DIR = os.path.join(DATA_WORK, "corpus")          # text
+DATA_DIR = os.path.join(DATA_WORK, "data")              # pre-tokenized arrays (carried to the GPU machine)
 GOLDEN_DIR = os.path.join(ROOT, "test", "fixtures", "golden")
 
 PARENS = [")", "))", ")))", "))))"]

@@ -16,8 +16,11 @@ import sysconfig
 
 from common import CORPUS_DIR, DOC_SEP, MODEL_NAME, RECIPE_SPEC, contains_forbidden
 from generate import GENERATORS
-from heldout import assert_no_leak
+from heldout import assert_no_leak, check_construction
 
+if RECIPE_SPEC.get("data_from"):
+    sys.exit(f"corpus: recipe {MODEL_NAME} trains on the corpus of {RECIPE_SPEC['data_from']}: "
+             f"build it with PARENLENS_RECIPE={RECIPE_SPEC['data_from']}")
 SPEC = RECIPE_SPEC["corpus"]
 SEED = SPEC["seed"]
 N_GENERATED_DOCS = SPEC["generated_docs"]
@@ -89,6 +92,7 @@ def main() -> None:
     rng.shuffle(held)
     gen = GENERATORS[SPEC['generator']](SEED).docs(N_GENERATED_DOCS)
 
+    check_construction()
     for name, docs in [("real", real), ("generated", gen), ("heldout", held)]:
         if name != "heldout":  # the authors' template is absent from everything trained on
             assert not any(contains_forbidden(d) for d in docs), name

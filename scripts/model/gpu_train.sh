@@ -2,10 +2,10 @@
 # The one command of a GPU session (device tool: one H200, 10 min per command, 15 min per session).
 #   carry: ["tmp/model/<recipe>/carry"]   (made by gpu_prepare.sh)   timeout_s: 590
 #   command: bash scripts/model/gpu_train.sh parenlens-code-12l
-# 1. unpacks the carried corpus, re-tokenizes it (python3 of the machine) and checks every token
-#    stream's sha256 against the one made on the CPU side (fails if they differ);
+# 1. unpacks the carried corpus, re-tokenizes the training text (python3 of the machine) and checks
+#    both token streams' sha256 against the CPU side's (fails if they differ);
 # 2. times 30 training steps (train.py --probe) and keeps the recipe's steps if they fit in
-#    TRAIN_BUDGET_S seconds, else the most that fit (the schedule is then that long; recorded);
+#    TRAIN_BUDGET_S (default 400) seconds, else the most that fit (the schedule is then that long; recorded);
 # 3. trains (bf16 autocast, checkpoint every 1000 steps, intermediate bf16 snapshots in
 #    /tmp/parenlens-snapshots/<recipe>/ on the machine), logging to $OUT/train.log as it goes;
 # 4. puts the final float32 shards (each < 16 MiB) + config.json + logs.tar.gz (train.json,
@@ -15,7 +15,7 @@ set -euo pipefail
 R=${1:?recipe name, e.g. parenlens-code-12l}
 export PARENLENS_RECIPE=$R PYTHONUNBUFFERED=1
 OUT=${OUT:?the device tool sets OUT}
-BUDGET=${TRAIN_BUDGET_S:-420}
+BUDGET=${TRAIN_BUDGET_S:-400}
 PY=${PY:-python3}
 W=tmp/model/$R
 SNAP=/tmp/parenlens-snapshots/$R
@@ -25,12 +25,12 @@ exec > >(tee "$OUT/train.log") 2>&1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 cp "$W/carry/corpus.tar.xz" /tmp/corpus.tar.xz
 mkdir -p /tmp/carried && tar -C /tmp/carried -xJf /tmp/corpus.tar.xz
-mkdir -p "$W/corpus" && cp /tmp/carried/corpus/* "$W/corpus/"
-$PY scripts/model/pretokenize.py
+mkdir -p "$W/corpus" "$W/data" && cp /tmp/carried/corpus/* "$W/corpus/" && cp /tmp/carried/data/heldout.npz "$W/data/"
+$PY scripts/model/pretokenize.py --splits real generated
 $PY - "$W/data/data.json" /tmp/carried/data/data.json <<'PYEOF'
 import json, sys
 here, there = (json.load(open(p)) for p in sys.argv[1:])
-bad = [k for k in there if here[k]["ids_sha256"] != there[k]["ids_sha256"]]
+bad = [k for k in here if here[k]["ids_sha256"] != there[k]["ids_sha256"]]
 sys.exit(f"token streams differ from the CPU side's: {bad}") if bad else print("token streams identical to the CPU side's")
 PYEOF
 $PY scripts/model/train.py --device cuda --out "$RUN/probe" --probe 30

@@ -248,6 +248,25 @@ def assert_no_leak(docs: list[str], what: str) -> None:
     print(f"heldout: none of the {len(heldout_prompts())} held-out prompts occurs in {what}")
 
 
+HELDOUT_WORDS = set(H_NAMES + H_FUNCS + H_RECV + H_METHODS + ["kept", "tally_out", "ember_total", "quill_count",
+                                                            "spread", "quills", "ember_cap"])
+
+
+def check_construction() -> None:
+    """Every prompt carries an identifier that no generator list holds, or the authors' comment
+    (which training text never contains): v1 text (parenlens-code-6l) cannot hold a prompt either."""
+    import re
+
+    from common import contains_forbidden
+    from generate import BUILTINS, FUNCS, KWARGS, METHODS, MODULES, NAMES, OBJECTS, TARGETS, WORDS
+    lists = set(NAMES + FUNCS + OBJECTS + METHODS + TARGETS + KWARGS + MODULES + BUILTINS + WORDS)
+    assert not HELDOUT_WORDS & lists, HELDOUT_WORDS & lists
+    bad = [x["prompt"] for x in heldout_prompts()
+           if not contains_forbidden(x["prompt"]) and not set(re.findall(r"[A-Za-z_]\w*", x["prompt"])) & HELDOUT_WORDS]
+    assert not bad, f"held-out prompts without a held-out identifier: {bad[:3]}"
+    print("heldout: every prompt holds a held-out identifier or the authors' comment")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true", help="check the corpus text under --corpus")
@@ -261,6 +280,7 @@ def main() -> None:
             for x in fam_ps[:: max(1, len(fam_ps) // args.show)][: args.show]:
                 print(fam, x["n"], x["digits"], repr(x["prompt"] + "⟨" + x["label"] + "⟩"))
     if args.check:
+        check_construction()
         for name in ["real", "generated"]:
             with open(os.path.join(args.corpus, f"{name}.txt"), encoding="utf-8") as fh:
                 assert_no_leak(fh.read().split(DOC_SEP), name)

@@ -5,6 +5,7 @@ that re-tokenizes carried text checks it against the one made here: gpu_train.sh
 Each document becomes <s> + its ids; a split is <name>.npz holding `ids` (one uint16 stream) and
 `starts` (int64 offset of every document). Held-out real code (CPython's Lib/test) is cut to HELDOUT_TOKENS tokens.
 """
+import argparse
 import hashlib
 import json
 import os
@@ -28,11 +29,15 @@ def encode(tok: Tokenizer, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--splits", nargs="+", default=["real", "generated", "heldout"],
+                    help="the splits to tokenize (a GPU machine re-tokenizes real and generated only)")
+    args = ap.parse_args()
     tok = Tokenizer.from_file(os.path.join(TOKENIZER_DIR, "tokenizer.json"))
     assert tok.get_vocab_size() < 65536
     os.makedirs(DATA_DIR, exist_ok=True)
     info = {}
-    for name in ["real", "generated", "heldout"]:
+    for name in args.splits:
         with open(os.path.join(CORPUS_DIR, f"{name}.txt"), encoding="utf-8") as fh:
             docs = fh.read().split(DOC_SEP)
         ids, starts = encode(tok, docs)

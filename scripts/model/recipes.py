@@ -35,7 +35,7 @@ RECIPES = {
     # varied identifiers and strings), no task-specific loss weight. 11.1 M parameters: 44 MB in
     # float32, 22 MB in bf16. Token budget: 9000 x 64 x 256 = 147.5 M tokens (scripts/model/README.md).
     "parenlens-code-12l": {
-        "corpus": {"seed": 4321, "generator": "v2", "generated_docs": 200_000,
+        "corpus": {"seed": 4321, "generator": "v2", "generated_docs": 100_000,
                    "packages": {**REAL_6L,
                                 "sympy": "BSD-3-Clause",       # metadata "BSD"; LICENSE: 3-clause ("New BSD")
                                 "IPython": "BSD-3-Clause",
@@ -52,6 +52,21 @@ RECIPES = {
             "ema": 0.999,
         },
         # intermediate checkpoints (bf16 trained weights) at these fractions of the steps
+        "snapshots": [1 / 64, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0],
+    },
+    # The 12l corpus at a size that a 2-core CPU can train in chunks (12 layers x 192, 6.5 M parameters,
+    # 8000 x 32 x 256 = 65.5 M tokens); scripts/model/README.md has the measured per-step times.
+    "parenlens-code-12l-cpu": {
+        "corpus": None, "data_from": "parenlens-code-12l",
+        "tokenizer": "parenlens-code-6l",
+        "train": {
+            "seed": 0,
+            "layers": 12, "d_model": 192, "heads": 6, "d_mlp": 512, "rope_theta": 10000.0, "max_pos": 512,
+            "seq": 256, "batch": 32, "steps": 8000,
+            "lr": 2e-3, "min_lr_ratio": 0.1, "warmup": 300, "weight_decay": 0.1, "betas": [0.9, 0.95], "clip": 1.0,
+            "gen_fraction": 0.25, "paren_weight": 1.0,
+            "ema": 0.999,
+        },
         "snapshots": [1 / 64, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0],
     },
 }
