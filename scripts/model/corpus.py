@@ -58,7 +58,20 @@ def clean(path: str) -> tuple[str | None, int]:
     return text, len(lines) - len(kept)
 
 
+def write_generated_only() -> None:
+    """`--generated-only` (a GPU machine): regenerate generated.txt from the seed; the real text
+    and the checks come from the CPU side, and gpu_train.sh compares the token streams' sha256."""
+    gen = GENERATORS[SPEC["generator"]](SEED).docs(N_GENERATED_DOCS)
+    assert not any(contains_forbidden(d) for d in gen)
+    os.makedirs(CORPUS_DIR, exist_ok=True)
+    with open(os.path.join(CORPUS_DIR, "generated.txt"), "w", encoding="utf-8") as fh:
+        fh.write(DOC_SEP.join(gen))
+    print(f"generated: {len(gen)} documents, {sum(len(d) for d in gen) / 1e6:.2f} M chars")
+
+
 def main() -> None:
+    if "--generated-only" in sys.argv[1:]:
+        return write_generated_only()
     os.makedirs(CORPUS_DIR, exist_ok=True)
     stdlib = sysconfig.get_paths()["stdlib"]
     purelib = sysconfig.get_paths()["purelib"]

@@ -2,10 +2,11 @@
 # The one command of a GPU session (device tool: one H200, 10 min per command, 15 min per session).
 #   carry: ["tmp/model/<recipe>/carry"]   (made by gpu_prepare.sh)   timeout_s: 590
 #   command: bash scripts/model/gpu_train.sh parenlens-code-12l
-# 1. unpacks the carried corpus, re-tokenizes the training text (python3 of the machine) and checks
-#    both token streams' sha256 against the CPU side's (fails if they differ);
+# 1. unpacks the carried real code, regenerates the generated text from the recipe's seed,
+#    tokenizes both (python3 of the machine) and checks both token streams' sha256 against the
+#    CPU side's (fails if they differ);
 # 2. times 30 training steps (train.py --probe) and keeps the recipe's steps if they fit in
-#    TRAIN_BUDGET_S (default 400) seconds, else the most that fit (the schedule is then that long; recorded);
+#    TRAIN_BUDGET_S (default 360) seconds, else the most that fit (the schedule is then that long; recorded);
 # 3. trains (bf16 autocast, checkpoint every 1000 steps, intermediate bf16 snapshots in
 #    /tmp/parenlens-snapshots/<recipe>/ on the machine), logging to $OUT/train.log as it goes;
 # 4. puts the final float32 shards (each < 16 MiB) + config.json + logs.tar.gz (train.json,
@@ -15,7 +16,7 @@ set -euo pipefail
 R=${1:?recipe name, e.g. parenlens-code-12l}
 export PARENLENS_RECIPE=$R PYTHONUNBUFFERED=1
 OUT=${OUT:?the device tool sets OUT}
-BUDGET=${TRAIN_BUDGET_S:-400}
+BUDGET=${TRAIN_BUDGET_S:-360}
 PY=${PY:-python3}
 W=tmp/model/$R
 SNAP=/tmp/parenlens-snapshots/$R
@@ -26,6 +27,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 cp "$W/carry/corpus.tar.xz" /tmp/corpus.tar.xz
 mkdir -p /tmp/carried && tar -C /tmp/carried -xJf /tmp/corpus.tar.xz
 mkdir -p "$W/corpus" "$W/data" && cp /tmp/carried/corpus/* "$W/corpus/" && cp /tmp/carried/data/heldout.npz "$W/data/"
+$PY scripts/model/corpus.py --generated-only
 $PY scripts/model/pretokenize.py --splits real generated
 $PY - "$W/data/data.json" /tmp/carried/data/data.json <<'PYEOF'
 import json, sys
