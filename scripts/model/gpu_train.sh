@@ -18,6 +18,8 @@ export PARENLENS_RECIPE=$R PYTHONUNBUFFERED=1
 OUT=${OUT:?the device tool sets OUT}
 BUDGET=${TRAIN_BUDGET_S:-360}
 PY=${PY:-python3}
+DEV=${TRAIN_DEVICE:-cuda}            # cpu: a dry run of this script (with TRAIN_EXTRA="--set layers=2 ...")
+read -r -a EXTRA <<< "${TRAIN_EXTRA:-}"
 W=tmp/model/$R
 SNAP=/tmp/parenlens-snapshots/$R
 RUN=/tmp/parenlens-run/$R
@@ -35,7 +37,7 @@ here, there = (json.load(open(p)) for p in sys.argv[1:])
 bad = [k for k in here if here[k]["ids_sha256"] != there[k]["ids_sha256"]]
 sys.exit(f"token streams differ from the CPU side's: {bad}") if bad else print("token streams identical to the CPU side's")
 PYEOF
-$PY scripts/model/train.py --device cuda --out "$RUN/probe" --probe 30
+$PY scripts/model/train.py --device "$DEV" --out "$RUN/probe" --probe 30 "${EXTRA[@]}"
 STEPS=$($PY - "$RUN/probe/probe.json" "$BUDGET" <<'PYEOF'
 import json, sys
 sys.path.insert(0, "scripts/model")
@@ -46,7 +48,7 @@ print(min(RECIPE["steps"], fit))
 PYEOF
 )
 echo "steps: $STEPS (budget ${BUDGET}s)"
-$PY scripts/model/train.py --device cuda --out "$RUN" --snapshots "$SNAP" --set steps="$STEPS" \
+$PY scripts/model/train.py --device "$DEV" --out "$RUN" --snapshots "$SNAP" "${EXTRA[@]}" --set steps="$STEPS" \
   --log-every 50 --eval-every 1000 --save-every 1000
 cp "$RUN"/final/*.safetensors "$RUN/final/config.json" "$OUT/"
 cp "$RUN/probe/probe.json" "$RUN/"
