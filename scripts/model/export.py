@@ -14,7 +14,7 @@ import sys
 import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
-from transformers import LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import MODEL_DIR, TOKENIZER_DIR, WORK  # noqa: E402
@@ -34,7 +34,9 @@ def main() -> None:
     sd = {}
     for f in sorted(glob.glob(os.path.join(args.run, "final", "shard-*.safetensors"))):
         sd.update(load_file(f))
-    model = LlamaForCausalLM(model_config(tok.get_vocab_size()))
+    saved = os.path.join(args.run, "final", "config.json")  # the architecture the run trained (train.py writes it)
+    config = LlamaConfig.from_json_file(saved) if os.path.exists(saved) else model_config(tok.get_vocab_size())
+    model = LlamaForCausalLM(config)
     model.load_state_dict(sd, strict=True)
     model = model.to(torch.float32)
     model.generation_config.pad_token_id = None
