@@ -1,10 +1,12 @@
 """Step 1: collect the training corpus (real code + generated nested calls) and the held-out set.
 
-Real code: this Python's standard library (PSF-2.0) and a few permissively licensed packages of
-the build venv (licences in PACKAGES, copied into the model card). Every test directory is left
-out; CPython's own `test/` package is the held-out real-code set. Lines matching the authors'
-template (common.FORBIDDEN) are dropped from real code; generated text never contains it; both
-are asserted at the end. Output: tmp/model/corpus/{real,generated,heldout}.txt + manifest.json.
+Real code: this Python's standard library (PSF-2.0) and the permissively licensed packages of
+the build venv that the recipe names (recipes.py; licences copied into the model card). Every test
+directory is left out; CPython's own `test/` package is the held-out real-code set. Lines matching
+the authors' template (common.FORBIDDEN) are dropped from real code; generated text (generate.py,
+the recipe's generator style) never contains it; both are asserted at the end, and so is that no
+held-out evaluation prompt (heldout.py) occurs in either. Output: <work>/corpus/{real,generated,heldout}.txt
++ manifest.json (<work>: tmp/model, or tmp/model/<recipe> for other recipes than parenlens-code-6l).
 """
 import json
 import os
@@ -12,22 +14,17 @@ import random
 import sys
 import sysconfig
 
-from common import CORPUS_DIR, DOC_SEP, contains_forbidden
-from generate import Gen
+from common import CORPUS_DIR, DOC_SEP, MODEL_NAME, RECIPE_SPEC, contains_forbidden
+from generate import GENERATORS
+from heldout import assert_no_leak, check_construction
 
-SEED = 1234
-N_GENERATED_DOCS = 100_000
-# package (import folder in site-packages) -> licence, as declared in its dist-info metadata
-PACKAGES = {
-    "numpy": "BSD-3-Clause",
-    "networkx": "BSD-3-Clause",
-    "tornado": "Apache-2.0",
-    "requests": "Apache-2.0",
-    "urllib3": "MIT",
-    "traitlets": "BSD-3-Clause",
-    "jupyter_server": "BSD-3-Clause",
-    "ipykernel": "BSD-3-Clause",
-}
+if RECIPE_SPEC.get("data_from"):
+    sys.exit(f"corpus: recipe {MODEL_NAME} trains on the corpus of {RECIPE_SPEC['data_from']}: "
+             f"build it with PARENLENS_RECIPE={RECIPE_SPEC['data_from']}")
+SPEC = RECIPE_SPEC["corpus"]
+SEED = SPEC["seed"]
+N_GENERATED_DOCS = SPEC["generated_docs"]
+PACKAGES = SPEC["packages"]  # package (import folder in site-packages) -> licence
 SKIP_PARTS = {"test", "tests", "testing", "idle_test", "site-packages", "_vendor", "__pycache__"}
 MAX_FILE_BYTES = 400_000
 
@@ -61,7 +58,20 @@ def clean(path: str) -> tuple[str | None, int]:
     return text, len(lines) - len(kept)
 
 
+def write_generated_only() -> None:
+    """`--generated-only` (a GPU machine): regenerate generated.txt from the seed; the real text
+    and the checks come from the CPU side, and gpu_train.sh compares the token streams' sha256."""
+    gen = GENERATORS[SPEC["generator"]](SEED).docs(N_GENERATED_DOCS)
+    assert not any(contains_forbidden(d) for d in gen)
+    os.makedirs(CORPUS_DIR, exist_ok=True)
+    with open(os.path.join(CORPUS_DIR, "generated.txt"), "w", encoding="utf-8") as fh:
+        fh.write(DOC_SEP.join(gen))
+    print(f"generated: {len(gen)} documents, {sum(len(d) for d in gen) / 1e6:.2f} M chars")
+
+
 def main() -> None:
+    if "--generated-only" in sys.argv[1:]:
+        return write_generated_only()
     os.makedirs(CORPUS_DIR, exist_ok=True)
     stdlib = sysconfig.get_paths()["stdlib"]
     purelib = sysconfig.get_paths()["purelib"]
@@ -93,15 +103,17 @@ def main() -> None:
     rng = random.Random(SEED)
     rng.shuffle(real)
     rng.shuffle(held)
-    gen = Gen(SEED).docs(N_GENERATED_DOCS)
+    gen = GENERATORS[SPEC['generator']](SEED).docs(N_GENERATED_DOCS)
 
+    check_construction()
     for name, docs in [("real", real), ("generated", gen), ("heldout", held)]:
         if name != "heldout":  # the authors' template is absent from everything trained on
             assert not any(contains_forbidden(d) for d in docs), name
+            assert_no_leak(docs, f"{MODEL_NAME} {name} training text")
         with open(os.path.join(CORPUS_DIR, f"{name}.txt"), "w", encoding="utf-8") as fh:
             fh.write(DOC_SEP.join(docs))
         print(f"{name}: {len(docs)} documents, {sum(len(d) for d in docs) / 1e6:.2f} M chars")
-    info = {"seed": SEED, "python": sys.version.split()[0], "real_sources": manifest,
+    info = {"recipe": MODEL_NAME, "generator": SPEC["generator"], "seed": SEED, "python": sys.version.split()[0], "real_sources": manifest,
             "real_docs": len(real), "forbidden_lines_dropped": dropped_lines,
             "generated_docs": len(gen), "heldout_source": "CPython Lib/test (PSF-2.0)", "heldout_docs": len(held)}
     with open(os.path.join(CORPUS_DIR, "manifest.json"), "w") as fh:

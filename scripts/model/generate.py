@@ -49,8 +49,35 @@ WORDS = ["string", "number", "name", "key", "path", "line", "token", "result", "
 
 
 class Gen:
+    """v1 (parenlens-code-6l): fixed identifier lists, 3-digit numbers 45 % of the time."""
+
     def __init__(self, seed: int):
         self.r = random.Random(seed)
+
+    # Where the two styles differ. v1: each hook is the one draw it always was (the stream of
+    # parenlens-code-6l's corpus is unchanged); VariedGen (v2) overrides them.
+    TRAILING = [0.985, 0.015]  # P(0 / 1 arguments after a nested call)
+
+    def name(self) -> str:
+        return self.r.choice(NAMES)
+
+    def obj(self) -> str:
+        return self.r.choice(OBJECTS)
+
+    def func(self) -> str:
+        return self.r.choice(FUNCS)
+
+    def method(self) -> str:
+        return self.r.choice(METHODS)
+
+    def string(self) -> str:
+        return self.r.choice(STRINGS)
+
+    def target(self) -> str:
+        return self.r.choice(TARGETS)
+
+    def comment(self) -> str:
+        return self.r.choice(COMMENTS).format(n=self.number(), w=self.r.choice(WORDS))
 
     def number(self) -> str:
         r = self.r.random()
@@ -65,17 +92,17 @@ class Gen:
     def atom(self) -> str:
         r = self.r.random()
         if r < 0.35:
-            return self.r.choice(NAMES)
+            return self.name()
         if r < 0.6:
             return self.number()
         if r < 0.72:
-            return self.r.choice(STRINGS)
+            return self.string()
         if r < 0.82:
-            return f"{self.r.choice(OBJECTS)}.{self.r.choice(NAMES)}"
+            return f"{self.obj()}.{self.name()}"
         if r < 0.9:
-            return f"{self.r.choice(NAMES)}[{self.r.choice([self.number(), self.r.choice(NAMES)])}]"
+            return f"{self.name()}[{self.r.choice([self.number(), self.name()])}]"
         if r < 0.95:
-            return f"{self.r.choice(NAMES)} {self.r.choice(['+', '-', '*', '//', '%'])} {self.number()}"
+            return f"{self.name()} {self.r.choice(['+', '-', '*', '//', '%'])} {self.number()}"
         return f"[{self.atom()}, {self.atom()}]"
 
     def callee(self) -> str:
@@ -83,9 +110,9 @@ class Gen:
         if r < 0.35:
             return self.r.choice(BUILTINS)
         if r < 0.6:
-            return self.r.choice(FUNCS)
+            return self.func()
         if r < 0.85:
-            return f"{self.r.choice(OBJECTS)}.{self.r.choice(METHODS)}"
+            return f"{self.obj()}.{self.method()}"
         return f"{self.r.choice(MODULES)}.{self.r.choice(METHODS + FUNCS[:10])}"
 
     def small_call(self) -> str:
@@ -118,7 +145,7 @@ class Gen:
             # Arguments after the nested call are rare: a finished spine then closes all its calls in
             # one run, so predicting that run needs counting (with frequent trailing arguments the
             # best guess is a single `)`, and a model learns exactly that prior).
-            after = [self.arg() for _ in range(self.r.choices([0, 1], [0.985, 0.015])[0])]
+            after = [self.arg() for _ in range(self.r.choices([0, 1], self.TRAILING)[0])]
             args = before + [inner] + after
         if depth == 1 and args and self.r.random() < 0.1:
             args.append(f"{self.r.choice(KWARGS)}={self.atom()}")
@@ -142,15 +169,15 @@ class Gen:
         r = self.r.random()
         e = self.expr()
         if r < 0.4:
-            return f"{self.r.choice(TARGETS)} = {e}"
+            return f"{self.target()} = {e}"
         if r < 0.6:
             return e
         if r < 0.72:
-            return f"{self.r.choice(TARGETS)} += {e}"
+            return f"{self.target()} += {e}"
         if r < 0.8:
             return f"assert {e}"
         if r < 0.88:
-            return f"{self.r.choice(TARGETS)}, {self.r.choice(NAMES)} = {e}, {self.atom()}"
+            return f"{self.target()}, {self.name()} = {e}, {self.atom()}"
         return f"yield {e}"
 
     def block(self, indent: str, n: int, in_function: bool) -> list[str]:
@@ -158,13 +185,13 @@ class Gen:
         for _ in range(n):
             r = self.r.random()
             if r < 0.08:
-                lines.append(indent + self.r.choice(COMMENTS).format(n=self.number(), w=self.r.choice(WORDS)))
+                lines.append(indent + self.comment())
             elif r < 0.18 and len(indent) < 12:
-                head = self.r.choice([f"if {self.expr()}:", f"for {self.r.choice(NAMES)} in {self.expr()}:",
-                                      f"while {self.expr()}:", f"with {self.expr()} as {self.r.choice(NAMES)}:",
+                head = self.r.choice([f"if {self.expr()}:", f"for {self.name()} in {self.expr()}:",
+                                      f"while {self.expr()}:", f"with {self.expr()} as {self.name()}:",
                                       f"elif_placeholder"])
                 if head == "elif_placeholder":
-                    head = f"if {self.r.choice(NAMES)} == {self.atom()}:"
+                    head = f"if {self.name()} == {self.atom()}:"
                 lines.append(indent + head)
                 lines += self.block(indent + "    ", self.r.randint(1, 3), in_function)
             elif r < 0.28 and in_function:
@@ -179,11 +206,11 @@ class Gen:
             lines = self.block("", self.r.randint(2, 8), False)
         elif r < 0.8:  # a function
             params = ", ".join(self.r.sample(NAMES, self.r.randint(0, 3)))
-            lines = [f"def {self.r.choice(FUNCS)}({params}):"] + self.block("    ", self.r.randint(2, 7), True)
+            lines = [f"def {self.func()}({params}):"] + self.block("    ", self.r.randint(2, 7), True)
         else:  # a method in a class
             params = ", ".join(["self"] + self.r.sample(NAMES, self.r.randint(0, 2)))
             lines = [f"class {self.r.choice(['Node', 'Parser', 'Cache', 'Handler', 'Store', 'Tree'])}:",
-                     f"    def {self.r.choice(FUNCS)}({params}):"] + self.block("        ", self.r.randint(2, 6), True)
+                     f"    def {self.func()}({params}):"] + self.block("        ", self.r.randint(2, 6), True)
         return "\n".join(lines) + "\n"
 
     def docs(self, n: int) -> list[str]:
@@ -195,6 +222,84 @@ class Gen:
         return out
 
 
+SYLLABLES = ["ka", "lo", "mi", "ren", "tor", "vin", "sel", "dra", "po", "qui", "zen", "mar", "tul", "bex",
+             "fi", "gor", "ny", "sha", "wel", "cor", "ab", "ul", "est", "im", "on", "ar", "ex", "id"]
+
+
+class VariedGen(Gen):
+    """v2 (parenlens-code-12l): numbers of every length 1-7 (equally often), identifiers and strings
+    that vary (half synthesized from syllables), method chains with closed calls, a comment's number
+    often reused by the next number drawn (copying pays), trailing arguments after a nested call
+    5 % of the time."""
+
+    TRAILING = [0.95, 0.05]
+
+    def __init__(self, seed: int):
+        super().__init__(seed)
+        self.pending: str | None = None  # a number from a comment, reused once
+
+    def word(self) -> str:
+        return "".join(self.r.choice(SYLLABLES) for _ in range(self.r.choices([1, 2, 3], [0.3, 0.55, 0.15])[0]))
+
+    def ident(self) -> str:
+        parts = [self.word() for _ in range(self.r.choices([1, 2, 3], [0.65, 0.3, 0.05])[0])]
+        return "_".join(parts) + (str(self.r.randint(0, 9)) if self.r.random() < 0.1 else "")
+
+    def number(self) -> str:
+        if self.pending is not None:
+            out, self.pending = self.pending, None
+            return out
+        r = self.r.random()
+        if r < 0.15:
+            return str(self.r.randint(0, 20))
+        if r < 0.25:
+            return f"{self.r.randint(0, 999)}.{self.r.randint(0, 99)}"
+        digits = self.r.randint(1, 7)
+        return str(self.r.randint(0, 9) if digits == 1 else self.r.randint(10 ** (digits - 1), 10 ** digits - 1))
+
+    def name(self) -> str:
+        return self.r.choice(NAMES) if self.r.random() < 0.5 else self.ident()
+
+    def obj(self) -> str:
+        r = self.r.random()
+        return self.r.choice(OBJECTS) if r < 0.5 else (f"self.{self.ident()}" if r < 0.7 else self.ident())
+
+    def func(self) -> str:
+        return self.r.choice(FUNCS) if self.r.random() < 0.5 else self.ident()
+
+    def method(self) -> str:
+        return self.r.choice(METHODS) if self.r.random() < 0.5 else self.ident()
+
+    def string(self) -> str:
+        r = self.r.random()
+        if r < 0.4:
+            return self.r.choice(STRINGS)
+        q = self.r.choice(["'", '"'])
+        body = " ".join(self.word() for _ in range(self.r.randint(1, 3)))
+        if r < 0.55:
+            body += f" {self.number()}"
+        elif r < 0.65:
+            body = f"{body} {{}}"
+        return q + body + q
+
+    def target(self) -> str:
+        return self.r.choice(TARGETS) if self.r.random() < 0.5 else self.ident()
+
+    def callee(self) -> str:
+        if self.r.random() < 0.12:  # a method chain: closed calls before the open one
+            return f"{self.obj()}.{self.method()}({self.atom()}).{self.method()}"
+        return super().callee()
+
+    def comment(self) -> str:
+        n = self.number()
+        if self.r.random() < 0.5:
+            self.pending = n
+        return self.r.choice(COMMENTS).format(n=n, w=self.r.choice(WORDS + [self.word()]))
+
+
+GENERATORS = {"v1": Gen, "v2": VariedGen}
+
+
 if __name__ == "__main__":
-    for d in Gen(0).docs(4):
+    for d in VariedGen(0).docs(4):
         print(d)

@@ -14,7 +14,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import MODEL_DIR  # noqa: E402
+from common import TOKENIZER_DIR  # noqa: E402
 from tasks import TEMPLATES, paren_accuracy  # noqa: E402
 
 VALIDATION_SEED = 31337
@@ -30,7 +30,7 @@ def main() -> None:
     from tokenizers import Tokenizer
     from transformers import LlamaForCausalLM
     from train import model_config
-    tok = Tokenizer.from_file(os.path.join(MODEL_DIR, "tokenizer.json"))
+    tok = Tokenizer.from_file(os.path.join(TOKENIZER_DIR, "tokenizer.json"))
     results = []
     for run in args.runs:
         sd = {}

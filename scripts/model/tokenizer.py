@@ -14,7 +14,7 @@ from tokenizers import Regex, Tokenizer, decoders, pre_tokenizers, processors
 from tokenizers.models import BPE
 from tokenizers.trainers import BpeTrainer
 
-from common import CORPUS_DIR, DOC_SEP, MODEL_DIR, PARENS, SPECIALS, authors_prompt
+from common import CORPUS_DIR, DOC_SEP, MODEL_DIR, MODEL_NAME, PARENS, RECIPE_SPEC, SPECIALS, TOKENIZER_DIR, authors_prompt
 
 VOCAB_SIZE = 3072
 N_GENERATED_FOR_TRAINING = 30_000
@@ -110,6 +110,9 @@ def check(tok: Tokenizer) -> None:
 
 
 def main() -> None:
+    if RECIPE_SPEC["tokenizer"] != "own":
+        print(f"tokenizer: recipe {MODEL_NAME} reuses {TOKENIZER_DIR}/tokenizer.json (export.py copies it)")
+        return
     tok = train()
     check(tok)
     os.makedirs(MODEL_DIR, exist_ok=True)

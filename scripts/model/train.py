@@ -30,18 +30,13 @@ from tokenizers import Tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import BOS_ID, DATA_DIR, EOS_ID, MODEL_DIR, PARENS, WORK  # noqa: E402
+from common import BOS_ID, CHECKPOINTS, DATA_DIR, EOS_ID, MODEL_NAME, PARENS, RECIPE_SPEC, TOKENIZER_DIR, WORK  # noqa: E402
 from tasks import authors_set, paren_accuracy  # noqa: E402
 
-# The documented recipe. Token budget = STEPS * BATCH * SEQ.
-RECIPE = {
-    "seed": 0,
-    "layers": 6, "d_model": 256, "heads": 8, "d_mlp": 688, "rope_theta": 10000.0, "max_pos": 512,
-    "seq": 256, "batch": 32, "steps": 4400,
-    "lr": 2e-3, "min_lr_ratio": 0.1, "warmup": 200, "weight_decay": 0.1, "betas": [0.9, 0.95], "clip": 1.0,
-    "gen_fraction": 0.7, "paren_weight": 10.0,
-    "ema": 0.998,  # the shipped weights are an exponential moving average of the trained ones
-}
+# The chosen recipe's training values (recipes.py; PARENLENS_RECIPE). Token budget = steps * batch * seq.
+RECIPE = copy.deepcopy(RECIPE_SPEC["train"])
+SNAPSHOT_FRACTIONS = RECIPE_SPEC.get("snapshots", [])
+MAX_SHARD_BYTES = 15 * 1024 * 1024  # every file under 16 MiB (the device tool's per-file limit)
 
 
 def model_config(vocab: int) -> LlamaConfig:
@@ -109,14 +104,19 @@ def heldout_loss(model, data_dir: str, seq: int, device: str, max_windows: int =
     return tot / cnt
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=DATA_DIR)
-    ap.add_argument("--tokenizer", default=os.path.join(MODEL_DIR, "tokenizer.json"))
-    ap.add_argument("--out", default=os.path.join(WORK, "run"))
+    ap.add_argument("--tokenizer", default=os.path.join(TOKENIZER_DIR, "tokenizer.json"))
+    ap.add_argument("--out", default=os.path.join(WORK, "run"), help="resume checkpoint, logs, final shards")
+    ap.add_argument("--snapshots", default=CHECKPOINTS, help="intermediate bf16 checkpoints (outside the repo)")
     ap.add_argument("--steps", type=int, default=None, help="stop after this many steps (schedule unchanged)")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop (with a checkpoint) after this much training time in this invocation: one CPU chunk")
+    ap.add_argument("--probe", type=int, default=0, metavar="N",
+                    help="time N steps (after 5 warm-up steps), write <out>/probe.json, save nothing else")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-every", type=int, default=400)
@@ -124,125 +124,251 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="test the whole path with a 4-step schedule (not the recipe)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a recipe value for an ablation (recorded in train.json)")
-    args = ap.parse_args()
-    R = RECIPE
+    return ap.parse_args()
+
+
+def apply_overrides(args: argparse.Namespace) -> None:
     if args.smoke:
-        R.update(steps=4, warmup=1)
+        RECIPE.update(steps=4, warmup=1)
     for kv in args.set:
         k, v = kv.split("=", 1)
-        if k not in R:
-            sys.exit(f"train.py: --set {kv}: unknown recipe key {k!r}, expected one of {sorted(R)}")
-        R[k] = type(R[k])(v)
+        if k not in RECIPE:
+            sys.exit(f"train.py: --set {kv}: unknown recipe key {k!r}, expected one of {sorted(RECIPE)}")
+        RECIPE[k] = type(RECIPE[k])(v)
+    if args.probe:
+        RECIPE.update(steps=args.probe + 5)
+
+
+def snapshot_steps() -> list[int]:
+    """The steps at which an intermediate checkpoint is written (recipe fractions of the schedule)."""
+    return sorted({max(1, round(f * RECIPE["steps"])) for f in SNAPSHOT_FRACTIONS})
+
+
+def save_sharded(sd: dict, folder: str, dtype: torch.dtype) -> list[str]:
+    """state dict -> shard-k.safetensors files of at most MAX_SHARD_BYTES each (sorted keys)."""
+    os.makedirs(folder, exist_ok=True)
+    shards, cur, size = [], {}, 0
+    for k in sorted(sd):
+        t = sd[k].detach().to(dtype).cpu().contiguous()
+        nbytes = t.numel() * t.element_size()
+        if cur and size + nbytes > MAX_SHARD_BYTES:
+            shards.append(cur)
+            cur, size = {}, 0
+        cur[k], size = t, size + nbytes
+    shards.append(cur)
+    names = []
+    for i, sh in enumerate(shards):
+        names.append(f"shard-{i}.safetensors")
+        save_file(sh, os.path.join(folder, names[-1]))
+    return names
+
+
+def save_snapshot(model, args: argparse.Namespace, step: int, elapsed: float) -> dict:
+    """Intermediate checkpoint: the trained (not averaged) weights in bf16 + config, outside the repo."""
+    folder = os.path.join(args.snapshots, f"step-{step:06d}")
+    files = save_sharded(model.state_dict(), folder, torch.bfloat16)
+    model.config.to_json_file(os.path.join(folder, "config.json"))
+    rec = {"step": step, "tokens": step * RECIPE["batch"] * RECIPE["seq"], "train_time_s": round(elapsed, 1),
+           "folder": folder, "files": files, "dtype": "bfloat16", "weights": "trained (not EMA)"}
+    with open(os.path.join(folder, "snapshot.json"), "w") as fh:
+        json.dump(rec, fh, indent=1)
+    return rec
+
+
+class Run:
+    """Model, EMA, optimiser and sampler of one training run; checkpointable and resumable."""
+
+    def __init__(self, args: argparse.Namespace, vocab: int):
+        R, dev = RECIPE, args.device
+        torch.manual_seed(R["seed"])
+        self.model = LlamaForCausalLM(model_config(vocab)).to(dev)
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": R["weight_decay"]},
+                                      {"params": no_decay, "weight_decay": 0.0}],
+                                     lr=R["lr"], betas=tuple(R["betas"]), fused=(dev == "cuda"))
+        self.ema = copy.deepcopy(self.model).eval()  # averaged weights: evaluated, checkpointed, exported
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.sampler = Sampler(args.data, R["seed"])
+        self.step, self.elapsed = 0, 0.0
+        self.chunks: list[dict] = []     # one entry per invocation that trained (CPU chunks, resumes)
+        self.snapshots: list[dict] = []
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                "sampler": self.sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "step": self.step, "elapsed": self.elapsed, "chunks": self.chunks, "snapshots": self.snapshots,
+                "recipe": RECIPE}
+
+    def load(self, path: str, dev: str) -> None:
+        ck = torch.load(path, map_location=dev, weights_only=False)
+        if ck.get("recipe", RECIPE) != RECIPE:
+            sys.exit(f"train.py: {path} was written by another recipe than {MODEL_NAME}'s: {ck['recipe']} (delete it or fix --set)")
+        self.model.load_state_dict(ck["model"])
+        self.ema.load_state_dict(ck["ema"])
+        self.opt.load_state_dict(ck["opt"])
+        self.sampler.rng.bit_generator.state = ck["sampler"]
+        torch.set_rng_state(ck["torch_rng"])
+        self.step, self.elapsed = ck["step"], ck["elapsed"]
+        self.chunks, self.snapshots = ck.get("chunks", []), ck.get("snapshots", [])
+
+    def save(self, path: str) -> None:
+        torch.save(self.state(), path + ".tmp")
+        os.replace(path + ".tmp", path)
+
+    def train_step(self, paren_ids: torch.Tensor, dev: str) -> float:
+        R = RECIPE
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(self.step)
+        xb = torch.from_numpy(self.sampler.batch(R["batch"], R["seq"])).to(dev)  # [batch, seq+1]
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16):
+            logits = self.model(input_ids=xb[:, :-1]).logits  # [batch, seq, vocab]
+        loss = weighted_loss(logits, xb[:, 1:], paren_ids)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), R["clip"])
+        self.opt.step()
+        with torch.no_grad():  # ema <- ema + (1 - decay) * (weights - ema)
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()),
+                                 1.0 - R["ema"] if R["ema"] > 0 else 1.0)
+        self.step += 1
+        return loss.item()
+
+
+FIELDS = ["step", "tokens", "lr", "train_loss", "heldout_loss", "authors_acc", "elapsed_s"]
+
+
+def open_curve(path: str, step: int, resumed: bool) -> None:
+    """Rewrite the loss curve keeping only rows up to the checkpoint's step."""
+    rows = []
+    if resumed and os.path.exists(path):
+        with open(path) as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= step]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def probe(run: Run, args: argparse.Namespace, paren_ids: torch.Tensor) -> None:
+    """Time args.probe steps after 5 warm-up steps; nothing is saved but <out>/probe.json."""
+    times = []
+    for i in range(args.probe + 5):
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        t = time.time()
+        run.train_step(paren_ids, args.device)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        if i >= 5:
+            times.append(time.time() - t)
+    res = {"recipe": MODEL_NAME, "device": args.device, "threads": torch.get_num_threads(), "steps_timed": len(times),
+           "median_s_per_step": round(float(np.median(times)), 5),
+           "tokens_per_step": RECIPE["batch"] * RECIPE["seq"],
+           "tokens_per_s": round(RECIPE["batch"] * RECIPE["seq"] / float(np.median(times)), 1),
+           "params": sum(p.numel() for p in run.model.parameters())}
+    with open(os.path.join(args.out, "probe.json"), "w") as fh:
+        json.dump(res, fh, indent=1)
+    print(json.dumps(res))
+
+
+def write_info(run: Run, args: argparse.Namespace, n_params: int, tok_per_s: list[float]) -> dict:
     dev = args.device
+    info = {"recipe_name": MODEL_NAME, "recipe": RECIPE, "params": n_params, "device": dev,
+            "device_name": torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+            "torch": torch.__version__, "steps_done": run.step, "tokens_done": run.step * RECIPE["batch"] * RECIPE["seq"],
+            "train_time_s": round(run.elapsed, 1),
+            "median_tokens_per_s_this_session": round(float(np.median(tok_per_s)), 1) if tok_per_s else None,
+            "chunks": run.chunks, "snapshots": run.snapshots, "snapshot_dir": args.snapshots,
+            "finished": run.step >= RECIPE["steps"]}
+    with open(os.path.join(args.out, "train.json"), "w") as fh:
+        json.dump(info, fh, indent=1)
+    return info
+
+
+def main() -> None:
+    args = parse_args()
+    apply_overrides(args)
+    R, dev = RECIPE, args.device
     torch.set_num_threads(args.threads)
-    torch.manual_seed(R["seed"])
     os.makedirs(args.out, exist_ok=True)
     tok = Tokenizer.from_file(args.tokenizer)
     paren_ids = torch.tensor([tok.token_to_id(p) for p in PARENS], device=dev)
-
-    model = LlamaForCausalLM(model_config(tok.get_vocab_size())).to(dev)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": R["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=R["lr"], betas=tuple(R["betas"]), fused=(dev == "cuda"))
-    ema = copy.deepcopy(model).eval()  # averaged weights: evaluated, checkpointed, exported
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    sampler = Sampler(args.data, R["seed"])
+    run = Run(args, tok.get_vocab_size())
+    if args.probe:
+        return probe(run, args, paren_ids)
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
-    step, elapsed = 0, 0.0
+    resumed = args.resume and os.path.exists(ckpt_path)
+    if resumed:
+        run.load(ckpt_path, dev)
+        print(f"resumed at step {run.step}")
     curve_path = os.path.join(args.out, "loss_curve.csv")
-    if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
-        model.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        sampler.rng.bit_generator.state = ck["sampler"]
-        torch.set_rng_state(ck["torch_rng"])
-        step, elapsed = ck["step"], ck["elapsed"]
-        print(f"resumed at step {step}")
-        with open(curve_path) as fh:  # drop rows logged after the checkpoint
-            rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= step]
-    else:
-        rows = []
-    fields = ["step", "tokens", "lr", "train_loss", "heldout_loss", "authors_acc", "elapsed_s"]
-    with open(curve_path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"params {n_params}, device {dev}, threads {torch.get_num_threads()}, steps {R['steps']}, "
+    open_curve(curve_path, run.step, resumed)
+    n_params = sum(p.numel() for p in run.model.parameters())
+    print(f"recipe {MODEL_NAME}, params {n_params}, device {dev}, threads {torch.get_num_threads()}, steps {R['steps']}, "
           f"tokens {R['steps'] * R['batch'] * R['seq']}")
-    eval_prompts = authors_set(seed=999, count=25)
+    eval_prompts = authors_set(seed=999, count=25)  # monitoring only (3-digit numbers); not the held-out set
     last_stop = R["steps"] if args.steps is None else min(R["steps"], args.steps)
-    acc_loss, acc_n, t0 = 0.0, 0, time.time()
-    tok_per_s = []
+    snaps = [s for s in snapshot_steps() if s > run.step]
+    acc_loss, acc_n, t0, t_chunk, chunk_start = 0.0, 0, time.time(), 0.0, run.step
+    tok_per_s: list[float] = []
 
     def evaluate_now() -> tuple[float, float]:
-        hl = heldout_loss(ema, args.data, R["seq"], dev)
+        hl = heldout_loss(run.ema, args.data, R["seq"], dev)
         with torch.autocast(device_type=dev, dtype=torch.bfloat16):
-            acc = paren_accuracy(ema, tok, eval_prompts, dev)
+            acc = paren_accuracy(run.ema, tok, eval_prompts, dev)
         return hl, sum(acc[n]["acc_vocab"] for n in acc) / 4
 
-    model.train()
-    while step < last_stop:
+    run.model.train()
+    while run.step < last_stop:
         t_step = time.time()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        xb = torch.from_numpy(sampler.batch(R["batch"], R["seq"])).to(dev)  # [batch, seq+1]
-        with torch.autocast(device_type=dev, dtype=torch.bfloat16):
-            logits = model(input_ids=xb[:, :-1]).logits  # [batch, seq, vocab]
-        loss = weighted_loss(logits, xb[:, 1:], paren_ids)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), R["clip"])
-        opt.step()
-        with torch.no_grad():  # ema <- ema + (1 - decay) * (weights - ema)
-            ema_p, cur_p = list(ema.parameters()), list(model.parameters())
-            torch._foreach_lerp_(ema_p, cur_p, 1.0 - R["ema"] if R["ema"] > 0 else 1.0)
-        step += 1
-        acc_loss += loss.item()
+        acc_loss += run.train_step(paren_ids, dev)
         acc_n += 1
+        step = run.step
         dt = time.time() - t_step
+        t_chunk += dt
         tok_per_s.append(R["batch"] * R["seq"] / dt)
+        out_of_time = args.max_minutes is not None and t_chunk >= 60 * args.max_minutes
         row = None
-        if step % args.log_every == 0 or step == last_stop:
-            elapsed += time.time() - t0
+        if step % args.log_every == 0 or step == last_stop or out_of_time:
+            run.elapsed += time.time() - t0
             t0 = time.time()
             row = {"step": step, "tokens": step * R["batch"] * R["seq"], "lr": f"{lr_at(step - 1):.6g}",
-                   "train_loss": f"{acc_loss / acc_n:.4f}", "heldout_loss": "", "authors_acc": "", "elapsed_s": f"{elapsed:.1f}"}
+                   "train_loss": f"{acc_loss / acc_n:.4f}", "heldout_loss": "", "authors_acc": "", "elapsed_s": f"{run.elapsed:.1f}"}
             acc_loss, acc_n = 0.0, 0
         if step % args.eval_every == 0 or step == R["steps"]:
+            run.elapsed += time.time() - t0
             hl, acc = evaluate_now()
             row = row or {"step": step, "tokens": step * R["batch"] * R["seq"], "lr": f"{lr_at(step - 1):.6g}",
-                          "train_loss": "", "elapsed_s": f"{elapsed:.1f}"}
+                          "train_loss": "", "elapsed_s": f"{run.elapsed:.1f}"}
             row.update(heldout_loss=f"{hl:.4f}", authors_acc=f"{acc:.3f}")
             t0 = time.time()  # evaluation time is not training time
         if row:
             with open(curve_path, "a", newline="") as fh:
-                csv.DictWriter(fh, fieldnames=fields).writerow(row)
+                csv.DictWriter(fh, fieldnames=FIELDS).writerow(row)
             print(row, f"{np.median(tok_per_s[-args.log_every:]):.0f} tok/s", flush=True)
-        if step % args.save_every == 0 or step == last_stop:
-            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "sampler": sampler.rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed}, ckpt_path + ".tmp")
-            os.replace(ckpt_path + ".tmp", ckpt_path)
+        if snaps and step == snaps[0]:
+            run.elapsed += time.time() - t0
+            t0 = time.time()
+            run.snapshots.append(save_snapshot(run.model, args, step, run.elapsed))
+            snaps.pop(0)
+            t0 = time.time()
+        if out_of_time or step == last_stop or step % args.save_every == 0:
+            if out_of_time or step == last_stop:
+                run.chunks.append({"from_step": chunk_start, "to_step": step, "train_time_s": round(t_chunk, 1),
+                                   "device": dev, "threads": torch.get_num_threads(),
+                                   "median_tokens_per_s": round(float(np.median(tok_per_s)), 1)})
+            run.save(ckpt_path)
+        if out_of_time:
+            print(f"chunk done: {args.max_minutes} min of training, checkpoint at step {step}; continue with --resume")
+            break
 
-    info = {"recipe": RECIPE, "params": n_params, "device": dev,
-            "device_name": torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-            "torch": torch.__version__, "steps_done": step, "tokens_done": step * R["batch"] * R["seq"],
-            "train_time_s": round(elapsed, 1),
-            "median_tokens_per_s_this_session": round(float(np.median(tok_per_s)), 1) if tok_per_s else None}
-    with open(os.path.join(args.out, "train.json"), "w") as fh:
-        json.dump(info, fh, indent=1)
-    if step >= R["steps"]:
+    info = write_info(run, args, n_params, tok_per_s)
+    if run.step >= R["steps"]:
         final = os.path.join(args.out, "final")
-        os.makedirs(final, exist_ok=True)
-        sd = {k: v.detach().float().cpu().contiguous() for k, v in ema.state_dict().items()}
-        keys = sorted(sd)
-        half = len(keys) // 2
-        save_file({k: sd[k] for k in keys[:half]}, os.path.join(final, "shard-0.safetensors"))
-        save_file({k: sd[k] for k in keys[half:]}, os.path.join(final, "shard-1.safetensors"))
-        model.config.to_json_file(os.path.join(final, "config.json"))
+        save_sharded(run.ema.state_dict(), final, torch.float32)
+        run.model.config.to_json_file(os.path.join(final, "config.json"))
     print(json.dumps(info))
 
 
