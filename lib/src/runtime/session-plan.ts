@@ -248,3 +248,99 @@ export class SessionPlanner {
     return { graph, segments, sessions, release };
   }
 }
+
+/** A value fed to a math graph: float32 (a parenlens Tensor) or int64 ids. */
+export type MathFeed = Tensor | { int64: number[]; shape: number[] };
+
+/**
+ * Small cached sessions for the analysis math (runtime/graph/unembed-graph.ts and the like): run
+ * "this little graph" over feeds plus the model's own weight arrays (graph inputs not fed are
+ * weights, wrapped as `ort.Tensor` views of the same Float32Arrays, never copied). One session
+ * per graph key, built once and kept (the family is small: a few graphs per model).
+ */
+export class MathSessions {
+  private readonly weights: WeightFeeds;
+  private readonly options: SessionOptions;
+  private readonly sessions = new Map<string, Promise<{ graph: Graph; session: ort.InferenceSession }>>();
+  private readonly ortWeights = new Map<string, ort.Tensor>();
+
+  constructor(weights: WeightFeeds, options: SessionOptions = {}) {
+    this.weights = weights;
+    this.options = options;
+  }
+
+  /** Forget the feed of a weight whose array was replaced (HookedLlama.setWeight). */
+  weightChanged(name: string): void {
+    this.ortWeights.delete(name);
+  }
+
+  /**
+   * Run the graph cached under `key` (built by `build` on first use) and return its outputs with
+   * `dims` (output name → dim names).
+   */
+  async run(
+    key: string,
+    build: () => Graph,
+    feeds: Record<string, MathFeed>,
+    dims: Record<string, string[]>,
+  ): Promise<Map<string, Tensor>> {
+    let entry = this.sessions.get(key);
+    if (!entry) {
+      entry = this.create(build());
+      this.sessions.set(key, entry);
+      entry.catch(() => this.sessions.delete(key));
+    }
+    const { graph, session } = await entry;
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const { name } of graph.inputs) {
+      const f = feeds[name];
+      if (f === undefined) ortFeeds[name] = this.ortWeight(name);
+      else if (f instanceof Tensor) ortFeeds[name] = new ort.Tensor("float32", f.data, f.shape);
+      else
+        ortFeeds[name] = new ort.Tensor(
+          "int64",
+          BigInt64Array.from(f.int64, (v) => BigInt(v)),
+          f.shape,
+        );
+    }
+    const unknown = Object.keys(feeds).filter((n) => !(n in ortFeeds));
+    if (unknown.length)
+      throw new FeedError(`math graph ${key}: no input named ${unknown.join(", ")}`, { field: unknown[0] });
+    checkFeedNames(session.inputNames, ortFeeds, `math graph ${key}`);
+    const out = await session.run(ortFeeds);
+    const result = new Map<string, Tensor>();
+    for (const name of graph.outputs) {
+      const t = out[name];
+      result.set(
+        name,
+        new Tensor(t.data as Float32Array, t.dims.slice(), dims[name] ?? t.dims.map((_, i) => `dim${i}`)),
+      );
+    }
+    return result;
+  }
+
+  private async create(graph: Graph): Promise<{ graph: Graph; session: ort.InferenceSession }> {
+    const [seg] = partitionGraph(graph, [], graph.outputs);
+    const { executionProvider, threads, spinning } = this.options;
+    const spin = spinning ? "1" : "0";
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [executionProvider ?? "cpu"],
+      graphOptimizationLevel: "all",
+      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+    };
+    if (threads !== undefined) sessionOptions.intraOpNumThreads = threads;
+    const session = await ort.InferenceSession.create(segmentToModel(graph, seg, "parenlens-math"), sessionOptions);
+    return { graph, session };
+  }
+
+  private ortWeight(name: string): ort.Tensor {
+    let t = this.ortWeights.get(name);
+    if (!t) {
+      const data = this.weights.data(name);
+      if (!data) throw new FeedError(`No feed or weight named ${name} for a math graph`, { field: name });
+      t = new ort.Tensor("float32", data, this.weights.shape(name)!);
+      this.ortWeights.set(name, t);
+    }
+    return t;
+  }
+}
