@@ -10,7 +10,8 @@
  * Other flags: `--runs N` (default 20), `--warmup N` (default 2), `--ep cpu|cuda`, `--threads N`
  * (onnxruntime intra-op threads; default: the runtime's default), `--write-md` (also write the
  * table into scripts/bench/BENCH.md between markers named after the thread setting).
- * Run it with `nice` on a shared machine.
+ * Run it with `nice` on a shared machine. `--peers`: side by side with TransformerLens and
+ * transformers instead (scripts/bench/peers.ts; needs `scripts/setup.sh --bench`).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -90,6 +91,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--peers")) return (await import("./peers")).peersMain(); // side by side with TL / HF
   const runs = Number(flag("runs", "20"));
   const warmup = Number(flag("warmup", "2"));
   const ep = flag("ep", "cpu") as "cpu" | "cuda";

@@ -17,7 +17,7 @@ import { LlamaConfig } from "../checkpoint/config";
 import { ExecutionProviderError, FeedError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { TokenBatch } from "../core/token-batch";
-import { hookDims } from "../hooks/hook-points";
+import { hookDims, hookShape, validateHookName } from "../hooks/hook-points";
 import { Graph } from "./graph/ir";
 import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
 import { segmentToModel } from "./graph/onnx-model";
@@ -68,6 +68,8 @@ export interface Plan {
   sessions: ort.InferenceSession[];
   /** per segment: tensors no later segment needs (dropped after it ran) */
   release: string[][];
+  /** logits are sliced to the last position inside the graph: [batch, 1, vocab] */
+  logitsLast?: boolean;
 }
 
 /** The weights a planner feeds, by HF name (HookedLlama's arrays; read at each run, never copied). */
@@ -95,6 +97,16 @@ export function checkFeedNames(inputNames: readonly string[], feeds: Record<stri
       `${context}: ${parts.join("; ")}; session inputs are ${inputNames.slice(0, 12).join(", ")}${inputNames.length > 12 ? ", ..." : ""}`,
       { field: unknown[0] ?? missing[0] },
     );
+  }
+}
+
+/** Whether a tensor name is a hook point of the model (its shape is then known before a run). */
+function isHookName(name: string, config: LlamaConfig): boolean {
+  try {
+    validateHookName(name, config);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -129,7 +141,10 @@ export class SessionPlanner {
       this.plans.set(key, hit);
       return hit;
     }
-    const p = this.buildPlan(graph, sortedCuts, outputs);
+    const p = this.buildPlan(graph, sortedCuts, outputs).then((plan) => ({
+      ...plan,
+      logitsLast: opts.logitsAt === "last",
+    }));
     this.plans.set(key, p);
     p.catch(() => this.plans.delete(key));
     const max = this.options.sessionCacheSize ?? 8;
@@ -155,7 +170,7 @@ export class SessionPlanner {
       const feeds: Record<string, ort.Tensor> = {};
       for (const name of seg.inputs) feeds[name] = env.get(name) ?? this.ortWeight(name);
       checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
-      const out = await session.run(feeds);
+      const out = await session.run(feeds, this.fetches(seg.outputs, batch, plan.logitsLast ?? false));
       for (const name of seg.outputs) env.set(name, out[name]);
       if (seg.cutHook) {
         const hook = seg.cutHook;
@@ -170,6 +185,26 @@ export class SessionPlanner {
     const raw = env.get("logits")!;
     const logits = new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
     return { logits, values };
+  }
+
+  /**
+   * Output buffers allocated in JS before the run, so onnxruntime writes each hook value and the
+   * logits into the array the cache then holds (one copy, no transient second one); tensors
+   * crossing segments without a hook name are left to onnxruntime (null).
+   */
+  private fetches(outputs: string[], batch: TokenBatch, logitsLast: boolean): Record<string, ort.Tensor | null> {
+    const B = batch.ids.length;
+    const P = batch.ids[0].length;
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of outputs) {
+      let shape: number[] | null = null;
+      if (name === "logits") shape = [B, logitsLast ? 1 : P, this.config.vocabSize];
+      else if (isHookName(name, this.config)) shape = hookShape(name, this.config, B, P).shape;
+      fetches[name] = shape
+        ? new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)), shape)
+        : null;
+    }
+    return fetches;
   }
 
   /** input_ids, attention_mask, position_ids as int64 [batch, pos]. */
