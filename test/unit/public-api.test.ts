@@ -70,6 +70,8 @@ test("internals are not exported", () => {
     "checkModelOptions",
     "writeFilesAtomic",
     "SessionPlanner",
+    "MathSessions",
+    "buildUnembedGraph",
     "buildLlamaGraph",
     "emptyRejections",
     "writeFileAtomic",
