@@ -51,10 +51,34 @@ def load_tl(hf):
     return model.eval()
 
 
+def ids_only_tokenizer(vocab):
+    """A word-level tokenizer "t0".."t{vocab-1}" for a checkpoint without tokenizer.json (the bridge wants one)."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    tok = Tokenizer(models.WordLevel({f"t{i}": i for i in range(vocab)}, unk_token="t0"))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="t1", eos_token="t2", pad_token="t0", unk_token="t0")
+    import atexit
+    import shutil
+
+    tmp = tempfile.mkdtemp(prefix="parenlens-bench-tok-")  # the bridge reloads it by name_or_path
+    atexit.register(shutil.rmtree, tmp, True)
+    fast.save_pretrained(tmp)
+    return AutoTokenizer.from_pretrained(tmp)
+
+
 def load_bridge(hf):
+    import os
+
     from transformer_lens.model_bridge import TransformerBridge
 
-    bridge = TransformerBridge.boot_transformers(FOLDER, hf_model=hf, dtype=torch.float32, device="cpu")
+    has_tok = os.path.exists(os.path.join(FOLDER, "tokenizer.json"))
+    tok = None if has_tok else ids_only_tokenizer(hf.config.vocab_size)
+    bridge = TransformerBridge.boot_transformers(FOLDER, hf_model=hf, dtype=torch.float32, device="cpu", tokenizer=tok)
     bridge.enable_compatibility_mode(no_processing=True)  # TL hook names, HF numerics (no folding)
     return bridge
 

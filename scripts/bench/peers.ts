@@ -115,6 +115,8 @@ export async function parenlensMode(model: HookedLlama, mode: Mode, ids: number[
 /** A peer worker: scripts/bench/peers.py in its venv, one JSON line per command. */
 class Peer {
   private readonly lines: AsyncIterableIterator<string>;
+  /** the end of the worker's stderr (progress bars, warnings, a traceback) */
+  stderr = "";
   private constructor(
     readonly tool: string,
     private readonly child: ChildProcessWithoutNullStreams,
@@ -124,8 +126,8 @@ class Peer {
   static async start(tool: string, folder: string): Promise<{ peer: Peer; ready: Record<string, unknown> }> {
     const python = path.join(ROOT, PEERS[tool].venv, "bin", "python");
     const child = spawn(python, [path.join(__dirname, "peers.py"), tool, folder], { stdio: ["pipe", "pipe", "pipe"] });
-    child.stderr.on("data", () => undefined); // progress bars and warnings
     const peer = new Peer(tool, child);
+    child.stderr.on("data", (d: Buffer) => (peer.stderr = (peer.stderr + d.toString()).slice(-2000))); // kept for errors
     return { peer, ready: await peer.read() };
   }
   async ask(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -138,7 +140,7 @@ class Peer {
   }
   private async read(): Promise<Record<string, unknown>> {
     const { value, done } = await this.lines.next();
-    if (done) throw new Error(`peer ${this.tool} closed its output`);
+    if (done) throw new Error(`peer ${this.tool} closed its output; its stderr ended with:\n${this.stderr}`);
     return JSON.parse(value);
   }
 }
@@ -193,20 +195,11 @@ function agreement(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d / m;
 }
 
-export async function peersMain(): Promise<void> {
-  const folder = path.resolve(flag("checkpoint", path.join(ROOT, "data", "models", "parenlens-code-6l")));
-  if (process.argv.includes("--memory-child")) return memoryChild(folder, flag("memory-child", "full_cache") as Mode);
-  const rounds = Number(flag("rounds", "3"));
-  const shapes = flag("shapes", "1x20,32x32,8x128")
-    .split(",")
-    .map((s) => s.split("x").map(Number) as [number, number]);
-  const wanted = flag("tools", "tl,bridge,hf").split(",");
-  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
-  const c = model.config;
-  const say = (line: string) => console.log(line);
-  say(
-    `checkpoint: ${folder} — ${c.numLayers} layers, d_model ${c.hiddenSize}, ${c.numHeads} heads, d_mlp ${c.intermediateSize}, vocab ${c.vocabSize}`,
-  );
+type Times = Map<string, number[]>; // `${shape}|${mode}|${tool}` → ms of each round
+type Say = (line: string) => void;
+
+/** Start each wanted peer whose venv exists (said when skipped). */
+async function startPeers(folder: string, wanted: string[], say: Say): Promise<{ peers: Peer[]; versions: string[] }> {
   const peers: Peer[] = [];
   const versions: string[] = [];
   for (const tool of wanted) {
@@ -218,26 +211,34 @@ export async function peersMain(): Promise<void> {
     versions.push(`${PEERS[tool].label} (torch ${ready.torch}, load ${Number(ready.loadMs).toFixed(0)} ms)`);
     peers.push(peer);
   }
-  const check = benchIds(c.vocabSize, 1, 20);
+  return { peers, versions };
+}
+
+/** Each peer's last-position logits on a 1 × 20 batch against parenlens'. */
+async function agreements(model: HookedLlama, peers: Peer[]): Promise<string[]> {
+  const check = benchIds(model.config.vocabSize, 1, 20);
   const ours = (await model.run(check, { logitsAt: "last" })).data;
   const agree: string[] = [];
-  for (const p of peers)
-    agree.push(
-      `${PEERS[p.tool].label} ${agreement((await p.ask({ cmd: "check", ids: check })).logits as number[], ours).toExponential(1)}`,
-    );
-  say(`last-position logits vs parenlens, max|Δ|/max|parenlens|: ${agree.join(", ")}`);
+  for (const p of peers) {
+    const theirs = (await p.ask({ cmd: "check", ids: check })).logits as number[];
+    agree.push(`${PEERS[p.tool].label} ${agreement(theirs, ours).toExponential(1)}`);
+  }
+  return agree;
+}
 
+/** One warm-up round, then `rounds` interleaved rounds: every mode once per tool, order rotating. */
+async function timeRounds(model: HookedLlama, peers: Peer[], shapes: [number, number][], rounds: number, say: Say) {
+  const V = model.config.vocabSize;
   const tools = ["parenlens", ...peers.map((p) => p.tool)];
-  const times = new Map<string, number[]>(); // `${shape}|${mode}|${tool}` → ms
-  const loadBefore = os.loadavg()[0];
+  const times: Times = new Map();
   for (const [B, P] of shapes) {
-    const ids = benchIds(c.vocabSize, B, P);
+    const ids = benchIds(V, B, P);
     for (const mode of MODES) await parenlensMode(model, mode, ids); // warm-up (session builds)
     for (const p of peers) for (const mode of MODES) await p.ask({ cmd: "run", mode, ids });
   }
   for (let r = 0; r < rounds; r++) {
     for (const [B, P] of shapes) {
-      const ids = benchIds(c.vocabSize, B, P);
+      const ids = benchIds(V, B, P);
       for (const mode of MODES) {
         for (let k = 0; k < tools.length; k++) {
           const tool = tools[(k + r) % tools.length]; // rotate who runs first
@@ -255,82 +256,115 @@ export async function peersMain(): Promise<void> {
       say(`round ${r + 1}/${rounds}, ${B} × ${P} done`);
     }
   }
+  return times;
+}
+
+/** The timing table: parenlens' median per shape and mode, each peer's with its ratio. */
+function timingTable(times: Times, shapes: [number, number][], peers: Peer[]): string[] {
+  const cols = peers.map((p) => PEERS[p.tool].label);
+  const out = [
+    `| batch × tokens | mode | parenlens ms | ${cols.map((l) => `${l} ms (its time ÷ parenlens')`).join(" | ")} |`,
+    `| --- | --- | --- | ${cols.map(() => "---").join(" | ")} |`,
+  ];
+  for (const [B, P] of shapes) {
+    const ours = (mode: Mode) => median(times.get(`${B} × ${P}|${mode}|parenlens`)!);
+    for (const mode of MODES) {
+      const cells = peers.map((p) => {
+        const t = times.get(`${B} × ${P}|${mode}|${p.tool}`);
+        return t ? `${median(t).toFixed(0)} (${(median(t) / ours(mode)).toFixed(2)}×)` : "–";
+      });
+      out.push(`| ${B} × ${P} | ${mode.replace(/_/g, " ")} | ${ours(mode).toFixed(0)} | ${cells.join(" | ")} |`);
+    }
+    const ratio = ours("full_cache") / ours("plain");
+    out.push(
+      `| ${B} × ${P} | parenlens full cache ÷ plain | ${ratio.toFixed(2)}× | ${cols.map(() => "").join(" | ")} |`,
+    );
+  }
+  return out;
+}
+
+/** Fresh-process peak RSS on the 32 × 32 batch: parenlens plain and full cache, each peer's. */
+function memoryTable(folder: string, peers: Peer[], vocab: number): string[] {
+  const ids = benchIds(vocab, 32, 32);
+  const ours = freshPeak("parenlens", folder, "full_cache", ids) as ReturnType<typeof freshPeak> & {
+    cacheMB: number;
+    weightMB: number;
+  };
+  const plain = freshPeak("parenlens", folder, "plain", ids);
+  const rows = [
+    `| parenlens | plain | ${plain.afterLoadMB.toFixed(0)} | ${plain.peakMB.toFixed(0)} |`,
+    `| parenlens | full cache (${ours.cacheMB.toFixed(0)} MB cached, ${ours.weightMB.toFixed(0)} MB float32 weights) | ${ours.afterLoadMB.toFixed(0)} | ${ours.peakMB.toFixed(0)} |`,
+  ];
+  let hfPlain: number | null = null;
+  for (const p of peers) {
+    for (const mode of p.tool === "hf" ? (["plain"] as Mode[]) : (["plain", "full_cache"] as Mode[])) {
+      const m = freshPeak(p.tool, folder, mode, ids);
+      if (p.tool === "hf") hfPlain = m.peakMB;
+      rows.push(
+        `| ${PEERS[p.tool].label} | ${mode.replace(/_/g, " ")} | ${m.afterLoadMB.toFixed(0)} | ${m.peakMB.toFixed(0)} |`,
+      );
+    }
+  }
+  const constant = ours.peakMB - ours.afterLoadMB - ours.cacheMB;
+  const goal = hfPlain === null ? null : 1.5 * hfPlain + ours.cacheMB;
+  return [
+    "Peak RSS of fresh processes (load, then the mode once on the 32 × 32 batch):",
+    "",
+    "| tool | mode | peak RSS after load (MB) | peak RSS after the run (MB) |",
+    "| --- | --- | --- | --- |",
+    ...rows,
+    "",
+    `parenlens full cache: peak − (peak after load) − cache bytes = ${constant.toFixed(0)} MB (the constant over weights + cache)` +
+      (goal !== null
+        ? `; goal peak ≤ 1.5 × HF plain peak + cache bytes = ${goal.toFixed(0)} MB: ${ours.peakMB <= goal ? "met" : "not met"} (${ours.peakMB.toFixed(0)} MB).`
+        : "."),
+  ];
+}
+
+export async function peersMain(): Promise<void> {
+  const folder = path.resolve(flag("checkpoint", path.join(ROOT, "data", "models", "parenlens-code-6l")));
+  if (process.argv.includes("--memory-child")) return memoryChild(folder, flag("memory-child", "full_cache") as Mode);
+  const rounds = Number(flag("rounds", "3"));
+  const shapes = flag("shapes", "1x20,32x32,8x128")
+    .split(",")
+    .map((s) => s.split("x").map(Number) as [number, number]);
+  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const c = model.config;
+  const say: Say = (line) => console.log(line);
+  const shape = `${c.numLayers} layers, d_model ${c.hiddenSize}, ${c.numHeads} heads, d_mlp ${c.intermediateSize}, vocab ${c.vocabSize}`;
+  say(`checkpoint: ${folder} — ${shape}`);
+  const { peers, versions } = await startPeers(folder, flag("tools", "tl,bridge,hf").split(","), say);
+  const agree = await agreements(model, peers);
+  say(`last-position logits vs parenlens, max|Δ|/max|parenlens|: ${agree.join(", ")}`);
+  const loadBefore = os.loadavg()[0];
+  const times = await timeRounds(model, peers, shapes, rounds, say);
   const loadAfter = os.loadavg()[0];
   const runPeak: string[] = [`parenlens ${peakMB().toFixed(0)} MB`];
   for (const p of peers)
     runPeak.push(`${PEERS[p.tool].label} ${Number((await p.ask({ cmd: "rss" })).peakMB).toFixed(0)} MB`);
   for (const p of peers) await p.quit();
-
-  const out: string[] = [];
-  const emit = (line: string) => (say(line), out.push(line));
-  const cols = peers.map((p) => PEERS[p.tool].label);
-  emit(`| batch × tokens | mode | parenlens ms | ${cols.map((l) => `${l} ms (its time ÷ parenlens')`).join(" | ")} |`);
-  emit(`| --- | --- | --- | ${cols.map(() => "---").join(" | ")} |`);
-  for (const [B, P] of shapes) {
-    for (const mode of MODES) {
-      const ours = median(times.get(`${B} × ${P}|${mode}|parenlens`)!);
-      const cells = peers.map((p) => {
-        const t = times.get(`${B} × ${P}|${mode}|${p.tool}`);
-        return t ? `${median(t).toFixed(0)} (${(median(t) / ours).toFixed(2)}×)` : "–";
-      });
-      emit(`| ${B} × ${P} | ${mode.replace(/_/g, " ")} | ${ours.toFixed(0)} | ${cells.join(" | ")} |`);
-    }
-    const plain = median(times.get(`${B} × ${P}|plain|parenlens`)!);
-    const full = median(times.get(`${B} × ${P}|full_cache|parenlens`)!);
-    emit(
-      `| ${B} × ${P} | parenlens full cache ÷ plain | ${(full / plain).toFixed(2)}× | ${cols.map(() => "").join(" | ")} |`,
-    );
-  }
-  const memIds = benchIds(c.vocabSize, 32, 32);
-  const mem: string[] = [];
-  const ourFull = freshPeak("parenlens", folder, "full_cache", memIds) as {
-    peakMB: number;
-    afterLoadMB: number;
-    cacheMB?: number;
-    weightMB?: number;
-  };
-  const ourPlain = freshPeak("parenlens", folder, "plain", memIds);
-  mem.push(`| parenlens | plain | ${ourPlain.afterLoadMB.toFixed(0)} | ${ourPlain.peakMB.toFixed(0)} |`);
-  mem.push(
-    `| parenlens | full cache (${ourFull.cacheMB!.toFixed(0)} MB cached, ${ourFull.weightMB!.toFixed(0)} MB float32 weights) | ${ourFull.afterLoadMB.toFixed(0)} | ${ourFull.peakMB.toFixed(0)} |`,
-  );
-  let hfPlain: number | null = null;
-  for (const p of peers) {
-    for (const mode of p.tool === "hf" ? (["plain"] as Mode[]) : (["plain", "full_cache"] as Mode[])) {
-      const m = freshPeak(p.tool, folder, mode, memIds);
-      if (p.tool === "hf") hfPlain = m.peakMB;
-      mem.push(
-        `| ${PEERS[p.tool].label} | ${mode.replace(/_/g, " ")} | ${m.afterLoadMB.toFixed(0)} | ${m.peakMB.toFixed(0)} |`,
-      );
-    }
-  }
-  const constant = ourFull.peakMB - ourFull.afterLoadMB - ourFull.cacheMB!;
-  emit("");
-  emit("Peak RSS of fresh processes (load, then the mode once on the 32 × 32 batch):");
-  emit("");
-  emit("| tool | mode | peak RSS after load (MB) | peak RSS after the run (MB) |");
-  emit("| --- | --- | --- | --- |");
-  mem.forEach(emit);
-  emit("");
-  emit(
-    `parenlens full cache: peak − (peak after load) − cache bytes = ${constant.toFixed(0)} MB (the constant over weights + cache)` +
-      (hfPlain !== null
-        ? `; goal peak ≤ 1.5 × HF plain peak + cache bytes = ${(1.5 * hfPlain + ourFull.cacheMB!).toFixed(0)} MB: ${ourFull.peakMB <= 1.5 * hfPlain + ourFull.cacheMB! ? "met" : "not met"} (${ourFull.peakMB.toFixed(0)} MB).`
-        : "."),
-  );
-  emit(`Peak RSS of each tool's worker over the whole timed run: ${runPeak.join(", ")}.`);
-  if (process.argv.includes("--write-md")) {
-    const md = [
+  const out = [
+    ...timingTable(times, shapes, peers),
+    "",
+    ...memoryTable(folder, peers, c.vocabSize),
+    `Peak RSS of each tool's worker over the whole timed run: ${runPeak.join(", ")}.`,
+  ];
+  out.forEach(say);
+  if (!process.argv.includes("--write-md")) return;
+  const when = new Date().toISOString().slice(0, 16).replace("T", " ");
+  const cpu = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"})`;
+  writeBenchSection(
+    "peers",
+    [
       "## Side by side with TransformerLens and transformers (`npm run bench -- --peers`)",
       "",
-      `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (a shared machine: absolute times move with it, ratios of one round less so).`,
-      `Checkpoint: ${path.basename(folder)} — ${c.numLayers} layers, d_model ${c.hiddenSize}, ${c.numHeads} heads, d_mlp ${c.intermediateSize}, vocab ${c.vocabSize}, float32. Peers: ${versions.join("; ")}. Last-position logits against parenlens (max|Δ|/max|parenlens|): ${agree.join(", ")}.`,
+      `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\` on ${cpu}, node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (a shared machine: absolute times move with it, ratios of one round less so).`,
+      `Checkpoint: ${path.basename(folder)} — ${shape}, float32. Peers: ${versions.join("; ")}. Last-position logits against parenlens (max|Δ|/max|parenlens|): ${agree.join(", ")}.`,
       `Median of ${rounds} interleaved rounds (each round: every mode once per tool, the tools' order rotating) after one warm-up round; ratios are the peer's time ÷ parenlens' (> 1 = parenlens faster). Modes as in scripts/bench/peers.ts (same work for every tool): logit lens = 2 × layers residual points at the last position through each one's own RMS and the final norm onto the whole vocabulary; DLA = decompose_resid through the cached final-norm scale onto four W_U columns; head projections = every head's z·W_O at the last position through the cached scale onto the whole vocabulary; ablation sweep = ${SWEEP_HEADS} single-head zero ablations of the middle layer. HF has no cache or lens API ("–").`,
       "",
       ...out,
-    ].join("\n");
-    writeBenchSection("peers", md);
-  }
+    ].join("\n"),
+  );
 }
 
 if (process.argv.includes("--memory-child")) {
