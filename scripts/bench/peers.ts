@@ -52,7 +52,11 @@ function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
-const peakMB = () => (process.resourceUsage().maxRSS * 1024) / MB;
+/** Peak RSS since this process' exec (VmHWM; maxRSS would carry the parent's over fork + exec). */
+function peakMB(): number {
+  const hwm = fs.existsSync("/proc/self/status") && /VmHWM:\s+(\d+)/.exec(fs.readFileSync("/proc/self/status", "utf8"));
+  return hwm ? Number(hwm[1]) / 1024 : (process.resourceUsage().maxRSS * 1024) / MB;
+}
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -284,7 +288,7 @@ function timingTable(times: Times, shapes: [number, number][], peers: Peer[]): s
 }
 
 /** Fresh-process peak RSS on the 32 × 32 batch: parenlens plain and full cache, each peer's. */
-function memoryTable(folder: string, peers: Peer[], vocab: number): string[] {
+function memoryTable(folder: string, tools: string[], vocab: number): string[] {
   const ids = benchIds(vocab, 32, 32);
   const ours = freshPeak("parenlens", folder, "full_cache", ids) as ReturnType<typeof freshPeak> & {
     cacheMB: number;
@@ -296,12 +300,12 @@ function memoryTable(folder: string, peers: Peer[], vocab: number): string[] {
     `| parenlens | full cache (${ours.cacheMB.toFixed(0)} MB cached, ${ours.weightMB.toFixed(0)} MB float32 weights) | ${ours.afterLoadMB.toFixed(0)} | ${ours.peakMB.toFixed(0)} |`,
   ];
   let hfPlain: number | null = null;
-  for (const p of peers) {
-    for (const mode of p.tool === "hf" ? (["plain"] as Mode[]) : (["plain", "full_cache"] as Mode[])) {
-      const m = freshPeak(p.tool, folder, mode, ids);
-      if (p.tool === "hf") hfPlain = m.peakMB;
+  for (const tool of tools) {
+    for (const mode of tool === "hf" ? (["plain"] as Mode[]) : (["plain", "full_cache"] as Mode[])) {
+      const m = freshPeak(tool, folder, mode, ids);
+      if (tool === "hf") hfPlain = m.peakMB;
       rows.push(
-        `| ${PEERS[p.tool].label} | ${mode.replace(/_/g, " ")} | ${m.afterLoadMB.toFixed(0)} | ${m.peakMB.toFixed(0)} |`,
+        `| ${PEERS[tool].label} | ${mode.replace(/_/g, " ")} | ${m.afterLoadMB.toFixed(0)} | ${m.peakMB.toFixed(0)} |`,
       );
     }
   }
@@ -321,6 +325,28 @@ function memoryTable(folder: string, peers: Peer[], vocab: number): string[] {
   ];
 }
 
+/** `--memory-only`: just the fresh-process memory table (section "peers-memory" with --write-md). */
+function memoryOnly(folder: string): void {
+  const config = JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8"));
+  const tools = flag("tools", "tl,bridge,hf")
+    .split(",")
+    .filter((t) => fs.existsSync(path.join(ROOT, PEERS[t].venv, "bin", "python")));
+  const out = memoryTable(folder, tools, config.vocab_size);
+  out.forEach((l) => console.log(l));
+  if (!process.argv.includes("--write-md")) return;
+  const when = new Date().toISOString().slice(0, 16).replace("T", " ");
+  writeBenchSection(
+    "peers-memory",
+    [
+      "## Peak RSS side by side (`npm run bench -- --peers --memory-only`)",
+      "",
+      `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; checkpoint ${path.basename(folder)}. Each row is a fresh process (peak RSS = its VmHWM): load, then the mode once on the 32 × 32 batch.`,
+      "",
+      ...out,
+    ].join("\n"),
+  );
+}
+
 export async function peersMain(): Promise<void> {
   const folder = path.resolve(flag("checkpoint", path.join(ROOT, "data", "models", "parenlens-code-6l")));
   if (process.argv.includes("--memory-child")) return memoryChild(folder, flag("memory-child", "full_cache") as Mode);
@@ -328,6 +354,7 @@ export async function peersMain(): Promise<void> {
   const shapes = flag("shapes", "1x20,32x32,8x128")
     .split(",")
     .map((s) => s.split("x").map(Number) as [number, number]);
+  if (process.argv.includes("--memory-only")) return memoryOnly(folder);
   const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
   const c = model.config;
   const say: Say = (line) => console.log(line);
@@ -346,7 +373,11 @@ export async function peersMain(): Promise<void> {
   const out = [
     ...timingTable(times, shapes, peers),
     "",
-    ...memoryTable(folder, peers, c.vocabSize),
+    ...memoryTable(
+      folder,
+      peers.map((p) => p.tool),
+      c.vocabSize,
+    ),
     `Peak RSS of each tool's worker over the whole timed run: ${runPeak.join(", ")}.`,
   ];
   out.forEach(say);
