@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "lib/dist/", ".venv/", "tmp/", "data/", "figures/", "notebooks/", "test/fixtures/"] },
+  { ignores: ["node_modules/", "lib/dist/", ".venv/", ".venv-bench/", ".venv-bench-tl3/", "tmp/", "data/", "figures/", "notebooks/", "test/fixtures/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

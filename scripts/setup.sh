@@ -7,6 +7,9 @@
 #     or with --force-npm-ci: `npm ci` deletes node_modules first)
 #   - the library build (`npm run build`)
 #   - the tslab kernel registered with the venv's Jupyter (`jupyter kernelspec list` shows tslab)
+#   - with --bench: the peer tools of `npm run bench -- --peers` in their own git-ignored venvs,
+#     .venv-bench (transformers + TransformerLens 4, scripts/bench/requirements-bench.txt) and
+#     .venv-bench-tl3 (TransformerLens 3 HookedTransformer, requirements-bench-tl3.txt)
 # Only the package registries are used (Debian, PyPI, npm).
 set -euo pipefail
 
@@ -14,13 +17,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 TRAINING=0
+BENCH=0
 FORCE_NPM_CI=0
 for arg in "$@"; do
   case "$arg" in
     --training) TRAINING=1 ;;
+    --bench) BENCH=1 ;;
     --force-npm-ci) FORCE_NPM_CI=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option $arg (known: --training, --force-npm-ci)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (known: --training, --bench, --force-npm-ci)" >&2; exit 2 ;;
   esac
 done
 
@@ -57,6 +62,17 @@ if [ "$TRAINING" = 1 ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/model/requirements.txt
 fi
 .venv/bin/python -c "import nbclient, nbformat, jupyterlab, plotly; print('nbclient', nbclient.__version__, '| jupyterlab', jupyterlab.__version__, '| plotly', plotly.__version__)"
+
+if [ "$BENCH" = 1 ]; then
+  step "benchmark peers (.venv-bench, .venv-bench-tl3)"
+  for v in bench:requirements-bench.txt bench-tl3:requirements-bench-tl3.txt; do
+    dir=".venv-${v%%:*}"
+    [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "scripts/bench/${v#*:}"
+  done
+  .venv-bench/bin/python -c "import transformers, transformer_lens.model_bridge; print('transformers', transformers.__version__)"
+  .venv-bench-tl3/bin/python -c "from transformer_lens import HookedTransformer; print('TransformerLens 3 HookedTransformer ok')"
+fi
 
 step "npm packages"
 # `npm ls` fails when node_modules is missing or does not satisfy package.json / the lock file.

@@ -11,7 +11,8 @@
  * (onnxruntime intra-op threads; default: the runtime's default), `--write-md` (also write the
  * table into scripts/bench/BENCH.md between markers named after the thread setting).
  * `--scale`: the CodeLlama-7b-shaped benchmark instead (scripts/bench/scale-7b.ts).
- * Run it with `nice` on a shared machine.
+ * `--peers`: side by side with TransformerLens and transformers instead (scripts/bench/peers.ts;
+ * needs `scripts/setup.sh --bench`). Run it with `nice` on a shared machine.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -92,6 +93,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--peers")) return (await import("./peers")).peersMain(); // side by side with TL / HF
   const runs = Number(flag("runs", "20"));
   const warmup = Number(flag("warmup", "2"));
   const ep = flag("ep", "cpu") as "cpu" | "cuda";

@@ -79,6 +79,8 @@ test("internals are not exported", () => {
     "checkModelOptions",
     "writeFilesAtomic",
     "SessionPlanner",
+    "MathSessions",
+    "buildUnembedGraph",
     "buildLlamaGraph",
     "emptyRejections",
     "writeFileAtomic",

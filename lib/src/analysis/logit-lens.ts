@@ -8,15 +8,8 @@ import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { BootstrapOptions } from "./bootstrap";
-import {
-  CounterfactualSpec,
-  MetricSummaryRow,
-  PromptScore,
-  scoreRow,
-  summarizeScores,
-  unembedColumns,
-  dot,
-} from "./metrics";
+import { CounterfactualSpec, MetricSummaryRow, PromptScore, scoreRow, summarizeScores } from "./metrics";
+import type { ActivationCache } from "../hooks/activation-cache";
 import { ParenRunTokens } from "../task/paren-tokens";
 import { StudyPrompt, checkStudyPrompts, lengthBatches, modelParens } from "./study";
 
@@ -184,40 +177,39 @@ export async function logitLens(
   opts: LogitLensOptions = {},
 ): Promise<LogitLensResult> {
   const { normalisation, cf, fullVocab, parens } = lensSettings(model, prompts, opts);
-  const { vocabSize: V, hiddenSize: D, rmsNormEps: eps } = model.config;
   const points = lensPoints(model.config.numLayers);
-  const W_U = model.W_U; // [d_model, vocab]
-  const w = model.finalNormWeight.data; // [d_model]
   // With fullVocab false only these columns are decoded; every other logit stays -Infinity.
   const sparseIds = [
     ...new Set([...parens.ids, ...prompts.map((p) => p.labelId), ...(cf.kind === "tokens" ? cf.ids : [])]),
   ];
-  const sparseCols = fullVocab ? [] : unembedColumns(W_U, sparseIds);
-
   const scores: PromptScore[][] = points.map(() => new Array(prompts.length));
   const names = [...points.map((p) => p.hook), "ln_final.hook_scale"];
-  const xn = new Float32Array(D); // [d_model] normalised residual
-  const logits = new Float32Array(V); // [vocab]
+  const sparseRow = new Float32Array(fullVocab ? 0 : model.config.vocabSize); // [vocab]
   for (const { indices } of lengthBatches(prompts, (p) => p.promptIds.length, opts.batchSize ?? 32)) {
     const { cache } = await model.runWithCache(
       indices.map((i) => prompts[i].promptIds),
       { names },
     );
     const finalScale = cache.atPos("ln_final.hook_scale", "last"); // [batch, one]
-    for (let k = 0; k < points.length; k++) {
-      const resid = cache.atPos(points[k].hook, "last"); // [batch, d_model]
-      indices.forEach((pi, b) => {
-        const x = resid.data.subarray(b * D, (b + 1) * D);
-        const scale = normalisation === "own-rms" ? ownRms(x, eps) : finalScale.data[b];
-        for (let d = 0; d < D; d++) xn[d] = (x[d] / scale) * w[d];
-        if (fullVocab) decodeFull(xn, W_U, logits);
-        else {
-          logits.fill(-Infinity);
-          sparseIds.forEach((id, j) => (logits[id] = dot(xn, sparseCols[j])));
-        }
-        scores[k][pi] = scoreRow(logits, pi, prompts[pi].n, prompts[pi].labelId, parens, cf);
-      });
-    }
+    const norm = normalisation === "own-rms" ? "own-rms" : finalScale;
+    const decode = (stack: Tensor) => model.unembed(stack, { norm, columns: fullVocab ? undefined : sparseIds });
+    await decodePoints(
+      cache,
+      points,
+      decode,
+      LENS_CHUNK_VALUES / (fullVocab ? model.config.vocabSize : 1),
+      (k, b, row) => {
+        const pi = indices[b];
+        scores[k][pi] = scoreRow(
+          fullVocab ? row : spread(row, sparseIds, sparseRow),
+          pi,
+          prompts[pi].n,
+          prompts[pi].labelId,
+          parens,
+          cf,
+        );
+      },
+    );
   }
   return {
     ...lensRows(scores, points, prompts, fullVocab, opts.bootstrap),
@@ -238,14 +230,6 @@ const NORMALISATION_NOTES: Record<LensNormalisation, string> = {
   "cached-final":
     "each residual divided by the run's cached final-norm scale (ln_final.hook_scale), times the final norm weight, then W_U (TransformerLens apply_ln_to_stack)",
 };
-
-/** sqrt(mean(x²) + eps): the final RMSNorm's scale of this residual [d_model]. */
-function ownRms(x: Float32Array, eps: number): number {
-  const D = x.length;
-  let ms = 0;
-  for (let d = 0; d < D; d++) ms += x[d] * x[d];
-  return Math.sqrt(ms / D + eps);
-}
 
 /** Summary rows per point and n (with intervals) and one row per prompt and point. */
 function lensRows(
@@ -286,15 +270,38 @@ function lensRows(
   return { rows, perPrompt };
 }
 
-/** logits[v] = Σ_d x[d] W_U[d, v] (row-major friendly loop). */
-function decodeFull(x: Float32Array, W_U: Tensor, out: Float32Array): void {
-  const [D, V] = W_U.shape;
-  out.fill(0);
-  const W = W_U.data;
-  for (let d = 0; d < D; d++) {
-    const xd = x[d];
-    if (xd === 0) continue;
-    const off = d * V;
-    for (let v = 0; v < V; v++) out[v] += xd * W[off + v];
+/** Values (rows × vocab or columns) decoded in one unembedding call: bounds the transient logits. */
+const LENS_CHUNK_VALUES = 1 << 24;
+
+/**
+ * Decode every point's last-position residual [batch, d_model] in chunks of points (one
+ * unembedding call per chunk, at most about `rowsPerChunk` rows), handing each decoded row to
+ * `use(point, batchIndex, row)`: the lens never holds more than one chunk's logits.
+ */
+async function decodePoints(
+  cache: ActivationCache,
+  points: LensPoint[],
+  decode: (stack: Tensor) => Promise<Tensor>,
+  rowsPerChunk: number,
+  use: (point: number, b: number, row: Float32Array) => void,
+): Promise<void> {
+  const B = cache.batch.ids.length;
+  const D = cache.model.hiddenSize;
+  const perChunk = Math.max(1, Math.floor(rowsPerChunk / B));
+  for (let k0 = 0; k0 < points.length; k0 += perChunk) {
+    const chunk = points.slice(k0, k0 + perChunk);
+    const data = new Float32Array(chunk.length * B * D); // [point, batch, d_model]
+    chunk.forEach((p, i) => data.set(cache.atPos(p.hook, "last").data, i * B * D));
+    const out = await decode(new Tensor(data, [chunk.length, B, D], ["point", "batch", "d_model"])); // [point, batch, vocab | column]
+    const W = out.shape[2];
+    for (let i = 0; i < chunk.length; i++)
+      for (let b = 0; b < B; b++) use(k0 + i, b, out.data.subarray((i * B + b) * W, (i * B + b + 1) * W));
   }
+}
+
+/** Decoded columns written into `row` [vocab] at their ids, -Infinity elsewhere (the row is reused). */
+function spread(cols: Float32Array, ids: number[], row: Float32Array): Float32Array {
+  row.fill(-Infinity);
+  ids.forEach((id, j) => (row[id] = cols[j]));
+  return row;
 }

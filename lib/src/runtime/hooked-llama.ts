@@ -17,7 +17,8 @@ import { lastTokenIndex, ModelInput, TokenBatch, toTokenBatch, ToTokensOptions }
 import { expectedLlamaWeights, validateLlamaWeights, WeightSource } from "../checkpoint/weights";
 import { loadCheckpoint } from "../checkpoint/load";
 import type { Tokenizer } from "../core/tokenizer";
-import { EditFn, SessionOptions, SessionPlanner } from "./session-plan";
+import { EditFn, MathFeed, MathSessions, SessionOptions, SessionPlanner } from "./session-plan";
+import { buildUnembedGraph, unembedGraphKey, UnembedGraphOptions, unembedWeightName } from "./graph/unembed-graph";
 import { checkModelOptions, checkRunOptions } from "./options";
 import { HalfWeight, halfToFloat32Into, HeldWeights, firstNonFiniteHalfWeight, WeightDtype } from "./held-weights";
 
@@ -118,6 +119,31 @@ export interface RunWithCacheOptions extends RunOptions {
   withHeadResult?: boolean;
 }
 
+/** How `unembed` normalises and which columns it decodes. */
+export interface UnembedOptions {
+  /**
+   * Final norm
+   *
+   * "none": x @ W_U as is (TL model.unembed); "own-rms": the final RMSNorm applied to each row as
+   * if it were the last residual (the standard logit lens); a Tensor of scales: each row divided by
+   * its scale and multiplied by the final norm weight (TL apply_ln_to_stack with the cached
+   * ln_final.hook_scale). Scales: one per row, or one per batch entry of a [component, batch,
+   * d_model] stack (e.g. `cache.atPos("ln_final.hook_scale")`, [batch, one]).
+   *
+   * @default "none"
+   */
+  norm?: "none" | "own-rms" | Tensor;
+  /**
+   * Columns
+   *
+   * Token ids to decode (in this order): the result's last dim is "column", one per id. Without it
+   * the whole vocabulary is decoded.
+   *
+   * @default the whole vocabulary
+   */
+  columns?: number[];
+}
+
 /** Logits and the cache of one run. */
 export interface CachedRun {
   logits: Tensor; // [batch, pos, vocab], or [batch, vocab] with logitsAt "last"
@@ -169,6 +195,7 @@ export class HookedLlama {
   private readonly weights: HeldWeights;
   private readonly weightShapes: Map<string, number[]>;
   private readonly planner: SessionPlanner;
+  private readonly math: MathSessions;
   private derived = new Map<string, Tensor>();
   private readonly allowNonFinite: boolean;
 
@@ -220,6 +247,8 @@ export class HookedLlama {
       },
       options,
     );
+    // a 2-byte weight the math graphs read (W_U) is converted once and kept until setWeight
+    this.math = new MathSessions({ data: (n) => held.float32(n), shape: (n) => this.weightShapes.get(n) }, options);
   }
 
   /**
@@ -510,6 +539,65 @@ export class HookedLlama {
     return new Tensor(data, [B, V], ["batch", "vocab"]);
   }
 
+  /**
+   * Residual directions onto the unembedding, on onnxruntime over the model's own W_U (no copy):
+   * x [..., d_model] → [..., vocab], or [..., column] for `columns`; with `norm`, through the final
+   * RMSNorm first (TL: `model.unembed(model.ln_final(x))` or `cache.apply_ln_to_stack(x) @ W_U`).
+   * Decode only the positions you need: the result has one vocab-sized row per input row.
+   *
+   * @example
+   * const { stack } = cache.accumulatedResid({ pos: "last" }); // [component, batch, d_model]
+   * const lens = await model.unembed(stack, { norm: "own-rms" }); // [component, batch, vocab]
+   * const scale = cache.atPos("ln_final.hook_scale"); // [batch, one]
+   * const parens = await model.unembed(stack, { norm: scale, columns: runIds }); // [component, batch, column]
+   */
+  async unembed(x: Tensor, opts: UnembedOptions = {}): Promise<Tensor> {
+    const { hiddenSize: D, vocabSize: V } = this.config;
+    if (!(x instanceof Tensor) || x.shape[x.shape.length - 1] !== D)
+      throw new InputError(
+        `unembed: x must be a Tensor [..., d_model = ${D}], got ${x instanceof Tensor ? `[${x.shape.join(", ")}]` : describeArg(x)}`,
+        { field: "x" },
+      );
+    const rows = x.size / D;
+    const norm = opts.norm ?? "none";
+    const feeds: Record<string, MathFeed> = {
+      x: new Tensor(x.data, [rows, D], ["row", "d_model"]),
+    };
+    if (norm instanceof Tensor) feeds.scale = this.rowScales(norm, rows);
+    else if (norm !== "none" && norm !== "own-rms")
+      throw new InputError(`unembed: norm must be "none", "own-rms" or a Tensor of scales, got ${describeArg(norm)}`, {
+        field: "norm",
+      });
+    if (opts.columns) {
+      opts.columns.forEach((id) => {
+        if (!(Number.isInteger(id) && id >= 0 && id < V))
+          throw new InputError(`unembed: column ${describeArg(id)} is not a token id of the vocabulary of ${V}`, {
+            field: "columns",
+          });
+      });
+      feeds.ids = { int64: opts.columns, shape: [opts.columns.length] };
+    }
+    const g: UnembedGraphOptions = { norm: norm instanceof Tensor ? "scale" : norm, columns: !!opts.columns };
+    const out = (await this.math.run(unembedGraphKey(g), () => buildUnembedGraph(this.config, g), feeds, {})).get(
+      "out",
+    )!; // [row, vocab | column]
+    const last = opts.columns ? "column" : "vocab";
+    return new Tensor(out.data, [...x.shape.slice(0, -1), out.shape[1]], [...x.dims.slice(0, -1), last]);
+  }
+
+  /** Scales for `rows` rows: one per row, or one per batch entry tiled over leading components. */
+  private rowScales(scale: Tensor, rows: number): Tensor {
+    const n = scale.size;
+    if (n === 0 || rows % n !== 0)
+      throw new InputError(
+        `unembed: ${n} scales for ${rows} rows; give one per row or one per batch entry ([batch, one])`,
+        { field: "norm" },
+      );
+    const data = n === rows ? scale.data : new Float32Array(rows);
+    if (n !== rows) for (let r = 0; r < rows; r++) data[r] = scale.data[r % n];
+    return new Tensor(data, [rows, 1], ["row", "one"]);
+  }
+
   /** The ActivationCache of a run, in forward order. */
   private assembleCache(values: Map<string, Tensor>, req: RunRequest): ActivationCache {
     const ordered = new Map<string, Tensor>();
@@ -575,6 +663,7 @@ export class HookedLlama {
       });
     this.weights.set(name, arr.slice()); // held as float32 from now on (never rounded to bf16)
     this.planner.weightChanged(name);
+    this.math.weightChanged(name);
     this.derived = new Map();
   }
 
@@ -590,8 +679,7 @@ export class HookedLlama {
    */
   get W_U(): Tensor {
     return this.derivedTensor("W_U", () => {
-      const name = this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-      const src = this.weights.float32(name)!; // [vocab, d_model]
+      const src = this.weights.float32(unembedWeightName(this.config))!; // [vocab, d_model]
       const V = this.config.vocabSize;
       const D = this.config.hiddenSize;
       const out = new Float32Array(V * D);

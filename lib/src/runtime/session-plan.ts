@@ -22,7 +22,7 @@ import { LlamaConfig } from "../checkpoint/config";
 import { ExecutionProviderError, FeedError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { TokenBatch } from "../core/token-batch";
-import { hookDims } from "../hooks/hook-points";
+import { hookDims, hookShape, validateHookName } from "../hooks/hook-points";
 import { Graph } from "./graph/ir";
 import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
 import { segmentToModel } from "./graph/onnx-model";
@@ -91,6 +91,8 @@ export interface Plan {
   release: string[][];
   /** the cut hooks whose value `edit` changes (the others are layer boundaries) */
   edited: Set<string>;
+  /** logits are sliced to the last position inside the graph: [batch, 1, vocab] */
+  logitsLast?: boolean;
 }
 
 /** The weights a planner feeds, by HF name (HookedLlama's arrays; read at each run, never copied). */
@@ -131,6 +133,16 @@ export function checkFeedNames(inputNames: readonly string[], feeds: Record<stri
       `${context}: ${parts.join("; ")}; session inputs are ${inputNames.slice(0, 12).join(", ")}${inputNames.length > 12 ? ", ..." : ""}`,
       { field: unknown[0] ?? missing[0] },
     );
+  }
+}
+
+/** Whether a tensor name is a hook point of the model (its shape is then known before a run). */
+function isHookName(name: string, config: LlamaConfig): boolean {
+  try {
+    validateHookName(name, config);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -175,7 +187,10 @@ export class SessionPlanner {
       this.plans.set(key, hit);
       return hit;
     }
-    const p = this.buildPlan(graph, sortedCuts, outputs, edited);
+    const p = this.buildPlan(graph, sortedCuts, outputs, edited).then((plan) => ({
+      ...plan,
+      logitsLast: opts.logitsAt === "last",
+    }));
     this.plans.set(key, p);
     p.catch(() => this.plans.delete(key));
     const max = this.options.sessionCacheSize ?? 8;
@@ -192,7 +207,9 @@ export class SessionPlanner {
     const env = this.tokenFeeds(batch);
     const values = new Map<string, Tensor>();
     for (let s = 0; s < plan.segments.length; s++) {
-      await this.withWeights(plan.segments[s], (weights) => this.step(plan, s, env, weights, wanted, values, edit));
+      await this.withWeights(plan.segments[s], (weights) =>
+        this.step(plan, s, batch, env, weights, wanted, values, edit),
+      );
     }
     return { logits: this.logitsOf(env), values };
   }
@@ -212,7 +229,7 @@ export class SessionPlanner {
     const sharedValues = new Map<string, Tensor>();
     for (let s = 0; s <= first; s++) {
       await this.withWeights(plan.segments[s], (weights) =>
-        this.step(plan, s, shared, weights, wanted, sharedValues, null),
+        this.step(plan, s, batch, shared, weights, wanted, sharedValues, null),
       );
     }
     const hook = plan.segments[first].cutHook!;
@@ -224,7 +241,7 @@ export class SessionPlanner {
     });
     for (let s = first + 1; s < plan.segments.length; s++) {
       await this.withWeights(plan.segments[s], async (weights) => {
-        for (const site of sites) await this.step(plan, s, site.env, weights, wanted, site.values, site.edit);
+        for (const site of sites) await this.step(plan, s, batch, site.env, weights, wanted, site.values, site.edit);
       });
     }
     return sites.map((site) => ({ logits: this.logitsOf(site.env), values: site.values }));
@@ -234,6 +251,7 @@ export class SessionPlanner {
   private async step(
     plan: Plan,
     s: number,
+    batch: TokenBatch,
     env: Map<string, ort.Tensor>,
     weights: Map<string, ort.Tensor>,
     wanted: Set<string>,
@@ -245,7 +263,7 @@ export class SessionPlanner {
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of seg.inputs) feeds[name] = env.get(name) ?? weights.get(name) ?? this.ortWeight(name);
     checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
-    const out = await session.run(feeds);
+    const out = await session.run(feeds, this.fetches(seg.outputs, batch, plan.logitsLast ?? false));
     for (const name of seg.outputs) env.set(name, out[name]);
     if (seg.cutHook && edit && plan.edited.has(seg.cutHook)) this.applyEdit(seg.cutHook, env, wanted, values, edit);
     for (const name of seg.outputs)
@@ -290,6 +308,26 @@ export class SessionPlanner {
   private logitsOf(env: Map<string, ort.Tensor>): Tensor {
     const raw = env.get("logits")!;
     return new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
+  }
+
+  /**
+   * Output buffers allocated in JS before the run, so onnxruntime writes each hook value and the
+   * logits into the array the cache then holds (one copy, no transient second one); tensors
+   * crossing segments without a hook name are left to onnxruntime (null).
+   */
+  private fetches(outputs: string[], batch: TokenBatch, logitsLast: boolean): Record<string, ort.Tensor | null> {
+    const B = batch.ids.length;
+    const P = batch.ids[0].length;
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of outputs) {
+      let shape: number[] | null = null;
+      if (name === "logits") shape = [B, logitsLast ? 1 : P, this.config.vocabSize];
+      else if (isHookName(name, this.config)) shape = hookShape(name, this.config, B, P).shape;
+      fetches[name] = shape
+        ? new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)), shape)
+        : null;
+    }
+    return fetches;
   }
 
   /** input_ids, attention_mask, position_ids as int64 [batch, pos]. */
@@ -372,5 +410,101 @@ export class SessionPlanner {
       return [...new Set(here)].filter((n) => !later.has(n) && n !== "logits");
     });
     return { graph, segments, sessions, release, edited };
+  }
+}
+
+/** A value fed to a math graph: float32 (a parenlens Tensor) or int64 ids. */
+export type MathFeed = Tensor | { int64: number[]; shape: number[] };
+
+/**
+ * Small cached sessions for the analysis math (runtime/graph/unembed-graph.ts and the like): run
+ * "this little graph" over feeds plus the model's own weight arrays (graph inputs not fed are
+ * weights, wrapped as `ort.Tensor` views of the same Float32Arrays, never copied). One session
+ * per graph key, built once and kept (the family is small: a few graphs per model).
+ */
+export class MathSessions {
+  private readonly weights: WeightFeeds;
+  private readonly options: SessionOptions;
+  private readonly sessions = new Map<string, Promise<{ graph: Graph; session: ort.InferenceSession }>>();
+  private readonly ortWeights = new Map<string, ort.Tensor>();
+
+  constructor(weights: WeightFeeds, options: SessionOptions = {}) {
+    this.weights = weights;
+    this.options = options;
+  }
+
+  /** Forget the feed of a weight whose array was replaced (HookedLlama.setWeight). */
+  weightChanged(name: string): void {
+    this.ortWeights.delete(name);
+  }
+
+  /**
+   * Run the graph cached under `key` (built by `build` on first use) and return its outputs with
+   * `dims` (output name → dim names).
+   */
+  async run(
+    key: string,
+    build: () => Graph,
+    feeds: Record<string, MathFeed>,
+    dims: Record<string, string[]>,
+  ): Promise<Map<string, Tensor>> {
+    let entry = this.sessions.get(key);
+    if (!entry) {
+      entry = this.create(build());
+      this.sessions.set(key, entry);
+      entry.catch(() => this.sessions.delete(key));
+    }
+    const { graph, session } = await entry;
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const { name } of graph.inputs) {
+      const f = feeds[name];
+      if (f === undefined) ortFeeds[name] = this.ortWeight(name);
+      else if (f instanceof Tensor) ortFeeds[name] = new ort.Tensor("float32", f.data, f.shape);
+      else
+        ortFeeds[name] = new ort.Tensor(
+          "int64",
+          BigInt64Array.from(f.int64, (v) => BigInt(v)),
+          f.shape,
+        );
+    }
+    const unknown = Object.keys(feeds).filter((n) => !(n in ortFeeds));
+    if (unknown.length)
+      throw new FeedError(`math graph ${key}: no input named ${unknown.join(", ")}`, { field: unknown[0] });
+    checkFeedNames(session.inputNames, ortFeeds, `math graph ${key}`);
+    const out = await session.run(ortFeeds);
+    const result = new Map<string, Tensor>();
+    for (const name of graph.outputs) {
+      const t = out[name];
+      result.set(
+        name,
+        new Tensor(t.data as Float32Array, t.dims.slice(), dims[name] ?? t.dims.map((_, i) => `dim${i}`)),
+      );
+    }
+    return result;
+  }
+
+  private async create(graph: Graph): Promise<{ graph: Graph; session: ort.InferenceSession }> {
+    const [seg] = partitionGraph(graph, [], graph.outputs);
+    const { executionProvider, threads, spinning } = this.options;
+    const spin = spinning ? "1" : "0";
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [executionProvider ?? "cpu"],
+      graphOptimizationLevel: "all",
+      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+    };
+    if (threads !== undefined) sessionOptions.intraOpNumThreads = threads;
+    const session = await ort.InferenceSession.create(segmentToModel(graph, seg, "parenlens-math"), sessionOptions);
+    return { graph, session };
+  }
+
+  private ortWeight(name: string): ort.Tensor {
+    let t = this.ortWeights.get(name);
+    if (!t) {
+      const data = this.weights.data(name);
+      if (!data) throw new FeedError(`No feed or weight named ${name} for a math graph`, { field: name });
+      t = new ort.Tensor("float32", data, this.weights.shape(name)!);
+      this.ortWeights.set(name, t);
+    }
+    return t;
   }
 }

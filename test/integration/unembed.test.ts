@@ -1,0 +1,162 @@
+/**
+ * The analysis math on onnxruntime (`model.unembed`: final norm + W_U, whole vocabulary or some
+ * columns) against the JavaScript loops it replaced (kept here as the reference: the lens'
+ * per-row decode, applyLnToStack, unembedColumns + dot), on the embedded model and on a random
+ * checkpoint with a 32k vocabulary. Metric: max|onnxruntime − JS| / max|JS| per result, ≤ 1e-6.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import {
+  HookedLlama,
+  InputError,
+  Tensor,
+  logitLens,
+  generatePrompts,
+  parenRunTokens,
+  scoreLogits,
+} from "../../lib/src";
+import { dot, unembedColumns } from "../../lib/src/analysis/metrics";
+import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
+import { relativeError } from "../../lib/src/testing/reference-forward";
+
+const TOL = 1e-6;
+const EMBEDDED = path.join(__dirname, "..", "..", "data", "models", "parenlens-code-6l");
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+/** The JS reference: each row through the final norm (own RMS, given scale or none), then W_U. */
+function jsUnembed(
+  model: HookedLlama,
+  rows: Float32Array, // [row, d_model]
+  norm: "none" | "own-rms" | Float32Array, // scales: one per batch entry, tiled over rows
+  columns?: number[],
+): Float32Array {
+  const { hiddenSize: D, vocabSize: V, rmsNormEps: eps } = model.config;
+  const W_U = model.W_U; // [d_model, vocab]
+  const w = model.finalNormWeight.data; // [d_model]
+  const cols = columns ? unembedColumns(W_U, columns) : [];
+  const R = rows.length / D;
+  const out = new Float32Array(R * (columns ? columns.length : V));
+  const xn = new Float32Array(D);
+  for (let r = 0; r < R; r++) {
+    const x = rows.subarray(r * D, (r + 1) * D);
+    let scale = 1;
+    if (norm === "own-rms") scale = Math.sqrt(dot(x, x) / D + eps);
+    else if (norm !== "none") scale = norm[r % norm.length];
+    for (let d = 0; d < D; d++) xn[d] = norm === "none" ? x[d] : (x[d] / scale) * w[d];
+    if (columns) columns.forEach((_, j) => (out[r * columns.length + j] = dot(xn, cols[j])));
+    else {
+      const o = out.subarray(r * V, (r + 1) * V); // the lens' old decodeFull loop
+      for (let d = 0; d < D; d++) for (let v = 0; v < V; v++) o[v] += xn[d] * W_U.data[d * V + v];
+    }
+  }
+  return out;
+}
+
+/** Every mode of unembed on a cached run's accumulated residual stack, against the JS reference. */
+async function checkAgainstJs(model: HookedLlama, ids: number[][], columns: number[]): Promise<void> {
+  const { cache } = await model.runWithCache(ids, { names: () => true });
+  const { stack } = cache.accumulatedResid({ pos: "last" }); // [component, batch, d_model]
+  const scale = cache.atPos("ln_final.hook_scale"); // [batch, one]
+  for (const norm of ["none", "own-rms", scale] as const) {
+    const label = norm instanceof Tensor ? "cached scale" : norm;
+    const jsNorm = norm instanceof Tensor ? norm.data : norm;
+    const full = await model.unembed(stack, { norm });
+    assert.deepEqual(full.shape, [...stack.shape.slice(0, 2), model.config.vocabSize]);
+    assert.deepEqual(full.dims, ["component", "batch", "vocab"]);
+    const err = relativeError(full.data, jsUnembed(model, stack.data, jsNorm));
+    assert.ok(err <= TOL, `${label}, full vocabulary: relative error ${err}`);
+    const some = await model.unembed(stack, { norm, columns });
+    assert.deepEqual(some.dims, ["component", "batch", "column"]);
+    const errCols = relativeError(some.data, jsUnembed(model, stack.data, jsNorm, columns));
+    assert.ok(errCols <= TOL, `${label}, columns: relative error ${errCols}`);
+  }
+  // applyLnToStack then unembed = unembed with the cached scale (TL apply_ln_to_stack @ W_U)
+  const viaCache = await model.unembed(cache.applyLnToStack(stack), { columns });
+  const direct = await model.unembed(stack, { norm: scale, columns });
+  assert.ok(relativeError(viaCache.data, direct.data) <= TOL);
+}
+
+test("unembed on onnxruntime equals the JS decode on the embedded model (all norms, full vocabulary and columns)", async () => {
+  const model = await HookedLlama.fromPretrained(EMBEDDED);
+  const ids = model.toIds(["print(len(str(x", "f(g(", "y = max(min(a, b"]);
+  await checkAgainstJs(model, ids, [268, 270, 5, 1000, 3069]);
+});
+
+test("unembed on onnxruntime equals the JS decode on a random checkpoint with a 32k vocabulary", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-unembed-"));
+  dirs.push(dir);
+  const { folder } = writeRandomCheckpoint(path.join(dir, "random-32k"), {
+    seed: 3,
+    config: {
+      numLayers: 2,
+      hiddenSize: 64,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      intermediateSize: 128,
+      vocabSize: 32016,
+    },
+  });
+  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const ids = [
+    [1, 500, 31000, 7, 9],
+    [1, 32015, 2, 3, 4],
+  ];
+  await checkAgainstJs(model, ids, [0, 1, 32015, 12345]);
+});
+
+test("the logit lens decodes on onnxruntime: its per-prompt scores equal the JS decode's", async () => {
+  const model = await HookedLlama.fromPretrained(EMBEDDED);
+  const parens = parenRunTokens(model.tokenizer!);
+  const prompts = generatePrompts(model.tokenizer!, { template: "authors", perN: 2, seed: 4 }).prompts;
+  const lens = await logitLens(model, prompts, { bootstrap: { samples: 10 } });
+  for (const [pi, p] of prompts.entries()) {
+    const { cache } = await model.runWithCache([p.promptIds], { names: ["blocks.2.hook_resid_post"] });
+    const logits = jsUnembed(model, cache.atPos("blocks.2.hook_resid_post").data, "own-rms"); // [vocab]
+    const js = scoreLogits(new Tensor(logits, [1, logits.length], ["batch", "vocab"]), [p], parens)[0];
+    const row = lens.perPrompt.find((r) => r.prompt === pi && r.point === "2 post")!;
+    const maxAbs = Math.max(...logits.map(Math.abs));
+    assert.ok(Math.abs(row.logitDiff - js.logitDiff) <= TOL * maxAbs, `${row.logitDiff} vs ${js.logitDiff}`);
+    assert.equal(row.correct, js.correct);
+    assert.equal(row.rank, js.rank);
+  }
+});
+
+test("unembed names a bad input", async () => {
+  const model = await HookedLlama.fromPretrained(EMBEDDED);
+  const D = model.config.hiddenSize;
+  const x = new Tensor(new Float32Array(2 * D), [2, D], ["batch", "d_model"]);
+  await assert.rejects(model.unembed(new Tensor(new Float32Array(6), [2, 3], ["a", "b"])), InputError);
+  await assert.rejects(model.unembed(x, { columns: [model.config.vocabSize] }), /column/);
+  await assert.rejects(model.unembed(x, { norm: Tensor.zeros([3], ["x"]) }), /3 scales for 2 rows/);
+});
+
+test("unembed follows each family's final norm: Gemma's (1 + w) RMSNorm reproduces its logits, a LayerNorm model refuses", async () => {
+  const fixtures = path.join(__dirname, "..", "fixtures", "checkpoints");
+  const gemma = await HookedLlama.fromPretrained(path.join(fixtures, "hf-gemma"), { tokenizer: false });
+  const ids = [[1, 5, 9, 14, 3]];
+  const { logits, cache } = await gemma.runWithCache(ids);
+  const last = cache.get(`blocks.${gemma.config.numLayers - 1}.hook_resid_post`).data; // [batch, pos, d_model]
+  const D = gemma.config.hiddenSize;
+  const x = new Tensor(last.slice(last.length - D), [1, D], ["batch", "d_model"]); // last position
+  const decoded = await gemma.unembed(x, { norm: "own-rms" }); // [batch, vocab]
+  const V = gemma.config.vocabSize;
+  const want = logits.data.slice(logits.data.length - V); // the model's own last-position logits
+  assert.ok(relativeError(decoded.data, want) <= 1e-5, "Gemma: own-rms unembed equals the forward's logits");
+
+  const starcoder = await HookedLlama.fromPretrained(path.join(fixtures, "hf-starcoder2"), { tokenizer: false });
+  const y = new Tensor(
+    new Float32Array(starcoder.config.hiddenSize),
+    [1, starcoder.config.hiddenSize],
+    ["batch", "d_model"],
+  );
+  await assert.rejects(
+    starcoder.unembed(y, { norm: "own-rms" }),
+    (e: Error) => e.name === "ConfigError" && /LayerNorm/.test(e.message),
+  );
+  assert.equal((await starcoder.unembed(y)).shape[1], starcoder.config.vocabSize, "norm: none still decodes");
+});
