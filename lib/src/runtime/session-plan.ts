@@ -147,24 +147,62 @@ function isHookName(name: string, config: LlamaConfig): boolean {
 }
 
 /** Builds and caches sessions for one model, and runs them segment by segment. */
+/**
+ * `ort.Tensor` views of the weight arrays, one per weight, built on first use and forgotten when a
+ * weight is replaced (the arrays are never copied).
+ */
+class WeightTensors {
+  private readonly tensors = new Map<string, ort.Tensor>();
+
+  constructor(private readonly weights: WeightFeeds) {}
+
+  get(name: string, missing: string): ort.Tensor {
+    let t = this.tensors.get(name);
+    if (!t) {
+      const data = this.weights.data(name);
+      if (!data) throw new FeedError(missing, { field: name });
+      t = new ort.Tensor("float32", data, this.weights.shape(name)!);
+      this.tensors.set(name, t);
+    }
+    return t;
+  }
+
+  forget(name: string): void {
+    this.tensors.delete(name);
+  }
+}
+
+/** Session options every parenlens session shares: provider, optimisation, threads, spinning. */
+function baseSessionOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  const spin = options.spinning ? "1" : "0";
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: [options.executionProvider ?? "cpu"],
+    graphOptimizationLevel: "all",
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+  };
+  if (options.threads !== undefined) sessionOptions.intraOpNumThreads = options.threads;
+  return sessionOptions;
+}
+
 export class SessionPlanner {
   private readonly config: LlamaConfig;
   private readonly weights: WeightFeeds;
   private readonly options: SessionOptions;
   private readonly graphs = new Map<string, Graph>();
   private readonly plans = new Map<string, Promise<Plan>>();
-  private readonly ortWeights = new Map<string, ort.Tensor>();
+  private readonly weightTensors: WeightTensors;
   private readonly pool = new ConversionPool();
 
   constructor(config: LlamaConfig, weights: WeightFeeds, options: SessionOptions = {}) {
     this.config = config;
     this.weights = weights;
     this.options = options;
+    this.weightTensors = new WeightTensors(weights);
   }
 
   /** Forget the feed of a weight whose array was replaced (HookedLlama.setWeight). */
   weightChanged(name: string): void {
-    this.ortWeights.delete(name);
+    this.weightTensors.forget(name);
   }
 
   /** Segments and their sessions for a cut set and outputs (LRU-cached). */
@@ -348,14 +386,7 @@ export class SessionPlanner {
   }
 
   private ortWeight(name: string): ort.Tensor {
-    let t = this.ortWeights.get(name);
-    if (!t) {
-      const data = this.weights.data(name);
-      if (!data) throw new FeedError(`No tensor or weight named ${name} to feed`, { field: name });
-      t = new ort.Tensor("float32", data, this.weights.shape(name)!);
-      this.ortWeights.set(name, t);
-    }
-    return t;
+    return this.weightTensors.get(name, `No tensor or weight named ${name} to feed`);
   }
 
   private graph(opts: LlamaGraphOptions): Graph {
@@ -369,13 +400,7 @@ export class SessionPlanner {
   }
 
   private sessionOptions(): ort.InferenceSession.SessionOptions {
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: [this.options.executionProvider ?? "cpu"],
-      graphOptimizationLevel: "all",
-    };
-    if (this.options.threads !== undefined) sessionOptions.intraOpNumThreads = this.options.threads;
-    const spin = this.options.spinning ? "1" : "0";
-    sessionOptions.extra = { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } };
+    const sessionOptions = baseSessionOptions(this.options);
     if (this.weights.anyHalf?.()) {
       // One session per layer per plan: each session's arena would keep its peak activations for
       // good (CodeLlama-7b at 8 × 32 tokens: ~5 GiB over three plans); without the arena they are
@@ -423,19 +448,18 @@ export type MathFeed = Tensor | { int64: number[]; shape: number[] };
  * per graph key, built once and kept (the family is small: a few graphs per model).
  */
 export class MathSessions {
-  private readonly weights: WeightFeeds;
   private readonly options: SessionOptions;
   private readonly sessions = new Map<string, Promise<{ graph: Graph; session: ort.InferenceSession }>>();
-  private readonly ortWeights = new Map<string, ort.Tensor>();
+  private readonly weightTensors: WeightTensors;
 
   constructor(weights: WeightFeeds, options: SessionOptions = {}) {
-    this.weights = weights;
     this.options = options;
+    this.weightTensors = new WeightTensors(weights);
   }
 
   /** Forget the feed of a weight whose array was replaced (HookedLlama.setWeight). */
   weightChanged(name: string): void {
-    this.ortWeights.delete(name);
+    this.weightTensors.forget(name);
   }
 
   /**
@@ -485,26 +509,14 @@ export class MathSessions {
 
   private async create(graph: Graph): Promise<{ graph: Graph; session: ort.InferenceSession }> {
     const [seg] = partitionGraph(graph, [], graph.outputs);
-    const { executionProvider, threads, spinning } = this.options;
-    const spin = spinning ? "1" : "0";
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: [executionProvider ?? "cpu"],
-      graphOptimizationLevel: "all",
-      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
-    };
-    if (threads !== undefined) sessionOptions.intraOpNumThreads = threads;
-    const session = await ort.InferenceSession.create(segmentToModel(graph, seg, "parenlens-math"), sessionOptions);
+    const session = await ort.InferenceSession.create(
+      segmentToModel(graph, seg, "parenlens-math"),
+      baseSessionOptions(this.options),
+    );
     return { graph, session };
   }
 
   private ortWeight(name: string): ort.Tensor {
-    let t = this.ortWeights.get(name);
-    if (!t) {
-      const data = this.weights.data(name);
-      if (!data) throw new FeedError(`No feed or weight named ${name} for a math graph`, { field: name });
-      t = new ort.Tensor("float32", data, this.weights.shape(name)!);
-      this.ortWeights.set(name, t);
-    }
-    return t;
+    return this.weightTensors.get(name, `No feed or weight named ${name} for a math graph`);
   }
 }

@@ -55,9 +55,8 @@ function runTokenId(tokenizer: Tokenizer, run: string, byDecoding: Map<string, n
   return last !== undefined && tokenizer.decode([last]) === run ? last : undefined;
 }
 
-/** Every vocabulary id whose text is only `)`s, by its decoded text (lowest id first). */
-function closingRunsInVocabulary(tokenizer: Tokenizer): Map<string, number> {
-  const out = new Map<string, number>();
+/** Each vocabulary id with its raw token string, skipping ids the tokenizer has no entry for. */
+function* vocabularyEntries(tokenizer: Tokenizer): Generator<[number, string]> {
   for (let id = 0; id < tokenizer.vocabSize; id++) {
     let raw: string;
     try {
@@ -65,7 +64,15 @@ function closingRunsInVocabulary(tokenizer: Tokenizer): Map<string, number> {
     } catch {
       continue; // ids past the tokenizer's own vocabulary (padded embedding rows)
     }
-    if (typeof raw !== "string" || !raw.includes(")")) continue;
+    if (typeof raw === "string") yield [id, raw];
+  }
+}
+
+/** Every vocabulary id whose text is only `)`s, by its decoded text (lowest id first). */
+function closingRunsInVocabulary(tokenizer: Tokenizer): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [id, raw] of vocabularyEntries(tokenizer)) {
+    if (!raw.includes(")")) continue;
     const text = tokenizer.decode([id]);
     if (/^\)+$/.test(text) && !out.has(text)) out.set(text, id);
   }
@@ -157,14 +164,7 @@ function tokenText(raw: string): string {
 export function parenTokenSets(tokenizer: Tokenizer): ParenTokenSets {
   const open = new Map<number, number>();
   const close = new Map<number, number>();
-  for (let id = 0; id < tokenizer.vocabSize; id++) {
-    let raw: string;
-    try {
-      raw = tokenizer.idToToken(id);
-    } catch {
-      continue; // ids past the tokenizer's own vocabulary (padded embedding rows)
-    }
-    if (typeof raw !== "string") continue;
+  for (const [id, raw] of vocabularyEntries(tokenizer)) {
     const text = tokenText(raw);
     let o = 0;
     let c = 0;
