@@ -6,6 +6,7 @@ import * as path from "path";
 import {
   loadTokenizer,
   DatasetError,
+  InputError,
   parenRunTokens,
   parenTokenSets,
   findParenRunTokens,
@@ -245,18 +246,34 @@ test("the authors' corruption (default): one '(' after the c-th open call, c see
   assert.deepEqual(makeCorruptedPairs(greedy, g, { seed: 7 }).pairs, pairs);
   const other = makeCorruptedPairs(greedy, g, { seed: 8 }).pairs;
   assert.ok(other.some((p, i) => p.site !== pairs[i].site));
-  // a tokenizer that keeps every "(" apart: the insertion adds a token, so the pair is never misaligned —
-  // the authors' corruption alone rejects it, the default falls back to the digit replacement and says so
+  // a tokenizer that keeps every "(" apart: the insertion adds a token, so the pair is right-aligned
+  // (patched by distance from the end); lengthMismatch "reject" falls back to the digit replacement
   const plainPrompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 2, ns: [2] }).prompts;
-  const authorsOnly = makeCorruptedPairs(tok, plainPrompts, { strategies: CALL_BOUNDARY });
+  const rightAligned = makeCorruptedPairs(tok, plainPrompts, { strategies: CALL_BOUNDARY });
+  assert.equal(rightAligned.pairs.length, 4);
+  for (const p of rightAligned.pairs) {
+    assert.equal(p.alignment, "right-aligned");
+    assert.equal(p.corrupted.length, p.clean.length + 1);
+    // every clean token after the insertion has the same token at the same distance from the end
+    const site = tok.encode(p.clean.prompt.slice(0, p.site)).length; // clean tokens up to the site
+    for (let i = site; i < p.clean.length; i++) assert.equal(p.corrupted.promptIds[i + 1], p.clean.promptIds[i]);
+    assert.ok(p.diffPositions.every((i) => i < site));
+  }
+  assert.deepEqual(makeCorruptedPairs(tok, plainPrompts).pairs, rightAligned.pairs); // the default
+  const authorsOnly = makeCorruptedPairs(tok, plainPrompts, { strategies: CALL_BOUNDARY, lengthMismatch: "reject" });
   assert.equal(authorsOnly.pairs.length, 0);
   assert.equal(authorsOnly.rejected.byReason["corrupted-length-mismatch"], 4);
-  const fallback = makeCorruptedPairs(tok, plainPrompts);
+  const fallback = makeCorruptedPairs(tok, plainPrompts, { lengthMismatch: "reject" });
   assert.equal(fallback.pairs.length, 4);
   for (const p of fallback.pairs) {
     assert.equal(p.strategy, "arg-char-to-open");
+    assert.equal(p.alignment, "same-length");
     assert.equal(p.corrupted.length, p.clean.length);
   }
+  assert.throws(
+    () => makeCorruptedPairs(tok, plainPrompts, { lengthMismatch: "pad" as "reject" }),
+    (e: unknown) => e instanceof InputError && e.field === "lengthMismatch",
+  );
 });
 
 test("closed-count pairs: same n and length, one more ')' already closed", () => {

@@ -9,7 +9,7 @@ import { InputError } from "../core/errors";
 import { headLabel } from "../hooks/activation-cache";
 import type { ParenTokenSets } from "../task/paren-tokens";
 import { BootstrapOptions, bootstrapMean } from "./bootstrap";
-import { GroupedEffect, PromptPair, checkPromptPairs, groupsOf, lengthBatches, modelParenSets } from "./study";
+import { GroupedEffect, PromptPair, checkPromptPairs, groupsOf, modelParenSets, pairBatches } from "./study";
 
 export interface ClosedContrastRow extends GroupedEffect {
   layer: number;
@@ -85,7 +85,9 @@ export async function closedCountContrast(
   const P = pairs.length;
   const delta = Array.from({ length: L * H }, () => new Float64Array(P));
   const clean = Array.from({ length: L * H }, () => new Float64Array(P));
-  for (const { indices } of lengthBatches(pairs, (p) => p.clean.promptIds.length, opts.batchSize ?? 32)) {
+  // one clean and one partner length per batch: neither side is padded (no patching here, so a
+  // right-aligned pair only compares each prompt's own last-position attention)
+  for (const { indices } of pairBatches(pairs, opts.batchSize ?? 32)) {
     const a = indices.map((i) => pairs[i].clean.promptIds);
     const b = indices.map((i) => pairs[i].corrupted!.promptIds);
     const ca = (await model.runWithCache(a, { names, logitsAt: "last" })).cache;

@@ -47,6 +47,10 @@ import {
   lengthBatches,
   modelParenSets,
   modelParens,
+  pairAlignment,
+  pairBatches,
+  pairInputs,
+  patchWhere,
 } from "./study";
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
 import { knockoutKeys } from "./attention-knockout";
@@ -567,13 +571,7 @@ async function causalPass(
   const zMeans = s.methods.includes("mean") ? await lastPositionZMeans(model, opts.reference!, s.batchSize) : [];
   const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const patching = s.methods.includes("patch");
-  const where = s.patchPositions === "last" ? { positions: [-1] } : {};
-  // Prompts of different lengths share a (left-padded) batch here: every intervention is at the
-  // last position or patches whole rows of a pair with equal lengths, so padding never mixes in.
-  const byLength = [...causalIdx].sort((a, b) => pairs[a].clean.promptIds.length - pairs[b].clean.promptIds.length);
-  const batches = Array.from({ length: Math.ceil(byLength.length / s.batchSize) }, (_, j) => ({
-    indices: byLength.slice(j * s.batchSize, (j + 1) * s.batchSize),
-  }));
+  const batches = causalBatches(pairs, causalIdx, patching, s.batchSize);
   const sites: HeadSite[] = [];
   for (let layer = 0; layer < L; layer++)
     for (let head = 0; head < H; head++)
@@ -589,15 +587,17 @@ async function causalPass(
       const cf = indices.map((i) => att.cfIds[i]);
       const ld = (logits: Tensor) => logitDiffFor(logits, correct, cf);
       let clean: ActivationCache | null = null;
-      const corrupted = patching ? indices.map((i) => pairs[i].corrupted!.promptIds) : [];
-      if (patching) {
-        clean = (await model.runWithCache(ids, { names: zNames, logitsAt: "last" })).cache;
+      const inp = patching ? pairInputs(pairs, indices) : null; // right-aligned: both sides left-padded to one width
+      const corrupted = inp ? inp.corrupted : [];
+      if (inp) {
+        clean = (await model.runWithCache(inp.clean, { names: zNames, logitsAt: "last" })).cache;
         const c = ld(await model.run(corrupted, { logitsAt: "last" }));
         indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
       }
+      const where = inp ? patchWhere(s.patchPositions, inp) : {};
       const keys = s.criterion.signal === "attn_close" ? s.sets.close : s.sets.open;
       const keyMask = ids.map((row) => row.map((id) => keys.has(id)));
-      return { ids, corrupted, clean, ld, keyMask, base: indices.map((i) => att.ldClean[i]) };
+      return { ids, corrupted, clean, where, ld, keyMask, base: indices.map((i) => att.ldClean[i]) };
     },
     edit: ({ layer, head, method }, _batch, c) => {
       const hook = zNames[layer];
@@ -605,7 +605,7 @@ async function causalPass(
       if (method === "zero") return { input: c.ids, interventions: [zeroAt(hook, last)] };
       if (method === "mean") return { input: c.ids, interventions: [meanAt(hook, zMeans[layer], last)] };
       if (method === "knockout") return { input: c.ids, interventions: [knockoutKeys(layer, head, c.keyMask)] };
-      return { input: c.corrupted, interventions: [patchFrom(hook, c.clean!, { heads: [head], ...where })] };
+      return { input: c.corrupted, interventions: [patchFrom(hook, c.clean!, { heads: [head], ...c.where })] };
     },
     metric: (logits, { method }, _batch, c) => {
       const r = c.ld(logits);
@@ -614,6 +614,25 @@ async function causalPass(
   });
   sites.forEach((site, i) => (causal.get(site.method)![site.k] = values[i]));
   return { causal, ldCorrupted };
+}
+
+/**
+ * The batches of the causal prompts. Prompts of different lengths share a (left-padded) batch:
+ * every intervention is at the last position or patches whole rows of same-length pairs, so
+ * padding never mixes in. With a right-aligned pair to patch, each batch holds pairs of one clean
+ * and one corrupted length (`pairBatches`), so the positions both prompts have are the same in
+ * every pair of the batch (`patchWhere`).
+ */
+function causalBatches(pairs: PromptPair[], causalIdx: number[], patching: boolean, batchSize: number) {
+  if (patching && causalIdx.some((i) => pairAlignment(pairs[i]) === "right-aligned"))
+    return pairBatches(
+      causalIdx.map((i) => pairs[i]),
+      batchSize,
+    ).map((b) => ({ indices: b.indices.map((k) => causalIdx[k]) }));
+  const byLength = [...causalIdx].sort((a, b) => pairs[a].clean.promptIds.length - pairs[b].clean.promptIds.length);
+  return Array.from({ length: Math.ceil(byLength.length / batchSize) }, (_, j) => ({
+    indices: byLength.slice(j * batchSize, (j + 1) * batchSize),
+  }));
 }
 
 /** Per-head tables: attention per prompt, the four correlations, promotion and causal effects per group. */

@@ -21,10 +21,15 @@ export type { ClosedContrastRow, ClosedCountContrastOptions } from "./closed-cou
 export { closedCountContrast } from "./closed-count-contrast";
 export type { PermutationNullOptions, PermutationNullResult } from "./permutation-null";
 export { stratifiedPermutationNull } from "./permutation-null";
-export type { StudyPrompt, PromptPair, GroupedEffect, PromptGroup } from "./study";
+export type { StudyPrompt, PromptPair, PairAlignment, PairInputs, GroupedEffect, PromptGroup } from "./study";
 export {
+  PAIR_ALIGNMENTS,
   groupByLength,
   lengthBatches,
+  pairAlignment,
+  pairBatches,
+  pairInputs,
+  patchWhere,
   firstPerN,
   checkStudyPrompts,
   checkPromptPairs,

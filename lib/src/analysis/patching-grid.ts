@@ -5,16 +5,28 @@
  * or from the corrupted run into the clean run (noising), and report the fraction of the clean −
  * corrupted logit-difference gap restored / destroyed (ratio of sums over the prompts of a length).
  *
- * Positions index the token row as fed. Interventions index the PADDED row (left padding), so the
- * grid runs on same-length batches only (`lengthBatches`): there a position is the same token in
- * every prompt of the batch. Clean and corrupted prompts of a pair must have the same length.
+ * Positions index the clean prompt's token row. Batches hold pairs of one clean and one corrupted
+ * token count (`pairBatches`), so a position is the same token in every prompt of a batch.
+ * Same-length pairs are patched index for index at every position. Right-aligned pairs (the
+ * corrupted prompt has another token count, `alignment: "right-aligned"`) are patched by distance
+ * from the end (`fromEnd`), at every distance both prompts have: a token only the longer prompt
+ * has gets no row. Before the inserted token such a position holds different tokens in the two
+ * prompts (shifted by one), so read their rows as "same distance from the end", not "same token".
  */
 import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
 import type { Tensor } from "../core/tensor";
 import { ParenRunTokens } from "../task/paren-tokens";
 import { logitDiffFor } from "./metrics";
-import { PromptPair, batchCounterfactuals, checkPromptPairs, lengthBatches, modelParens } from "./study";
+import {
+  PromptPair,
+  batchCounterfactuals,
+  checkPromptPairs,
+  modelParens,
+  pairAlignment,
+  pairBatches,
+  pairInputs,
+} from "./study";
 import { patchFrom, sweep } from "./sweep";
 
 /** The residual-stream component patched at one position. */
@@ -70,8 +82,10 @@ export interface PatchingGridRow {
   position: number;
   /** position − length: −1 is the last token (the predicting position). */
   fromEnd: number;
-  /** Prompt length (tokens) of this group of pairs. */
+  /** Prompt length (tokens) of this group of pairs (the clean prompts). */
   length: number;
+  /** Right-aligned groups only: the corrupted prompts' token count (absent where it is `length`). */
+  corruptedLength?: number;
   /** The counts n of the clean prompts of this length, e.g. "3". */
   ns: string;
   count: number;
@@ -81,7 +95,14 @@ export interface PatchingGridRow {
 
 export interface PatchingGridResult {
   rows: PatchingGridRow[];
-  metadata: { direction: "denoising" | "noising"; components: GridComponent[]; counterfactual: string; note: string };
+  metadata: {
+    direction: "denoising" | "noising";
+    components: GridComponent[];
+    counterfactual: string;
+    /** The alignments of the pairs, e.g. ["same-length"] or ["right-aligned"]. */
+    alignments: ("same-length" | "right-aligned")[];
+    note: string;
+  };
 }
 
 interface GridSite {
@@ -91,7 +112,7 @@ interface GridSite {
 }
 
 /**
- * The position × layer patching grid of `pairs` (same-length clean/corrupted pairs).
+ * The position × layer patching grid of `pairs` (clean/corrupted pairs, same-length or right-aligned).
  *
  * @example
  * const grid = await patchingGrid(model, pairs.filter((p) => p.clean.n === 3));
@@ -108,46 +129,47 @@ export async function patchingGrid(
   const counterfactual = opts.counterfactual ?? "strongest-wrong";
   const parens = opts.parens ?? modelParens(model);
   for (const [i, p] of pairs.entries())
-    if (!p.corrupted || p.corrupted.promptIds.length !== p.clean.promptIds.length)
-      throw new InputError(`patchingGrid: pair ${i} needs a corrupted prompt of the clean prompt's length`, {
-        field: "pairs",
-      });
+    if (!p.corrupted)
+      throw new InputError(`patchingGrid: pair ${i} needs a corrupted prompt`, { field: `pairs[${i}].corrupted` });
   const L = model.config.numLayers;
   const hook = (c: GridComponent, l: number) => `blocks.${l}.hook_${c}`;
   const names = components.flatMap((c) => Array.from({ length: L }, (_, l) => hook(c, l)));
   const ldClean = new Float64Array(pairs.length);
   const ldCorrupted = new Float64Array(pairs.length);
-  const sums = new Map<string, { site: GridSite; T: number; pa: number; cl: number; co: number; idx: number[] }>();
-  for (const batch of lengthBatches(pairs, (p) => p.clean.promptIds.length, opts.batchSize ?? 32)) {
-    const T = batch.length;
-    const sites = gridSites(components, L, T);
+  const sums = new Map<
+    string,
+    { site: GridSite; T: number; Tx: number; pa: number; cl: number; co: number; idx: number[] }
+  >();
+  for (const batch of pairBatches(pairs, opts.batchSize ?? 32)) {
+    const { length: T, corruptedLength: Tx } = batch;
+    const sites = gridSites(components, L, T, Math.min(T, Tx));
     const patched = await sweep(model, {
       promptCount: pairs.length,
       batches: [batch],
       sites,
       prepare: async ({ indices }) => {
-        const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
-        const corruptedIds = indices.map((i) => pairs[i].corrupted!.promptIds);
-        const clean = await model.runWithCache(cleanIds, { names, logitsAt: "last" });
-        const corrupted = await model.runWithCache(corruptedIds, { names, logitsAt: "last" });
+        const inp = pairInputs(pairs, indices); // right-aligned: both left-padded to one width
+        const clean = await model.runWithCache(inp.clean, { names, logitsAt: "last" });
+        const corrupted = await model.runWithCache(inp.corrupted, { names, logitsAt: "last" });
         const correct = indices.map((i) => pairs[i].clean.labelId);
         const cf = batchCounterfactuals(clean.logits, pairs, indices, counterfactual, parens);
         const metric = (logits: Tensor) => logitDiffFor(logits, correct, cf);
         metric(clean.logits).forEach((v, b) => (ldClean[indices[b]] = v));
         metric(corrupted.logits).forEach((v, b) => (ldCorrupted[indices[b]] = v));
-        return { cleanIds, corruptedIds, clean, corrupted, metric };
+        return { inp, clean, corrupted, metric };
       },
       edit: (s, _b, c) => {
-        const where = { positions: [s.position] };
+        // same length: the token index; right-aligned: the distance from the end, in both prompts
+        const where = { positions: [T === Tx ? s.position : s.position - T] };
         return direction === "denoising"
-          ? { input: c.corruptedIds, interventions: [patchFrom(hook(s.component, s.layer), c.clean.cache, where)] }
-          : { input: c.cleanIds, interventions: [patchFrom(hook(s.component, s.layer), c.corrupted.cache, where)] };
+          ? { input: c.inp.corrupted, interventions: [patchFrom(hook(s.component, s.layer), c.clean.cache, where)] }
+          : { input: c.inp.clean, interventions: [patchFrom(hook(s.component, s.layer), c.corrupted.cache, where)] };
       },
       metric: (logits, _s, _b, c) => c.metric(logits),
     });
     sites.forEach((site, k) => {
-      const key = `${T}|${site.component}|${site.layer}|${site.position}`;
-      const acc = sums.get(key) ?? { site, T, pa: 0, cl: 0, co: 0, idx: [] };
+      const key = `${T}|${Tx}|${site.component}|${site.layer}|${site.position}`;
+      const acc = sums.get(key) ?? { site, T, Tx, pa: 0, cl: 0, co: 0, idx: [] };
       for (const i of batch.indices) {
         acc.pa += patched[k][i];
         acc.cl += ldClean[i];
@@ -157,30 +179,51 @@ export async function patchingGrid(
       sums.set(key, acc);
     });
   }
-  const rows: PatchingGridRow[] = [...sums.values()].map(({ site, T, pa, cl, co, idx }) => ({
-    ...site,
-    fromEnd: site.position - T,
-    length: T,
-    ns: [...new Set(idx.map((i) => pairs[i].clean.n))].sort((a, b) => a - b).join(","),
-    count: idx.length,
-    fraction: direction === "denoising" ? (pa - co) / (cl - co) : (cl - pa) / (cl - co),
-  }));
+  const rows = gridRows([...sums.values()], pairs, direction);
+  const alignments = [...new Set(pairs.map(pairAlignment))];
   return {
     rows,
     metadata: {
       direction,
       components,
       counterfactual,
-      note: "positions index the token row; batches hold pairs of one length, so a position is the same token in every prompt of a batch",
+      alignments,
+      note: alignments.includes("right-aligned")
+        ? "positions index the clean token row; batches hold pairs of one clean and one corrupted length; right-aligned pairs are patched by distance from the end (fromEnd), only where both prompts have a token"
+        : "positions index the token row; batches hold pairs of one length, so a position is the same token in every prompt of a batch",
     },
   };
 }
 
-/** Every (component, layer, position) of a length-T prompt, in that order. */
-function gridSites(components: GridComponent[], L: number, T: number): GridSite[] {
+/** Sums over the pairs of one (clean length, corrupted length) group at one site: patched, clean and corrupted LD. */
+interface GridSum {
+  site: GridSite;
+  T: number;
+  Tx: number;
+  pa: number;
+  cl: number;
+  co: number;
+  idx: number[];
+}
+
+/** One row per site and length group: the fraction of the gap as a ratio of sums. */
+function gridRows(sums: GridSum[], pairs: PromptPair[], direction: "denoising" | "noising"): PatchingGridRow[] {
+  return sums.map(({ site, T, Tx, pa, cl, co, idx }) => ({
+    ...site,
+    fromEnd: site.position - T,
+    length: T,
+    ...(Tx !== T ? { corruptedLength: Tx } : {}),
+    ns: [...new Set(idx.map((i) => pairs[i].clean.n))].sort((a, b) => a - b).join(","),
+    count: idx.length,
+    fraction: direction === "denoising" ? (pa - co) / (cl - co) : (cl - pa) / (cl - co),
+  }));
+}
+
+/** Every (component, layer, position) of the last `shared` positions of a length-T prompt, in that order. */
+function gridSites(components: GridComponent[], L: number, T: number, shared: number): GridSite[] {
   return components.flatMap((component) =>
     Array.from({ length: L }, (_, layer) =>
-      Array.from({ length: T }, (_, position) => ({ component, layer, position })),
+      Array.from({ length: shared }, (_, k) => ({ component, layer, position: T - shared + k })),
     ).flat(),
   );
 }

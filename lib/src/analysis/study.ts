@@ -8,6 +8,7 @@ import type { HookedLlama } from "../runtime/hooked-llama";
 import type { Tensor } from "../core/tensor";
 import type { Tokenizer } from "../core/tokenizer";
 import { DatasetError, InputError } from "../core/errors";
+import { TokenBatch, padTokens } from "../core/token-batch";
 import {
   findParenRunTokens,
   ParenRunTokens,
@@ -29,10 +30,28 @@ export interface StudyPrompt {
   nOpen?: number;
 }
 
-/** A clean prompt and, for patching, its corrupted partner (same token count). A CorruptedPair fits. */
+/**
+ * How the positions of a clean prompt and its corrupted partner line up for patching:
+ * - "same-length": equal token counts, position i patched into position i;
+ * - "right-aligned": the counts differ (e.g. an inserted `(` that is a token of its own); both
+ *   prompts are left-padded to one width so that padded indices align from the right (the last
+ *   token with the last token, and so on). Only positions both prompts have are patched; the
+ *   leading tokens of the longer prompt that have no partner are never patched.
+ */
+export type PairAlignment = "same-length" | "right-aligned";
+export const PAIR_ALIGNMENTS: PairAlignment[] = ["same-length", "right-aligned"];
+
+/**
+ * A clean prompt and, for patching, its corrupted partner. A CorruptedPair fits. Without
+ * `alignment` (or with "same-length") both prompts must have the same token count; a pair of
+ * different counts must say `alignment: "right-aligned"`.
+ */
 export interface PromptPair {
   clean: StudyPrompt;
   corrupted?: StudyPrompt;
+  alignment?: PairAlignment;
+  /** Named in errors. */
+  id?: string;
 }
 
 /** One effect estimate of an analysis, per count n or pooled, with its bootstrap interval. */
@@ -151,9 +170,13 @@ export function checkStudyPrompts(prompts: StudyPrompt[], vocab: number, field =
 }
 
 /**
- * Checks the clean prompts, and when every pair has a corrupted prompt, those too and that each
- * has its clean partner's token count (patching aligns positions). Returns whether every pair
- * has a corrupted prompt.
+ * Checks the clean prompts, and when every pair has a corrupted prompt, those too and that their
+ * positions line up: equal token counts, or a pair marked `alignment: "right-aligned"` (an
+ * InputError names the pair and what was expected). Returns whether every pair has a corrupted prompt.
+ *
+ * @example
+ * checkPromptPairs([{ clean, corrupted }], vocab); // throws when corrupted has another token count
+ * checkPromptPairs([{ clean, corrupted, alignment: "right-aligned" }], vocab); // true
  */
 export function checkPromptPairs(pairs: PromptPair[], vocab: number): boolean {
   if (!Array.isArray(pairs) || pairs.length === 0)
@@ -170,15 +193,109 @@ export function checkPromptPairs(pairs: PromptPair[], vocab: number): boolean {
     vocab,
     "pairs.corrupted",
   );
-  pairs.forEach((p, i) => {
-    if (p.corrupted!.promptIds.length !== p.clean.promptIds.length) {
-      throw new InputError(
-        `pair ${i}: corrupted prompt has ${p.corrupted!.promptIds.length} tokens, clean ${p.clean.promptIds.length}; patching needs equal lengths`,
-        { field: `pairs[${i}].corrupted` },
-      );
-    }
-  });
+  pairs.forEach((p, i) => checkPairAlignment(p, i));
   return true;
+}
+
+/** One pair's alignment: a known kind, and equal token counts unless it is "right-aligned". */
+function checkPairAlignment(p: PromptPair, i: number): void {
+  const name = `pair ${i}${(p.id ?? p.clean.id) ? ` (${p.id ?? p.clean.id})` : ""}`;
+  if (p.alignment !== undefined && !PAIR_ALIGNMENTS.includes(p.alignment)) {
+    throw new InputError(
+      `${name}: alignment ${JSON.stringify(p.alignment)}, expected ${PAIR_ALIGNMENTS.join(" or ")}`,
+      {
+        field: `pairs[${i}].alignment`,
+      },
+    );
+  }
+  const [lc, lx] = [p.clean.promptIds.length, p.corrupted!.promptIds.length];
+  if (lc !== lx && p.alignment !== "right-aligned") {
+    throw new InputError(
+      `${name}: corrupted prompt has ${lx} tokens, clean ${lc}; patching index for index ` +
+        `(alignment ${JSON.stringify(p.alignment ?? "same-length")}) needs equal token counts; mark the pair ` +
+        `alignment: "right-aligned" to align positions from the right`,
+      { field: `pairs[${i}].corrupted` },
+    );
+  }
+}
+
+/** "right-aligned" when the two prompts of a checked pair have different token counts, else "same-length". */
+export function pairAlignment(p: PromptPair): PairAlignment {
+  return p.corrupted && p.corrupted.promptIds.length !== p.clean.promptIds.length ? "right-aligned" : "same-length";
+}
+
+/**
+ * Batches of pairs whose clean prompts have one token count and whose corrupted prompts have one
+ * (ascending clean, then corrupted count; a pair without a corrupted prompt counts as clean's).
+ * With same-length pairs only these are the batches of `lengthBatches` on the clean prompts.
+ *
+ * @example
+ * for (const { length, corruptedLength, indices } of pairBatches(pairs, 32)) { ... }
+ */
+export function pairBatches(
+  pairs: PromptPair[],
+  batchSize: number,
+): { length: number; corruptedLength: number; indices: number[] }[] {
+  const lx = (p: PromptPair) => (p.corrupted ?? p.clean).promptIds.length;
+  return lengthBatches(
+    pairs.map((p, i) => i),
+    (i) => pairs[i].clean.promptIds.length,
+    Number.MAX_SAFE_INTEGER,
+  ).flatMap(({ length, indices }) =>
+    lengthBatches(indices, (i) => lx(pairs[i]), batchSize).map((b) => ({
+      length,
+      corruptedLength: b.length,
+      indices: b.indices.map((k) => indices[k]),
+    })),
+  );
+}
+
+/** The inputs of one batch of pairs for patching between its clean and corrupted runs. */
+export interface PairInputs {
+  /** Clean prompts as fed: token ids, or (right-aligned) a TokenBatch left-padded to the common width. */
+  clean: number[][] | TokenBatch;
+  corrupted: number[][] | TokenBatch;
+  alignment: PairAlignment;
+  /** Token positions from the end that both prompts of every pair have: -shared..-1. */
+  shared: number;
+}
+
+/**
+ * Clean and corrupted inputs of the pairs `indices`: the ids as they are when every pair has
+ * equal token counts; otherwise both sides left-padded to one width (the longest prompt of
+ * either side), so a padded index is the same distance from the end in both runs.
+ *
+ * @example
+ * const inp = pairInputs(pairs, [0, 1]);
+ * const clean = await model.runWithCache(inp.clean, { names: ["blocks.0.hook_resid_pre"], logitsAt: "last" });
+ * await model.runWithHooks(inp.corrupted, [patchFrom("blocks.0.hook_resid_pre", clean.cache, patchWhere("all", inp))]);
+ */
+export function pairInputs(pairs: PromptPair[], indices: number[]): PairInputs {
+  const clean = indices.map((i) => pairs[i].clean.promptIds);
+  const corrupted = indices.map((i) => (pairs[i].corrupted ?? pairs[i].clean).promptIds);
+  const shared = Math.min(...clean.map((c, b) => Math.min(c.length, corrupted[b].length)));
+  if (clean.every((c, b) => c.length === corrupted[b].length))
+    return { clean, corrupted, alignment: "same-length", shared };
+  const all = padTokens([...clean, ...corrupted], { padding: "left" }); // [2 × batch, width]
+  const half = (from: number): TokenBatch => ({
+    ids: all.ids.slice(from, from + clean.length),
+    attentionMask: all.attentionMask.slice(from, from + clean.length),
+    positions: all.positions.slice(from, from + clean.length),
+    lengths: all.lengths.slice(from, from + clean.length),
+    padding: "left",
+  });
+  return { clean: half(0), corrupted: half(clean.length), alignment: "right-aligned", shared };
+}
+
+/**
+ * Where a patch between the runs of `inputs` applies: "last" → the last position; "all" → every
+ * position when the pairs are same-length, else every position both prompts have, counted from
+ * the end (-shared..-1): a position only the longer prompt has is never patched.
+ */
+export function patchWhere(positions: "all" | "last", inputs: Pick<PairInputs, "alignment" | "shared">) {
+  if (positions === "last") return { positions: [-1] };
+  if (inputs.alignment === "same-length") return {};
+  return { positions: Array.from({ length: inputs.shared }, (_, k) => k - inputs.shared) };
 }
 
 /** Stub tokenizers (encode/decode only) are allowed on a model; the paren lookups need a vocabulary. */

@@ -32,6 +32,9 @@ import {
   groupsOf,
   lengthBatches,
   modelParens,
+  pairBatches,
+  pairInputs,
+  patchWhere,
 } from "./study";
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
 
@@ -370,7 +373,7 @@ export async function sublayerEffects(
   const { methods, positions, batchSize } = cfg;
   const L = model.config.numLayers;
   const hooks = Array.from({ length: L }, (_, l) => SUBLAYERS.map((s) => sublayerHook(l, s))).flat();
-  const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize);
+  const batches = pairBatches(pairs, batchSize);
   const means = methods.includes("mean-ablation")
     ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
         meanOver: cfg.meanOver,
@@ -451,7 +454,9 @@ async function sublayerSweep(
     batches,
     sites,
     prepare: async ({ length: T, indices }) => {
-      const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
+      // right-aligned pairs: clean and corrupted left-padded to one width, every clean run on that width
+      const inp = pairInputs(pairs, indices);
+      const cleanIds = inp.clean;
       const clean = await model.runWithCache(cleanIds, {
         names: ["hook_embed", ...hooks, "ln_final.hook_scale"],
         logitsAt: "last",
@@ -462,22 +467,24 @@ async function sublayerSweep(
       const base = ld(clean.logits);
       indices.forEach((pi, b) => (ldClean[pi] = base[b]));
       let corrupted: { logits: Tensor; cache: ActivationCache } | null = null;
-      const corruptedIds = cfg.allCorrupted ? indices.map((i) => pairs[i].corrupted!.promptIds) : [];
+      const corruptedIds = cfg.allCorrupted ? inp.corrupted : [];
       if (cfg.allCorrupted) {
         corrupted = await model.runWithCache(corruptedIds, { names: hooks, logitsAt: "last" });
         const c = ld(corrupted.logits);
         indices.forEach((pi, b) => (ldCorrupted[pi] = c[b]));
       }
       directLogitAttribution(model, clean.cache, indices, correct, cf, dla);
-      return { T, cleanIds, corruptedIds, clean, corrupted, ld, base };
+      const width = Array.isArray(cleanIds) ? T : cleanIds.ids[0].length;
+      const meanOf = (hook: string) => leftPadRows(means.get(T)!.get(hook)!, width);
+      return { cleanIds, corruptedIds, clean, corrupted, ld, base, meanOf, patchAt: patchWhere(cfg.positions, inp) };
     },
     edit: ({ hook, method }, _batch, c) => {
       if (method === "zero-ablation") return { input: c.cleanIds, interventions: [zeroAt(hook, where)] };
       if (method === "mean-ablation")
-        return { input: c.cleanIds, interventions: [meanAt(hook, means.get(c.T)!.get(hook)!, where)] };
+        return { input: c.cleanIds, interventions: [meanAt(hook, c.meanOf(hook), where)] };
       if (method === "denoising")
-        return { input: c.corruptedIds, interventions: [patchFrom(hook, c.clean.cache, where)] };
-      return { input: c.cleanIds, interventions: [patchFrom(hook, c.corrupted!.cache, where)] };
+        return { input: c.corruptedIds, interventions: [patchFrom(hook, c.clean.cache, c.patchAt)] };
+      return { input: c.cleanIds, interventions: [patchFrom(hook, c.corrupted!.cache, c.patchAt)] };
     },
     metric: (logits, { method }, _batch, c) => {
       const out = c.ld(logits);
@@ -485,6 +492,18 @@ async function sublayerSweep(
     },
   });
   return { sites, effects };
+}
+
+/**
+ * A [pos, d_model] mean as the rows of a batch left-padded to `width` (zeros on the pad rows,
+ * which no token attends to); a [d_model] mean, or one already `width` long, as it is.
+ */
+function leftPadRows(mean: Tensor, width: number): Tensor {
+  if (mean.shape.length !== 2 || mean.shape[0] === width) return mean;
+  const [T, D] = mean.shape;
+  const out = new Float32Array(width * D); // [width, d_model]
+  out.set(mean.data, (width - T) * D);
+  return new Tensor(out, [width, D], ["pos", "d_model"]);
 }
 
 /**

@@ -10,13 +10,18 @@
  */
 import type { HookValueSource, Intervention } from "../hooks/interventions";
 import type { Tensor } from "../core/tensor";
+import type { TokenBatch } from "../core/token-batch";
 import { InputError } from "../core/errors";
 
 /** What the sweep needs of a model (HookedLlama fits): a run with interventions, logits at the last position. */
 export interface SweepModel {
-  runWithHooks(input: number[][], interventions: Intervention[], opts: { logitsAt: "last" }): Promise<Tensor>;
+  runWithHooks(
+    input: number[][] | TokenBatch,
+    interventions: Intervention[],
+    opts: { logitsAt: "last" },
+  ): Promise<Tensor>;
   /** Many sites on one input, upstream layers shared (HookedLlama.runSites); used when present. */
-  runSites?(input: number[][], sites: Intervention[][], opts: { logitsAt: "last" }): Promise<Tensor[]>;
+  runSites?(input: number[][] | TokenBatch, sites: Intervention[][], opts: { logitsAt: "last" }): Promise<Tensor[]>;
 }
 
 /** A batch of the sweep: indices into the swept prompts (a batch of `lengthBatches` fits). */
@@ -26,8 +31,11 @@ export interface SweepBatch {
 
 /** What one site runs on one batch: the token ids fed and the edits applied. */
 export interface SiteRun {
-  /** Token ids per prompt of the batch (e.g. the clean or the corrupted prompts). */
-  input: number[][];
+  /**
+   * Token ids per prompt of the batch (e.g. the clean or the corrupted prompts), or a padded
+   * TokenBatch (right-aligned pairs: both sides left-padded to one width, see pairInputs).
+   */
+  input: number[][] | TokenBatch;
   interventions: Intervention[];
 }
 
@@ -199,7 +207,10 @@ export const meanAt = (hook: string, mean: Tensor, where: EditWhere = {}): Inter
   ...where,
 });
 
-/** Activation patching: the hook's value taken from another run's cache (same token count). */
+/**
+ * Activation patching: the hook's value taken from another run's cache, at the same padded index
+ * (same token count, or both runs left-padded to one width: right-aligned, see pairInputs).
+ */
 export const patchFrom = (hook: string, source: HookValueSource | Tensor, where: EditWhere = {}): Intervention => ({
   hook,
   kind: "patch",

@@ -1,21 +1,28 @@
 /**
  * Corrupted partners for activation patching: the clean prompt with one more `(` (label one paren
- * longer), kept only when clean and corrupted prompts have the same number of tokens, so positions
- * align index for index for patching (`alignment: "same-length"`; a pair whose lengths differ is
- * rejected as "corrupted-length-mismatch" and counted, never aligned by guesswork).
+ * longer). Every pair says how its positions line up (`alignment`).
  *
  * The default corruption is the authors' (`get_corrupt_prompts` in Dakingrai/parentheses): one
  * extra `(` inserted at a call boundary, right after the c-th call still open at the end of the
  * prompt (c = 0: after `print(`; c = 1: after the first `str(` …), c drawn per prompt from a seeded
- * stream, so the corruption site varies over prompts. Where the insertion changes the token count
- * (a tokenizer that keeps `((` apart), the pair falls back to the replacement of a character of the
- * final argument by `(` (before issue 9 the default), so positions still align; every pair names
- * its `strategy`. `strategies: DIGIT_REPLACEMENT` or `CALL_BOUNDARY` picks one kind only.
+ * stream, so the corruption site varies over prompts. Where the insertion keeps the token count (a
+ * tokenizer that writes `((` as one token) the pair is "same-length" (index for index). Where it
+ * adds a token (a tokenizer that keeps `((` apart) the pair is "right-aligned": the analyses
+ * left-pad both prompts to one width and patch by distance from the end, never a position that
+ * only the longer prompt has (`lengthMismatch: "reject"` instead falls back to the digit
+ * replacement, the issue-9 behaviour before right alignment). The digit replacement (a character
+ * of the final argument replaced by `(`, the default before issue 9) only ever makes same-length
+ * pairs. `strategies: DIGIT_REPLACEMENT` or `CALL_BOUNDARY` picks one kind only; every pair names
+ * its `strategy`.
  */
+import { InputError } from "../core/errors";
 import { seededRandom, streamSeed } from "../core/random";
 import type { Tokenizer } from "../core/tokenizer";
 import { ParenRunTokens, parenRunTokens } from "./paren-tokens";
 import { ParenPrompt, RejectionCounts, RejectionReason, buildPrompt, emptyRejections, reject } from "./prompts";
+
+/** How clean and corrupted positions line up: index for index, or from the right (see PairAlignment in analysis/study). */
+export type CorruptedPairAlignment = "same-length" | "right-aligned";
 
 export type CorruptionStrategy = "call-boundary" | "double-open" | "arg-char-to-open" | "inner-char-to-open";
 
@@ -32,22 +39,26 @@ export const CALL_BOUNDARY: CorruptionStrategy[] = ["call-boundary"];
  */
 export const DIGIT_REPLACEMENT: CorruptionStrategy[] = ["double-open", "arg-char-to-open", "inner-char-to-open"];
 
-/** The default: the authors' corruption, and the digit replacement where it does not keep the token count. */
+/** The default: the authors' corruption, and the digit replacement where it cannot be made (no open call, or its label is not one token). */
 export const AUTHORS_THEN_DIGIT: CorruptionStrategy[] = [...CALL_BOUNDARY, ...DIGIT_REPLACEMENT];
 
 export interface CorruptedPair {
   id: string;
   clean: ParenPrompt;
-  /** One more `(`: n = clean.n + 1, same number of tokens as clean. */
+  /** One more `(`: n = clean.n + 1; the same number of tokens as clean unless `alignment` is "right-aligned". */
   corrupted: ParenPrompt;
   strategy: CorruptionStrategy;
-  /** Token positions where clean and corrupted ids differ. */
+  /**
+   * Token positions of the clean prompt whose partner differs: the same index ("same-length"), or
+   * the token at the same distance from the end ("right-aligned").
+   */
   diffPositions: number[];
   /**
-   * How positions of clean and corrupted align for patching: "same-length" (index for index; the
-   * only kind kept, pairs of different lengths are rejected).
+   * How positions of clean and corrupted align for patching: "same-length" (equal token counts,
+   * index for index) or "right-aligned" (the call-boundary insertion added a token: aligned from
+   * the end, the corrupted prompt's first token has no partner and is never patched).
    */
-  alignment: "same-length";
+  alignment: CorruptedPairAlignment;
   /** "call-boundary": the character index in the clean prompt where the extra `(` was inserted. */
   site?: number;
 }
@@ -87,6 +98,17 @@ export interface CorruptedPairsOptions {
    * @default "own-token"
    */
   prefer?: "own-token" | "order";
+  /**
+   * Length mismatch
+   *
+   * What to do with an authors' (call-boundary) corruption that changes the token count:
+   * "right-align" keeps it as a right-aligned pair; "reject" drops that candidate (the prompt then
+   * gets a digit-replacement pair when `strategies` allows one). Digit replacements of another
+   * token count are always dropped.
+   *
+   * @default "right-align"
+   */
+  lengthMismatch?: "right-align" | "reject";
 }
 
 /**
@@ -158,11 +180,31 @@ function candidatesFor(clean: ParenPrompt, order: CorruptionStrategy[], seed: nu
   });
 }
 
+/** One pair: the clean prompt's positions whose partner differs, aligned index for index or from the right. */
+function pairOf(clean: ParenPrompt, built: ParenPrompt, c: Candidate): CorruptedPair {
+  const shift = built.length - clean.length; // > 0: the corrupted prompt has extra leading tokens
+  const diffPositions: number[] = [];
+  for (let i = 0; i < clean.length; i++) {
+    const j = i + shift;
+    if (j < 0 || clean.promptIds[i] !== built.promptIds[j]) diffPositions.push(i);
+  }
+  return {
+    id: `${clean.id}-pair`,
+    clean,
+    corrupted: built,
+    strategy: c.strategy,
+    diffPositions,
+    alignment: shift === 0 ? "same-length" : "right-aligned",
+    ...(c.site !== undefined ? { site: c.site } : {}),
+  };
+}
+
 /**
- * Pair each clean prompt with a corrupted one (one extra `(`, label one paren longer, same token
- * count). The default corruption is the authors' (after the c-th still-open call, c seeded per
- * prompt), taken whenever it keeps the token count; otherwise the digit replacement
- * (`AUTHORS_THEN_DIGIT`); `strategies: DIGIT_REPLACEMENT` gives the pre-issue-9 one. Among the
+ * Pair each clean prompt with a corrupted one (one extra `(`, label one paren longer). The default
+ * corruption is the authors' (after the c-th still-open call, c seeded per prompt): "same-length"
+ * where it keeps the token count, "right-aligned" where it adds a token (`lengthMismatch`); the
+ * digit replacement only where the authors' cannot be made (`AUTHORS_THEN_DIGIT`);
+ * `strategies: DIGIT_REPLACEMENT` gives the pre-issue-9 one (same-length only). Among the
  * digit-replacement candidates that align, the default (`prefer: "own-token"`) takes one where the prompts differ in
  * exactly one token and the corrupted token there is `(` itself; if none does, the first aligned
  * candidate in `strategies` order. `prefer: "order"` always takes the first aligned one. Prompts
@@ -181,6 +223,13 @@ export function makeCorruptedPairs(
   const parens = opts.parens ?? parenRunTokens(tokenizer, 4);
   const order = opts.strategies ?? AUTHORS_THEN_DIGIT;
   const prefer = opts.prefer ?? "own-token";
+  if (opts.lengthMismatch !== undefined && opts.lengthMismatch !== "right-align" && opts.lengthMismatch !== "reject")
+    throw new InputError(
+      `lengthMismatch is ${JSON.stringify(opts.lengthMismatch)}, expected "right-align" or "reject"`,
+      {
+        field: "lengthMismatch",
+      },
+    );
   const openId = tokenizer.tokenToId("(");
   const rejected = emptyRejections();
   const pairs: CorruptedPair[] = [];
@@ -206,26 +255,18 @@ export function makeCorruptedPairs(
             : built;
         continue;
       }
-      if (built.length !== clean.length) {
+      const rightAlign = c.strategy === "call-boundary" && (opts.lengthMismatch ?? "right-align") === "right-align";
+      if (built.length !== clean.length && !rightAlign) {
         lastReason = "corrupted-length-mismatch";
         continue;
       }
-      const diffPositions: number[] = [];
-      for (let i = 0; i < clean.length; i++) if (clean.promptIds[i] !== built.promptIds[i]) diffPositions.push(i);
-      const site = c.site !== undefined ? { site: c.site } : {};
-      aligned.push({
-        id: `${clean.id}-pair`,
-        clean,
-        corrupted: built,
-        strategy: c.strategy,
-        diffPositions,
-        alignment: "same-length",
-        ...site,
-      });
+      aligned.push(pairOf(clean, built, c));
       if (prefer === "order" || c.strategy === "call-boundary") break; // the authors' site, as it tokenizes
     }
     const ownToken = (p: CorruptedPair) =>
-      p.diffPositions.length === 1 && p.corrupted.promptIds[p.diffPositions[0]] === openId;
+      p.alignment === "same-length" &&
+      p.diffPositions.length === 1 &&
+      p.corrupted.promptIds[p.diffPositions[0]] === openId;
     const pair = (prefer === "own-token" ? aligned.find(ownToken) : undefined) ?? aligned[0];
     if (pair) pairs.push(pair);
     else reject(rejected, lastReason, clean.n, clean.prompt);

@@ -12,7 +12,12 @@ export type {
   PromptDataset,
 } from "./prompts";
 export { buildPrompt, generatePrompts, generateDataset } from "./prompts";
-export type { CorruptionStrategy, CorruptedPair, CorruptedPairsOptions } from "./corrupted-pairs";
+export type {
+  CorruptionStrategy,
+  CorruptedPair,
+  CorruptedPairAlignment,
+  CorruptedPairsOptions,
+} from "./corrupted-pairs";
 export {
   AUTHORS_THEN_DIGIT,
   CALL_BOUNDARY,

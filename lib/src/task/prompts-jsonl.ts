@@ -83,9 +83,10 @@ export function readPairsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {
     const shapeOk = closedPair
       ? corrupted.n === clean.n && corrupted.nClosed === clean.nClosed + 1
       : corrupted.n === clean.n + 1;
-    if (clean.length !== corrupted.length || !shapeOk) {
+    const rightAligned = o.alignment === "right-aligned";
+    if ((clean.length !== corrupted.length && !rightAligned) || !shapeOk) {
       throw new DatasetError(
-        `${file}: line ${line}: corrupted prompt must have clean's length and ${closedPair ? "n, with nClosed + 1" : "n + 1"}`,
+        `${file}: line ${line}: corrupted prompt must have clean's length (or the pair alignment "right-aligned") and ${closedPair ? "n, with nClosed + 1" : "n + 1"}`,
         { file, field: "corrupted" },
       );
     }
@@ -99,7 +100,7 @@ export function readPairsJsonl(file: string, opts: { tokenizer?: Tokenizer } = {
       corrupted,
       strategy: o.strategy as CorruptionStrategy,
       diffPositions: Array.isArray(o.diffPositions) ? (o.diffPositions as number[]) : [],
-      alignment: "same-length" as const,
+      alignment: clean.length === corrupted.length ? ("same-length" as const) : ("right-aligned" as const),
       ...(Number.isInteger(o.site) ? { site: o.site as number } : {}),
     };
   });
