@@ -161,7 +161,7 @@ test("closed-count pairs: a head that counts ')' tokens does not move, one that 
 test("on the authors' template (no ')' in the prompt) attention on '(' tracks the missing count; patching works on pairs", async () => {
   const { model, tok } = await plantedModel(12);
   const prompts = generatePrompts(tok, { template: "authors", perN: 4, seed: 3, ns: [1, 2, 3] }).prompts;
-  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
+  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // same-length pairs: the test tokenizer keeps every "(" apart, so the call-boundary insertion would add a token (right-aligned pairs, test/integration/right-aligned-pairs.test.ts)
   const res = await countingHeads(model, pairs, {
     criterion: { signal: "attn_open", target: "nMissing" },
     bootstrap: { samples: 100 },
@@ -253,7 +253,7 @@ test("padded mixed-length batches give the same numbers as one prompt at a time"
   const { model, tok } = await plantedModel(14, { bosCarriesValue: false });
   const prompts = generatePrompts(tok, { template: "partial", perN: 2, seed: 5 }).prompts;
   assert.ok(new Set(prompts.map((p) => p.length)).size > 2, "the prompts should differ in length");
-  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
+  const { pairs } = makeCorruptedPairs(tok, prompts, { strategies: DIGIT_REPLACEMENT }); // same-length pairs: the test tokenizer keeps every "(" apart, so the call-boundary insertion would add a token (right-aligned pairs, test/integration/right-aligned-pairs.test.ts)
   const methods: HeadCausalMethod[] = ["zero", "patch", "knockout"]; // knockout maps each prompt's last row under left padding
   const batched = await countingHeads(model, pairs, { methods, bootstrap: { samples: 10 } });
   const single = await countingHeads(model, pairs, { methods, bootstrap: { samples: 10 }, batchSize: 1 });

@@ -13,7 +13,7 @@ test("patching resid_pre of layer 0 restores all of the gap at the corrupted pos
   const { model, tok, dir } = await tinyStudyModel({}, 7);
   dirs.push(dir);
   const data = generateDataset(tok, { template: "authors", perN: { analysis: 3, reference: 1 }, seed: 7, ns: [2, 3] });
-  const { pairs } = makeCorruptedPairs(tok, data.splits.analysis, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
+  const { pairs } = makeCorruptedPairs(tok, data.splits.analysis, { strategies: DIGIT_REPLACEMENT }); // same-length pairs: the test tokenizer keeps every "(" apart, so the call-boundary insertion would add a token (right-aligned pairs, test/integration/right-aligned-pairs.test.ts)
   const grid = await patchingGrid(model, pairs, { counterfactual: "corrupted-label" });
   const L = model.config.numLayers;
   let exact = 0;

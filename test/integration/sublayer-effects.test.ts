@@ -25,7 +25,7 @@ async function setup(seed: number, ns = [1, 2, 3]) {
   const { model, tok, dir } = await tinyStudyModel({}, seed);
   dirs.push(dir);
   const data = generateDataset(tok, { template: "authors", perN: { analysis: 3, reference: 3 }, seed, ns });
-  const { pairs } = makeCorruptedPairs(tok, data.splits.analysis, { strategies: DIGIT_REPLACEMENT }); // the test tokenizer keeps every "(" apart: the call-boundary insertion would add a token
+  const { pairs } = makeCorruptedPairs(tok, data.splits.analysis, { strategies: DIGIT_REPLACEMENT }); // same-length pairs: the test tokenizer keeps every "(" apart, so the call-boundary insertion would add a token (right-aligned pairs, test/integration/right-aligned-pairs.test.ts)
   return { model, tok, pairs, reference: data.splits.reference };
 }
 
