@@ -176,6 +176,7 @@ test("sublayerEffects and countingHeads patch right-aligned pairs; patching ever
   // the last layer's attention output at the last position is the only place it reaches the logits
   assert.ok(Math.abs(den(all, L - 1) - den(last, L - 1)) < 1e-4, `${den(all, L - 1)} vs ${den(last, L - 1)}`);
   for (const r of all.rows) assert.ok(Number.isFinite(r.effect), `${r.method} L${r.layer} ${r.sublayer}`);
+  assert.deepEqual(all.metadata.alignments, ["right-aligned"]);
   const heads = await countingHeads(model, pairs, {
     methods: ["patch"],
     bootstrap: { samples: 50 },
@@ -185,4 +186,5 @@ test("sublayerEffects and countingHeads patch right-aligned pairs; patching ever
   const patched = heads.causal.filter((c) => c.method === "patch" && c.n === null);
   assert.equal(patched.length, model.config.numLayers * model.config.numHeads);
   assert.ok(patched.every((c) => Number.isFinite(c.effect)));
+  assert.deepEqual(heads.metadata.pairAlignments, ["right-aligned"]);
 });

@@ -36,6 +36,7 @@ import { ParenRunTokens, ParenTokenSets } from "../task/paren-tokens";
 import {
   GroupedEffect,
   PromptGroup,
+  PairAlignment,
   PromptPair,
   StudyPrompt,
   asPairs,
@@ -350,6 +351,12 @@ export interface CountingHeadsResult {
     causalMethod: HeadCausalMethod;
     counterfactual: "strongest-wrong" | "corrupted-label";
     patchPositions: "all" | "last";
+    /**
+     * How the patched pairs line up: ["same-length"] (index for index), with "right-aligned" when
+     * some pair's corrupted prompt has another token count (patched from the end, at the positions
+     * both prompts have); [] without patching.
+     */
+    pairAlignments: PairAlignment[];
     promptCount: number;
     /** Prompts the causal rows are computed on. */
     causalPromptCount: number;
@@ -903,6 +910,7 @@ export async function countingHeads(
       causalMethod,
       counterfactual: s.counterfactual,
       patchPositions: s.patchPositions,
+      pairAlignments: s.methods.includes("patch") ? [...new Set(causalIdx.map((i) => pairAlignment(pairs[i])))] : [],
       promptCount: P,
       causalPromptCount: causalIdx.length,
       notes: NOTES,

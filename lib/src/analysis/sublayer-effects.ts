@@ -23,6 +23,7 @@ import { dot, logitDiffFor } from "./metrics";
 import { ParenRunTokens } from "../task/paren-tokens";
 import {
   GroupedEffect,
+  PairAlignment,
   PromptGroup,
   PromptPair,
   StudyPrompt,
@@ -32,6 +33,7 @@ import {
   groupsOf,
   lengthBatches,
   modelParens,
+  pairAlignment,
   pairBatches,
   pairInputs,
   patchWhere,
@@ -159,6 +161,13 @@ export interface SublayerEffectsResult {
     methods: SublayerMethod[];
     counterfactual: "corrupted-label" | "strongest-wrong";
     positions: "all" | "last";
+    /**
+     * How clean and corrupted positions line up in patching: ["same-length"] (index for index), with
+     * "right-aligned" when some pair's prompts have different token counts (both left-padded to one
+     * width; "all" then patches every position both prompts have, counted from the end, never the
+     * longer prompt's unpaired first tokens); [] without corrupted prompts.
+     */
+    alignments: PairAlignment[];
     /** The mean used by mean ablation. */
     meanOver: MeanAblationBasis;
     /** Mean DLA of the embedding (pooled): with the sub-layers' DLA it sums to the clean LD. */
@@ -414,6 +423,7 @@ export async function sublayerEffects(
       methods,
       counterfactual: cfg.counterfactual,
       positions,
+      alignments: cfg.allCorrupted ? [...new Set(pairs.map(pairAlignment))] : [],
       meanOver: cfg.meanOver,
       dlaEmbed: mean(
         dla[0],
