@@ -177,6 +177,28 @@ test("sublayerEffects and countingHeads patch right-aligned pairs; patching ever
   assert.ok(Math.abs(den(all, L - 1) - den(last, L - 1)) < 1e-4, `${den(all, L - 1)} vs ${den(last, L - 1)}`);
   for (const r of all.rows) assert.ok(Number.isFinite(r.effect), `${r.method} L${r.layer} ${r.sublayer}`);
   assert.deepEqual(all.metadata.alignments, ["right-aligned"]);
+  // ablations run on the padded clean prompts of a right-aligned batch: the same effects as on the clean prompts alone
+  for (const meanOver of ["all-positions", "per-position-same-length", "right-aligned-all-lengths"] as const) {
+    const opts = {
+      reference: data.splits.reference,
+      methods: ["zero-ablation", "mean-ablation"] as const,
+      counterfactual: "strongest-wrong" as const,
+      meanOver,
+      bootstrap: { samples: 20 },
+    };
+    const padded = await sublayerEffects(model, pairs, { ...opts, methods: [...opts.methods] });
+    const alone = await sublayerEffects(
+      model,
+      pairs.map((p) => ({ clean: p.clean })),
+      { ...opts, methods: [...opts.methods] },
+    );
+    padded.perPrompt.forEach((r, k) =>
+      assert.ok(
+        Math.abs(r.value - alone.perPrompt[k].value) < 1e-4,
+        `${meanOver} ${r.method} L${r.layer}: ${r.value} vs ${alone.perPrompt[k].value}`,
+      ),
+    );
+  }
   const heads = await countingHeads(model, pairs, {
     methods: ["patch"],
     bootstrap: { samples: 50 },
