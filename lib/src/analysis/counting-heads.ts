@@ -49,6 +49,7 @@ import {
   modelParens,
 } from "./study";
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
+import { ProgressOptions, silentProgress, withForwardProgress } from "./forward-progress";
 import { knockoutKeys } from "./attention-knockout";
 
 export type AttentionSignal = "attn_close" | "attn_open";
@@ -61,7 +62,7 @@ export interface CountingCriterion {
   target: CountTarget;
 }
 
-export interface CountingHeadsOptions {
+export interface CountingHeadsOptions extends ProgressOptions {
   /**
    * Counting criterion
    *
@@ -547,6 +548,25 @@ interface HeadSite {
   method: HeadCausalMethod;
 }
 
+/** Forward passes of countingHeads: the clean caches, the reference caches, and per causal batch the patching caches and one run per site. */
+function countingForwards(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  s: Settings,
+  causalCount: number,
+  reference: StudyPrompt[] | undefined,
+): number {
+  const { numLayers: L, numHeads: H } = model.config;
+  const attention = lengthBatches(pairs, (p) => p.clean.promptIds.length, s.batchSize).length;
+  if (s.methods.length === 0) return attention;
+  const means = s.methods.includes("mean")
+    ? lengthBatches(reference ?? [], (p) => p.promptIds.length, s.batchSize).length
+    : 0;
+  const perBatch =
+    (s.methods.includes("patch") ? 2 : 0) + L * H * CAUSAL_METHODS.filter((m) => s.methods.includes(m)).length;
+  return attention + means + Math.ceil(causalCount / s.batchSize) * perBatch;
+}
+
 /**
  * (c) causal: one run per head and method on the causal prompts, through `sweep`. Returns the
  * effect per method [head k][prompt] and LD(corrupted) per prompt (NaN without patching).
@@ -580,6 +600,7 @@ async function causalPass(
       for (const method of CAUSAL_METHODS)
         if (s.methods.includes(method)) sites.push({ k: layer * H + head, layer, head, method });
   const values = await sweep(model, {
+    onProgress: silentProgress,
     promptCount: P,
     batches,
     sites,
@@ -833,11 +854,19 @@ export async function countingHeads(
   const nClosed = pairs.map(
     (p) => p.clean.nClosed ?? p.clean.promptIds.reduce((a, id) => a + (s.sets.close.get(id) ?? 0), 0),
   );
-  const att = await attentionPass(model, pairs, s);
   const causalIdx = firstPerN(pairs, s.causalPerN, (p) => p.clean.n);
   const inCausal = new Uint8Array(P);
   for (const i of causalIdx) inCausal[i] = 1;
-  const { causal, ldCorrupted } = await causalPass(model, pairs, s, causalIdx, att, opts);
+  const { att, causal, ldCorrupted } = await withForwardProgress(
+    model,
+    opts,
+    "countingHeads",
+    countingForwards(model, pairs, s, causalIdx.length, opts.reference),
+    async () => {
+      const att = await attentionPass(model, pairs, s);
+      return { att, ...(await causalPass(model, pairs, s, causalIdx, att, opts)) };
+    },
+  );
   const tables = headTables(model, pairs, s, att, { causal, ldCorrupted, inCausal }, nClosed, opts.bootstrap ?? {});
   const nul = criterionNull(pairs, s, att, nClosed, opts.permutationNull);
   const causalMethod: HeadCausalMethod = s.methods.includes("zero") ? "zero" : (s.methods[0] ?? "zero");

@@ -14,6 +14,8 @@ export type {
 } from "./sublayer-effects";
 export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects } from "./sublayer-effects";
 export * from "./sweep";
+export type { Progress, OnProgress, ProgressOptions } from "./forward-progress";
+export { setDefaultProgress, withForwardProgress } from "./forward-progress";
 export { knockoutKeys } from "./attention-knockout";
 export type { HeadLensRow, HeadLogitLensOptions } from "./head-logit-lens";
 export { headLogitLens } from "./head-logit-lens";
@@ -40,6 +42,8 @@ export type {
   SummaryOptions,
 } from "./metrics";
 export { lastPositionLogits, scoreLogits, scoreRow, summarizeScores, logitDiffByCount, logitDiffFor } from "./metrics";
+export type { ScorePromptsOptions } from "./score-prompts";
+export { scorePrompts } from "./score-prompts";
 export type { BootstrapOptions, Interval } from "./bootstrap";
 export { bootstrapMean, bootstrapProportion, bootstrapPearson, bootstrapGapFraction } from "./bootstrap";
 export type { BinomialIntervalMethod } from "./stats";

@@ -15,13 +15,14 @@ import type { Tensor } from "../core/tensor";
 import { ParenRunTokens } from "../task/paren-tokens";
 import { logitDiffFor } from "./metrics";
 import { PromptPair, batchCounterfactuals, checkPromptPairs, lengthBatches, modelParens } from "./study";
+import { ProgressOptions, silentProgress, withForwardProgress } from "./forward-progress";
 import { patchFrom, sweep } from "./sweep";
 
 /** The residual-stream component patched at one position. */
 export type GridComponent = "resid_pre" | "attn_out" | "mlp_out";
 export const GRID_COMPONENTS: GridComponent[] = ["resid_pre", "attn_out", "mlp_out"];
 
-export interface PatchingGridOptions {
+export interface PatchingGridOptions extends ProgressOptions {
   /**
    * Components
    *
@@ -102,61 +103,58 @@ export async function patchingGrid(
   pairs: PromptPair[],
   opts: PatchingGridOptions = {},
 ): Promise<PatchingGridResult> {
-  checkPromptPairs(pairs, model.config.vocabSize);
-  const components = opts.components ?? GRID_COMPONENTS;
-  const direction = opts.direction ?? "denoising";
-  const counterfactual = opts.counterfactual ?? "strongest-wrong";
-  const parens = opts.parens ?? modelParens(model);
-  for (const [i, p] of pairs.entries())
-    if (!p.corrupted || p.corrupted.promptIds.length !== p.clean.promptIds.length)
-      throw new InputError(`patchingGrid: pair ${i} needs a corrupted prompt of the clean prompt's length`, {
-        field: "pairs",
-      });
+  const { components, direction, counterfactual, parens } = gridSettings(model, pairs, opts);
   const L = model.config.numLayers;
   const hook = (c: GridComponent, l: number) => `blocks.${l}.hook_${c}`;
   const names = components.flatMap((c) => Array.from({ length: L }, (_, l) => hook(c, l)));
   const ldClean = new Float64Array(pairs.length);
   const ldCorrupted = new Float64Array(pairs.length);
   const sums = new Map<string, { site: GridSite; T: number; pa: number; cl: number; co: number; idx: number[] }>();
-  for (const batch of lengthBatches(pairs, (p) => p.clean.promptIds.length, opts.batchSize ?? 32)) {
-    const T = batch.length;
-    const sites = gridSites(components, L, T);
-    const patched = await sweep(model, {
-      promptCount: pairs.length,
-      batches: [batch],
-      sites,
-      prepare: async ({ indices }) => {
-        const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
-        const corruptedIds = indices.map((i) => pairs[i].corrupted!.promptIds);
-        const clean = await model.runWithCache(cleanIds, { names, logitsAt: "last" });
-        const corrupted = await model.runWithCache(corruptedIds, { names, logitsAt: "last" });
-        const correct = indices.map((i) => pairs[i].clean.labelId);
-        const cf = batchCounterfactuals(clean.logits, pairs, indices, counterfactual, parens);
-        const metric = (logits: Tensor) => logitDiffFor(logits, correct, cf);
-        metric(clean.logits).forEach((v, b) => (ldClean[indices[b]] = v));
-        metric(corrupted.logits).forEach((v, b) => (ldCorrupted[indices[b]] = v));
-        return { cleanIds, corruptedIds, clean, corrupted, metric };
-      },
-      edit: (s, _b, c) => {
-        const where = { positions: [s.position] };
-        return direction === "denoising"
-          ? { input: c.corruptedIds, interventions: [patchFrom(hook(s.component, s.layer), c.clean.cache, where)] }
-          : { input: c.cleanIds, interventions: [patchFrom(hook(s.component, s.layer), c.corrupted.cache, where)] };
-      },
-      metric: (logits, _s, _b, c) => c.metric(logits),
-    });
-    sites.forEach((site, k) => {
-      const key = `${T}|${site.component}|${site.layer}|${site.position}`;
-      const acc = sums.get(key) ?? { site, T, pa: 0, cl: 0, co: 0, idx: [] };
-      for (const i of batch.indices) {
-        acc.pa += patched[k][i];
-        acc.cl += ldClean[i];
-        acc.co += ldCorrupted[i];
-        acc.idx.push(i);
-      }
-      sums.set(key, acc);
-    });
-  }
+  const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, opts.batchSize ?? 32);
+  // per batch: the clean and the corrupted cache, then one patched run per site
+  const forwards = batches.reduce((a, b) => a + 2 + gridSites(components, L, b.length).length, 0);
+  await withForwardProgress(model, opts, "patchingGrid", forwards, async () => {
+    for (const batch of batches) {
+      const T = batch.length;
+      const sites = gridSites(components, L, T);
+      const patched = await sweep(model, {
+        onProgress: silentProgress,
+        promptCount: pairs.length,
+        batches: [batch],
+        sites,
+        prepare: async ({ indices }) => {
+          const cleanIds = indices.map((i) => pairs[i].clean.promptIds);
+          const corruptedIds = indices.map((i) => pairs[i].corrupted!.promptIds);
+          const clean = await model.runWithCache(cleanIds, { names, logitsAt: "last" });
+          const corrupted = await model.runWithCache(corruptedIds, { names, logitsAt: "last" });
+          const correct = indices.map((i) => pairs[i].clean.labelId);
+          const cf = batchCounterfactuals(clean.logits, pairs, indices, counterfactual, parens);
+          const metric = (logits: Tensor) => logitDiffFor(logits, correct, cf);
+          metric(clean.logits).forEach((v, b) => (ldClean[indices[b]] = v));
+          metric(corrupted.logits).forEach((v, b) => (ldCorrupted[indices[b]] = v));
+          return { cleanIds, corruptedIds, clean, corrupted, metric };
+        },
+        edit: (s, _b, c) => {
+          const where = { positions: [s.position] };
+          return direction === "denoising"
+            ? { input: c.corruptedIds, interventions: [patchFrom(hook(s.component, s.layer), c.clean.cache, where)] }
+            : { input: c.cleanIds, interventions: [patchFrom(hook(s.component, s.layer), c.corrupted.cache, where)] };
+        },
+        metric: (logits, _s, _b, c) => c.metric(logits),
+      });
+      sites.forEach((site, k) => {
+        const key = `${T}|${site.component}|${site.layer}|${site.position}`;
+        const acc = sums.get(key) ?? { site, T, pa: 0, cl: 0, co: 0, idx: [] };
+        for (const i of batch.indices) {
+          acc.pa += patched[k][i];
+          acc.cl += ldClean[i];
+          acc.co += ldCorrupted[i];
+          acc.idx.push(i);
+        }
+        sums.set(key, acc);
+      });
+    }
+  });
   const rows: PatchingGridRow[] = [...sums.values()].map(({ site, T, pa, cl, co, idx }) => ({
     ...site,
     fromEnd: site.position - T,
@@ -173,6 +171,22 @@ export async function patchingGrid(
       counterfactual,
       note: "positions index the token row; batches hold pairs of one length, so a position is the same token in every prompt of a batch",
     },
+  };
+}
+
+/** The options with their defaults; every pair needs a corrupted prompt of its clean prompt's length. */
+function gridSettings(model: HookedLlama, pairs: PromptPair[], opts: PatchingGridOptions) {
+  checkPromptPairs(pairs, model.config.vocabSize);
+  for (const [i, p] of pairs.entries())
+    if (!p.corrupted || p.corrupted.promptIds.length !== p.clean.promptIds.length)
+      throw new InputError(`patchingGrid: pair ${i} needs a corrupted prompt of the clean prompt's length`, {
+        field: "pairs",
+      });
+  return {
+    components: opts.components ?? GRID_COMPONENTS,
+    direction: opts.direction ?? "denoising",
+    counterfactual: opts.counterfactual ?? "strongest-wrong",
+    parens: opts.parens ?? modelParens(model),
   };
 }
 

@@ -34,6 +34,7 @@ import {
   modelParens,
 } from "./study";
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
+import { ProgressOptions, silentProgress, withForwardProgress } from "./forward-progress";
 
 /**
  * Which mean replaces a sub-layer output in mean ablation:
@@ -57,7 +58,7 @@ export const MEAN_ABLATION_BASES: MeanAblationBasis[] = [
 export type SublayerMethod = "zero-ablation" | "mean-ablation" | "denoising" | "noising" | "dla";
 export const SUBLAYER_METHODS: SublayerMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising", "dla"];
 
-export interface SublayerEffectsOptions {
+export interface SublayerEffectsOptions extends ProgressOptions {
   /**
    * Methods
    *
@@ -345,6 +346,10 @@ function sublayerSettings(model: HookedLlama, pairs: PromptPair[], opts: Sublaye
 
 const SUBLAYERS: ("attn" | "mlp")[] = ["attn", "mlp"];
 type SweptMethod = Exclude<SublayerMethod, "dla">;
+
+/** The methods that run one edited forward per site, in sweep order. */
+const sweptMethods = (methods: SublayerMethod[]): SweptMethod[] =>
+  (["zero-ablation", "mean-ablation", "denoising", "noising"] as SweptMethod[]).filter((m) => methods.includes(m));
 interface SublayerSite {
   /** 2 × layer + (0 attn, 1 mlp) */
   k: number;
@@ -371,21 +376,26 @@ export async function sublayerEffects(
   const L = model.config.numLayers;
   const hooks = Array.from({ length: L }, (_, l) => SUBLAYERS.map((s) => sublayerHook(l, s))).flat();
   const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, batchSize);
-  const means = methods.includes("mean-ablation")
-    ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
-        meanOver: cfg.meanOver,
-        batchSize,
-      })
-    : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
-
+  const meaning = methods.includes("mean-ablation");
   const P = pairs.length;
   const ldClean = new Float64Array(P);
   const ldCorrupted = new Float64Array(P).fill(NaN);
   const dla = Array.from({ length: 2 * L + 1 }, () => new Float64Array(P)); // [embed, 0 attn, 0 mlp, …][prompt]
-  const { sites, effects } = await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, {
-    ldClean,
-    ldCorrupted,
-    dla,
+  // the reference caches, then per batch the clean (and corrupted) cache and one run per site
+  const forwards =
+    (meaning ? lengthBatches(opts.reference ?? [], (p) => p.promptIds.length, batchSize).length : 0) +
+    batches.length * (1 + (cfg.allCorrupted ? 1 : 0) + hooks.length * sweptMethods(methods).length);
+  const { means, sites, effects } = await withForwardProgress(model, opts, "sublayerEffects", forwards, async () => {
+    const means = meaning
+      ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
+          meanOver: cfg.meanOver,
+          batchSize,
+        })
+      : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
+    return {
+      means,
+      ...(await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, { ldClean, ldCorrupted, dla })),
+    };
   });
   // values[method][layer*2 + s][prompt]
   const values = new Map<SublayerMethod, Float64Array[]>(methods.map((m) => [m, new Array<Float64Array>(2 * L)]));
@@ -442,11 +452,11 @@ async function sublayerSweep(
 ): Promise<{ sites: SublayerSite[]; effects: Float64Array[] }> {
   const { ldClean, ldCorrupted, dla } = acc;
   const where = cfg.positions === "last" ? { positions: [-1] } : {};
-  const swept: SweptMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising"];
   const sites: SublayerSite[] = hooks.flatMap((hook, k) =>
-    swept.filter((m) => cfg.methods.includes(m)).map((method) => ({ k, hook, method })),
+    sweptMethods(cfg.methods).map((method) => ({ k, hook, method })),
   );
   const effects = await sweep(model, {
+    onProgress: silentProgress,
     promptCount: pairs.length,
     batches,
     sites,

@@ -11,6 +11,7 @@
 import type { HookValueSource, Intervention } from "../hooks/interventions";
 import type { Tensor } from "../core/tensor";
 import { InputError } from "../core/errors";
+import { OnProgress, defaultProgress } from "./forward-progress";
 
 /** What the sweep needs of a model (HookedLlama fits): a run with interventions, logits at the last position. */
 export interface SweepModel {
@@ -29,29 +30,6 @@ export interface SiteRun {
   /** Token ids per prompt of the batch (e.g. the clean or the corrupted prompts). */
   input: number[][];
   interventions: Intervention[];
-}
-
-/** How far a long call is: `done` of `total` forward passes (site runs) of the call named `label`. */
-export interface Progress {
-  label: string;
-  done: number;
-  total: number;
-}
-
-/** Called when a long call starts (done 0) and after each step. */
-export type OnProgress = (p: Progress) => void;
-
-let defaultProgress: OnProgress | null = null;
-
-/**
- * The progress reporter of sweeps that pass no `onProgress` (the notebook helpers install one
- * that prints a line updated in place; null: none).
- *
- * @example
- * setDefaultProgress((p) => console.log(`${p.label}: ${p.done}/${p.total}`));
- */
-export function setDefaultProgress(fn: OnProgress | null): void {
-  defaultProgress = fn;
 }
 
 export interface SweepSpec<S, B extends SweepBatch, C> {
@@ -160,7 +138,7 @@ export async function sweep<S, B extends SweepBatch, C>(
       field: "sitesPerRun",
     });
   const out = spec.sites.map(() => new Float64Array(spec.promptCount).fill(NaN));
-  const report = spec.onProgress ?? defaultProgress;
+  const report = spec.onProgress ?? defaultProgress();
   const label = spec.label ?? "sweep";
   const total = spec.batches.length * spec.sites.length;
   let done = 0;
