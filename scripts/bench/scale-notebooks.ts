@@ -1,8 +1,8 @@
 /**
  * The notebooks on CodeLlama-7b's shape: each notebook runs headlessly (scripts/notebooks/
  * run_notebooks.py --out-dir) with PARENLENS_MODEL = the 7B-shaped checkpoint of
- * `npm run bench -- --scale` (written here if missing, with the embedded model's tokenizer, so
- * the committed datasets are used), a small PARENLENS_PER_N, and results, figures and the executed
+ * `npm run bench -- --scale` (written here if missing, with the embedded model's tokenizer
+ * padded to the model's 32016 ids), a small PARENLENS_PER_N, and results, figures and the executed
  * notebook in a temp folder — never over the committed ones. Records per notebook: finished or
  * stopped, wall time, forward passes (HookedLlama.forwardPasses through $PARENLENS_FORWARD_LOG),
  * and the last progress line of each long call (done / total forward passes and elapsed time).
@@ -14,7 +14,8 @@
  * what its progress lines said. `--layout` runs on a checkpoint with CodeLlama-7b's layout (32
  * layers × 32 heads, vocabulary 32016) but tiny widths (d_model 64): the same forward passes (their
  * number depends only on layers, heads, prompts and batches), in seconds, to count them for
- * a full run. Each run appends its results to $PARENLENS_SCALE_NB_JSON (default
+ * a full run; `--model DIR` runs on another checkpoint (e.g. the embedded model, to compare
+ * counts at PARENLENS_PER_N=1 and in full). Each run appends its results to $PARENLENS_SCALE_NB_JSON (default
  * /tmp/i10/scale-notebooks.json); `--write-md` then writes them into scripts/bench/BENCH.md
  * (section scale-notebooks).
  */
@@ -45,7 +46,8 @@ interface CallProgress {
 
 export interface NotebookRun {
   notebook: string;
-  checkpoint: "7b-shaped" | "layout";
+  /** "7b-shaped", "layout", or the basename of --model. */
+  checkpoint: string;
   perN: string;
   status: "ran end to end" | "stopped" | "failed";
   wallS: number;
@@ -62,7 +64,7 @@ function ensureCheckpoint(folder: string, layout: boolean): void {
   if (layout) Object.assign(config, { hidden_size: 64, intermediate_size: 64 }); // 32 layers × 32 heads of d_head 2
   writeRandomCheckpoint(folder, {
     seed: 7,
-    dtype: "BF16",
+    dtype: layout ? "F32" : "BF16", // float32: no per-layer conversion cuts, so counting runs fast
     configJson: config,
     shards: 2,
     tokenizerFrom: TOKENIZER_FROM,
@@ -70,20 +72,39 @@ function ensureCheckpoint(folder: string, layout: boolean): void {
   fs.writeFileSync(path.join(folder, ".complete"), "");
 }
 
-/** Every call's last progress line in the runner's output (lines are rewritten with "\r"). */
+/**
+ * Pads the tokenizer's vocabulary to the model's (CodeLlama-7b: 32016) with plain entries
+ * "<extra_i>" that no text encodes to, so that every id the random model predicts decodes. The
+ * tokenizer.json then differs from the one data/datasets was made with: studyData regenerates the
+ * same prompts (same seed and sizes, same encodings) in memory.
+ */
+function padTokenizer(folder: string): void {
+  const file = path.join(folder, "tokenizer.json");
+  const vocabSize = JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8")).vocab_size as number;
+  const tok = JSON.parse(fs.readFileSync(file, "utf8"));
+  const vocab = tok.model.vocab as Record<string, number>;
+  const size = Object.keys(vocab).length;
+  if (size >= vocabSize) return;
+  for (let id = size; id < vocabSize; id++) vocab[`<extra_${id}>`] = id;
+  fs.writeFileSync(file, JSON.stringify(tok));
+}
+
+/** Each call's last progress line in the runner's output, in call order (lines are rewritten with "\r"; a call starts at done 0). */
 function lastProgress(out: string): CallProgress[] {
-  const byLabel = new Map<string, CallProgress>();
+  const calls: CallProgress[] = [];
   for (const piece of out.split(/[\r\n]/)) {
     const m = /^\s+(.+?): (\d+)\/(\d+) forward passes(?: in (\d+) (s|min))?/.exec(piece);
     if (!m) continue;
     const elapsedS = m[4] === undefined ? null : Number(m[4]) * (m[5] === "min" ? 60 : 1);
-    byLabel.delete(m[1]); // keep the order in which calls last reported
-    byLabel.set(m[1], { label: m[1], done: Number(m[2]), total: Number(m[3]), elapsedS });
+    const done = Number(m[2]);
+    if (done === 0 || calls.length === 0 || calls.at(-1)!.label !== m[1])
+      calls.push({ label: m[1], done, total: 0, elapsedS });
+    Object.assign(calls.at(-1)!, { done, total: Number(m[3]), elapsedS });
   }
-  return [...byLabel.values()];
+  return calls;
 }
 
-async function runNotebook(file: string, folder: string, perN: string, budgetS: number, layout: boolean) {
+async function runNotebook(file: string, folder: string, perN: string, budgetS: number, checkpoint: string) {
   const name = path.basename(file, ".ipynb");
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `parenlens-scale-${name}-`));
   const forwardLog = path.join(out, "forwards");
@@ -114,7 +135,7 @@ async function runNotebook(file: string, folder: string, perN: string, budgetS: 
   if (timer) clearTimeout(timer);
   const run: NotebookRun = {
     notebook: name,
-    checkpoint: layout ? "layout" : "7b-shaped",
+    checkpoint,
     perN,
     status: code === 0 ? "ran end to end" : stopped ? "stopped" : "failed",
     wallS: (performance.now() - t0) / 1000,
@@ -142,7 +163,7 @@ function section(runs: NotebookRun[]): string {
     `## The notebooks on CodeLlama-7b's shape`,
     ``,
     `Measured by \`flock /work/re-tools/bigmem.lock nice -n 10 node --import tsx scripts/bench/scale-notebooks.ts\` (runs from ${runs[0]?.at.slice(0, 16).replace("T", " ")} to ${runs.at(-1)?.at.slice(0, 16).replace("T", " ")} UTC) on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, shared with other work (1-minute load average before → after each run in the table).`,
-    `Checkpoints: "7b-shaped" = the \`--scale\` checkpoint (CodeLlama-7b-hf's config.json, random bf16 weights, 12.55 GiB, 2 shards) with the embedded model's tokenizer, so the committed datasets are read; "layout" = the same config with d_model 64 and d_mlp 64 (32 layers × 32 heads, vocabulary 32016): the same forward passes, to count them. Results, figures and executed notebooks went to a temp folder. Forward passes = HookedLlama.forwardPasses at the end (one per run / runWithCache / runWithHooks, one per swept site). "calls" = each long call's last progress line (forward passes done / announced, elapsed).`,
+    `Checkpoints: "7b-shaped" = the \`--scale\` checkpoint (CodeLlama-7b-hf's config.json, random bf16 weights, 12.55 GiB, 2 shards) with the embedded model's tokenizer padded to 32016 entries (the extra ones "<extra_i>", which no text encodes to), so studyData regenerates the committed prompts in memory (same seed, sizes and encodings); "layout" = the same config with d_model 64, d_mlp 64 and float32 weights (32 layers × 32 heads, vocabulary 32016): the same forward passes, to count them. Results, figures and executed notebooks went to a temp folder. Forward passes = HookedLlama.forwardPasses at the end (one per run / runWithCache / runWithHooks, one per swept site). "calls" = each long call's last progress line (forward passes done / announced, elapsed).`,
     ``,
     `| notebook | checkpoint | PARENLENS_PER_N | status | wall (s) | forward passes | load avg | calls |`,
     `| --- | --- | --- | --- | --- | --- | --- | --- |`,
@@ -158,8 +179,13 @@ async function main(): Promise<void> {
   }
   const layout = process.argv.includes("--layout");
   const base = process.env.PARENLENS_SCALE_DIR || "/tmp/i10/codellama-7b-shaped";
-  const folder = layout ? `${base}-layout` : base;
-  ensureCheckpoint(folder, layout);
+  const model = flag("model", "");
+  const folder = model ? path.resolve(model) : layout ? `${base}-layout` : base;
+  const checkpoint = model ? path.basename(folder) : layout ? "layout" : "7b-shaped";
+  if (!model) {
+    ensureCheckpoint(folder, layout);
+    padTokenizer(folder);
+  }
   const perN = flag("per-n", "1");
   const budgetS = Number(flag("budget-s", "0"));
   const wanted = flag("notebooks", "00,01,02,03,04").split(",");
@@ -169,7 +195,7 @@ async function main(): Promise<void> {
     .sort()
     .map((f) => path.join(ROOT, "notebooks", f));
   for (const file of files) {
-    const run = await runNotebook(file, folder, perN, budgetS, layout);
+    const run = await runNotebook(file, folder, perN, budgetS, checkpoint);
     console.log(`RESULT ${JSON.stringify(run)}`);
     fs.mkdirSync(path.dirname(RESULTS_JSON), { recursive: true });
     fs.writeFileSync(RESULTS_JSON, JSON.stringify([...readRuns(), run], null, 1) + "\n");
