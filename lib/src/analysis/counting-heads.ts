@@ -833,6 +833,24 @@ export function uniformAttentionBaseline(
 }
 
 /**
+ * The forward passes `countingHeads(model, items, opts)` will run (what its progress announces),
+ * from the model's config and tokenizer only (scripts/bench/notebook-forwards.ts).
+ *
+ * @example
+ * countingHeadsForwards({ config: { ...model.config, numLayers: 32, numHeads: 32 }, tokenizer: tok }, prompts, { reference });
+ */
+export function countingHeadsForwards(
+  model: Pick<HookedLlama, "config" | "tokenizer">,
+  items: (StudyPrompt | PromptPair)[],
+  opts: CountingHeadsOptions = {},
+): number {
+  const pairs = asPairs(items);
+  const s = countingSettings(model as HookedLlama, pairs, opts);
+  const causalCount = firstPerN(pairs, s.causalPerN, (p) => p.clean.n).length;
+  return countingForwards(model as HookedLlama, pairs, s, causalCount, opts.reference);
+}
+
+/**
  * Run the three counting-head analyses over prompts (or clean/corrupted pairs), and return the
  * rule (thresholds, uniform baseline, causal threshold) that classifies the heads in findings/counting.ts.
  *

@@ -111,8 +111,7 @@ export async function patchingGrid(
   const ldCorrupted = new Float64Array(pairs.length);
   const sums = new Map<string, { site: GridSite; T: number; pa: number; cl: number; co: number; idx: number[] }>();
   const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, opts.batchSize ?? 32);
-  // per batch: the clean and the corrupted cache, then one patched run per site
-  const forwards = batches.reduce((a, b) => a + 2 + gridSites(components, L, b.length).length, 0);
+  const forwards = gridForwards(L, components, batches);
   await withForwardProgress(model, opts, "patchingGrid", forwards, async () => {
     for (const batch of batches) {
       const T = batch.length;
@@ -172,6 +171,27 @@ export async function patchingGrid(
       note: "positions index the token row; batches hold pairs of one length, so a position is the same token in every prompt of a batch",
     },
   };
+}
+
+/** Per batch: the clean and the corrupted cache, then one patched run per site. */
+const gridForwards = (L: number, components: GridComponent[], batches: { length: number }[]) =>
+  batches.reduce((a, b) => a + 2 + gridSites(components, L, b.length).length, 0);
+
+/**
+ * The forward passes `patchingGrid(model, pairs, opts)` will run (what its progress announces),
+ * from the model's config and tokenizer only (scripts/bench/notebook-forwards.ts).
+ *
+ * @example
+ * patchingGridForwards({ config: { ...model.config, numLayers: 32 }, tokenizer: tok }, pairs);
+ */
+export function patchingGridForwards(
+  model: Pick<HookedLlama, "config" | "tokenizer">,
+  pairs: PromptPair[],
+  opts: PatchingGridOptions = {},
+): number {
+  const { components } = gridSettings(model as HookedLlama, pairs, opts);
+  const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, opts.batchSize ?? 32);
+  return gridForwards(model.config.numLayers, components, batches);
 }
 
 /** The options with their defaults; every pair needs a corrupted prompt of its clean prompt's length. */

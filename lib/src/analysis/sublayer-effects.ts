@@ -36,6 +36,41 @@ import {
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
 import { ProgressOptions, silentProgress, withForwardProgress } from "./forward-progress";
 
+/** Forward passes of sublayerEffects: the reference caches, then per batch the clean (and corrupted) cache and one run per site. */
+function sublayerForwards(
+  L: number,
+  pairs: PromptPair[],
+  cfg: { methods: SublayerMethod[]; batchSize: number; allCorrupted: boolean },
+  reference: StudyPrompt[] | undefined,
+): number {
+  const batches = lengthBatches(pairs, (p) => p.clean.promptIds.length, cfg.batchSize).length;
+  const means = cfg.methods.includes("mean-ablation")
+    ? lengthBatches(reference ?? [], (p) => p.promptIds.length, cfg.batchSize).length
+    : 0;
+  return means + batches * (1 + (cfg.allCorrupted ? 1 : 0) + 2 * L * sweptMethods(cfg.methods).length);
+}
+
+/**
+ * The forward passes `sublayerEffects(model, pairs, opts)` will run (what its progress announces),
+ * from the model's config and tokenizer only: scripts/bench/notebook-forwards.ts counts a notebook
+ * on CodeLlama-7b's layout with it.
+ *
+ * @example
+ * sublayerEffectsForwards({ config: { ...model.config, numLayers: 32 }, tokenizer: tok }, pairs, { reference });
+ */
+export function sublayerEffectsForwards(
+  model: Pick<HookedLlama, "config" | "tokenizer">,
+  pairs: PromptPair[],
+  opts: SublayerEffectsOptions = {},
+): number {
+  return sublayerForwards(
+    model.config.numLayers,
+    pairs,
+    sublayerSettings(model as HookedLlama, pairs, opts),
+    opts.reference,
+  );
+}
+
 /**
  * Which mean replaces a sub-layer output in mean ablation:
  * - "all-positions": one [d_model] vector per hook, the mean over every position of every
@@ -381,10 +416,7 @@ export async function sublayerEffects(
   const ldClean = new Float64Array(P);
   const ldCorrupted = new Float64Array(P).fill(NaN);
   const dla = Array.from({ length: 2 * L + 1 }, () => new Float64Array(P)); // [embed, 0 attn, 0 mlp, …][prompt]
-  // the reference caches, then per batch the clean (and corrupted) cache and one run per site
-  const forwards =
-    (meaning ? lengthBatches(opts.reference ?? [], (p) => p.promptIds.length, batchSize).length : 0) +
-    batches.length * (1 + (cfg.allCorrupted ? 1 : 0) + hooks.length * sweptMethods(methods).length);
+  const forwards = sublayerForwards(L, pairs, cfg, opts.reference);
   const { means, sites, effects } = await withForwardProgress(model, opts, "sublayerEffects", forwards, async () => {
     const means = meaning
       ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
