@@ -19,6 +19,9 @@ import {
   headLogitLens,
   scorePrompts,
   setDefaultProgress,
+  sublayerEffectsForwards,
+  countingHeadsForwards,
+  patchingGridForwards,
 } from "../../lib/src";
 import type { HookedLlama, Progress, ProgressOptions } from "../../lib/src";
 
@@ -64,22 +67,18 @@ test("every long call counts its forward passes up to the total it announced", a
   assert.ok(closed.length > 0);
   const L = model.config.numLayers;
   const H = model.config.numHeads;
-  const sub = await reports(model, "sublayerEffects", (o) =>
-    sublayerEffects(model, pairs, { ...o, reference, bootstrap: { samples: 10 } }),
-  );
+  const subOpts = { reference, bootstrap: { samples: 10 } };
+  const sub = await reports(model, "sublayerEffects", (o) => sublayerEffects(model, pairs, { ...o, ...subOpts }));
   // 4 swept methods × 2 sub-layers × L per batch, plus the clean and corrupted caches, plus the reference caches
   assert.ok(sub > 4 * 2 * L);
-  const heads = await reports(model, "countingHeads", (o) =>
-    countingHeads(model, pairs, { ...o, reference, bootstrap: { samples: 10 }, permutationNull: false }),
-  );
+  assert.equal(sublayerEffectsForwards(model, pairs, subOpts), sub, "counted before running, without running");
+  const headOpts = { reference, bootstrap: { samples: 10 }, permutationNull: false as const };
+  const heads = await reports(model, "countingHeads", (o) => countingHeads(model, pairs, { ...o, ...headOpts }));
   assert.ok(heads > 3 * L * H);
-  await reports(model, "patchingGrid", (o) =>
-    patchingGrid(
-      model,
-      pairs.filter((p) => p.clean.n === 2),
-      o,
-    ),
-  );
+  assert.equal(countingHeadsForwards(model, pairs, headOpts), heads);
+  const gridPairs = pairs.filter((p) => p.clean.n === 2);
+  const grid = await reports(model, "patchingGrid", (o) => patchingGrid(model, gridPairs, o));
+  assert.equal(patchingGridForwards(model, gridPairs), grid);
   await reports(model, "logitLens", (o) => logitLens(model, prompts, { ...o, bootstrap: { samples: 10 } }));
   await reports(model, "closedCountContrast", (o) =>
     closedCountContrast(model, closed, { ...o, bootstrap: { samples: 10 } }),

@@ -12,7 +12,7 @@ export type {
   SublayerPromptValue,
   SublayerEffectsResult,
 } from "./sublayer-effects";
-export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects } from "./sublayer-effects";
+export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects, sublayerEffectsForwards } from "./sublayer-effects";
 export * from "./sweep";
 export type { Progress, OnProgress, ProgressOptions } from "./forward-progress";
 export { setDefaultProgress, withForwardProgress } from "./forward-progress";
@@ -60,4 +60,4 @@ export {
   partialCorrelation,
 } from "./stats";
 export type { GridComponent, PatchingGridOptions, PatchingGridRow, PatchingGridResult } from "./patching-grid";
-export { GRID_COMPONENTS, patchingGrid } from "./patching-grid";
+export { GRID_COMPONENTS, patchingGrid, patchingGridForwards } from "./patching-grid";
