@@ -486,20 +486,36 @@ export class HookedLlama {
       throw new InterventionError("runSites: sites must be an array of intervention arrays");
     checkRunOptions(opts, this.config.vocabSize, "runSites");
     const reqs = sites.map((site) => this.request(input, [], site, opts, false));
-    const groups = new Map<string, number[]>(); // same edited hooks → one shared upstream
+    // 2-byte weights: plans are cut at every layer anyway and each segment converts its weights,
+    // so sites editing different hooks share one plan (their hooks' union) and one trunk run,
+    // each branching off at its own hook. Float32 weights: sites editing the same hooks share.
+    const branching = this.weights.anyHalf();
+    const groups = new Map<string, number[]>();
     reqs.forEach((r, i) => {
-      const key = JSON.stringify([[...r.byHook.keys()].sort(), r.withHeadResult]);
+      const key = JSON.stringify([branching ? [] : [...r.byHook.keys()].sort(), r.withHeadResult]);
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     const out: Tensor[] = new Array(sites.length);
     for (const members of groups.values()) {
       const req = reqs[members[0]];
-      const plan = await this.planner.plan([...req.byHook.keys()], ["logits"], {
+      const hooks = [...new Set(members.flatMap((i) => [...reqs[i].byHook.keys()]))];
+      const plan = await this.planner.plan(hooks, ["logits"], {
         withHeadResult: req.withHeadResult,
         logitsAt: req.graphLast ? "last" : "all",
       });
-      const edits = members.map((i) => this.editFor(reqs[i]));
-      const runs = await this.planner.runSites(plan, req.batch, new Set(), edits);
+      const runs = branching
+        ? await this.planner.runBranches(
+            plan,
+            req.batch,
+            new Set(),
+            members.map((i) => ({ edit: this.editFor(reqs[i]), hooks: new Set(reqs[i].byHook.keys()) })),
+          )
+        : await this.planner.runSites(
+            plan,
+            req.batch,
+            new Set(),
+            members.map((i) => this.editFor(reqs[i])),
+          );
       members.forEach((i, k) => (out[i] = this.sliceLogits(runs[k].logits, reqs[i])));
       this.countForwards(members.length);
     }
