@@ -7,14 +7,16 @@
  *
  *   node --import tsx scripts/bench/notebook-forwards.ts [--per-n 1] [--config test/fixtures/checkpoints/codellama-7b-hf.config.json]
  *
- * Prints one JSON line per notebook. Checked against the embedded model's measured
+ * Prints one JSON line per notebook: forwards, and how many of them are swept sites (the rest:
+ * caches and plain runs; counted as the same notebook on zero layers). Checked against the embedded model's measured
  * HookedLlama.forwardPasses (scripts/bench/scale-notebooks.ts) with `--config` = its config.json.
  * Notebook 04's headLogitLens runs only when some head has |r| ≥ 0.5 (model-dependent): printed
  * apart ("ifStrongHeads").
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseLlamaConfig } from "../../lib/src/checkpoint/config";
+import { LlamaConfig, parseLlamaConfig } from "../../lib/src/checkpoint/config";
+import type { Tokenizer } from "../../lib/src/core/tokenizer";
 import { loadTokenizer } from "../../lib/src/checkpoint/tokenizer";
 import { studyData } from "../../lib/src/notebook/study-setup";
 import { lengthBatches } from "../../lib/src/analysis/study";
@@ -36,28 +38,13 @@ const batchesOf = (prompts: StudyPrompt[], size = 32) => lengthBatches(prompts, 
 const firstPer = <T extends { clean: { n: number } }>(pairs: T[], k: number) =>
   pairs.filter((p, i) => pairs.slice(0, i).filter((q) => q.clean.n === p.clean.n).length < k);
 
-function main(): void {
-  const configFile = path.resolve(
-    flag("config", path.join(ROOT, "test/fixtures/checkpoints/codellama-7b-hf.config.json")),
-  );
-  const config = parseLlamaConfig(JSON.parse(fs.readFileSync(configFile, "utf8")), configFile);
-  const tok = loadTokenizer(path.join(ROOT, "data/models/parenlens-code-6l"));
+/** Each notebook's forward passes on a model of this config: [notebook, forwards, forwards if strong heads]. */
+function count(config: LlamaConfig, tok: Tokenizer, perN: number | null): [string, number, number][] {
   const model = { config, tokenizer: tok };
-  const perNFlag = flag("per-n", "all");
-  const perN = perNFlag === "all" ? null : Number(perNFlag);
   const log = () => {};
+  const rows: [string, number, number][] = [];
+  const out = (notebook: string, forwards: number, ifStrongHeads = 0) => rows.push([notebook, forwards, ifStrongHeads]);
   const data = (t: "authors" | "partial" | "complex") => studyData(tok, t, { perN, committed: true, log });
-  const out = (notebook: string, forwards: number, extra: Record<string, number> = {}) =>
-    console.log(
-      JSON.stringify({
-        notebook,
-        layers: config.numLayers,
-        heads: config.numHeads,
-        perN: perNFlag,
-        forwards,
-        ...extra,
-      }),
-    );
 
   out("00-quickstart", 2); // runWithCache + runWithHooks
   const templates = ["authors", "partial", "complex"] as const;
@@ -100,7 +87,24 @@ function main(): void {
     2 * lengthBatches(partial.closedPairs, (p) => p.clean.promptIds.length, 32).length + // closedCountContrast
     1 + // the attention figure's runWithCache
     countingHeadsForwards(model, lens, { ...common, methods: [] });
-  out("04-counting-heads", nb04, { ifStrongHeads: batchesOf(partial.splits.analysis) });
+  out("04-counting-heads", nb04, batchesOf(partial.splits.analysis));
+  return rows;
+}
+
+function main(): void {
+  const configFile = path.resolve(
+    flag("config", path.join(ROOT, "test/fixtures/checkpoints/codellama-7b-hf.config.json")),
+  );
+  const config = parseLlamaConfig(JSON.parse(fs.readFileSync(configFile, "utf8")), configFile);
+  const tok = loadTokenizer(path.join(ROOT, "data/models/parenlens-code-6l"));
+  const perNFlag = flag("per-n", "all");
+  const perN = perNFlag === "all" ? null : Number(perNFlag);
+  const caches = count({ ...config, numLayers: 0 }, tok, perN); // no layers: no swept sites; caches and plain runs remain
+  for (const [i, [notebook, forwards, ifStrongHeads]] of count(config, tok, perN).entries()) {
+    const { numLayers: layers, numHeads: heads } = config;
+    const sites = forwards - caches[i][1];
+    console.log(JSON.stringify({ notebook, layers, heads, perN: perNFlag, forwards, sites, ifStrongHeads }));
+  }
 }
 
 main();
