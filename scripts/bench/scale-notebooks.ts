@@ -93,9 +93,9 @@ function padTokenizer(folder: string): void {
 function lastProgress(out: string): CallProgress[] {
   const calls: CallProgress[] = [];
   for (const piece of out.split(/[\r\n]/)) {
-    const m = /^\s+(.+?): (\d+)\/(\d+) forward passes(?: in (\d+) (s|min))?/.exec(piece);
+    const m = /^\s+(.+?): (\d+)\/(\d+) forward passes(?: in ([\d.]+) (s|min|h))?/.exec(piece);
     if (!m) continue;
-    const elapsedS = m[4] === undefined ? null : Number(m[4]) * (m[5] === "min" ? 60 : 1);
+    const elapsedS = m[4] === undefined ? null : Number(m[4]) * { s: 1, min: 60, h: 3600 }[m[5] as "s" | "min" | "h"];
     const done = Number(m[2]);
     if (done === 0 || calls.length === 0 || calls.at(-1)!.label !== m[1])
       calls.push({ label: m[1], done, total: 0, elapsedS });

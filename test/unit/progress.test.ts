@@ -57,6 +57,14 @@ test("progressText: the count and rough time first, then done / total with time 
     `${PROGRESS_MARKER} sweep: 12/96 forward passes in 5 s, about 35 s left`,
   );
   assert.equal(progressText(p(96), 40000, null), `${PROGRESS_MARKER} sweep: 96/96 forward passes in 40 s`);
+  assert.equal(
+    progressText(p(1), 62000, null),
+    `${PROGRESS_MARKER} sweep: 1/96 forward passes in 62 s, about 98 min left`,
+  );
+  assert.equal(
+    progressText({ label: "countingHeads", done: 1, total: 3101 }, 62000, null),
+    `${PROGRESS_MARKER} countingHeads: 1/3101 forward passes in 62 s, about 53.4 h left`,
+  );
 });
 
 test("progressLine: every update rewrites the line (\\r), the last ends it, one write each", () => {

@@ -21,7 +21,8 @@ let lastMsPerForward: number | null = null;
 
 function seconds(ms: number): string {
   const s = Math.round(ms / 1000);
-  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
+  if (s < 120) return `${s} s`;
+  return s < 120 * 60 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
 }
 
 /** The text of one progress line (no timing when `elapsedMs` is null). */
