@@ -16,8 +16,8 @@
  * number depends only on layers, heads, prompts and batches), in seconds, to count them for
  * a full run; `--model DIR` runs on another checkpoint (e.g. the embedded model, to compare
  * counts at PARENLENS_PER_N=1 and in full). Each run appends its results to $PARENLENS_SCALE_NB_JSON (default
- * /tmp/i10/scale-notebooks.json); `--write-md` then writes them into scripts/bench/BENCH.md
- * (section scale-notebooks).
+ * /tmp/i10/scale-notebooks.json); `--write-md` then writes those of one checkpoint (`--checkpoint`,
+ * default 7b-shaped) into scripts/bench/BENCH.md (section scale-notebooks).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -173,8 +173,9 @@ function section(runs: NotebookRun[]): string {
 
 async function main(): Promise<void> {
   if (process.argv.includes("--write-md")) {
-    writeBenchSection("scale-notebooks", section(readRuns()));
-    console.log(section(readRuns()));
+    const runs = readRuns().filter((r) => r.checkpoint === flag("checkpoint", "7b-shaped"));
+    writeBenchSection("scale-notebooks", section(runs));
+    console.log(section(runs));
     return;
   }
   const layout = process.argv.includes("--layout");
