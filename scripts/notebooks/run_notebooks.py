@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Re-execute the project's notebooks headlessly in the tslab kernel, with Jupyter's nbclient.
 
-    .venv/bin/python scripts/notebooks/run_notebooks.py [NOTEBOOK ...]
+    .venv/bin/python scripts/notebooks/run_notebooks.py [--out-dir DIR] [NOTEBOOK ...]
 
 Without arguments, runs notebooks/*.ipynb in name order. Each notebook runs in a fresh kernel
 with cwd = its own folder (as JupyterLab does). Prints one line per notebook and per code cell
@@ -13,6 +13,11 @@ file next to it and renamed over it (never half-written), then signed as trusted
 (`jupyter trust`), so JupyterLab renders its Plotly outputs. Outputs are normalised so that two
 runs of the same code give identical files: no execution timestamps, stream outputs coalesced,
 missing cell ids made deterministic.
+
+With --out-dir DIR the executed notebooks are written to DIR (same file names) and the
+notebooks themselves are left as they are (e.g. a run on another model: PARENLENS_MODEL,
+PARENLENS_RESULTS_DIR and PARENLENS_FIGURES_DIR send its outputs elsewhere too); the kernel still
+runs with cwd = the notebook's own folder.
 
 Progress lines of long library calls (stderr text starting with "[progress]", see
 lib/src/notebook/progress.ts) are echoed to this terminal, updating in place, and kept out of the
@@ -205,7 +210,7 @@ class ProgressEchoingClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def run_one(path: Path, position: str, timeout: int, kernel: str | None) -> bool:
+def run_one(path: Path, position: str, timeout: int, kernel: str | None, out_dir: Path | None = None) -> bool:
     nb = read_notebook(path)
     before = path.read_bytes()
     kernel_name = kernel or nb.metadata.get("kernelspec", {}).get("name") or "tslab"
@@ -244,9 +249,11 @@ def run_one(path: Path, position: str, timeout: int, kernel: str | None) -> bool
         print(f"\nFAILED: {shown(path)} changed on disk while it ran (saved from JupyterLab?); not overwriting it.", file=sys.stderr)
         return False
     text = nbformat.writes(nb)
-    write_atomic(path, text if text.endswith("\n") else text + "\n")
+    target = path if out_dir is None else out_dir / path.name
+    write_atomic(target, text if text.endswith("\n") else text + "\n")
     NotebookNotary().sign(nb)  # as `jupyter trust`: JupyterLab shows its outputs as trusted
-    print(f"  done in {time.monotonic() - started:.1f} s, written and trusted", flush=True)
+    where = "" if out_dir is None else f" to {shown(target)}"
+    print(f"  done in {time.monotonic() - started:.1f} s, written{where} and trusted", flush=True)
     return True
 
 
@@ -256,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, default=int(os.environ.get("NOTEBOOK_CELL_TIMEOUT", "1200")),
                     help="seconds one cell may run (default 1200, or $NOTEBOOK_CELL_TIMEOUT)")
     ap.add_argument("--kernel", default=None, help="kernel name (default: the notebook's kernelspec, else tslab)")
+    ap.add_argument("--out-dir", type=Path, default=None,
+                    help="write the executed notebooks here instead of over the notebooks (created if needed)")
     args = ap.parse_args(argv)
+    if args.out_dir is not None:
+        args.out_dir = args.out_dir.resolve()
+        args.out_dir.mkdir(parents=True, exist_ok=True)
 
     paths = args.notebooks or sorted(DEFAULT_DIR.glob("*.ipynb"))
     if not paths:
@@ -275,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     for i, path in enumerate(paths):
         try:
-            ok = run_one(path.resolve(), f"[{i + 1}/{len(paths)}]", args.timeout, args.kernel)
+            ok = run_one(path.resolve(), f"[{i + 1}/{len(paths)}]", args.timeout, args.kernel, args.out_dir)
         except (Interrupted, KeyboardInterrupt):
             print(f"\ninterrupted, {shown(path)} left as it was", file=sys.stderr, flush=True)
             sys.stdout.flush()

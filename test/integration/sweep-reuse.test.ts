@@ -46,3 +46,24 @@ for (const fixture of ["tiny-f32", "tiny-bf16"]) {
     assert.ok(alone.every((row) => row.every(Number.isFinite)));
   });
 }
+
+test("runSites on bf16 weights: sites editing different hooks (two at once, or none) branch off one trunk, each equal to its own run", async () => {
+  const model = await HookedLlama.fromPretrained(path.join(FIXTURES, "tiny-bf16"), { tokenizer: false });
+  const ids = [prompts[0], prompts[1]];
+  const { cache } = await model.runWithCache([prompts[1], prompts[0]], { names: ["blocks.0.hook_resid_post"] });
+  const sites = [
+    [zeroAt("blocks.1.hook_mlp_out")],
+    [zeroAt("blocks.0.attn.hook_z", { heads: [1] }), zeroAt("blocks.1.hook_attn_out", { positions: [-1] })],
+    [],
+    [{ hook: "blocks.0.hook_resid_post", kind: "patch" as const, source: cache }],
+    [zeroAt("blocks.0.hook_mlp_out")],
+  ];
+  const before = model.forwardPasses;
+  const together = await model.runSites(ids, sites, { logitsAt: "last" });
+  assert.equal(model.forwardPasses - before, sites.length);
+  for (const [i, site] of sites.entries()) {
+    const alone = await model.runWithHooks(ids, site, { logitsAt: "last" });
+    assert.deepEqual(Array.from(together[i].data), Array.from(alone.data), `site ${i}`);
+  }
+  assert.notDeepEqual(Array.from(together[0].data), Array.from(together[2].data)); // the edits do something
+});

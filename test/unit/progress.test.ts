@@ -49,14 +49,22 @@ test("progressText: the count and rough time first, then done / total with time 
   const p = (done: number): Progress => ({ label: "sweep", done, total: 96 });
   assert.equal(
     progressText(p(0), null, null),
-    `${PROGRESS_MARKER} sweep: 0/96 edited forward passes, rough time known after the first step`,
+    `${PROGRESS_MARKER} sweep: 0/96 forward passes, rough time known after the first step`,
   );
-  assert.equal(progressText(p(0), null, 500), `${PROGRESS_MARKER} sweep: 0/96 edited forward passes, rough time 48 s`);
+  assert.equal(progressText(p(0), null, 500), `${PROGRESS_MARKER} sweep: 0/96 forward passes, rough time 48 s`);
   assert.equal(
     progressText(p(12), 5000, null),
-    `${PROGRESS_MARKER} sweep: 12/96 edited forward passes in 5 s, about 35 s left`,
+    `${PROGRESS_MARKER} sweep: 12/96 forward passes in 5 s, about 35 s left`,
   );
-  assert.equal(progressText(p(96), 40000, null), `${PROGRESS_MARKER} sweep: 96/96 edited forward passes in 40 s`);
+  assert.equal(progressText(p(96), 40000, null), `${PROGRESS_MARKER} sweep: 96/96 forward passes in 40 s`);
+  assert.equal(
+    progressText(p(1), 62000, null),
+    `${PROGRESS_MARKER} sweep: 1/96 forward passes in 62 s, about 98 min left`,
+  );
+  assert.equal(
+    progressText({ label: "countingHeads", done: 1, total: 3101 }, 62000, null),
+    `${PROGRESS_MARKER} countingHeads: 1/3101 forward passes in 62 s, about 53.4 h left`,
+  );
 });
 
 test("progressLine: every update rewrites the line (\\r), the last ends it, one write each", () => {

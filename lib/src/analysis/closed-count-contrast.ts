@@ -10,6 +10,7 @@ import { headLabel } from "../hooks/activation-cache";
 import type { ParenTokenSets } from "../task/paren-tokens";
 import { BootstrapOptions, bootstrapMean } from "./bootstrap";
 import { GroupedEffect, PromptPair, checkPromptPairs, groupsOf, modelParenSets, pairBatches } from "./study";
+import { ProgressOptions, withForwardProgress } from "./forward-progress";
 
 export interface ClosedContrastRow extends GroupedEffect {
   layer: number;
@@ -19,7 +20,7 @@ export interface ClosedContrastRow extends GroupedEffect {
   cleanAttnClose: number;
 }
 
-export interface ClosedCountContrastOptions {
+export interface ClosedCountContrastOptions extends ProgressOptions {
   /**
    * Paren token sets
    *
@@ -87,21 +88,24 @@ export async function closedCountContrast(
   const clean = Array.from({ length: L * H }, () => new Float64Array(P));
   // one clean and one partner length per batch: neither side is padded (no patching here, so a
   // right-aligned pair only compares each prompt's own last-position attention)
-  for (const { indices } of pairBatches(pairs, opts.batchSize ?? 32)) {
-    const a = indices.map((i) => pairs[i].clean.promptIds);
-    const b = indices.map((i) => pairs[i].corrupted!.promptIds);
-    const ca = (await model.runWithCache(a, { names, logitsAt: "last" })).cache;
-    const cb = (await model.runWithCache(b, { names, logitsAt: "last" })).cache;
-    for (let l = 0; l < L; l++) {
-      const xa = closeAttention(ca.get(names[l]).data, a, close, H);
-      const xb = closeAttention(cb.get(names[l]).data, b, close, H);
-      for (let h = 0; h < H; h++)
-        indices.forEach((pi, j) => {
-          delta[l * H + h][pi] = xb[h][j] - xa[h][j];
-          clean[l * H + h][pi] = xa[h][j];
-        });
+  const batches = pairBatches(pairs, opts.batchSize ?? 32);
+  await withForwardProgress(model, opts, "closedCountContrast", 2 * batches.length, async () => {
+    for (const { indices } of batches) {
+      const a = indices.map((i) => pairs[i].clean.promptIds);
+      const b = indices.map((i) => pairs[i].corrupted!.promptIds);
+      const ca = (await model.runWithCache(a, { names, logitsAt: "last" })).cache;
+      const cb = (await model.runWithCache(b, { names, logitsAt: "last" })).cache;
+      for (let l = 0; l < L; l++) {
+        const xa = closeAttention(ca.get(names[l]).data, a, close, H);
+        const xb = closeAttention(cb.get(names[l]).data, b, close, H);
+        for (let h = 0; h < H; h++)
+          indices.forEach((pi, j) => {
+            delta[l * H + h][pi] = xb[h][j] - xa[h][j];
+            clean[l * H + h][pi] = xa[h][j];
+          });
+      }
     }
-  }
+  });
   const rows: ClosedContrastRow[] = [];
   const groups = groupsOf(pairs.map((p) => p.clean.n));
   for (let k = 0; k < L * H; k++) {

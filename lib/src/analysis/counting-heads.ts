@@ -54,6 +54,7 @@ import {
   patchWhere,
 } from "./study";
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
+import { ProgressOptions, silentProgress, withForwardProgress } from "./forward-progress";
 import { knockoutKeys } from "./attention-knockout";
 
 export type AttentionSignal = "attn_close" | "attn_open";
@@ -66,7 +67,7 @@ export interface CountingCriterion {
   target: CountTarget;
 }
 
-export interface CountingHeadsOptions {
+export interface CountingHeadsOptions extends ProgressOptions {
   /**
    * Counting criterion
    *
@@ -558,6 +559,27 @@ interface HeadSite {
   method: HeadCausalMethod;
 }
 
+/** Forward passes of countingHeads: the clean caches, the reference caches, and per causal batch the patching caches and one run per site. */
+function countingForwards(
+  model: HookedLlama,
+  pairs: PromptPair[],
+  s: Settings,
+  causalIdx: number[],
+  reference: StudyPrompt[] | undefined,
+): number {
+  const { numLayers: L, numHeads: H } = model.config;
+  const attention = lengthBatches(pairs, (p) => p.clean.promptIds.length, s.batchSize).length;
+  if (s.methods.length === 0) return attention;
+  const means = s.methods.includes("mean")
+    ? lengthBatches(reference ?? [], (p) => p.promptIds.length, s.batchSize).length
+    : 0;
+  const perBatch =
+    (s.methods.includes("patch") ? 2 : 0) + L * H * CAUSAL_METHODS.filter((m) => s.methods.includes(m)).length;
+  return (
+    attention + means + causalBatches(pairs, causalIdx, s.methods.includes("patch"), s.batchSize).length * perBatch
+  );
+}
+
 /**
  * (c) causal: one run per head and method on the causal prompts, through `sweep`. Returns the
  * effect per method [head k][prompt] and LD(corrupted) per prompt (NaN without patching).
@@ -585,6 +607,7 @@ async function causalPass(
       for (const method of CAUSAL_METHODS)
         if (s.methods.includes(method)) sites.push({ k: layer * H + head, layer, head, method });
   const values = await sweep(model, {
+    onProgress: silentProgress,
     promptCount: P,
     batches,
     sites,
@@ -838,6 +861,24 @@ export function uniformAttentionBaseline(
 }
 
 /**
+ * The forward passes `countingHeads(model, items, opts)` will run (what its progress announces),
+ * from the model's config and tokenizer only (scripts/bench/notebook-forwards.ts).
+ *
+ * @example
+ * countingHeadsForwards({ config: { ...model.config, numLayers: 32, numHeads: 32 }, tokenizer: tok }, prompts, { reference });
+ */
+export function countingHeadsForwards(
+  model: Pick<HookedLlama, "config" | "tokenizer">,
+  items: (StudyPrompt | PromptPair)[],
+  opts: CountingHeadsOptions = {},
+): number {
+  const pairs = asPairs(items);
+  const s = countingSettings(model as HookedLlama, pairs, opts);
+  const causalIdx = firstPerN(pairs, s.causalPerN, (p) => p.clean.n);
+  return countingForwards(model as HookedLlama, pairs, s, causalIdx, opts.reference);
+}
+
+/**
  * Run the three counting-head analyses over prompts (or clean/corrupted pairs), and return the
  * rule (thresholds, uniform baseline, causal threshold) that classifies the heads in findings/counting.ts.
  *
@@ -859,11 +900,19 @@ export async function countingHeads(
   const nClosed = pairs.map(
     (p) => p.clean.nClosed ?? p.clean.promptIds.reduce((a, id) => a + (s.sets.close.get(id) ?? 0), 0),
   );
-  const att = await attentionPass(model, pairs, s);
   const causalIdx = firstPerN(pairs, s.causalPerN, (p) => p.clean.n);
   const inCausal = new Uint8Array(P);
   for (const i of causalIdx) inCausal[i] = 1;
-  const { causal, ldCorrupted } = await causalPass(model, pairs, s, causalIdx, att, opts);
+  const { att, causal, ldCorrupted } = await withForwardProgress(
+    model,
+    opts,
+    "countingHeads",
+    countingForwards(model, pairs, s, causalIdx, opts.reference),
+    async () => {
+      const att = await attentionPass(model, pairs, s);
+      return { att, ...(await causalPass(model, pairs, s, causalIdx, att, opts)) };
+    },
+  );
   const tables = headTables(model, pairs, s, att, { causal, ldCorrupted, inCausal }, nClosed, opts.bootstrap ?? {});
   const nul = criterionNull(pairs, s, att, nClosed, opts.permutationNull);
   const causalMethod: HeadCausalMethod = s.methods.includes("zero") ? "zero" : (s.methods[0] ?? "zero");

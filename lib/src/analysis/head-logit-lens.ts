@@ -7,6 +7,7 @@
 import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
 import { StudyPrompt, checkStudyPrompts, groupsOf, lengthBatches } from "./study";
+import { ProgressOptions, withForwardProgress } from "./forward-progress";
 
 export interface HeadLensRow {
   layer: number;
@@ -25,7 +26,7 @@ export interface HeadLensRow {
   logit: number;
 }
 
-export interface HeadLogitLensOptions {
+export interface HeadLogitLensOptions extends ProgressOptions {
   /**
    * Top k
    *
@@ -108,7 +109,11 @@ export async function headLogitLens(
   if (heads.length === 0) return [];
   const groups = groupsOf(prompts.map((p) => p.n));
   const groupOf = prompts.map((_, i) => groups.flatMap((g, gi) => (g.idx.includes(i) ? [gi] : [])));
-  const sums = await groupSums(model, prompts, heads, groupOf, opts.batchSize ?? 32);
+  const batchSize = opts.batchSize ?? 32;
+  const forwards = lengthBatches(prompts, (p) => p.promptIds.length, batchSize).length;
+  const sums = await withForwardProgress(model, opts, "headLogitLens", forwards, () =>
+    groupSums(model, prompts, heads, groupOf, batchSize),
+  );
   const W_U = model.W_U; // [d_model, vocab]
   const [D, V] = W_U.shape;
   const rows: HeadLensRow[] = [];

@@ -12,8 +12,10 @@ export type {
   SublayerPromptValue,
   SublayerEffectsResult,
 } from "./sublayer-effects";
-export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects } from "./sublayer-effects";
+export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects, sublayerEffectsForwards } from "./sublayer-effects";
 export * from "./sweep";
+export type { Progress, OnProgress, ProgressOptions } from "./forward-progress";
+export { setDefaultProgress, withForwardProgress } from "./forward-progress";
 export { knockoutKeys } from "./attention-knockout";
 export type { HeadLensRow, HeadLogitLensOptions } from "./head-logit-lens";
 export { headLogitLens } from "./head-logit-lens";
@@ -45,6 +47,8 @@ export type {
   SummaryOptions,
 } from "./metrics";
 export { lastPositionLogits, scoreLogits, scoreRow, summarizeScores, logitDiffByCount, logitDiffFor } from "./metrics";
+export type { ScorePromptsOptions } from "./score-prompts";
+export { scorePrompts } from "./score-prompts";
 export type { BootstrapOptions, Interval } from "./bootstrap";
 export { bootstrapMean, bootstrapProportion, bootstrapPearson, bootstrapGapFraction } from "./bootstrap";
 export type { BinomialIntervalMethod } from "./stats";
@@ -61,4 +65,4 @@ export {
   partialCorrelation,
 } from "./stats";
 export type { GridComponent, PatchingGridOptions, PatchingGridRow, PatchingGridResult } from "./patching-grid";
-export { GRID_COMPONENTS, patchingGrid } from "./patching-grid";
+export { GRID_COMPONENTS, patchingGrid, patchingGridForwards } from "./patching-grid";

@@ -12,6 +12,7 @@ import { CounterfactualSpec, MetricSummaryRow, PromptScore, scoreRow, summarizeS
 import type { ActivationCache } from "../hooks/activation-cache";
 import { ParenRunTokens } from "../task/paren-tokens";
 import { StudyPrompt, checkStudyPrompts, lengthBatches, modelParens } from "./study";
+import { ProgressOptions, withForwardProgress } from "./forward-progress";
 
 /**
  * How each residual vector is normalised before the unembedding:
@@ -22,7 +23,7 @@ import { StudyPrompt, checkStudyPrompts, lengthBatches, modelParens } from "./st
  */
 export type LensNormalisation = "own-rms" | "cached-final";
 
-export interface LogitLensOptions {
+export interface LogitLensOptions extends ProgressOptions {
   /**
    * Normalisation
    *
@@ -185,32 +186,35 @@ export async function logitLens(
   const scores: PromptScore[][] = points.map(() => new Array(prompts.length));
   const names = [...points.map((p) => p.hook), "ln_final.hook_scale"];
   const sparseRow = new Float32Array(fullVocab ? 0 : model.config.vocabSize); // [vocab]
-  for (const { indices } of lengthBatches(prompts, (p) => p.promptIds.length, opts.batchSize ?? 32)) {
-    const { cache } = await model.runWithCache(
-      indices.map((i) => prompts[i].promptIds),
-      { names },
-    );
-    const finalScale = cache.atPos("ln_final.hook_scale", "last"); // [batch, one]
-    const norm = normalisation === "own-rms" ? "own-rms" : finalScale;
-    const decode = (stack: Tensor) => model.unembed(stack, { norm, columns: fullVocab ? undefined : sparseIds });
-    await decodePoints(
-      cache,
-      points,
-      decode,
-      LENS_CHUNK_VALUES / (fullVocab ? model.config.vocabSize : 1),
-      (k, b, row) => {
-        const pi = indices[b];
-        scores[k][pi] = scoreRow(
-          fullVocab ? row : spread(row, sparseIds, sparseRow),
-          pi,
-          prompts[pi].n,
-          prompts[pi].labelId,
-          parens,
-          cf,
-        );
-      },
-    );
-  }
+  const batches = lengthBatches(prompts, (p) => p.promptIds.length, opts.batchSize ?? 32);
+  await withForwardProgress(model, opts, "logitLens", batches.length, async () => {
+    for (const { indices } of batches) {
+      const { cache } = await model.runWithCache(
+        indices.map((i) => prompts[i].promptIds),
+        { names },
+      );
+      const finalScale = cache.atPos("ln_final.hook_scale", "last"); // [batch, one]
+      const norm = normalisation === "own-rms" ? "own-rms" : finalScale;
+      const decode = (stack: Tensor) => model.unembed(stack, { norm, columns: fullVocab ? undefined : sparseIds });
+      await decodePoints(
+        cache,
+        points,
+        decode,
+        LENS_CHUNK_VALUES / (fullVocab ? model.config.vocabSize : 1),
+        (k, b, row) => {
+          const pi = indices[b];
+          scores[k][pi] = scoreRow(
+            fullVocab ? row : spread(row, sparseIds, sparseRow),
+            pi,
+            prompts[pi].n,
+            prompts[pi].labelId,
+            parens,
+            cf,
+          );
+        },
+      );
+    }
+  });
   return {
     ...lensRows(scores, points, prompts, fullVocab, opts.bootstrap),
     metadata: {

@@ -27,13 +27,14 @@ import {
   pairBatches,
   pairInputs,
 } from "./study";
+import { ProgressOptions, silentProgress, withForwardProgress } from "./forward-progress";
 import { patchFrom, sweep } from "./sweep";
 
 /** The residual-stream component patched at one position. */
 export type GridComponent = "resid_pre" | "attn_out" | "mlp_out";
 export const GRID_COMPONENTS: GridComponent[] = ["resid_pre", "attn_out", "mlp_out"];
 
-export interface PatchingGridOptions {
+export interface PatchingGridOptions extends ProgressOptions {
   /**
    * Components
    *
@@ -123,14 +124,7 @@ export async function patchingGrid(
   pairs: PromptPair[],
   opts: PatchingGridOptions = {},
 ): Promise<PatchingGridResult> {
-  checkPromptPairs(pairs, model.config.vocabSize);
-  const components = opts.components ?? GRID_COMPONENTS;
-  const direction = opts.direction ?? "denoising";
-  const counterfactual = opts.counterfactual ?? "strongest-wrong";
-  const parens = opts.parens ?? modelParens(model);
-  for (const [i, p] of pairs.entries())
-    if (!p.corrupted)
-      throw new InputError(`patchingGrid: pair ${i} needs a corrupted prompt`, { field: `pairs[${i}].corrupted` });
+  const { components, direction, counterfactual, parens } = gridSettings(model, pairs, opts);
   const L = model.config.numLayers;
   const hook = (c: GridComponent, l: number) => `blocks.${l}.hook_${c}`;
   const names = components.flatMap((c) => Array.from({ length: L }, (_, l) => hook(c, l)));
@@ -140,45 +134,49 @@ export async function patchingGrid(
     string,
     { site: GridSite; T: number; Tx: number; pa: number; cl: number; co: number; idx: number[] }
   >();
-  for (const batch of pairBatches(pairs, opts.batchSize ?? 32)) {
-    const { length: T, corruptedLength: Tx } = batch;
-    const sites = gridSites(components, L, T, Math.min(T, Tx));
-    const patched = await sweep(model, {
-      promptCount: pairs.length,
-      batches: [batch],
-      sites,
-      prepare: async ({ indices }) => {
-        const inp = pairInputs(pairs, indices); // right-aligned: both left-padded to one width
-        const clean = await model.runWithCache(inp.clean, { names, logitsAt: "last" });
-        const corrupted = await model.runWithCache(inp.corrupted, { names, logitsAt: "last" });
-        const correct = indices.map((i) => pairs[i].clean.labelId);
-        const cf = batchCounterfactuals(clean.logits, pairs, indices, counterfactual, parens);
-        const metric = (logits: Tensor) => logitDiffFor(logits, correct, cf);
-        metric(clean.logits).forEach((v, b) => (ldClean[indices[b]] = v));
-        metric(corrupted.logits).forEach((v, b) => (ldCorrupted[indices[b]] = v));
-        return { inp, clean, corrupted, metric };
-      },
-      edit: (s, _b, c) => {
-        // same length: the token index; right-aligned: the distance from the end, in both prompts
-        const where = { positions: [T === Tx ? s.position : s.position - T] };
-        return direction === "denoising"
-          ? { input: c.inp.corrupted, interventions: [patchFrom(hook(s.component, s.layer), c.clean.cache, where)] }
-          : { input: c.inp.clean, interventions: [patchFrom(hook(s.component, s.layer), c.corrupted.cache, where)] };
-      },
-      metric: (logits, _s, _b, c) => c.metric(logits),
-    });
-    sites.forEach((site, k) => {
-      const key = `${T}|${Tx}|${site.component}|${site.layer}|${site.position}`;
-      const acc = sums.get(key) ?? { site, T, Tx, pa: 0, cl: 0, co: 0, idx: [] };
-      for (const i of batch.indices) {
-        acc.pa += patched[k][i];
-        acc.cl += ldClean[i];
-        acc.co += ldCorrupted[i];
-        acc.idx.push(i);
-      }
-      sums.set(key, acc);
-    });
-  }
+  const batches = pairBatches(pairs, opts.batchSize ?? 32);
+  await withForwardProgress(model, opts, "patchingGrid", gridForwards(L, components, batches), async () => {
+    for (const batch of batches) {
+      const { length: T, corruptedLength: Tx } = batch;
+      const sites = gridSites(components, L, T, Math.min(T, Tx));
+      const patched = await sweep(model, {
+        onProgress: silentProgress,
+        promptCount: pairs.length,
+        batches: [batch],
+        sites,
+        prepare: async ({ indices }) => {
+          const inp = pairInputs(pairs, indices); // right-aligned: both left-padded to one width
+          const clean = await model.runWithCache(inp.clean, { names, logitsAt: "last" });
+          const corrupted = await model.runWithCache(inp.corrupted, { names, logitsAt: "last" });
+          const correct = indices.map((i) => pairs[i].clean.labelId);
+          const cf = batchCounterfactuals(clean.logits, pairs, indices, counterfactual, parens);
+          const metric = (logits: Tensor) => logitDiffFor(logits, correct, cf);
+          metric(clean.logits).forEach((v, b) => (ldClean[indices[b]] = v));
+          metric(corrupted.logits).forEach((v, b) => (ldCorrupted[indices[b]] = v));
+          return { inp, clean, corrupted, metric };
+        },
+        edit: (s, _b, c) => {
+          // same length: the token index; right-aligned: the distance from the end, in both prompts
+          const where = { positions: [T === Tx ? s.position : s.position - T] };
+          return direction === "denoising"
+            ? { input: c.inp.corrupted, interventions: [patchFrom(hook(s.component, s.layer), c.clean.cache, where)] }
+            : { input: c.inp.clean, interventions: [patchFrom(hook(s.component, s.layer), c.corrupted.cache, where)] };
+        },
+        metric: (logits, _s, _b, c) => c.metric(logits),
+      });
+      sites.forEach((site, k) => {
+        const key = `${T}|${Tx}|${site.component}|${site.layer}|${site.position}`;
+        const acc = sums.get(key) ?? { site, T, Tx, pa: 0, cl: 0, co: 0, idx: [] };
+        for (const i of batch.indices) {
+          acc.pa += patched[k][i];
+          acc.cl += ldClean[i];
+          acc.co += ldCorrupted[i];
+          acc.idx.push(i);
+        }
+        sums.set(key, acc);
+      });
+    }
+  });
   const rows = gridRows([...sums.values()], pairs, direction);
   const alignments = [...new Set(pairs.map(pairAlignment))];
   return {
@@ -192,6 +190,40 @@ export async function patchingGrid(
         ? "positions index the clean token row; batches hold pairs of one clean and one corrupted length; right-aligned pairs are patched by distance from the end (fromEnd), only where both prompts have a token"
         : "positions index the token row; batches hold pairs of one length, so a position is the same token in every prompt of a batch",
     },
+  };
+}
+
+/** Per batch: the clean and the corrupted cache, then one patched run per site. */
+const gridForwards = (L: number, components: GridComponent[], batches: { length: number; corruptedLength: number }[]) =>
+  batches.reduce((a, b) => a + 2 + gridSites(components, L, b.length, Math.min(b.length, b.corruptedLength)).length, 0);
+
+/**
+ * The forward passes `patchingGrid(model, pairs, opts)` will run (what its progress announces),
+ * from the model's config and tokenizer only (scripts/bench/notebook-forwards.ts).
+ *
+ * @example
+ * patchingGridForwards({ config: { ...model.config, numLayers: 32 }, tokenizer: tok }, pairs);
+ */
+export function patchingGridForwards(
+  model: Pick<HookedLlama, "config" | "tokenizer">,
+  pairs: PromptPair[],
+  opts: PatchingGridOptions = {},
+): number {
+  const { components } = gridSettings(model as HookedLlama, pairs, opts);
+  return gridForwards(model.config.numLayers, components, pairBatches(pairs, opts.batchSize ?? 32));
+}
+
+/** The options with their defaults; every pair needs a corrupted prompt (same length or right-aligned). */
+function gridSettings(model: HookedLlama, pairs: PromptPair[], opts: PatchingGridOptions) {
+  checkPromptPairs(pairs, model.config.vocabSize);
+  for (const [i, p] of pairs.entries())
+    if (!p.corrupted)
+      throw new InputError(`patchingGrid: pair ${i} needs a corrupted prompt`, { field: `pairs[${i}].corrupted` });
+  return {
+    components: opts.components ?? GRID_COMPONENTS,
+    direction: opts.direction ?? "denoising",
+    counterfactual: opts.counterfactual ?? "strongest-wrong",
+    parens: opts.parens ?? modelParens(model),
   };
 }
 

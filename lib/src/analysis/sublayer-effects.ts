@@ -39,6 +39,42 @@ import {
   patchWhere,
 } from "./study";
 import { meanAt, patchFrom, sweep, zeroAt } from "./sweep";
+import { ProgressOptions, silentProgress, withForwardProgress } from "./forward-progress";
+
+/** Forward passes of sublayerEffects: the reference caches, then per batch the clean (and corrupted) cache and one run per site. */
+function sublayerForwards(
+  L: number,
+  pairs: PromptPair[],
+  cfg: { methods: SublayerMethod[]; batchSize: number; allCorrupted: boolean },
+  reference: StudyPrompt[] | undefined,
+): number {
+  const batches = pairBatches(pairs, cfg.batchSize).length;
+  const means = cfg.methods.includes("mean-ablation")
+    ? lengthBatches(reference ?? [], (p) => p.promptIds.length, cfg.batchSize).length
+    : 0;
+  return means + batches * (1 + (cfg.allCorrupted ? 1 : 0) + 2 * L * sweptMethods(cfg.methods).length);
+}
+
+/**
+ * The forward passes `sublayerEffects(model, pairs, opts)` will run (what its progress announces),
+ * from the model's config and tokenizer only: scripts/bench/notebook-forwards.ts counts a notebook
+ * on CodeLlama-7b's layout with it.
+ *
+ * @example
+ * sublayerEffectsForwards({ config: { ...model.config, numLayers: 32 }, tokenizer: tok }, pairs, { reference });
+ */
+export function sublayerEffectsForwards(
+  model: Pick<HookedLlama, "config" | "tokenizer">,
+  pairs: PromptPair[],
+  opts: SublayerEffectsOptions = {},
+): number {
+  return sublayerForwards(
+    model.config.numLayers,
+    pairs,
+    sublayerSettings(model as HookedLlama, pairs, opts),
+    opts.reference,
+  );
+}
 
 /**
  * Which mean replaces a sub-layer output in mean ablation:
@@ -62,7 +98,7 @@ export const MEAN_ABLATION_BASES: MeanAblationBasis[] = [
 export type SublayerMethod = "zero-ablation" | "mean-ablation" | "denoising" | "noising" | "dla";
 export const SUBLAYER_METHODS: SublayerMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising", "dla"];
 
-export interface SublayerEffectsOptions {
+export interface SublayerEffectsOptions extends ProgressOptions {
   /**
    * Methods
    *
@@ -357,6 +393,10 @@ function sublayerSettings(model: HookedLlama, pairs: PromptPair[], opts: Sublaye
 
 const SUBLAYERS: ("attn" | "mlp")[] = ["attn", "mlp"];
 type SweptMethod = Exclude<SublayerMethod, "dla">;
+
+/** The methods that run one edited forward per site, in sweep order. */
+const sweptMethods = (methods: SublayerMethod[]): SweptMethod[] =>
+  (["zero-ablation", "mean-ablation", "denoising", "noising"] as SweptMethod[]).filter((m) => methods.includes(m));
 interface SublayerSite {
   /** 2 × layer + (0 attn, 1 mlp) */
   k: number;
@@ -383,21 +423,23 @@ export async function sublayerEffects(
   const L = model.config.numLayers;
   const hooks = Array.from({ length: L }, (_, l) => SUBLAYERS.map((s) => sublayerHook(l, s))).flat();
   const batches = pairBatches(pairs, batchSize);
-  const means = methods.includes("mean-ablation")
-    ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
-        meanOver: cfg.meanOver,
-        batchSize,
-      })
-    : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
-
+  const meaning = methods.includes("mean-ablation");
   const P = pairs.length;
   const ldClean = new Float64Array(P);
   const ldCorrupted = new Float64Array(P).fill(NaN);
   const dla = Array.from({ length: 2 * L + 1 }, () => new Float64Array(P)); // [embed, 0 attn, 0 mlp, …][prompt]
-  const { sites, effects } = await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, {
-    ldClean,
-    ldCorrupted,
-    dla,
+  const forwards = sublayerForwards(L, pairs, cfg, opts.reference);
+  const { means, sites, effects } = await withForwardProgress(model, opts, "sublayerEffects", forwards, async () => {
+    const means = meaning
+      ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
+          meanOver: cfg.meanOver,
+          batchSize,
+        })
+      : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
+    return {
+      means,
+      ...(await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, { ldClean, ldCorrupted, dla })),
+    };
   });
   // values[method][layer*2 + s][prompt]
   const values = new Map<SublayerMethod, Float64Array[]>(methods.map((m) => [m, new Array<Float64Array>(2 * L)]));
@@ -455,11 +497,11 @@ async function sublayerSweep(
 ): Promise<{ sites: SublayerSite[]; effects: Float64Array[] }> {
   const { ldClean, ldCorrupted, dla } = acc;
   const where = cfg.positions === "last" ? { positions: [-1] } : {};
-  const swept: SweptMethod[] = ["zero-ablation", "mean-ablation", "denoising", "noising"];
   const sites: SublayerSite[] = hooks.flatMap((hook, k) =>
-    swept.filter((m) => cfg.methods.includes(m)).map((method) => ({ k, hook, method })),
+    sweptMethods(cfg.methods).map((method) => ({ k, hook, method })),
   );
   const effects = await sweep(model, {
+    onProgress: silentProgress,
     promptCount: pairs.length,
     batches,
     sites,

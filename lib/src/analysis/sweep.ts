@@ -12,6 +12,7 @@ import type { HookValueSource, Intervention } from "../hooks/interventions";
 import type { Tensor } from "../core/tensor";
 import type { TokenBatch } from "../core/token-batch";
 import { InputError } from "../core/errors";
+import { OnProgress, defaultProgress } from "./forward-progress";
 
 /** What the sweep needs of a model (HookedLlama fits): a run with interventions, logits at the last position. */
 export interface SweepModel {
@@ -37,29 +38,6 @@ export interface SiteRun {
    */
   input: number[][] | TokenBatch;
   interventions: Intervention[];
-}
-
-/** How far a long call is: `done` of `total` forward passes (site runs) of the call named `label`. */
-export interface Progress {
-  label: string;
-  done: number;
-  total: number;
-}
-
-/** Called when a long call starts (done 0) and after each step. */
-export type OnProgress = (p: Progress) => void;
-
-let defaultProgress: OnProgress | null = null;
-
-/**
- * The progress reporter of sweeps that pass no `onProgress` (the notebook helpers install one
- * that prints a line updated in place; null: none).
- *
- * @example
- * setDefaultProgress((p) => console.log(`${p.label}: ${p.done}/${p.total}`));
- */
-export function setDefaultProgress(fn: OnProgress | null): void {
-  defaultProgress = fn;
 }
 
 export interface SweepSpec<S, B extends SweepBatch, C> {
@@ -168,7 +146,7 @@ export async function sweep<S, B extends SweepBatch, C>(
       field: "sitesPerRun",
     });
   const out = spec.sites.map(() => new Float64Array(spec.promptCount).fill(NaN));
-  const report = spec.onProgress ?? defaultProgress;
+  const report = spec.onProgress ?? defaultProgress();
   const label = spec.label ?? "sweep";
   const total = spec.batches.length * spec.sites.length;
   let done = 0;

@@ -11,7 +11,7 @@ export {
   displayBundle,
   escapeHtml,
 } from "./env";
-export { PROGRESS_MARKER, progressText, progressLine, showProgressInNotebook } from "./progress";
+export { PROGRESS_MARKER, progressText, progressLine, showProgressInNotebook, logForwardPasses } from "./progress";
 export type { PlotlyFigure, SaveFigureOptions, ShowFigureOptions, FigureOutput } from "./plot";
 export {
   PLOTLY_MIME,

@@ -1,13 +1,16 @@
 /**
- * Progress of long calls in a notebook: when a sweep starts, one line says how many forward
- * passes it will run and a rough time (from the last sweep's pace in this kernel, or after its
- * first step); while it runs the line is rewritten in place ("\r"): done / total, elapsed, left.
+ * Progress of long calls in a notebook (the analyses, `scorePrompts`, `sweep`): when one starts, a
+ * line says how many forward passes it will run and a rough time (from the last call's pace in
+ * this kernel, or after its first step); while it runs the line is rewritten in place ("\r"):
+ * done / total, elapsed, left.
  *
  * The line goes to stderr and starts with PROGRESS_MARKER. JupyterLab shows it updating in
  * place; scripts/notebooks/run_notebooks.py echoes marked lines to its terminal and keeps them
  * out of the saved notebook, so committed outputs never hold timings (they change every run).
  */
-import { OnProgress, Progress, setDefaultProgress } from "../analysis/sweep";
+import { OnProgress, Progress, setDefaultProgress } from "../analysis/forward-progress";
+import * as fs from "fs";
+import type { HookedLlama } from "../runtime/hooked-llama";
 import { inNotebook } from "./env";
 
 /** Marks progress text (the headless runner drops it from saved outputs). */
@@ -18,12 +21,13 @@ let lastMsPerForward: number | null = null;
 
 function seconds(ms: number): string {
   const s = Math.round(ms / 1000);
-  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
+  if (s < 120) return `${s} s`;
+  return s < 120 * 60 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
 }
 
 /** The text of one progress line (no timing when `elapsedMs` is null). */
 export function progressText(p: Progress, elapsedMs: number | null, msPerForward: number | null): string {
-  const head = `${PROGRESS_MARKER} ${p.label}: ${p.done}/${p.total} edited forward passes`;
+  const head = `${PROGRESS_MARKER} ${p.label}: ${p.done}/${p.total} forward passes`;
   if (p.done === 0)
     return `${head}, rough time ${msPerForward === null ? "known after the first step" : seconds(msPerForward * p.total)}`;
   if (elapsedMs === null) return head;
@@ -36,7 +40,7 @@ export function progressText(p: Progress, elapsedMs: number | null, msPerForward
  *
  * @example
  * const onProgress = progressLine();
- * await sweep(model, { ...spec, onProgress }); // [progress] sweep: 12/96 edited forward passes in 5 s, about 35 s left
+ * await sublayerEffects(model, pairs, { onProgress }); // [progress] sublayerEffects: 12/96 forward passes in 5 s, about 35 s left
  */
 export function progressLine(write: (text: string) => void = (t) => process.stderr.write(t)): OnProgress {
   let start = 0;
@@ -54,14 +58,29 @@ export function progressLine(write: (text: string) => void = (t) => process.stde
 }
 
 /**
- * In a tslab kernel: show the progress of every sweep that passes no onProgress of its own
+ * In a tslab kernel: show the progress of every long call that passes no onProgress of its own
  * (studyModel calls it). Outside a kernel (tests, scripts) it does nothing and returns false.
  *
  * @example
- * showProgressInNotebook(); // sweeps now print "[progress] sweep: 3/96 edited forward passes ..."
+ * showProgressInNotebook(); // long calls now print "[progress] logitLens: 3/96 forward passes ..."
  */
 export function showProgressInNotebook(): boolean {
   if (!inNotebook()) return false;
   setDefaultProgress(progressLine());
   return true;
+}
+
+/**
+ * Keeps `file` holding the number of forward passes `model` has run (rewritten after each), so a
+ * script that runs a notebook can read how many it took; studyModel does this when
+ * $PARENLENS_FORWARD_LOG names a file. Returns the function that stops it.
+ *
+ * @example
+ * // PARENLENS_FORWARD_LOG=/tmp/03.forwards npm run notebooks -- notebooks/03-mha-vs-ff.ipynb
+ * logForwardPasses(model, "/tmp/03.forwards"); // the file reads e.g. "2124\n" when the notebook ends
+ */
+export function logForwardPasses(model: Pick<HookedLlama, "onForwards" | "forwardPasses">, file: string): () => void {
+  const write = () => fs.writeFileSync(file, `${model.forwardPasses}\n`);
+  write();
+  return model.onForwards(write);
 }

@@ -26,7 +26,7 @@ import { CorruptedPair, makeCorruptedPairs } from "../task/corrupted-pairs";
 import { ClosedCountPair, makeClosedCountPairs } from "../task/closed-count-pairs";
 import { readClosedPairsJsonl, readPairsJsonl, readPromptsJsonl } from "../task/prompts-jsonl";
 import { notebookDevice, notebookModelPath, projectRoot } from "./env";
-import { showProgressInNotebook } from "./progress";
+import { logForwardPasses, showProgressInNotebook } from "./progress";
 
 /** The embedded model the notebooks run on when $PARENLENS_MODEL is not set. */
 export const EMBEDDED_MODEL = "data/models/parenlens-code-6l";
@@ -178,7 +178,9 @@ export async function studyModel(opts: StudyModelOptions = {}): Promise<StudyMod
   const modelPath = opts.model ?? notebookModelPath(EMBEDDED_MODEL);
   const device = notebookDevice();
   const model = await HookedLlama.fromPretrained(modelPath, { executionProvider: device, ...opts.runtime });
-  showProgressInNotebook(); // sweeps print how many forward passes, a rough time and a line updated in place
+  showProgressInNotebook(); // long calls print how many forward passes, a rough time and a line updated in place
+  const forwardLog = process.env.PARENLENS_FORWARD_LOG?.trim();
+  if (forwardLog) logForwardPasses(model, forwardLog); // scripts/bench/scale-notebooks.ts reads it
   const tok = model.tokenizer;
   if (!tok) throw new InputError(`${modelPath} has no tokenizer: a study needs one`, { field: "tokenizer" });
   const manifestFile = opts.manifestFile ?? path.join(projectRoot(), DATASET_MANIFEST);

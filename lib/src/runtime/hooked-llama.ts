@@ -198,6 +198,8 @@ export class HookedLlama {
   private readonly math: MathSessions;
   private derived = new Map<string, Tensor>();
   private readonly allowNonFinite: boolean;
+  private forwards = 0;
+  private readonly forwardListeners = new Set<(n: number) => void>();
 
   /**
    * Build from parts: the weights are checked against the config once (every expected name and
@@ -260,6 +262,40 @@ export class HookedLlama {
    */
   get weightBytes(): number {
     return this.weights.bytes();
+  }
+
+  /**
+   * Forward passes run since load: one per `run` / `runWithCache` / `runWithHooks`, one per site
+   * of `runSites` (its shared upstream part included in the first). What the notebooks' progress
+   * lines and scripts/bench count.
+   *
+   * @example
+   * const before = model.forwardPasses;
+   * await model.runSites(ids, sites);
+   * model.forwardPasses - before; // sites.length
+   */
+  get forwardPasses(): number {
+    return this.forwards;
+  }
+
+  /**
+   * Calls `listener(n)` after every n forward passes (n = 1 for a run, the group's site count for
+   * runSites); returns the function that removes it. The analyses' `onProgress` counts with it.
+   *
+   * @example
+   * const stop = model.onForwards((n) => (done += n));
+   * await model.run(ids);
+   * stop(); // done === 1
+   */
+  onForwards(listener: (n: number) => void): () => void {
+    const own = (n: number) => listener(n); // a listener added twice is two listeners
+    this.forwardListeners.add(own);
+    return () => this.forwardListeners.delete(own);
+  }
+
+  private countForwards(n: number): void {
+    this.forwards += n;
+    for (const listener of this.forwardListeners) listener(n);
   }
 
   /**
@@ -450,21 +486,38 @@ export class HookedLlama {
       throw new InterventionError("runSites: sites must be an array of intervention arrays");
     checkRunOptions(opts, this.config.vocabSize, "runSites");
     const reqs = sites.map((site) => this.request(input, [], site, opts, false));
-    const groups = new Map<string, number[]>(); // same edited hooks → one shared upstream
+    // 2-byte weights: plans are cut at every layer anyway and each segment converts its weights,
+    // so sites editing different hooks share one plan (their hooks' union) and one trunk run,
+    // each branching off at its own hook. Float32 weights: sites editing the same hooks share.
+    const branching = this.weights.anyHalf();
+    const groups = new Map<string, number[]>();
     reqs.forEach((r, i) => {
-      const key = JSON.stringify([[...r.byHook.keys()].sort(), r.withHeadResult]);
+      const key = JSON.stringify([branching ? [] : [...r.byHook.keys()].sort(), r.withHeadResult]);
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     const out: Tensor[] = new Array(sites.length);
     for (const members of groups.values()) {
       const req = reqs[members[0]];
-      const plan = await this.planner.plan([...req.byHook.keys()], ["logits"], {
+      const hooks = [...new Set(members.flatMap((i) => [...reqs[i].byHook.keys()]))];
+      const plan = await this.planner.plan(hooks, ["logits"], {
         withHeadResult: req.withHeadResult,
         logitsAt: req.graphLast ? "last" : "all",
       });
-      const edits = members.map((i) => this.editFor(reqs[i]));
-      const runs = await this.planner.runSites(plan, req.batch, new Set(), edits);
+      const runs = branching
+        ? await this.planner.runBranches(
+            plan,
+            req.batch,
+            new Set(),
+            members.map((i) => ({ edit: this.editFor(reqs[i]), hooks: new Set(reqs[i].byHook.keys()) })),
+          )
+        : await this.planner.runSites(
+            plan,
+            req.batch,
+            new Set(),
+            members.map((i) => this.editFor(reqs[i])),
+          );
       members.forEach((i, k) => (out[i] = this.sliceLogits(runs[k].logits, reqs[i])));
+      this.countForwards(members.length);
     }
     return out;
   }
@@ -494,6 +547,7 @@ export class HookedLlama {
       logitsAt: req.graphLast ? "last" : "all",
     });
     const out = await this.planner.run(plan, req.batch, new Set(cacheNames), this.editFor(req));
+    this.countForwards(1);
     return { logits: this.sliceLogits(out.logits, req), cache: this.assembleCache(out.values, req) };
   }
 

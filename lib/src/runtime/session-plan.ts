@@ -33,6 +33,12 @@ import { ConversionPool, HalfWeight, halfToFloat32Into } from "./held-weights";
 export const CUDA_INSTALL_COMMAND =
   "ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js";
 
+/** One site of runBranches: its edit, and the cut hooks it edits (it branches off the trunk at the first). */
+export interface BranchSite {
+  edit: EditFn;
+  hooks: Set<string>;
+}
+
 /** How sessions are created (the runtime part of HookedLlamaOptions). */
 export interface SessionOptions {
   /**
@@ -263,26 +269,44 @@ export class SessionPlanner {
       const one = edits.length ? await this.run(plan, batch, wanted, edits[0]) : null;
       return edits.map(() => one!);
     }
-    const shared = this.tokenFeeds(batch);
-    const sharedValues = new Map<string, Tensor>();
-    for (let s = 0; s <= first; s++) {
-      await this.withWeights(plan.segments[s], (weights) =>
-        this.step(plan, s, batch, shared, weights, wanted, sharedValues, null),
-      );
-    }
-    const hook = plan.segments[first].cutHook!;
-    const sites = edits.map((edit) => {
-      const env = new Map(shared);
-      const values = new Map(sharedValues);
-      this.applyEdit(hook, env, wanted, values, edit);
-      return { env, values, edit };
-    });
-    for (let s = first + 1; s < plan.segments.length; s++) {
+    return this.runBranches(
+      plan,
+      batch,
+      wanted,
+      edits.map((edit) => ({ edit, hooks: plan.edited })),
+    );
+  }
+
+  /**
+   * Sites that edit different hooks of one plan (its cut set = every site's hooks): one unedited
+   * trunk runs segment by segment, and each site branches off it at the first cut hook it edits
+   * (a copy of the trunk's tensors, its edit applied), then runs the later segments on its own.
+   * Every segment's 2-byte weights are converted once for the trunk and all branches, and no site
+   * re-runs the layers below its first edit. A site that edits nothing gets the trunk's result.
+   */
+  async runBranches(plan: Plan, batch: TokenBatch, wanted: Set<string>, sites: BranchSite[]): Promise<SegmentRun[]> {
+    type Branch = { env: Map<string, ort.Tensor>; values: Map<string, Tensor> };
+    const trunk: Branch = { env: this.tokenFeeds(batch), values: new Map() };
+    const branches: (Branch | null)[] = sites.map(() => null);
+    for (let s = 0; s < plan.segments.length; s++) {
+      const hook = plan.segments[s].cutHook;
       await this.withWeights(plan.segments[s], async (weights) => {
-        for (const site of sites) await this.step(plan, s, batch, site.env, weights, wanted, site.values, site.edit);
+        if (branches.includes(null)) await this.step(plan, s, batch, trunk.env, weights, wanted, trunk.values, null);
+        for (const [i, b] of branches.entries()) {
+          if (!b) continue;
+          const edit = hook !== null && sites[i].hooks.has(hook) ? sites[i].edit : null;
+          await this.step(plan, s, batch, b.env, weights, wanted, b.values, edit);
+        }
+        if (hook === null) return;
+        sites.forEach((site, i) => {
+          if (branches[i] || !site.hooks.has(hook)) return;
+          const b = { env: new Map(trunk.env), values: new Map(trunk.values) };
+          this.applyEdit(hook, b.env, wanted, b.values, site.edit);
+          branches[i] = b;
+        });
       });
     }
-    return sites.map((site) => ({ logits: this.logitsOf(site.env), values: site.values }));
+    return branches.map((b) => ({ logits: this.logitsOf((b ?? trunk).env), values: (b ?? trunk).values }));
   }
 
   /** One segment on one environment: feeds, run, outputs kept, the cut hook edited (unless `edit` is null). */
