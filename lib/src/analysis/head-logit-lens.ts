@@ -6,6 +6,7 @@
  */
 import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
+import { Tensor } from "../core/tensor";
 import { StudyPrompt, checkStudyPrompts, groupsOf, lengthBatches } from "./study";
 
 export interface HeadLensRow {
@@ -109,17 +110,21 @@ export async function headLogitLens(
   const groups = groupsOf(prompts.map((p) => p.n));
   const groupOf = prompts.map((_, i) => groups.flatMap((g, gi) => (g.idx.includes(i) ? [gi] : [])));
   const sums = await groupSums(model, prompts, heads, groupOf, opts.batchSize ?? 32);
-  const W_U = model.W_U; // [d_model, vocab]
-  const [D, V] = W_U.shape;
+  // every head's mean output per group, decoded on onnxruntime in one call
+  const D = model.config.hiddenSize;
+  const G = groups.length;
+  const means = new Float32Array(heads.length * G * D); // [head, group, d_model]
+  heads.forEach((_, j) =>
+    groups.forEach((g, gi) => {
+      for (let d = 0; d < D; d++) means[(j * G + gi) * D + d] = sums[j][gi][d] / g.idx.length;
+    }),
+  );
+  const decoded = await model.unembed(new Tensor(means, [heads.length, G, D], ["head", "group", "d_model"])); // [head, group, vocab]
+  const V = decoded.shape[2];
   const rows: HeadLensRow[] = [];
-  const logits = new Float64Array(V); // [vocab]
   heads.forEach(({ layer, head }, j) => {
     groups.forEach((g, gi) => {
-      logits.fill(0);
-      for (let d = 0; d < D; d++) {
-        const x = sums[j][gi][d] / g.idx.length;
-        for (let v = 0; v < V; v++) logits[v] += x * W_U.data[d * V + v];
-      }
+      const logits = decoded.data.subarray((j * G + gi) * V, (j * G + gi + 1) * V); // [vocab]
       const order = Array.from({ length: V }, (_, v) => v).sort((a, b) => logits[b] - logits[a] || a - b);
       order.slice(0, topK).forEach((id, r) =>
         rows.push({
