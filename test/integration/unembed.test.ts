@@ -74,6 +74,10 @@ async function checkAgainstJs(model: HookedLlama, ids: number[][], columns: numb
     const errCols = relativeError(some.data, jsUnembed(model, stack.data, jsNorm, columns));
     assert.ok(errCols <= TOL, `${label}, columns: relative error ${errCols}`);
   }
+  // the model's own columns (read from the HF rows) equal the columns of the W_U copy
+  const own = model.unembedColumns(columns); // [column, d_model]
+  const D = model.config.hiddenSize;
+  unembedColumns(model.W_U, columns).forEach((col, j) => assert.deepEqual(own.data.subarray(j * D, (j + 1) * D), col));
   // applyLnToStack then unembed = unembed with the cached scale (TL apply_ln_to_stack @ W_U)
   const viaCache = await model.unembed(cache.applyLnToStack(stack), { columns });
   const direct = await model.unembed(stack, { norm: scale, columns });

@@ -31,7 +31,7 @@ import {
 } from "./bootstrap";
 import { partialCorrelation, pearson } from "./stats";
 import { PermutationNullOptions, stratifiedPermutationNull } from "./permutation-null";
-import { dot, logitDiffFor, unembedColumns } from "./metrics";
+import { dot, logitDiffFor, modelUnembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets } from "../task/paren-tokens";
 import {
   GroupedEffect,
@@ -455,8 +455,7 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
     ldClean: new Float64Array(P),
     cfIds: new Array<number>(P),
   };
-  const W_U = model.W_U; // [d_model, vocab]
-  const parenCols = unembedColumns(W_U, s.parens.ids); // maxN × [d_model]
+  const parenCols = modelUnembedColumns(model, s.parens.ids); // maxN × [d_model]
   const patternNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
   const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const out = new Float64Array(D); // [d_model] one head's output at the last position
@@ -477,7 +476,7 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
     const heads = clean.cache.stackHeadResults({ pos: "last", applyLn: true }).stack.data; // [layer*head, batch, d_model]
     const B = indices.length;
     const ldCols = indices.map((_, b) => {
-      const [c, x] = unembedColumns(W_U, [correct[b], cf[b]]);
+      const [c, x] = modelUnembedColumns(model, [correct[b], cf[b]]);
       return c.map((v, d) => v - x[d]);
     });
     for (let l = 0; l < L; l++) {

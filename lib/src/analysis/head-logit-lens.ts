@@ -7,6 +7,7 @@
 import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
+import { dot, modelUnembedColumns } from "./metrics";
 import { StudyPrompt, checkStudyPrompts, groupsOf, lengthBatches } from "./study";
 
 export interface HeadLensRow {
@@ -125,8 +126,13 @@ export async function headLogitLens(
   heads.forEach(({ layer, head }, j) => {
     groups.forEach((g, gi) => {
       const logits = decoded.data.subarray((j * G + gi) * V, (j * G + gi + 1) * V); // [vocab]
-      const order = Array.from({ length: V }, (_, v) => v).sort((a, b) => logits[b] - logits[a] || a - b);
-      order.slice(0, topK).forEach((id, r) =>
+      const top = Array.from({ length: V }, (_, v) => v)
+        .sort((a, b) => logits[b] - logits[a] || a - b)
+        .slice(0, topK);
+      // the top tokens' logits again in float64 (the mean output · W_U[:, id]): d_model × topK
+      const cols = modelUnembedColumns(model, top);
+      const mean = Float64Array.from(sums[j][gi], (x) => x / g.idx.length); // [d_model]
+      top.forEach((id, r) =>
         rows.push({
           layer,
           head,
@@ -137,7 +143,7 @@ export async function headLogitLens(
           rank: r + 1,
           tokenId: id,
           token: model.tokenizer ? model.tokenizer.decode([id]) : String(id),
-          logit: logits[id],
+          logit: dot(mean, cols[r]),
         }),
       );
     });

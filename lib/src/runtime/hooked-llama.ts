@@ -715,6 +715,30 @@ export class HookedLlama {
   }
 
   /**
+   * Some columns of the unembedding W_U (one [d_model] direction per token id, in the order given),
+   * read from the HF rows of lm_head (or the tied embedding) without the [d_model, vocab] copy
+   * that `W_U` makes: equal to `unembedColumns(model.W_U, ids)`.
+   *
+   * @example
+   * const cols = model.unembedColumns([openId, closeId]); // [column, d_model]
+   * const close = cols.select(0, 1); // W_U[:, closeId], [d_model]
+   */
+  unembedColumns(ids: number[]): Tensor {
+    this.checkTokenIds("unembedColumns", ids, "ids");
+    const D = this.config.hiddenSize;
+    const name = unembedWeightName(this.config);
+    const out = new Float32Array(ids.length * D); // [column, d_model]
+    const held = this.weights.float32Held(name);
+    const half = held ? undefined : this.weights.half(name);
+    ids.forEach((id, j) => {
+      const dst = out.subarray(j * D, (j + 1) * D);
+      if (held) dst.set(held.subarray(id * D, (id + 1) * D));
+      else halfToFloat32Into({ dtype: half!.dtype, bits: half!.bits.subarray(id * D, (id + 1) * D) }, dst);
+    });
+    return new Tensor(out, [ids.length, D], ["column", "d_model"]);
+  }
+
+  /**
    * Unembedding [d_model, vocab] (lm_head, or the embedding when tied), transposed from HF.
    *
    * A copy: editing it changes nothing; edit the model with `setWeight("lm_head.weight", ...)`
