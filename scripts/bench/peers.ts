@@ -332,8 +332,11 @@ function memoryOnly(folder: string): void {
   const tools = flag("tools", "tl,bridge,hf")
     .split(",")
     .filter((t) => fs.existsSync(path.join(ROOT, PEERS[t].venv, "bin", "python")));
+  const loadBefore = os.loadavg()[0];
   const out = memoryTable(folder, tools, config.vocab_size);
+  const load = `1-minute load average ${loadBefore.toFixed(1)} before and ${os.loadavg()[0].toFixed(1)} after`;
   out.forEach((l) => console.log(l));
+  console.log(load);
   if (!process.argv.includes("--write-md")) return;
   const when = new Date().toISOString().slice(0, 16).replace("T", " ");
   writeBenchSection(
@@ -341,7 +344,7 @@ function memoryOnly(folder: string): void {
     [
       "## Peak RSS side by side (`npm run bench -- --peers --memory-only`)",
       "",
-      `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; checkpoint ${path.basename(folder)}. Each row is a fresh process (peak RSS = its VmHWM): load, then the mode once on the 32 × 32 batch.`,
+      `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; checkpoint ${path.basename(folder)}; ${load}. Each row is a fresh process (peak RSS = its VmHWM): load, then the mode once on the 32 × 32 batch.`,
       "",
       ...out,
     ].join("\n"),
