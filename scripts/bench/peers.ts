@@ -94,17 +94,18 @@ export async function parenlensMode(model: HookedLlama, mode: Mode, ids: number[
     case "intervention":
       return model.runWithHooks(ids, zero(0));
     case "logit_lens": {
-      const { cache } = await model.runWithCache(ids, { names: [...points, "ln_final.hook_scale"] });
+      const { cache } = await model.runWithCache(ids, { names: [...points, "ln_final.hook_scale"], logitsAt: "last" });
       return model.unembed(stackAt(cache, points), { norm: "own-rms" }); // [point, batch, vocab]
     }
     case "dla": {
       const names = (n: string) => /hook_embed|hook_attn_out|hook_mlp_out|ln_final.hook_scale/.test(n);
-      const { cache } = await model.runWithCache(ids, { names });
+      const { cache } = await model.runWithCache(ids, { names, logitsAt: "last" });
       const { stack } = cache.decomposeResid({ pos: "last", applyLn: true }); // [component, batch, d_model]
       return model.unembed(stack, { columns: [3, 4, 5, 6] }); // [component, batch, column]
     }
     case "head_projections": {
-      const { cache } = await model.runWithCache(ids, { names: (n) => /attn.hook_z|ln_final.hook_scale/.test(n) });
+      const names = (n: string) => /attn.hook_z|ln_final.hook_scale/.test(n);
+      const { cache } = await model.runWithCache(ids, { names, logitsAt: "last" });
       const { stack } = cache.stackHeadResults({ pos: "last", applyLn: true }); // [layer*head, batch, d_model]
       return model.unembed(stack); // [layer*head, batch, vocab]
     }
@@ -331,8 +332,11 @@ function memoryOnly(folder: string): void {
   const tools = flag("tools", "tl,bridge,hf")
     .split(",")
     .filter((t) => fs.existsSync(path.join(ROOT, PEERS[t].venv, "bin", "python")));
+  const loadBefore = os.loadavg()[0];
   const out = memoryTable(folder, tools, config.vocab_size);
+  const load = `1-minute load average ${loadBefore.toFixed(1)} before and ${os.loadavg()[0].toFixed(1)} after`;
   out.forEach((l) => console.log(l));
+  console.log(load);
   if (!process.argv.includes("--write-md")) return;
   const when = new Date().toISOString().slice(0, 16).replace("T", " ");
   writeBenchSection(
@@ -340,7 +344,7 @@ function memoryOnly(folder: string): void {
     [
       "## Peak RSS side by side (`npm run bench -- --peers --memory-only`)",
       "",
-      `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; checkpoint ${path.basename(folder)}. Each row is a fresh process (peak RSS = its VmHWM): load, then the mode once on the 32 × 32 batch.`,
+      `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`; checkpoint ${path.basename(folder)}; ${load}. Each row is a fresh process (peak RSS = its VmHWM): load, then the mode once on the 32 × 32 batch.`,
       "",
       ...out,
     ].join("\n"),
@@ -391,7 +395,7 @@ export async function peersMain(): Promise<void> {
       "",
       `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\` on ${cpu}, node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (a shared machine: absolute times move with it, ratios of one round less so).`,
       `Checkpoint: ${path.basename(folder)} — ${shape}, float32. Peers: ${versions.join("; ")}. Last-position logits against parenlens (max|Δ|/max|parenlens|): ${agree.join(", ")}.`,
-      `Median of ${rounds} interleaved rounds (each round: every mode once per tool, the tools' order rotating) after one warm-up round; ratios are the peer's time ÷ parenlens' (> 1 = parenlens faster). Modes as in scripts/bench/peers.ts (same work for every tool): logit lens = 2 × layers residual points at the last position through each one's own RMS and the final norm onto the whole vocabulary; DLA = decompose_resid through the cached final-norm scale onto four W_U columns; head projections = every head's z·W_O at the last position through the cached scale onto the whole vocabulary; ablation sweep = ${SWEEP_HEADS} single-head zero ablations of the middle layer. HF has no cache or lens API ("–").`,
+      `Median of ${rounds} interleaved rounds (each round: every mode once per tool, the tools' order rotating) after one warm-up round; ratios are the peer's time ÷ parenlens' (> 1 = parenlens faster). Modes as in scripts/bench/peers.ts (same work for every tool): logit lens = 2 × layers residual points at the last position through each one's own RMS and the final norm onto the whole vocabulary; DLA = decompose_resid through the cached final-norm scale onto four W_U columns; head projections = every head's z·W_O at the last position through the cached scale onto the whole vocabulary; ablation sweep = ${SWEEP_HEADS} single-head zero ablations of the middle layer. In the lens, DLA and head-projection modes parenlens runs with \`logitsAt: "last"\` as its analyses do (no [batch, pos, vocab] logits: the analysis reads the cache), while the peers' \`run_with_cache\` compute the logits at every position (their default). HF has no cache or lens API ("–").`,
       "",
       ...out,
     ].join("\n"),

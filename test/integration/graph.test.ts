@@ -9,7 +9,7 @@ import * as ort from "onnxruntime-node";
 import { onnx } from "onnx-proto";
 import { GraphBuilder } from "../../lib/src/runtime/graph/ir";
 import { partitionGraph } from "../../lib/src/runtime/graph/partition";
-import { OPSET, segmentToModel } from "../../lib/src/runtime/graph/onnx-model";
+import { OPSET, foldOutputIdentities, segmentToModel } from "../../lib/src/runtime/graph/onnx-model";
 import { buildLlamaGraph } from "../../lib/src/runtime/graph/llama-graph";
 import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
 import { hookNames, expectedLlamaWeights } from "../../lib/src";
@@ -150,4 +150,30 @@ test("the Llama graph runs on onnxruntime with any batch and length (dynamic dim
     assert.deepEqual(out.logits.dims, [B, P, 64]);
     assert.ok((out.logits.data as Float32Array).every(Number.isFinite));
   }
+});
+
+test("hook outputs are written by their producers: no Identity copies a cached value (foldOutputIdentities)", async () => {
+  // toy: both hooks returned; h2 also feeds `out`, h1 feeds h2 and is itself returned
+  const graph = toyGraph();
+  const [seg] = partitionGraph(graph, [], ["h1", "h2", "out"]);
+  const folded = foldOutputIdentities(seg);
+  assert.equal(folded.filter((n) => n.op === "Identity").length, 0);
+  assert.deepEqual(
+    folded
+      .map((n) => n.outputs[0])
+      .filter((o) => seg.outputs.includes(o))
+      .sort(),
+    ["h1", "h2", "out"],
+  );
+  const s = await ort.InferenceSession.create(segmentToModel(graph, seg));
+  const out = await s.run({ x: new ort.Tensor("float32", Float32Array.from([1, 2]), [2]) });
+  assert.deepEqual([...(out.h1.data as Float32Array)], [2, 4]);
+  assert.deepEqual([...(out.h2.data as Float32Array)], [3, 6]);
+  assert.deepEqual([...(out.out.data as Float32Array)], [9, 18]);
+  // the Llama graph with every hook cached: an Identity stays only where two hooks name one value
+  const llama = buildLlamaGraph(TINY_CONFIG, {});
+  const [all] = partitionGraph(llama, [], ["logits", ...llama.hooks.keys()]);
+  const outputs = new Set(all.outputs);
+  for (const n of foldOutputIdentities(all).filter((m) => m.op === "Identity"))
+    assert.ok(outputs.has(n.inputs[0]), `${n.outputs[0]} still copies ${n.inputs[0]}`);
 });

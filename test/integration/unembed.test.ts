@@ -74,6 +74,10 @@ async function checkAgainstJs(model: HookedLlama, ids: number[][], columns: numb
     const errCols = relativeError(some.data, jsUnembed(model, stack.data, jsNorm, columns));
     assert.ok(errCols <= TOL, `${label}, columns: relative error ${errCols}`);
   }
+  // the model's own columns (read from the HF rows) equal the columns of the W_U copy
+  const own = model.unembedColumns(columns); // [column, d_model]
+  const D = model.config.hiddenSize;
+  unembedColumns(model.W_U, columns).forEach((col, j) => assert.deepEqual(own.data.subarray(j * D, (j + 1) * D), col));
   // applyLnToStack then unembed = unembed with the cached scale (TL apply_ln_to_stack @ W_U)
   const viaCache = await model.unembed(cache.applyLnToStack(stack), { columns });
   const direct = await model.unembed(stack, { norm: scale, columns });
@@ -124,6 +128,81 @@ test("the logit lens decodes on onnxruntime: its per-prompt scores equal the JS 
     assert.equal(row.correct, js.correct);
     assert.equal(row.rank, js.rank);
   }
+});
+
+/** The JS reference of counting heads' old vocabRank: x · W_U in float64, rank of `id` (1 = top), with the logits. */
+function jsVocabRank(W_U: Tensor, x: Float32Array, id: number): { rank: number; logits: Float64Array } {
+  const [D, V] = W_U.shape; // [d_model, vocab]
+  const logits = new Float64Array(V);
+  for (let d = 0; d < D; d++) for (let v = 0; v < V; v++) logits[v] += x[d] * W_U.data[d * V + v];
+  let higher = 0;
+  for (let v = 0; v < V; v++) if (logits[v] > logits[id]) higher++;
+  return { rank: higher + 1, logits };
+}
+
+/**
+ * unembedRank on every head's normalised output at the last position (what counting heads ranks)
+ * against the float64 JS rank: equal, up to tokens whose logit is within 1e-6 × max|logit| of the
+ * target's (a float32 tie the two roundings may break differently).
+ */
+async function checkRanksAgainstJs(
+  model: HookedLlama,
+  ids: number[][],
+  targetOf: (row: number) => number,
+): Promise<number> {
+  const { cache } = await model.runWithCache(ids, { names: (n) => /hook_z|ln_final.hook_scale/.test(n) });
+  const { stack } = cache.stackHeadResults({ pos: "last", applyLn: true }); // [layer*head, batch, d_model]
+  const D = model.config.hiddenSize;
+  const rows = stack.shape[0] * stack.shape[1];
+  const targets = Array.from({ length: rows }, (_, r) => targetOf(r));
+  const ranks = await model.unembedRank(stack, targets); // [layer*head, batch]
+  assert.deepEqual(ranks.shape, stack.shape.slice(0, 2));
+  const W_U = model.W_U;
+  let exact = 0;
+  for (let r = 0; r < rows; r++) {
+    const { rank, logits } = jsVocabRank(W_U, stack.data.subarray(r * D, (r + 1) * D), targets[r]);
+    const tol = TOL * Math.max(...logits.map(Math.abs));
+    const t = logits[targets[r]];
+    const lo = 1 + logits.filter((v) => v > t + tol).length;
+    const hi = 1 + logits.filter((v) => v > t - tol).length - 1; // the target itself is not above itself
+    assert.ok(ranks.data[r] >= lo && ranks.data[r] <= Math.max(lo, hi), `row ${r}: rank ${ranks.data[r]}, JS ${rank}`);
+    if (ranks.data[r] === rank) exact++;
+  }
+  return exact / rows;
+}
+
+test("unembedRank (counting heads' vocabulary rank) equals the float64 JS rank on the embedded model and a 32k vocabulary", async () => {
+  const model = await HookedLlama.fromPretrained(EMBEDDED);
+  const parens = parenRunTokens(model.tokenizer!).ids;
+  const ids = model.toIds(["print(len(str(x", "f(g(h(", "y = max(min(a, b"]);
+  const share = await checkRanksAgainstJs(model, ids, (r) => parens[r % parens.length]);
+  assert.ok(share >= 0.99, `exactly equal ranks: ${share}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-rank-"));
+  dirs.push(dir);
+  const { folder } = writeRandomCheckpoint(path.join(dir, "random-32k"), {
+    seed: 5,
+    config: {
+      numLayers: 2,
+      hiddenSize: 64,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      intermediateSize: 128,
+      vocabSize: 32016,
+    },
+  });
+  const big = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const bigShare = await checkRanksAgainstJs(
+    big,
+    [
+      [1, 500, 31000, 7, 9],
+      [1, 32015, 2, 3, 4],
+    ],
+    (r) => (r * 7919) % 32016,
+  );
+  assert.ok(bigShare >= 0.99, `exactly equal ranks: ${bigShare}`);
+  await assert.rejects(big.unembedRank(Tensor.zeros([2, 64], ["batch", "d_model"]), [1]), /1 targets for 2 rows/);
+  await assert.rejects(big.unembedRank(Tensor.zeros([1, 64], ["batch", "d_model"]), [32016]), /targets entry/);
 });
 
 test("unembed names a bad input", async () => {

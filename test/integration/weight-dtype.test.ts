@@ -83,11 +83,12 @@ for (const [label] of CHECKPOINTS) {
     assert.deepEqual(site.data, a.data);
   });
 
-  test(`${label}: getWeight, W_U and W_O are the float32 values of the stored weights`, () => {
+  test(`${label}: getWeight, W_U, unembedColumns and W_O are the float32 values of the stored weights`, () => {
     const { stored, f32 } = models.get(label)!;
     const name = "model.layers.0.mlp.down_proj.weight";
     assert.deepEqual(stored.getWeight(name).data, f32.getWeight(name).data);
     assert.deepEqual(stored.W_U.data, f32.W_U.data);
+    assert.deepEqual(stored.unembedColumns([0, 3, 2]).data, f32.unembedColumns([0, 3, 2]).data);
     assert.deepEqual(stored.W_O(1).data, f32.W_O(1).data);
   });
 }

@@ -31,7 +31,7 @@ import {
 } from "./bootstrap";
 import { partialCorrelation, pearson } from "./stats";
 import { PermutationNullOptions, stratifiedPermutationNull } from "./permutation-null";
-import { dot, logitDiffFor, unembedColumns } from "./metrics";
+import { dot, logitDiffFor, modelUnembedColumns } from "./metrics";
 import { ParenRunTokens, ParenTokenSets } from "../task/paren-tokens";
 import {
   GroupedEffect,
@@ -467,12 +467,10 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
     ldClean: new Float64Array(P),
     cfIds: new Array<number>(P),
   };
-  const W_U = model.W_U; // [d_model, vocab]
-  const parenCols = unembedColumns(W_U, s.parens.ids); // maxN × [d_model]
+  const parenCols = modelUnembedColumns(model, s.parens.ids); // maxN × [d_model]
   const patternNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
   const zNames = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
   const out = new Float64Array(D); // [d_model] one head's output at the last position
-  const full = new Float64Array(W_U.shape[1]); // [vocab] its projection, when the rank cap is on
   for (const { length: T, indices } of lengthBatches(pairs, (p) => p.clean.promptIds.length, s.batchSize)) {
     const ids = indices.map((i) => pairs[i].clean.promptIds);
     const clean = await model.runWithCache(ids, {
@@ -490,7 +488,7 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
     const heads = clean.cache.stackHeadResults({ pos: "last", applyLn: true }).stack.data; // [layer*head, batch, d_model]
     const B = indices.length;
     const ldCols = indices.map((_, b) => {
-      const [c, x] = unembedColumns(W_U, [correct[b], cf[b]]);
+      const [c, x] = modelUnembedColumns(model, [correct[b], cf[b]]);
       return c.map((v, d) => v - x[d]);
     });
     for (let l = 0; l < L; l++) {
@@ -512,30 +510,40 @@ async function attentionPass(model: HookedLlama, pairs: PromptPair[], s: Setting
           // (b) the head's output through the final norm: which paren run it ranks first, and its LD
           out.set(heads.subarray((k * B + b) * D, (k * B + b + 1) * D));
           r.promoted[k][pi] = argmaxDot(out, parenCols) + 1;
-          if (s.vocabRankCap > 0)
-            r.promotedRank[k][pi] = vocabRank(out, W_U, s.parens.ids[r.promoted[k][pi] - 1], full);
           r.headLd[k][pi] = dot(out, ldCols[b]);
         });
       }
     }
+    if (s.vocabRankCap > 0) await promotedRanks(model, heads, indices, s, r);
   }
   return r;
 }
 
-/** Rank (1 = top) of token `id` in x · W_U over the whole vocabulary; `buf` is [vocab] scratch. */
-function vocabRank(x: Float64Array, W_U: Tensor, id: number, buf: Float64Array): number {
-  const [D, V] = W_U.shape; // [d_model, vocab]
-  const W = W_U.data;
-  buf.fill(0);
-  for (let d = 0; d < D; d++) {
-    const xd = x[d];
-    if (xd === 0) continue;
-    const off = d * V;
-    for (let v = 0; v < V; v++) buf[v] += xd * W[off + v];
+/**
+ * Rank (1 = top) over the whole vocabulary of each head's promoted run in its own output through
+ * the final norm, on onnxruntime (`model.unembedRank`): one call per layer on its [head, batch,
+ * d_model] slice of `heads` ([layer*head, batch, d_model]); only the ranks come back.
+ */
+async function promotedRanks(
+  model: HookedLlama,
+  heads: Float32Array,
+  indices: number[],
+  s: Settings,
+  r: AttentionPass,
+): Promise<void> {
+  const { numLayers: L, numHeads: H, hiddenSize: D } = model.config;
+  const B = indices.length;
+  for (let l = 0; l < L; l++) {
+    const stack = new Tensor(
+      heads.subarray(l * H * B * D, (l + 1) * H * B * D),
+      [H, B, D],
+      ["head", "batch", "d_model"],
+    );
+    const targets: number[] = [];
+    for (let h = 0; h < H; h++) indices.forEach((pi) => targets.push(s.parens.ids[r.promoted[l * H + h][pi] - 1]));
+    const ranks = (await model.unembedRank(stack, targets)).data; // [head, batch]
+    for (let h = 0; h < H; h++) indices.forEach((pi, b) => (r.promotedRank[l * H + h][pi] = ranks[h * B + b]));
   }
-  let higher = 0;
-  for (let v = 0; v < V; v++) if (buf[v] > buf[id]) higher++;
-  return higher + 1;
 }
 
 /** Index of the column with the largest dot product with x (first on ties). */

@@ -6,6 +6,8 @@
  */
 import type { HookedLlama } from "../runtime/hooked-llama";
 import { InputError } from "../core/errors";
+import { Tensor } from "../core/tensor";
+import { dot, modelUnembedColumns } from "./metrics";
 import { StudyPrompt, checkStudyPrompts, groupsOf, lengthBatches } from "./study";
 import { ProgressOptions, withForwardProgress } from "./forward-progress";
 
@@ -114,19 +116,28 @@ export async function headLogitLens(
   const sums = await withForwardProgress(model, opts, "headLogitLens", forwards, () =>
     groupSums(model, prompts, heads, groupOf, batchSize),
   );
-  const W_U = model.W_U; // [d_model, vocab]
-  const [D, V] = W_U.shape;
+  // every head's mean output per group, decoded on onnxruntime in one call
+  const D = model.config.hiddenSize;
+  const G = groups.length;
+  const means = new Float32Array(heads.length * G * D); // [head, group, d_model]
+  heads.forEach((_, j) =>
+    groups.forEach((g, gi) => {
+      for (let d = 0; d < D; d++) means[(j * G + gi) * D + d] = sums[j][gi][d] / g.idx.length;
+    }),
+  );
+  const decoded = await model.unembed(new Tensor(means, [heads.length, G, D], ["head", "group", "d_model"])); // [head, group, vocab]
+  const V = decoded.shape[2];
   const rows: HeadLensRow[] = [];
-  const logits = new Float64Array(V); // [vocab]
   heads.forEach(({ layer, head }, j) => {
     groups.forEach((g, gi) => {
-      logits.fill(0);
-      for (let d = 0; d < D; d++) {
-        const x = sums[j][gi][d] / g.idx.length;
-        for (let v = 0; v < V; v++) logits[v] += x * W_U.data[d * V + v];
-      }
-      const order = Array.from({ length: V }, (_, v) => v).sort((a, b) => logits[b] - logits[a] || a - b);
-      order.slice(0, topK).forEach((id, r) =>
+      const logits = decoded.data.subarray((j * G + gi) * V, (j * G + gi + 1) * V); // [vocab]
+      const top = Array.from({ length: V }, (_, v) => v)
+        .sort((a, b) => logits[b] - logits[a] || a - b)
+        .slice(0, topK);
+      // the top tokens' logits again in float64 (the mean output · W_U[:, id]): d_model × topK
+      const cols = modelUnembedColumns(model, top);
+      const mean = Float64Array.from(sums[j][gi], (x) => x / g.idx.length); // [d_model]
+      top.forEach((id, r) =>
         rows.push({
           layer,
           head,
@@ -137,7 +148,7 @@ export async function headLogitLens(
           rank: r + 1,
           tokenId: id,
           token: model.tokenizer ? model.tokenizer.decode([id]) : String(id),
-          logit: logits[id],
+          logit: dot(mean, cols[r]),
         }),
       );
     });

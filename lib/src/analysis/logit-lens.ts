@@ -191,7 +191,7 @@ export async function logitLens(
     for (const { indices } of batches) {
       const { cache } = await model.runWithCache(
         indices.map((i) => prompts[i].promptIds),
-        { names },
+        { names, logitsAt: "last" }, // the lens decodes the cached residuals: no [batch, pos, vocab] logits
       );
       const finalScale = cache.atPos("ln_final.hook_scale", "last"); // [batch, one]
       const norm = normalisation === "own-rms" ? "own-rms" : finalScale;

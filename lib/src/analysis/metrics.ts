@@ -351,6 +351,16 @@ export function logitDiffFor(logits: Tensor, correctIds: number[], counterfactua
   return correctIds.map((c, b) => last.get(b, c) - last.get(b, counterfactualIds[b]));
 }
 
+/**
+ * Columns of a model's unembedding for some token ids, one [d_model] view each, read from the
+ * HF rows (`model.unembedColumns`) without the [d_model, vocab] copy `model.W_U` makes.
+ */
+export function modelUnembedColumns(model: { unembedColumns(ids: number[]): Tensor }, ids: number[]): Float32Array[] {
+  const t = model.unembedColumns(ids); // [column, d_model]
+  const D = t.shape[1];
+  return ids.map((_, j) => t.data.subarray(j * D, (j + 1) * D));
+}
+
 /** Columns of the unembedding W_U [d_model, vocab] for some token ids: one [d_model] vector each. */
 export function unembedColumns(W_U: Tensor, ids: number[]): Float32Array[] {
   const [D, V] = W_U.shape;

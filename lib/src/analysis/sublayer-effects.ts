@@ -19,7 +19,7 @@ import type { ActivationCache } from "../hooks/activation-cache";
 import { InputError } from "../core/errors";
 import { Tensor } from "../core/tensor";
 import { BootstrapOptions, bootstrapGapFraction, bootstrapMean } from "./bootstrap";
-import { dot, logitDiffFor } from "./metrics";
+import { dot, logitDiffFor, modelUnembedColumns } from "./metrics";
 import { ParenRunTokens } from "../task/paren-tokens";
 import {
   GroupedEffect,
@@ -571,13 +571,13 @@ function directLogitAttribution(
   cf: number[],
   out: Float64Array[],
 ): void {
-  const W_U = model.W_U; // [d_model, vocab]
-  const [D, V] = W_U.shape;
+  const D = model.config.hiddenSize;
   const { stack, labels } = cache.decomposeResid({ pos: "last", applyLn: true }); // [component, batch, d_model]
   const B = indices.length;
   const dir = new Float64Array(D); // [d_model]
   indices.forEach((pi, b) => {
-    for (let d = 0; d < D; d++) dir[d] = W_U.data[d * V + correct[b]] - W_U.data[d * V + cf[b]];
+    const [c, x] = modelUnembedColumns(model, [correct[b], cf[b]]); // W_U[:, correct], W_U[:, cf]
+    for (let d = 0; d < D; d++) dir[d] = c[d] - x[d];
     labels.forEach((label, c) => {
       const x = stack.data.subarray((c * B + b) * D, (c * B + b + 1) * D);
       out[c][pi] = dot(x, dir);

@@ -18,7 +18,13 @@ import { expectedLlamaWeights, validateLlamaWeights, WeightSource } from "../che
 import { loadCheckpoint } from "../checkpoint/load";
 import type { Tokenizer } from "../core/tokenizer";
 import { EditFn, MathFeed, MathSessions, SessionOptions, SessionPlanner } from "./session-plan";
-import { buildUnembedGraph, unembedGraphKey, UnembedGraphOptions, unembedWeightName } from "./graph/unembed-graph";
+import {
+  buildUnembedGraph,
+  FINAL_NORM_WEIGHT_INPUT,
+  unembedGraphKey,
+  UnembedGraphOptions,
+  unembedWeightName,
+} from "./graph/unembed-graph";
 import { checkModelOptions, checkRunOptions } from "./options";
 import { HalfWeight, halfToFloat32Into, HeldWeights, firstNonFiniteHalfWeight, WeightDtype } from "./held-weights";
 
@@ -606,37 +612,78 @@ export class HookedLlama {
    * const parens = await model.unembed(stack, { norm: scale, columns: runIds }); // [component, batch, column]
    */
   async unembed(x: Tensor, opts: UnembedOptions = {}): Promise<Tensor> {
-    const { hiddenSize: D, vocabSize: V } = this.config;
+    const { feeds, graph } = this.unembedFeeds("unembed", x, opts.norm);
+    if (opts.columns) {
+      this.checkTokenIds("unembed", opts.columns, "columns");
+      feeds.ids = { int64: opts.columns, shape: [opts.columns.length] };
+    }
+    const out = await this.runUnembed({ ...graph, columns: !!opts.columns }, feeds); // [row, vocab | column]
+    const last = opts.columns ? "column" : "vocab";
+    return new Tensor(out.data, [...x.shape.slice(0, -1), out.shape[1]], [...x.dims.slice(0, -1), last]);
+  }
+
+  /**
+   * The rank (1 = top) of one token per row over the whole vocabulary after the unembedding, on
+   * onnxruntime: 1 + the number of tokens whose logit is larger than `targets[row]`'s. Only the
+   * ranks come back ([...] = x's leading dims); the [row, vocab] logits stay inside onnxruntime.
+   * `norm` as for `unembed`.
+   *
+   * @example
+   * const { stack } = cache.stackHeadResults({ pos: "last", applyLn: true }); // [layer*head, batch, d_model]
+   * const targets = Array.from({ length: stack.shape[0] }, () => labelIds).flat(); // one per row: [layer*head × batch]
+   * const ranks = await model.unembedRank(stack, targets); // [layer*head, batch]
+   */
+  async unembedRank(x: Tensor, targets: number[], opts: Pick<UnembedOptions, "norm"> = {}): Promise<Tensor> {
+    const { feeds, graph } = this.unembedFeeds("unembedRank", x, opts.norm);
+    const rows = x.size / this.config.hiddenSize;
+    if (!Array.isArray(targets) || targets.length !== rows)
+      throw new InputError(
+        `unembedRank: ${Array.isArray(targets) ? targets.length : describeArg(targets)} targets for ${rows} rows; give one token id per row`,
+        { field: "targets" },
+      );
+    this.checkTokenIds("unembedRank", targets, "targets");
+    feeds.target = { int64: targets, shape: [rows, 1] };
+    const out = await this.runUnembed({ ...graph, rank: true }, feeds); // [row]
+    return new Tensor(out.data, x.shape.slice(0, -1), x.dims.slice(0, -1));
+  }
+
+  /** x as [row, d_model] rows, the final norm's feeds (scales, weight) and graph options. */
+  private unembedFeeds(
+    fn: string,
+    x: Tensor,
+    norm: UnembedOptions["norm"] = "none",
+  ): { feeds: Record<string, MathFeed>; graph: UnembedGraphOptions } {
+    const D = this.config.hiddenSize;
     if (!(x instanceof Tensor) || x.shape[x.shape.length - 1] !== D)
       throw new InputError(
-        `unembed: x must be a Tensor [..., d_model = ${D}], got ${x instanceof Tensor ? `[${x.shape.join(", ")}]` : describeArg(x)}`,
+        `${fn}: x must be a Tensor [..., d_model = ${D}], got ${x instanceof Tensor ? `[${x.shape.join(", ")}]` : describeArg(x)}`,
         { field: "x" },
       );
     const rows = x.size / D;
-    const norm = opts.norm ?? "none";
-    const feeds: Record<string, MathFeed> = {
-      x: new Tensor(x.data, [rows, D], ["row", "d_model"]),
-    };
+    const feeds: Record<string, MathFeed> = { x: new Tensor(x.data, [rows, D], ["row", "d_model"]) };
     if (norm instanceof Tensor) feeds.scale = this.rowScales(norm, rows);
     else if (norm !== "none" && norm !== "own-rms")
-      throw new InputError(`unembed: norm must be "none", "own-rms" or a Tensor of scales, got ${describeArg(norm)}`, {
+      throw new InputError(`${fn}: norm must be "none", "own-rms" or a Tensor of scales, got ${describeArg(norm)}`, {
         field: "norm",
       });
-    if (opts.columns) {
-      opts.columns.forEach((id) => {
-        if (!(Number.isInteger(id) && id >= 0 && id < V))
-          throw new InputError(`unembed: column ${describeArg(id)} is not a token id of the vocabulary of ${V}`, {
-            field: "columns",
-          });
-      });
-      feeds.ids = { int64: opts.columns, shape: [opts.columns.length] };
-    }
-    const g: UnembedGraphOptions = { norm: norm instanceof Tensor ? "scale" : norm, columns: !!opts.columns };
-    const out = (await this.math.run(unembedGraphKey(g), () => buildUnembedGraph(this.config, g), feeds, {})).get(
-      "out",
-    )!; // [row, vocab | column]
-    const last = opts.columns ? "column" : "vocab";
-    return new Tensor(out.data, [...x.shape.slice(0, -1), out.shape[1]], [...x.dims.slice(0, -1), last]);
+    const graph: UnembedGraphOptions = { norm: norm instanceof Tensor ? "scale" : norm, columns: false };
+    if (graph.norm !== "none" && this.config.norm !== "layer")
+      feeds[FINAL_NORM_WEIGHT_INPUT] = new Tensor(this.effectiveFinalNormWeight(), [D], ["d_model"]);
+    return { feeds, graph };
+  }
+
+  private checkTokenIds(fn: string, ids: number[], field: string): void {
+    const V = this.config.vocabSize;
+    for (const id of ids)
+      if (!(Number.isInteger(id) && id >= 0 && id < V))
+        throw new InputError(`${fn}: ${field} entry ${describeArg(id)} is not a token id of the vocabulary of ${V}`, {
+          field,
+        });
+  }
+
+  private async runUnembed(g: UnembedGraphOptions, feeds: Record<string, MathFeed>): Promise<Tensor> {
+    const key = unembedGraphKey(g);
+    return (await this.math.run(key, () => buildUnembedGraph(this.config, g), feeds, {})).get("out")!;
   }
 
   /** Scales for `rows` rows: one per row, or one per batch entry tiled over leading components. */
@@ -719,6 +766,30 @@ export class HookedLlama {
     this.planner.weightChanged(name);
     this.math.weightChanged(name);
     this.derived = new Map();
+  }
+
+  /**
+   * Some columns of the unembedding W_U (one [d_model] direction per token id, in the order given),
+   * read from the HF rows of lm_head (or the tied embedding) without the [d_model, vocab] copy
+   * that `W_U` makes: equal to `unembedColumns(model.W_U, ids)`.
+   *
+   * @example
+   * const cols = model.unembedColumns([openId, closeId]); // [column, d_model]
+   * const close = cols.select(0, 1); // W_U[:, closeId], [d_model]
+   */
+  unembedColumns(ids: number[]): Tensor {
+    this.checkTokenIds("unembedColumns", ids, "ids");
+    const D = this.config.hiddenSize;
+    const name = unembedWeightName(this.config);
+    const out = new Float32Array(ids.length * D); // [column, d_model]
+    const held = this.weights.float32Held(name);
+    const half = held ? undefined : this.weights.half(name);
+    ids.forEach((id, j) => {
+      const dst = out.subarray(j * D, (j + 1) * D);
+      if (held) dst.set(held.subarray(id * D, (id + 1) * D));
+      else halfToFloat32Into({ dtype: half!.dtype, bits: half!.bits.subarray(id * D, (id + 1) * D) }, dst);
+    });
+    return new Tensor(out, [ids.length, D], ["column", "d_model"]);
   }
 
   /**

@@ -423,21 +423,26 @@ export class SessionPlanner {
     return g;
   }
 
-  private sessionOptions(): ort.InferenceSession.SessionOptions {
+  /**
+   * Options of a plan's sessions. onnxruntime's CPU arena is turned off (a) for a model with
+   * 2-byte weights: one session per layer per plan, and each session's arena would keep its peak
+   * activations for good (CodeLlama-7b at 8 × 32 tokens: ~5 GiB over three plans); without the
+   * arena they are freed after each run; (b) for a plan that returns hook values (a cache run):
+   * the cached values are written into JS buffers, and with the arena a full cache peaked
+   * ~170 MB higher on the 32k-vocabulary bench checkpoint
+   * (scripts/bench/BENCH.md, "peers-memory"); timed against the arena in interleaved runs, no
+   * difference beyond the shared machine's noise.
+   */
+  private sessionOptions(returnsHooks: boolean): ort.InferenceSession.SessionOptions {
     const sessionOptions = baseSessionOptions(this.options);
-    if (this.weights.anyHalf?.()) {
-      // One session per layer per plan: each session's arena would keep its peak activations for
-      // good (CodeLlama-7b at 8 × 32 tokens: ~5 GiB over three plans); without the arena they are
-      // freed after each run.
-      sessionOptions.enableCpuMemArena = false;
-    }
+    if (this.weights.anyHalf?.() || returnsHooks) sessionOptions.enableCpuMemArena = false;
     return sessionOptions;
   }
 
   private async buildPlan(graph: Graph, cuts: string[], outputs: string[], edited: Set<string>): Promise<Plan> {
     const segments = partitionGraph(graph, cuts, outputs);
     const ep = this.options.executionProvider ?? "cpu";
-    const sessionOptions = this.sessionOptions();
+    const sessionOptions = this.sessionOptions(outputs.some((n) => n !== "logits"));
     const sessions: ort.InferenceSession[] = [];
     for (const seg of segments) {
       try {

@@ -4,7 +4,7 @@
  * (an input with an initializer default is invisible to onnxruntime-node's `inputNames`).
  */
 import { onnx } from "onnx-proto";
-import { AttrValue, Dim, ElemType, Graph } from "./ir";
+import { AttrValue, Dim, ElemType, Graph, GraphNode } from "./ir";
 import { Segment } from "./partition";
 
 export const OPSET = 21;
@@ -61,7 +61,7 @@ export function segmentToModel(graph: Graph, seg: Segment, name = "parenlens"): 
     else t.int32Data = c.values.map((v) => (v ? 1 : 0));
     return t;
   });
-  const node: onnx.INodeProto[] = seg.nodes.map((n, i) => ({
+  const node: onnx.INodeProto[] = foldOutputIdentities(seg).map((n, i) => ({
     opType: n.op,
     name: `n${i}_${n.outputs[0]}`,
     input: n.inputs,
@@ -75,4 +75,28 @@ export function segmentToModel(graph: Graph, seg: Segment, name = "parenlens"): 
     graph: { name, node, initializer, input: inputs, output: outputs },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/**
+ * The segment's nodes with each hook Identity whose output is a segment output folded into its
+ * producer: the producer writes the hook's name itself. onnxruntime removes an Identity between
+ * two inner tensors, but one that produces a graph output stays and copies the tensor; folded,
+ * the value is written once, straight into the output buffer JS allocated for it. Kept: an
+ * Identity whose input is a segment input, a constant, or itself an output (two names, two buffers).
+ */
+export function foldOutputIdentities(seg: Segment): GraphNode[] {
+  const outputs = new Set(seg.outputs);
+  const producedHere = new Set(seg.nodes.flatMap((n) => n.outputs));
+  const rename = new Map<string, string>(); // producer output → the hook output it becomes
+  for (const n of seg.nodes) {
+    const x = n.inputs[0];
+    if (n.op !== "Identity" || !outputs.has(n.outputs[0]) || !producedHere.has(x)) continue;
+    if (outputs.has(x) || rename.has(x)) continue;
+    rename.set(x, n.outputs[0]);
+  }
+  if (rename.size === 0) return seg.nodes;
+  const to = (t: string) => rename.get(t) ?? t;
+  return seg.nodes
+    .filter((n) => !(n.op === "Identity" && rename.get(n.inputs[0]) === n.outputs[0]))
+    .map((n) => ({ ...n, inputs: n.inputs.map(to), outputs: n.outputs.map(to) }));
 }
