@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU smoke test of train.py's chunked, resumable training at a tiny size (not the recipe):
-# A: 30 steps in one go; B: 15 steps, then --resume to 30; C: chunks of --max-minutes 0.03
+# A: 30 steps in one go; B: 15 steps, then --resume to 30; C: chunks of --max-minutes 0.004
 # resumed until done. The final EMA shards of A, B and C must be byte-identical (exact resume),
 # every recipe snapshot must exist, and train.json must list the chunks. One torch thread, niced;
 # about a minute or two. Needs the recipe's token arrays (build.sh or gpu_prepare.sh made them).
@@ -18,10 +18,10 @@ train --out "$T/A" --snapshots "$T/A-snap" > "$T/A.log"
 mid=$(date +%s.%N)
 train --out "$T/B" --snapshots "$T/B-snap" --steps 15 > "$T/B1.log"
 train --out "$T/B" --snapshots "$T/B-snap" --resume > "$T/B2.log"
-train --out "$T/C" --snapshots "$T/C-snap" --max-minutes 0.03 > "$T/C0.log"
+train --out "$T/C" --snapshots "$T/C-snap" --max-minutes 0.004 > "$T/C0.log"
 for i in $(seq 1 40); do
   $PY -c "import json,sys; sys.exit(0 if json.load(open('$T/C/train.json'))['finished'] else 1)" && break
-  train --out "$T/C" --snapshots "$T/C-snap" --max-minutes 0.03 --resume > "$T/C$i.log"
+  train --out "$T/C" --snapshots "$T/C-snap" --max-minutes 0.004 --resume > "$T/C$i.log"
 done
 end=$(date +%s.%N)
 $PY - "$T" "$start" "$mid" "$end" <<'PYEOF'
