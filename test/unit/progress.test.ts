@@ -69,9 +69,24 @@ test("progressText: the count and rough time first, then done / total with time 
 
 test("progressLine: every update rewrites the line (\\r), the last ends it, one write each", () => {
   const writes: string[] = [];
-  const report = progressLine((t) => writes.push(t));
+  const report = progressLine((t) => writes.push(t), { minIntervalMs: 0 });
   for (const done of [0, 1, 2]) report({ label: "s", done, total: 2 });
   assert.equal(writes.length, 3);
   assert.ok(writes.every((w) => w.startsWith(`\r${PROGRESS_MARKER} s: `)));
   assert.ok(writes[2].endsWith("\n") && !writes[1].endsWith("\n"));
+});
+
+test("progressLine rewrites the line at most every minIntervalMs, but always shows the start and the end", () => {
+  const writes: string[] = [];
+  let clock = 0;
+  const report = progressLine((t) => writes.push(t), { now: () => clock });
+  for (let done = 0; done <= 10; done++) {
+    report({ label: "s", done, total: 10 });
+    clock += 100; // a forward pass every 100 ms: with the default 250 ms, every third update
+  }
+  assert.deepEqual(
+    writes.map((w) => Number(/: (\d+)\/10/.exec(w)![1])),
+    [0, 3, 6, 9, 10],
+  );
+  assert.ok(writes.at(-1)!.endsWith("\n"));
 });

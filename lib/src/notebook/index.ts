@@ -12,6 +12,7 @@ export {
   escapeHtml,
 } from "./env";
 export { PROGRESS_MARKER, progressText, progressLine, showProgressInNotebook, logForwardPasses } from "./progress";
+export type { ProgressLineOptions } from "./progress";
 export type { PlotlyFigure, SaveFigureOptions, ShowFigureOptions, FigureOutput } from "./plot";
 export {
   PLOTLY_MIME,

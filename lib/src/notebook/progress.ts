@@ -35,25 +35,46 @@ export function progressText(p: Progress, elapsedMs: number | null, msPerForward
   return `${head} in ${seconds(elapsedMs)}${left}`;
 }
 
+export interface ProgressLineOptions {
+  /**
+   * Shortest time between two rewrites of the line: a sweep reports every forward pass, and each
+   * write is one message to JupyterLab (and one line in a CI log). The start and the end are always written.
+   *
+   * @default 250
+   */
+  minIntervalMs?: number;
+  /** The clock, in milliseconds (tests pass their own). @default performance.now */
+  now?: () => number;
+}
+
 /**
- * A reporter that writes a line updated in place (to stderr by default).
+ * A reporter that writes a line updated in place (to stderr by default), at most every
+ * `minIntervalMs`.
  *
  * @example
  * const onProgress = progressLine();
  * await sublayerEffects(model, pairs, { onProgress }); // [progress] sublayerEffects: 12/96 forward passes in 5 s, about 35 s left
  */
-export function progressLine(write: (text: string) => void = (t) => process.stderr.write(t)): OnProgress {
+export function progressLine(
+  write: (text: string) => void = (t) => process.stderr.write(t),
+  opts: ProgressLineOptions = {},
+): OnProgress {
+  const now = opts.now ?? (() => performance.now());
+  const minInterval = opts.minIntervalMs ?? 250;
   let start = 0;
+  let lastWrite = 0;
   return (p: Progress) => {
+    const t = now();
     if (p.done === 0) {
-      start = performance.now();
+      start = lastWrite = t;
       write(`\r${progressText(p, null, lastMsPerForward)}`);
       return;
     }
-    const elapsed = performance.now() - start;
     const finished = p.done >= p.total;
-    if (finished) lastMsPerForward = elapsed / p.total;
-    write(`\r${progressText(p, elapsed, null)}${finished ? "\n" : ""}`); // one write: one message in a kernel
+    if (!finished && t - lastWrite < minInterval) return;
+    lastWrite = t;
+    if (finished) lastMsPerForward = (t - start) / p.total;
+    write(`\r${progressText(p, t - start, null)}${finished ? "\n" : ""}`); // one write: one message in a kernel
   };
 }
 
