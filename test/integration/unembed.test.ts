@@ -27,6 +27,25 @@ const EMBEDDED = path.join(__dirname, "..", "..", "data", "models", "parenlens-c
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
+/** A random 2-layer checkpoint with CodeLlama's 32,016-token vocabulary, in a temp folder. */
+async function random32k(prefix: string, seed: number): Promise<HookedLlama> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(dir);
+  const { folder } = writeRandomCheckpoint(path.join(dir, "random-32k"), {
+    seed,
+    config: {
+      numLayers: 2,
+      hiddenSize: 64,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      intermediateSize: 128,
+      vocabSize: 32016,
+    },
+  });
+  return HookedLlama.fromPretrained(folder, { tokenizer: false });
+}
+
 /** The JS reference: each row through the final norm (own RMS, given scale or none), then W_U. */
 function jsUnembed(
   model: HookedLlama,
@@ -91,21 +110,7 @@ test("unembed on onnxruntime equals the JS decode on the embedded model (all nor
 });
 
 test("unembed on onnxruntime equals the JS decode on a random checkpoint with a 32k vocabulary", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-unembed-"));
-  dirs.push(dir);
-  const { folder } = writeRandomCheckpoint(path.join(dir, "random-32k"), {
-    seed: 3,
-    config: {
-      numLayers: 2,
-      hiddenSize: 64,
-      numHeads: 4,
-      numKvHeads: 2,
-      headDim: 16,
-      intermediateSize: 128,
-      vocabSize: 32016,
-    },
-  });
-  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const model = await random32k("parenlens-unembed-", 3);
   const ids = [
     [1, 500, 31000, 7, 9],
     [1, 32015, 2, 3, 4],
@@ -177,21 +182,7 @@ test("unembedRank (counting heads' vocabulary rank) equals the float64 JS rank o
   const ids = model.toIds(["print(len(str(x", "f(g(h(", "y = max(min(a, b"]);
   const share = await checkRanksAgainstJs(model, ids, (r) => parens[r % parens.length]);
   assert.ok(share >= 0.99, `exactly equal ranks: ${share}`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-rank-"));
-  dirs.push(dir);
-  const { folder } = writeRandomCheckpoint(path.join(dir, "random-32k"), {
-    seed: 5,
-    config: {
-      numLayers: 2,
-      hiddenSize: 64,
-      numHeads: 4,
-      numKvHeads: 2,
-      headDim: 16,
-      intermediateSize: 128,
-      vocabSize: 32016,
-    },
-  });
-  const big = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const big = await random32k("parenlens-rank-", 5);
   const bigShare = await checkRanksAgainstJs(
     big,
     [
