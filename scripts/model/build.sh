@@ -6,8 +6,10 @@
 #   CPU (6l: ~2.2-2.5 h on 2 idle cores):   bash scripts/model/build.sh
 #   CUDA:                                   DEVICE=cuda bash scripts/model/build.sh
 #   CPU in chunks (each stops after CHUNK_MINUTES of training with a checkpoint; rerun to go on):
-#     PARENLENS_RECIPE=parenlens-code-12l CHUNK_MINUTES=50 RESUME=1 nice -n 10 bash scripts/model/build.sh
-# Training resumes from <work>/run/checkpoint.pt if RESUME=1 (<work>: tmp/model[/<recipe>]); the
+#     PARENLENS_RECIPE=parenlens-code-12l-cpu CHUNK_MINUTES=50 RESUME=1 bash scripts/model/build.sh
+#   then commit data/training/<recipe>/ (the resume checkpoint, records and snapshots of the chunk).
+# Training resumes from <work>/run/checkpoint.pt if RESUME=1 (<work>: tmp/model[/<recipe>]),
+# pulled first from data/training/<recipe>/ when tmp/ has none (a fresh machine); the
 # corpus and token arrays are rebuilt only when missing (REBUILD=1 forces it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,8 +24,17 @@ if [ -n "${REBUILD:-}" ] || [ ! -f "$DATA/data.json" ]; then
   $PY scripts/model/tokenizer.py
   $PY scripts/model/pretokenize.py
 fi
+# A chunked run (RESUME=1, recipes other than 6l) lives in the repository between sessions
+# (data/training/<recipe>/, run_store.py): a session's machine keeps neither tmp/ nor ~/.cache.
+STORE=
+if [ -n "${RESUME:-}" ] && [ "$PARENLENS_RECIPE" != parenlens-code-6l ]; then
+  STORE=1
+  export PARENLENS_CHECKPOINTS=${PARENLENS_CHECKPOINTS:-data/training}  # snapshots: data/training/<recipe>/step-NNNNNN/
+  $PY scripts/model/run_store.py pull
+fi
 $PY scripts/model/train.py --device "$DEVICE" --threads "${THREADS:-2}" ${RESUME:+--resume} \
   ${CHUNK_MINUTES:+--max-minutes "$CHUNK_MINUTES"}
+[ -z "$STORE" ] || $PY scripts/model/run_store.py push
 if ! $PY -c "import json,sys; sys.exit(0 if json.load(open('$W/run/train.json'))['finished'] else 1)"; then
   echo "training not finished (checkpoint: $W/run/checkpoint.pt); run again with RESUME=1"
   exit 0
