@@ -15,9 +15,12 @@ committed checkpoint. The store is `data/training/<recipe>/`:
   drop: remove the checkpoint parts (the run finished: the exported model replaces them)
 
 Usage: PARENLENS_RECIPE=parenlens-code-12l-cpu .venv/bin/python scripts/model/run_store.py push|pull|drop
+       [--run DIR] [--store DIR] [--part-bytes N]   (defaults: tmp/model/<recipe>/run, data/training/<recipe>; smoke_train.sh
+       round-trips a run through a temp store with them)
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -28,8 +31,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import MODEL_NAME, WORK  # noqa: E402
 
 PART_BYTES = 45 * 1024 * 1024
-STORE = os.path.join("data", "training", MODEL_NAME)
-RUN = os.path.join(WORK, "run")
+STORE = os.path.join("data", "training", MODEL_NAME)  # replaced by --store
+RUN = os.path.join(WORK, "run")  # replaced by --run
 RECORDS = ["train.json", "loss_curve.csv"]
 
 
@@ -109,6 +112,11 @@ def drop() -> None:
 
 if __name__ == "__main__":
     cmds = {"push": push, "pull": pull, "drop": drop}
-    if len(sys.argv) != 2 or sys.argv[1] not in cmds:
-        sys.exit("usage: run_store.py push|pull|drop")
-    cmds[sys.argv[1]]()
+    ap = argparse.ArgumentParser(description="keep a chunked training run in the repository")
+    ap.add_argument("command", choices=sorted(cmds))
+    ap.add_argument("--run", default=RUN, help="train.py's --out folder")
+    ap.add_argument("--store", default=STORE, help="the committed folder")
+    ap.add_argument("--part-bytes", type=int, default=PART_BYTES, help="largest part (push)")
+    a = ap.parse_args()
+    RUN, STORE, PART_BYTES = a.run, a.store, a.part_bytes
+    cmds[a.command]()

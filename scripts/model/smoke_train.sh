@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU smoke test of train.py's chunked, resumable training at a tiny size (not the recipe):
 # A: 30 steps in one go; B: 15 steps, then --resume to 30; C: chunks of --max-minutes 0.004
-# resumed until done. The final EMA shards of A, B and C must be byte-identical (exact resume),
+# resumed until done; D: 15 steps, kept in a store by run_store.py (push), the run folder deleted, pulled
+# back (a fresh machine) and resumed to 30. The final EMA shards of A, B, C and D must be byte-identical (exact resume),
 # every recipe snapshot must exist, and train.json must list the chunks. One torch thread, niced;
 # about a minute or two. Needs the recipe's token arrays (build.sh or gpu_prepare.sh made them).
 #   PARENLENS_RECIPE=parenlens-code-12l bash scripts/model/smoke_train.sh
@@ -23,12 +24,17 @@ for i in $(seq 1 40); do
   $PY -c "import json,sys; sys.exit(0 if json.load(open('$T/C/train.json'))['finished'] else 1)" && break
   train --out "$T/C" --snapshots "$T/C-snap" --max-minutes 0.004 --resume > "$T/C$i.log"
 done
+train --out "$T/D" --snapshots "$T/D-snap" --steps 15 > "$T/D1.log"
+$PY scripts/model/run_store.py push --run "$T/D" --store "$T/D-store" --part-bytes 3000000 > "$T/D-push.log"
+rm -rf "$T/D"
+$PY scripts/model/run_store.py pull --run "$T/D" --store "$T/D-store" > "$T/D-pull.log"
+train --out "$T/D" --snapshots "$T/D-snap" --resume > "$T/D2.log"
 end=$(date +%s.%N)
 $PY - "$T" "$start" "$mid" "$end" <<'PYEOF'
 import filecmp, json, os, sys
 T, start, mid, end = sys.argv[1], *map(float, sys.argv[2:])
 shards = sorted(f for f in os.listdir(f"{T}/A/final") if f.endswith(".safetensors"))
-for run in "BC":
+for run in "BCD":
     same = [filecmp.cmp(f"{T}/A/final/{f}", f"{T}/{run}/final/{f}", shallow=False) for f in shards]
     assert shards and all(same), f"{run}: final weights differ from the uninterrupted run"
 info = {r: json.load(open(f"{T}/{r}/train.json")) for r in "ABC"}
@@ -36,6 +42,7 @@ for r in "ABC":
     snaps = info[r]["snapshots"]
     assert [s["step"] for s in snaps] == [1, 2, 4, 8, 15, 30], snaps
     assert all(os.path.exists(os.path.join(s["folder"], f)) for s in snaps for f in s["files"])
+assert len([f for f in os.listdir(f"{T}/D-store") if f.startswith("checkpoint.pt.")]) > 1, "the store did not split"
 assert len(info["B"]["chunks"]) == 2 and len(info["C"]["chunks"]) >= 2, (info["B"]["chunks"], info["C"]["chunks"])
 print(json.dumps({"ok": True, "final_shards_identical": True, "chunks_C": len(info["C"]["chunks"]),
                   "wall_s_A_30_steps": round(mid - start, 1), "wall_s_all": round(end - start, 1),
