@@ -50,16 +50,28 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def load_corpus() -> dict:
+    """The corpus manifest and token counts: from tmp/ when the corpus was built on this machine
+    (then copied into the model folder as corpus.json), else the model folder's corpus.json."""
+    if os.path.exists(os.path.join(CORPUS_DIR, "manifest.json")):
+        corpus = {"manifest": load("manifest.json", CORPUS_DIR), "tokens": load("data.json", DATA_DIR)}
+        with open(os.path.join(MODEL_DIR, "corpus.json"), "w") as fh:
+            json.dump(corpus, fh, indent=1)
+            fh.write("\n")
+        return corpus
+    return load("corpus.json")
+
+
 def main() -> None:
+    if MODEL_NAME != "parenlens-code-6l":
+        from make_card_recipe import write_card  # the card of the later recipes (chunks, snapshots, held-out)
+        return write_card()
     cfg = load("config.json")
     train = load("train.json")
     ev = load("eval.json")
     abl = load("ablation.json")
     bench = load("cpu_benchmark.json")
-    corpus = {"manifest": load("manifest.json", CORPUS_DIR), "tokens": load("data.json", DATA_DIR)}
-    with open(os.path.join(MODEL_DIR, "corpus.json"), "w") as fh:
-        json.dump(corpus, fh, indent=1)
-        fh.write("\n")
+    corpus = load_corpus()
     tok = json.load(open(os.path.join(MODEL_DIR, "tokenizer.json")))
     vocab = tok["model"]["vocab"]
     with open(os.path.join(MODEL_DIR, "loss_curve.csv")) as fh:

@@ -19,12 +19,14 @@ import csv
 import json
 import math
 import os
+import shutil
 import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -172,11 +174,33 @@ def save_sharded(sd: dict, folder: str, dtype: torch.dtype) -> list[str]:
     return names
 
 
+def make_loadable(folder: str, files: list[str]) -> None:
+    """Make a folder of shards a Hugging Face checkpoint: model.safetensors.index.json (which shard
+    holds which tensor) and the recipe's tokenizer files, so transformers and HookedLlama.fromPretrained
+    load a snapshot as it is."""
+    weight_map, total = {}, 0
+    for f in files:
+        with safe_open(os.path.join(folder, f), "pt") as sh:
+            for k in sh.keys():
+                weight_map[k] = f
+                t = sh.get_slice(k)
+                n = 1
+                for d in t.get_shape():
+                    n *= d
+                total += n * {"BF16": 2, "F16": 2, "F32": 4}[t.get_dtype()]
+    with open(os.path.join(folder, "model.safetensors.index.json"), "w") as fh:
+        json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, fh, indent=1)
+        fh.write("\n")
+    for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copyfile(os.path.join(TOKENIZER_DIR, name), os.path.join(folder, name))
+
+
 def save_snapshot(model, args: argparse.Namespace, step: int, elapsed: float) -> dict:
-    """Intermediate checkpoint: the trained (not averaged) weights in bf16 + config, outside the repo."""
+    """Intermediate checkpoint: the trained (not averaged) weights in bf16 + config + index + tokenizer."""
     folder = os.path.join(args.snapshots, f"step-{step:06d}")
     files = save_sharded(model.state_dict(), folder, torch.bfloat16)
     model.config.to_json_file(os.path.join(folder, "config.json"))
+    make_loadable(folder, files)
     rec = {"step": step, "tokens": step * RECIPE["batch"] * RECIPE["seq"], "train_time_s": round(elapsed, 1),
            "folder": folder, "files": files, "dtype": "bfloat16", "weights": "trained (not EMA)"}
     with open(os.path.join(folder, "snapshot.json"), "w") as fh:
