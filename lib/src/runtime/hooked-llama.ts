@@ -527,7 +527,8 @@ export class HookedLlama {
     });
     const out: Tensor[] = new Array(sites.length);
     const rows = reqs.length ? reqs[0].batch.ids.length * reqs[0].batch.ids[0].length : 1;
-    const sitesPerBatch = perBatch === undefined || perBatch === "auto" ? Math.max(1, Math.floor(SITE_BATCH_TOKENS / rows)) : perBatch;
+    const sitesPerBatch =
+      perBatch === undefined || perBatch === "auto" ? Math.max(1, Math.floor(SITE_BATCH_TOKENS / rows)) : perBatch;
     for (const members of groups.values()) {
       const req = reqs[members[0]];
       const hooks = [...new Set(members.flatMap((i) => [...reqs[i].byHook.keys()]))];

@@ -389,20 +389,44 @@ export class SessionPlanner {
         }
         if (hook === null) return;
         const starting = sites.flatMap((site, i) => (branchOf[i] || !site.hooks.has(hook) ? [] : [i]));
-        const tiling = perBatch > 1 && starting.length > 1 && wanted.size === 0 ? await this.tiling(plan, s) : null;
-        for (let k = 0; k < starting.length; k += tiling ? perBatch : 1) {
-          const group = starting.slice(k, k + (tiling ? perBatch : 1));
-          let b: Branch;
-          if (group.length === 1 || !tiling) {
-            b = { env: new Map(trunk.env), values: new Map(trunk.values), members: group, tiled: false, batch };
-            this.applyEdit(hook, b.env, wanted, b.values, sites[group[0]].edit);
-          } else {
-            const tiled = tileBatch(batch, group.length);
-            const env = await this.tiledEnv(tiling, hook, trunk.env, tiled, group.map((i) => sites[i].edit));
-            b = { env, values: new Map(), members: group, tiled: true, batch: tiled };
+        if (!starting.length) return;
+        const tiling = perBatch > 1 && wanted.size === 0 ? await this.tiling(plan, s) : null;
+        if (!tiling) {
+          for (const i of starting) {
+            const b: Branch = {
+              env: new Map(trunk.env),
+              values: new Map(trunk.values),
+              members: [i],
+              tiled: false,
+              batch,
+            };
+            this.applyEdit(hook, b.env, wanted, b.values, sites[i].edit);
+            branchOf[i] = b;
+            branches.push(b);
           }
-          group.forEach((i) => (branchOf[i] = b));
-          branches.push(b);
+          return;
+        }
+        // sites branching off here join the tiled branches that have room (begun at earlier
+        // hooks), then fill new ones of up to perBatch sites
+        let rest = starting;
+        for (const b of [...branches.filter((x) => x.tiled), null]) {
+          while (rest.length && (b === null || b.members.length < perBatch)) {
+            const target: Branch = b ?? { env: new Map(), values: new Map(), members: [], tiled: true, batch };
+            const join = rest.slice(0, perBatch - target.members.length);
+            rest = rest.slice(join.length);
+            await this.joinTiled(
+              tiling,
+              hook,
+              target,
+              trunk.env,
+              batch,
+              join.map((i) => sites[i].edit),
+            );
+            target.members.push(...join);
+            join.forEach((i) => (branchOf[i] = target));
+            if (b === null) branches.push(target);
+            if (b !== null) break;
+          }
         }
       });
     }
@@ -423,7 +447,10 @@ export class SessionPlanner {
         const found = siteTiling(plan.graph, plan.segments, s, plan.edited);
         if ("reason" in found) return null;
         const prologue = found.prologue
-          ? await ort.InferenceSession.create(segmentToModel(plan.graph, found.prologue), baseSessionOptions(this.options))
+          ? await ort.InferenceSession.create(
+              segmentToModel(plan.graph, found.prologue),
+              baseSessionOptions(this.options),
+            )
           : null;
         return { ...found, session: prologue };
       })();
@@ -433,18 +460,21 @@ export class SessionPlanner {
   }
 
   /**
-   * The environment of K sites as one batch of K × B rows (`tiled`), starting after the cut
-   * `hook`: the trunk's activations concatenated K times (copy k of the hook edited by site k),
-   * the token feeds tiled and the token-derived tensors recomputed from them.
+   * Sites joining a tiled branch `b` (empty for a new one) after the cut `hook`: its rows grow
+   * from K₀ × B to (K₀ + n) × B. The activations crossing the cut are b's rows followed by the
+   * trunk's, once per joining site (site j's copy of the hook edited by `edits[j]`); the token
+   * feeds are tiled anew and the token-derived tensors recomputed from them.
    */
-  private async tiledEnv(
+  private async joinTiled(
     tiling: ReadyTiling,
     hook: string,
+    b: Branch,
     trunkEnv: Map<string, ort.Tensor>,
-    tiled: TokenBatch,
+    batch: TokenBatch,
     edits: EditFn[],
-  ): Promise<Map<string, ort.Tensor>> {
-    const K = edits.length;
+  ): Promise<void> {
+    const K0 = b.members.length;
+    const tiled = tileBatch(batch, K0 + edits.length);
     const tokens = this.tokenFeeds(tiled);
     const env = new Map<string, ort.Tensor>();
     for (const name of tiling.tokens) env.set(name, tokens.get(name)!);
@@ -458,14 +488,16 @@ export class SessionPlanner {
     for (const name of tiling.concat) {
       const t = trunkEnv.get(name)!; // [B, ...]
       const src = t.data as Float32Array;
-      const data = new Float32Array(src.length * K); // [K·B, ...]
-      for (let k = 0; k < K; k++) {
-        if (name !== hook) data.set(src, k * src.length);
-        else data.set(edits[k](hook, this.toTensor(hook, t)).data, k * src.length);
-      }
-      env.set(name, new ort.Tensor("float32", data, [t.dims[0] * K, ...t.dims.slice(1)]));
+      const data = new Float32Array(src.length * (K0 + edits.length)); // [(K₀ + n)·B, ...]
+      if (K0) data.set(b.env.get(name)!.data as Float32Array, 0);
+      edits.forEach((edit, j) => {
+        const at = (K0 + j) * src.length;
+        data.set(name === hook ? edit(hook, this.toTensor(hook, t)).data : src, at);
+      });
+      env.set(name, new ort.Tensor("float32", data, [t.dims[0] * (K0 + edits.length), ...t.dims.slice(1)]));
     }
-    return env;
+    b.env = env;
+    b.batch = tiled;
   }
 
   /** One segment on one environment: feeds, run, outputs kept, the cut hook edited (unless `edit` is null). */

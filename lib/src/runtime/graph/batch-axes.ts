@@ -40,8 +40,40 @@ export interface BatchInfo {
 /** The token inputs of a parenlens forward graph (all [batch, pos] int64). */
 export const TOKEN_INPUTS = ["input_ids", "attention_mask", "position_ids"];
 
-const UNARY = new Set(["Identity", "Cast", "Neg", "Sqrt", "Sigmoid", "Erf", "Tanh", "Cos", "Sin", "Exp", "Log", "Abs", "Not", "Reciprocal", "Relu"]);
-const ELEMENTWISE = new Set(["Add", "Sub", "Mul", "Div", "Pow", "Where", "And", "Or", "LessOrEqual", "Less", "Greater", "GreaterOrEqual", "Equal", "Max", "Min"]);
+const UNARY = new Set([
+  "Identity",
+  "Cast",
+  "Neg",
+  "Sqrt",
+  "Sigmoid",
+  "Erf",
+  "Tanh",
+  "Cos",
+  "Sin",
+  "Exp",
+  "Log",
+  "Abs",
+  "Not",
+  "Reciprocal",
+  "Relu",
+]);
+const ELEMENTWISE = new Set([
+  "Add",
+  "Sub",
+  "Mul",
+  "Div",
+  "Pow",
+  "Where",
+  "And",
+  "Or",
+  "LessOrEqual",
+  "Less",
+  "Greater",
+  "GreaterOrEqual",
+  "Equal",
+  "Max",
+  "Min",
+]);
 const REDUCE = new Set(["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"]);
 
 /** Batch information of every tensor of `graph` (inputs, constants, node outputs). */
@@ -125,7 +157,9 @@ function rule(node: GraphNode, ins: (BatchInfo | null)[], ints: Ints): BatchInfo
   }
   if (op === "Transpose") {
     const perm = node.attrs.perm as number[];
-    return out(x!.rank, x!.axis === null ? null : perm.indexOf(x!.axis), { valued: x!.valued || x!.batchElem !== null });
+    return out(x!.rank, x!.axis === null ? null : perm.indexOf(x!.axis), {
+      valued: x!.valued || x!.batchElem !== null,
+    });
   }
   if (op === "Unsqueeze") {
     const axes = ints(node.inputs[1]);
@@ -171,7 +205,8 @@ function rule(node: GraphNode, ins: (BatchInfo | null)[], ints: Ints): BatchInfo
     const target = ints(node.inputs[1]);
     const R = target ? target.length : shapeLength(shape);
     if (x!.axis === null) {
-      if (x!.valued || shape.batchElem !== null || shape.valued) return bad("reshape of batch-free values to a batch-dependent shape");
+      if (x!.valued || shape.batchElem !== null || shape.valued)
+        return bad("reshape of batch-free values to a batch-dependent shape");
       return out(R, null);
     }
     if (x!.axis !== 0) return bad("reshape of a tensor whose batch is not on axis 0");
@@ -224,13 +259,14 @@ function rule(node: GraphNode, ins: (BatchInfo | null)[], ints: Ints): BatchInfo
     if (letters.size > 1) return bad("einsum inputs carry the batch under different letters");
     if (letters.size === 0) return out(rhs.length, null);
     const L = [...letters][0];
-    for (const [k, t] of terms.entries()) if (t.includes(L) && ins[k]!.axis !== t.indexOf(L)) return bad("batch letter on a non-batch axis");
+    for (const [k, t] of terms.entries())
+      if (t.includes(L) && ins[k]!.axis !== t.indexOf(L)) return bad("batch letter on a non-batch axis");
     if (!rhs.includes(L)) return bad("einsum sums over the batch");
     return out(rhs.length, rhs.indexOf(L));
   }
   if (REDUCE.has(op)) {
     if (x!.rank === null) return bad("rank unknown");
-    const given = node.inputs[1] ? ints(node.inputs[1]) : (node.attrs.axes as number[] | undefined) ?? [];
+    const given = node.inputs[1] ? ints(node.inputs[1]) : ((node.attrs.axes as number[] | undefined) ?? []);
     if (!given) return bad("reduction axes unknown");
     const axes = given.length ? given.map((a) => norm(a, x!.rank!)) : Array.from({ length: x!.rank }, (_, k) => k);
     const keep = Number(node.attrs.keepdims ?? 1) === 1;
@@ -246,7 +282,8 @@ function rule(node: GraphNode, ins: (BatchInfo | null)[], ints: Ints): BatchInfo
   }
   if (op === "Split") {
     if (x!.rank === null) return bad("rank unknown");
-    if (x!.axis !== null && norm(Number(node.attrs.axis ?? 0), x!.rank) === x!.axis) return bad("split along the batch axis");
+    if (x!.axis !== null && norm(Number(node.attrs.axis ?? 0), x!.rank) === x!.axis)
+      return bad("split along the batch axis");
     return node.outputs.map(() => out(x!.rank, x!.axis)[0]);
   }
   if (op === "Concat") {
@@ -279,7 +316,8 @@ function rule(node: GraphNode, ins: (BatchInfo | null)[], ints: Ints): BatchInfo
     if (x!.batchElem !== null || x!.valued) return out(x!.rank, null, { valued: true });
     const axes = node.inputs[3] ? ints(node.inputs[3]) : Array.from({ length: x!.rank }, (_, k) => k);
     if (!axes) return bad("slice axes unknown");
-    if (x!.axis !== null && axes.map((v) => norm(v, x!.rank!)).includes(x!.axis)) return bad("slice along the batch axis");
+    if (x!.axis !== null && axes.map((v) => norm(v, x!.rank!)).includes(x!.axis))
+      return bad("slice along the batch axis");
     return out(x!.rank, x!.axis);
   }
   if (op === "Expand") {

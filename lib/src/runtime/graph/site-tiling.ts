@@ -64,7 +64,8 @@ export function siteTiling(
   const weightInputs = new Set(graph.inputs.map((i) => i.name).filter((n) => !TOKEN_INPUTS.includes(n)));
   for (const t of crossing) {
     if (TOKEN_INPUTS.includes(t)) tiling.tokens.push(t);
-    else if (weightInputs.has(t)) continue; // weights are fed by the planner, not from the trunk
+    else if (weightInputs.has(t))
+      continue; // weights are fed by the planner, not from the trunk
     else {
       const i = info.get(t)!;
       if (i.origin === "const" || i.origin === "weights") tiling.shared.push(t);
