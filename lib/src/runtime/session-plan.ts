@@ -13,8 +13,10 @@
  *   layer boundary, so one segment reads one layer's weights,
  * - the segment loop: run a segment, hand the cut hook's value to JS (`edit`), feed the edited
  *   value to the next segment, keep the outputs asked for,
- * - the site loop (`runSites`): the segments up to the first edited hook run once, the segments
- *   after it once per site, layer by layer (each layer's weights converted once for all sites).
+ * - the site loop (`runSites` / `runBranches`): the segments up to the first edited hook run once,
+ *   the segments after it per site, layer by layer (each layer's weights converted once for all
+ *   sites), `sitesPerBatch` sites at a time as one tiled batch of K × B rows (graph/site-tiling.ts
+ *   says which crossing tensors are concatenated, recomputed for the tiled batch, or shared).
  * HookedLlama (hooked-llama.ts) keeps the weights and the public API.
  */
 import * as ort from "onnxruntime-node";
