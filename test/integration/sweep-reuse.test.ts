@@ -120,6 +120,11 @@ for (const fixture of ["tiny-f32", "tiny-bf16"]) {
           assert.deepEqual(Array.from(oneByOne[i].data), Array.from(a.data), `site ${i}, one by one`);
         }
       }
+      if (fixture === "tiny-f32" && B === 1) {
+        // float32, one prompt, last-position logits: "auto" keeps one batch per site (bit for bit)
+        const auto = await model.runSites(ids, sites, { logitsAt: "last" });
+        auto.forEach((t, i) => assert.deepEqual(Array.from(t.data), Array.from(alone[i].data), `site ${i}, auto`));
+      }
       // all positions too (no in-graph slice), and the edits do something
       const all = await model.runSites(ids, sites.slice(0, 3), { sitesPerBatch: 2 });
       for (const [i, site] of sites.slice(0, 3).entries()) {

@@ -110,7 +110,8 @@ export interface RunSitesOptions extends RunOptions {
    * After the shared upstream run, up to this many sites that branch off at the same hook run
    * the later layers as one batch of sitesPerBatch × batch rows, each site's edits on its own rows
    * (the same logits as one run per site, up to matmul rounding: test/integration/sweep-reuse.test.ts).
-   * "auto": as many as fit SITE_BATCH_TOKENS token rows. 1: one batch per site.
+   * "auto": as many as fit SITE_BATCH_TOKENS token rows (on float32 weights 1 for a single prompt
+   * with last-position logits, whose one-row matmul would round differently). 1: one batch per site.
    *
    * @default "auto"
    */
@@ -530,9 +531,7 @@ export class HookedLlama {
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     const out: Tensor[] = new Array(sites.length);
-    const rows = reqs.length ? reqs[0].batch.ids.length * reqs[0].batch.ids[0].length : 1;
-    const sitesPerBatch =
-      perBatch === undefined || perBatch === "auto" ? Math.max(1, Math.floor(SITE_BATCH_TOKENS / rows)) : perBatch;
+    const sitesPerBatch = perBatch === undefined || perBatch === "auto" ? this.autoSitesPerBatch(reqs[0]) : perBatch;
     for (const members of groups.values()) {
       const req = reqs[members[0]];
       const hooks = [...new Set(members.flatMap((i) => [...reqs[i].byHook.keys()]))];
@@ -559,6 +558,20 @@ export class HookedLlama {
       this.countForwards(members.length);
     }
     return out;
+  }
+
+  /**
+   * `sitesPerBatch: "auto"`: as many sites as fit SITE_BATCH_TOKENS token rows. On float32
+   * weights, 1 when a site's last matmul would have one row (one prompt, last-position logits):
+   * onnxruntime multiplies a single row with another kernel than several, and the float32 path
+   * keeps the embedded model's committed numbers bit for bit (lib/DESIGN.md, "Several sites in one batch").
+   */
+  private autoSitesPerBatch(req: RunRequest | undefined): number {
+    if (!req) return 1;
+    const B = req.batch.ids.length;
+    const rows = B * req.batch.ids[0].length;
+    if (!this.weights.anyHalf() && (req.graphLast ? B : rows) < 2) return 1;
+    return Math.max(1, Math.floor(SITE_BATCH_TOKENS / rows));
   }
 
   /** The edit of a run: its interventions at each cut hook, in the order given. */
