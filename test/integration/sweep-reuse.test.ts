@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "path";
-import { HookedLlama, sweep, zeroAt, lengthBatches, SweepModel } from "../../lib/src";
+import { HookedLlama, sweep, zeroAt, lengthBatches, SweepModel, Tensor } from "../../lib/src";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures", "checkpoints");
 const prompts = [
@@ -82,7 +82,7 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 // Sites of one sweep batch: per-head zero ablations of one layer, sites at other layers and
 // hooks (the MLP of each layer, a position-only edit, two sites editing the same two hooks: the
 // later edit lands on each site's own rows), a mean ablation, and a site that edits nothing.
-function mixedSites(model: HookedLlama, mean: import("../../lib/src").Tensor) {
+function mixedSites(model: HookedLlama, mean: Tensor) {
   const { numHeads, numLayers } = model.config;
   return [
     ...Array.from({ length: numHeads }, (_, h) => [zeroAt("blocks.1.attn.hook_z", { heads: [h] })]),
@@ -102,13 +102,13 @@ for (const fixture of ["tiny-f32", "tiny-bf16"]) {
     test(`runSites on ${fixture}, batch of ${B} (left-padded, mixed lengths): sites run as one batch equal one run per site`, async () => {
       const model = await HookedLlama.fromPretrained(path.join(FIXTURES, fixture), { tokenizer: false });
       const ids = [prompts[0], prompts[2], prompts[1], [1, 8, 3]].slice(0, B); // lengths 5, 4, 5, 3
-      const mean = new (await import("../../lib/src")).Tensor(
+      const mean = new Tensor(
         Float32Array.from({ length: model.config.hiddenSize }, (_, i) => Math.sin(i)),
         [model.config.hiddenSize],
         ["d_model"],
       );
       const sites = mixedSites(model, mean);
-      const alone = [];
+      const alone: Tensor[] = [];
       for (const site of sites) alone.push(await model.runWithHooks(ids, site, { logitsAt: "last" }));
       const oneByOne = await model.runSites(ids, sites, { logitsAt: "last", sitesPerBatch: 1 });
       for (const K of [3, "auto" as const]) {
