@@ -8,7 +8,8 @@
  * of B rows after its branch point: before this change) and runSites with the default
  * `sitesPerBatch: "auto"` (sites that branch off at one hook, or join later, run as one batch of
  * K × B rows). Logits of the batched run are compared with both others (max |Δ| / max |logit|).
- * Writes section scale-7b-site-batches of scripts/bench/BENCH.md.
+ * Writes section scale-7b-site-batches of scripts/bench/BENCH.md (`--section` names another; `--threads`,
+ * and `--cores` / `--conditions` for the text, describe the run).
  *
  *   flock /work/re-tools/bigmem.lock taskset -c 1 nice -n 5 node --import tsx scripts/bench/scale-site-batches.ts
  */
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
   const peak = (process.resourceUsage().maxRSS * 1024) / GB;
   const s = (ms: number) => (ms / 1000).toFixed(1);
   const section = [
-    `## CodeLlama-7b shape: sites as one batch after their branch point (runSites' sitesPerBatch)`,
+    `## CodeLlama-7b shape: sites as one batch after their branch point (runSites' sitesPerBatch)${flag("threads", "1") === "1" ? "" : `, ${flag("threads", "1")} threads`}`,
     ``,
     `Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC by \`flock /work/re-tools/bigmem.lock taskset -c ${flag("cores", "1")} nice -n 5 node --import tsx scripts/bench/scale-site-batches.ts --threads ${flag("threads", "1")}\` on ${os.cpus()[0]?.model ?? "?"}, ${flag("conditions", "one core (core 1) with onnxruntime on 1 thread, while a training job ran on core 0")}; 1-minute load average ${load0.toFixed(1)} before and ${os.loadavg()[0].toFixed(1)} after. The \`--scale\` checkpoint (12.55 GiB of bf16 weights, held as 2-byte values), batch 1 × 20, logits at the last position; each plan's sessions built by a warm-up on 1 × 2 tokens first. "one run per site": ${k} sites timed, × sites/${k} (estimate); the two runSites rows are measured on all sites. \`sitesPerBatch: "auto"\` = ⌊1024 / (batch × tokens)⌋ = ${Math.floor(1024 / 20)} sites a batch here.`,
     ``,
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
     `- Peak RSS of the process: ${peak.toFixed(2)} GiB.`,
   ].join("\n");
   console.log(section);
-  if (!process.argv.includes("--no-write")) writeBenchSection("scale-7b-site-batches", section);
+  if (!process.argv.includes("--no-write")) writeBenchSection(flag("section", "scale-7b-site-batches"), section);
 }
 
 main().catch((e) => {
