@@ -112,7 +112,8 @@ async function measureSweep(model: HookedLlama, k: number) {
     for (let h = 0; h < k; h++) baseline.push((await model.runWithHooks(ids, sites[h], { logitsAt: "last" })).data);
   });
   console.error(`  sweep baseline: ${k} heads in ${baseMs.toFixed(0)} ms`);
-  const [reuseMs, reused] = await timed(() => model.runSites(ids, sites, { logitsAt: "last" }));
+  // one batch per head after the shared upstream run (bit for bit); batched: scale-site-batches.ts
+  const [reuseMs, reused] = await timed(() => model.runSites(ids, sites, { logitsAt: "last", sitesPerBatch: 1 }));
   console.error(`  sweep reuse: ${H} heads in ${reuseMs.toFixed(0)} ms`);
   const reuseEqual = baseline.every(
     (b, h) => b.length === reused[h].data.length && b.every((v, i) => v === reused[h].data[i]),

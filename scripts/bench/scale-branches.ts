@@ -48,8 +48,9 @@ async function main(): Promise<void> {
     for (const l of timedLayers) baseline.push((await model.runWithHooks(ids, sites[l], { logitsAt: "last" })).data);
   });
   console.error(`  one forward per site: ${k} sites in ${baseMs.toFixed(0)} ms`);
-  await model.runSites(tiny, sites, { logitsAt: "last" });
-  const [branchMs, branched] = await timed(() => model.runSites(ids, sites, { logitsAt: "last" }));
+  await model.runSites(tiny, sites, { logitsAt: "last", sitesPerBatch: 1 });
+  // one batch per site after its branch point: sites batched are measured by scale-site-batches.ts
+  const [branchMs, branched] = await timed(() => model.runSites(ids, sites, { logitsAt: "last", sitesPerBatch: 1 }));
   console.error(`  runSites (trunk + branches): ${L} sites in ${branchMs.toFixed(0)} ms`);
   const equal = timedLayers.every((l, j) => baseline[j].every((v, i) => v === branched[l].data[i]));
   const perSite = baseMs / k;

@@ -211,13 +211,13 @@ test("the right-aligned mean over every length: equal to the same-length mean wh
   const hooks = [sublayerHook(0, "attn")];
   const T = ref[ref.length - 1].promptIds.length;
   const sameT = ref.filter((p) => p.promptIds.length === T);
-  const aligned = await referenceMeans(model, sameT, hooks, [T], { meanOver: "right-aligned-all-lengths" });
-  const perPos = await referenceMeans(model, sameT, hooks, [T], { meanOver: "per-position-same-length" });
+  const aligned = await referenceMeans(model, sameT, [T], { meanOver: "right-aligned-all-lengths" });
+  const perPos = await referenceMeans(model, sameT, [T], { meanOver: "per-position-same-length" });
   const a = aligned.means.get(T)!.get(hooks[0])!.data;
   const b = perPos.means.get(T)!.get(hooks[0])!.data;
   assert.ok(a.every((x, i) => Math.abs(x - b[i]) < 1e-6));
   // over every length: the last position averages every reference's last position
-  const all = await referenceMeans(model, ref, hooks, [T], { meanOver: "right-aligned-all-lengths" });
+  const all = await referenceMeans(model, ref, [T], { meanOver: "right-aligned-all-lengths" });
   const D = model.config.hiddenSize;
   const { cache } = await model.runWithCache(
     ref.map((p) => p.promptIds),
@@ -232,5 +232,33 @@ test("the right-aligned mean over every length: equal to the same-length mean wh
   assert.ok(
     got.every((x, d) => Math.abs(x - expect[d]) < 1e-4),
     `${got[0]} vs ${expect[0]}`,
+  );
+});
+
+test("the reference activations are summed once: a result's `reference` (or sublayerReference) passed to the next call gives the same numbers without the reference caches", async () => {
+  const { model, pairs, reference } = await setup(6);
+  const opts = { methods: ["mean-ablation" as const], bootstrap: { samples: 20 } };
+  const first = await sublayerEffects(model, pairs, { ...opts, reference });
+  assert.ok(first.reference && first.reference.prompts === reference);
+  for (const meanOver of ["all-positions", "per-position-same-length", "right-aligned-all-lengths"] as const) {
+    const t0 = model.forwardPasses;
+    const fresh = await sublayerEffects(model, pairs, { ...opts, reference, meanOver });
+    const t1 = model.forwardPasses;
+    const reused = await sublayerEffects(model, pairs, { ...opts, reference: first.reference!, meanOver });
+    const refCaches = lengthBatches(reference, (p) => p.promptIds.length, 32).length;
+    assert.equal(t1 - t0 - (model.forwardPasses - t1), refCaches, "the reused call runs no reference cache");
+    assert.deepEqual(reused.rows, fresh.rows, meanOver);
+    assert.deepEqual(reused.perPrompt, fresh.perPrompt, meanOver);
+    assert.deepEqual(reused.metadata.meanFallbackLengths, fresh.metadata.meanFallbackLengths);
+    assert.equal(reused.reference, first.reference);
+    assert.ok(refCaches > 1);
+  }
+  // another model's sums are refused
+  const other = await tinyStudyModel({ numLayers: 2 }, 6);
+  dirs.push(other.dir);
+  await assert.rejects(
+    () => sublayerEffects(other.model, pairs, { ...opts, reference: first.reference! }),
+    (e: unknown) =>
+      e instanceof InputError && /reference: these summed activations are of a model with/.test(e.message),
   );
 });

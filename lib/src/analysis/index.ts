@@ -11,8 +11,15 @@ export type {
   SublayerEffectRow,
   SublayerPromptValue,
   SublayerEffectsResult,
+  SublayerReference,
 } from "./sublayer-effects";
-export { MEAN_ABLATION_BASES, SUBLAYER_METHODS, sublayerEffects, sublayerEffectsForwards } from "./sublayer-effects";
+export {
+  MEAN_ABLATION_BASES,
+  SUBLAYER_METHODS,
+  sublayerEffects,
+  sublayerEffectsForwards,
+  sublayerReference,
+} from "./sublayer-effects";
 export * from "./sweep";
 export type { Progress, OnProgress, ProgressOptions } from "./forward-progress";
 export { setDefaultProgress, withForwardProgress } from "./forward-progress";

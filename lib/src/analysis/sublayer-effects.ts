@@ -46,12 +46,14 @@ function sublayerForwards(
   L: number,
   pairs: PromptPair[],
   cfg: { methods: SublayerMethod[]; batchSize: number; allCorrupted: boolean },
-  reference: StudyPrompt[] | undefined,
+  reference: StudyPrompt[] | SublayerReference | undefined,
 ): number {
   const batches = pairBatches(pairs, cfg.batchSize).length;
-  const means = cfg.methods.includes("mean-ablation")
-    ? lengthBatches(reference ?? [], (p) => p.promptIds.length, cfg.batchSize).length
-    : 0;
+  // a SublayerReference was summed by an earlier call: no reference caches here
+  const means =
+    cfg.methods.includes("mean-ablation") && Array.isArray(reference)
+      ? lengthBatches(reference, (p) => p.promptIds.length, cfg.batchSize).length
+      : 0;
   return means + batches * (1 + (cfg.allCorrupted ? 1 : 0) + 2 * L * sweptMethods(cfg.methods).length);
 }
 
@@ -110,11 +112,17 @@ export interface SublayerEffectsOptions extends ProgressOptions {
   /**
    * Reference prompts
    *
-   * Prompts whose activations give the means for mean ablation (a held-out split).
+   * Prompts whose activations give the means for mean ablation (a held-out split), or their
+   * activations already summed: an earlier result's `reference` or `sublayerReference(model,
+   * prompts)`, so calls on the same reference run its caches once (every `meanOver` is computed
+   * from the same sums, so the means are the same numbers).
    *
    * @default none (no mean ablation)
+   * @example
+   * const main = await sublayerEffects(model, pairs, { reference: data.splits.reference });
+   * const sameLength = await sublayerEffects(model, pairs, { reference: main.reference!, meanOver: "per-position-same-length" });
    */
-  reference?: StudyPrompt[];
+  reference?: StudyPrompt[] | SublayerReference;
   /**
    * Mean over
    *
@@ -188,6 +196,8 @@ export interface SublayerPromptValue {
 
 export interface SublayerEffectsResult {
   rows: SublayerEffectRow[];
+  /** The reference activations mean ablation used (null without it): pass as `reference` to the next call on them. */
+  reference: SublayerReference | null;
   perPrompt: SublayerPromptValue[];
   /** Each pair's clean and corrupted LD (indexed like `pairs`): with `perPrompt`, enough to recompute any effect on a subset. */
   promptBaseline: { prompt: number; n: number; clean: number; corrupted: number }[];
@@ -234,8 +244,52 @@ const METHOD_NOTES: Record<SublayerMethod, string> = {
 
 export const sublayerHook = (layer: number, sublayer: "attn" | "mlp"): string => `blocks.${layer}.hook_${sublayer}_out`;
 
-/** Sums of hook values over the reference prompts: per length [pos * d_model], and over every position [d_model]. */
-async function referenceSums(model: HookedLlama, reference: StudyPrompt[], hooks: string[], batchSize: number) {
+/**
+ * The reference prompts' sub-layer outputs summed for mean ablation: per length [pos · d_model]
+ * and over every position [d_model], in float64, for every sub-layer hook. Made by
+ * `sublayerReference` (or returned by sublayerEffects as `reference`); every `meanOver` is
+ * computed from these sums, so one object serves every call on the same reference prompts.
+ */
+export interface SublayerReference {
+  readonly kind: "sublayer-reference";
+  /** the reference prompts summed */
+  readonly prompts: readonly StudyPrompt[];
+  /** prompts per forward pass of the reference caches (same-length batches) */
+  readonly batchSize: number;
+  /** the hooks summed (every layer's attn_out and mlp_out) */
+  readonly hooks: readonly string[];
+  /** d_model of the model the sums come from */
+  readonly dModel: number;
+  readonly sums: Map<number, Map<string, Float64Array>>; // length → hook → [pos * d_model]
+  readonly counts: Map<number, number>; // length → prompts
+  readonly overall: Map<string, Float64Array>; // hook → [d_model]
+  readonly overallCount: number; // positions summed in `overall`
+}
+
+/** Every layer's attention and MLP output hook, in sweep order. */
+function sublayerHooks(L: number): string[] {
+  return Array.from({ length: L }, (_, l) => SUBLAYERS.map((s) => sublayerHook(l, s))).flat();
+}
+
+/**
+ * Sum the reference prompts' sub-layer outputs once (one cache per same-length batch), for
+ * mean ablation in any number of sublayerEffects calls (`{ reference: sums }`).
+ *
+ * @example
+ * const ref = await sublayerReference(model, data.splits.reference);
+ * const a = await sublayerEffects(model, pairs, { reference: ref });
+ * const b = await sublayerEffects(model, pairs, { reference: ref, meanOver: "per-position-same-length" });
+ */
+export async function sublayerReference(
+  model: HookedLlama,
+  reference: StudyPrompt[],
+  opts: { batchSize?: number } = {},
+): Promise<SublayerReference> {
+  const batchSize = opts.batchSize ?? 32;
+  if (!Array.isArray(reference) || reference.length === 0)
+    throw new InputError("mean ablation needs at least one reference prompt", { field: "reference" });
+  checkStudyPrompts(reference, model.config.vocabSize, "reference");
+  const hooks = sublayerHooks(model.config.numLayers);
   const D = model.config.hiddenSize;
   const sums = new Map<number, Map<string, Float64Array>>(); // length → hook → [pos * d_model]
   const counts = new Map<number, number>();
@@ -259,7 +313,22 @@ async function referenceSums(model: HookedLlama, reference: StudyPrompt[], hooks
       }
     }
   }
-  return { sums, counts, overall, overallCount };
+  return {
+    kind: "sublayer-reference",
+    prompts: reference,
+    batchSize,
+    hooks,
+    dModel: D,
+    sums,
+    counts,
+    overall,
+    overallCount,
+  };
+}
+
+/** Whether a `reference` option is already-summed activations. */
+function isSublayerReference(x: unknown): x is SublayerReference {
+  return typeof x === "object" && x !== null && (x as SublayerReference).kind === "sublayer-reference";
 }
 
 /**
@@ -270,22 +339,20 @@ async function referenceSums(model: HookedLlama, reference: StudyPrompt[], hooks
  */
 export async function referenceMeans(
   model: HookedLlama,
-  reference: StudyPrompt[],
-  hooks: string[],
+  reference: StudyPrompt[] | SublayerReference,
   lengths: number[],
   opts: { meanOver?: MeanAblationBasis; batchSize?: number } = {},
-): Promise<{ means: Map<number, Map<string, Tensor>>; fallbackLengths: number[] }> {
+): Promise<{ means: Map<number, Map<string, Tensor>>; fallbackLengths: number[]; reference: SublayerReference }> {
   const meanOver = opts.meanOver ?? "all-positions";
-  const batchSize = opts.batchSize ?? 32;
   if (!MEAN_ABLATION_BASES.includes(meanOver)) {
     throw new InputError(`unknown meanOver "${meanOver}"; expected ${MEAN_ABLATION_BASES.join(", ")}`, {
       field: "meanOver",
     });
   }
-  if (!Array.isArray(reference) || reference.length === 0)
-    throw new InputError("mean ablation needs at least one reference prompt", { field: "reference" });
-  checkStudyPrompts(reference, model.config.vocabSize, "reference");
-  const { sums, counts, overall, overallCount } = await referenceSums(model, reference, hooks, batchSize);
+  const summed = isSublayerReference(reference)
+    ? checkReference(model, reference)
+    : await sublayerReference(model, reference, { batchSize: opts.batchSize });
+  const { sums, counts, overall, overallCount, hooks } = summed;
   const D = model.config.hiddenSize;
   // [d_model] per hook: each reference position weighs the same
   const overallMeans = new Map(
@@ -327,7 +394,22 @@ export async function referenceMeans(
       ); // [pos, d_model]
     }
   }
-  return { means, fallbackLengths };
+  return { means, fallbackLengths, reference: summed };
+}
+
+/** A SublayerReference from another model (other layers or width) is refused, not used. */
+function checkReference(model: HookedLlama, ref: SublayerReference): SublayerReference {
+  const hooks = sublayerHooks(model.config.numLayers);
+  if (
+    ref.dModel !== model.config.hiddenSize ||
+    ref.hooks.length !== hooks.length ||
+    !hooks.every((h, i) => ref.hooks[i] === h)
+  )
+    throw new InputError(
+      `reference: these summed activations are of a model with d_model ${ref.dModel} and ${ref.hooks.length / 2} layers, not this one (d_model ${model.config.hiddenSize}, ${model.config.numLayers} layers); sum them on this model with sublayerReference`,
+      { field: "reference" },
+    );
+  return ref;
 }
 
 /**
@@ -421,7 +503,7 @@ export async function sublayerEffects(
   const cfg = sublayerSettings(model, pairs, opts);
   const { methods, positions, batchSize } = cfg;
   const L = model.config.numLayers;
-  const hooks = Array.from({ length: L }, (_, l) => SUBLAYERS.map((s) => sublayerHook(l, s))).flat();
+  const hooks = sublayerHooks(L);
   const batches = pairBatches(pairs, batchSize);
   const meaning = methods.includes("mean-ablation");
   const P = pairs.length;
@@ -431,11 +513,11 @@ export async function sublayerEffects(
   const forwards = sublayerForwards(L, pairs, cfg, opts.reference);
   const { means, sites, effects } = await withForwardProgress(model, opts, "sublayerEffects", forwards, async () => {
     const means = meaning
-      ? await referenceMeans(model, opts.reference!, hooks, [...new Set(batches.map((b) => b.length))], {
+      ? await referenceMeans(model, opts.reference!, [...new Set(batches.map((b) => b.length))], {
           meanOver: cfg.meanOver,
           batchSize,
         })
-      : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [] };
+      : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [], reference: null };
     return {
       means,
       ...(await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, { ldClean, ldCorrupted, dla })),
@@ -452,6 +534,7 @@ export async function sublayerEffects(
   const mean = (xs: Float64Array, idx: number[]) => idx.reduce((a, i) => a + xs[i], 0) / idx.length;
   return {
     rows,
+    reference: means.reference,
     perPrompt,
     promptBaseline: ns.map((n, i) => ({ prompt: i, n, clean: ldClean[i], corrupted: ldCorrupted[i] })),
     baseline: groups.map((g) => ({

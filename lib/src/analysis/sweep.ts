@@ -6,7 +6,8 @@
  *
  * Work is reused: with a model that has `runSites` (HookedLlama), the sites of a batch that feed
  * the same ids and edit the same hooks share one run of the layers below their first edited hook;
- * only the layers after it run once per site (same logits as one run per site).
+ * the layers after it run per site, several sites as one batch (`sitesPerBatch`; the same logits
+ * as one run per site, up to matmul rounding).
  */
 import type { HookValueSource, Intervention } from "../hooks/interventions";
 import type { Tensor } from "../core/tensor";
@@ -22,7 +23,11 @@ export interface SweepModel {
     opts: { logitsAt: "last" },
   ): Promise<Tensor>;
   /** Many sites on one input, upstream layers shared (HookedLlama.runSites); used when present. */
-  runSites?(input: number[][] | TokenBatch, sites: Intervention[][], opts: { logitsAt: "last" }): Promise<Tensor[]>;
+  runSites?(
+    input: number[][] | TokenBatch,
+    sites: Intervention[][],
+    opts: { logitsAt: "last"; sitesPerBatch?: number | "auto" },
+  ): Promise<Tensor[]>;
 }
 
 /** A batch of the sweep: indices into the swept prompts (a batch of `lengthBatches` fits). */
@@ -78,6 +83,15 @@ export interface SweepSpec<S, B extends SweepBatch, C> {
    * @default 32
    */
   sitesPerRun?: number;
+  /**
+   * Sites per batch
+   *
+   * Within a shared run, how many sites run the layers after their edit as one batch
+   * (HookedLlama.runSites' `sitesPerBatch`; at most `sitesPerRun`).
+   *
+   * @default the model's default ("auto")
+   */
+  sitesPerBatch?: number | "auto";
 }
 
 /** The sites of one batch in groups that can share an upstream run: same input ids, at most `size` each. */
@@ -98,6 +112,7 @@ async function runBatchSites(
   model: SweepModel,
   runs: SiteRun[],
   size: number,
+  sitesPerBatch: number | "auto" | undefined,
   step: (n: number) => void,
 ): Promise<Tensor[]> {
   const logits: Tensor[] = new Array(runs.length);
@@ -106,7 +121,7 @@ async function runBatchSites(
       const out = await model.runSites(
         runs[group[0]].input,
         group.map((i) => runs[i].interventions),
-        { logitsAt: "last" },
+        sitesPerBatch === undefined ? { logitsAt: "last" } : { logitsAt: "last", sitesPerBatch },
       );
       group.forEach((i, k) => (logits[i] = out[k]));
     } else {
@@ -154,7 +169,9 @@ export async function sweep<S, B extends SweepBatch, C>(
   for (const batch of spec.batches) {
     const ctx = await spec.prepare(batch);
     const runs = spec.sites.map((site) => spec.edit(site, batch, ctx));
-    const logits = await runBatchSites(model, runs, size, (n) => report?.({ label, done: (done += n), total }));
+    const logits = await runBatchSites(model, runs, size, spec.sitesPerBatch, (n) =>
+      report?.({ label, done: (done += n), total }),
+    );
     for (let s = 0; s < spec.sites.length; s++) {
       const values = spec.metric(logits[s], spec.sites[s], batch, ctx); // logits [batch, vocab]
       if (values.length !== batch.indices.length) {

@@ -25,7 +25,7 @@ import {
   UnembedGraphOptions,
   unembedWeightName,
 } from "./graph/unembed-graph";
-import { checkModelOptions, checkRunOptions } from "./options";
+import { checkModelOptions, checkRunOptions, checkRunSitesOptions } from "./options";
 import { HalfWeight, halfToFloat32Into, HeldWeights, firstNonFiniteHalfWeight, WeightDtype } from "./held-weights";
 
 /**
@@ -91,6 +91,31 @@ export interface RunOptions extends ToTokensOptions {
    * @default the model's allowNonFinite (false)
    */
   allowNonFinite?: boolean;
+}
+
+/**
+ * Token rows one tiled batch of sites may hold under `sitesPerBatch: "auto"`: K = max(1,
+ * floor(SITE_BATCH_TOKENS / (batch × pos))) sites per batch. On CodeLlama-7b, 1024 rows keep a
+ * layer's largest activations (three [rows, 11008] MLP tensors) near 135 MB, and give the
+ * projections M ≥ 1024 rows, past where their matmuls stop being bound by reading the weights
+ * (scripts/bench/BENCH.md, "site batching").
+ */
+export const SITE_BATCH_TOKENS = 1024;
+
+/** runSites' options: a run's, and how many sites share one batch after their branch point. */
+export interface RunSitesOptions extends RunOptions {
+  /**
+   * Sites per batch
+   *
+   * After the shared upstream run, up to this many sites that branch off at the same hook run
+   * the later layers as one batch of sitesPerBatch × batch rows, each site's edits on its own rows
+   * (the same logits as one run per site, up to matmul rounding: test/integration/sweep-reuse.test.ts).
+   * "auto": as many as fit SITE_BATCH_TOKENS token rows (on float32 weights 1 for a single prompt
+   * with last-position logits, whose one-row matmul would round differently). 1: one batch per site.
+   *
+   * @default "auto"
+   */
+  sitesPerBatch?: number | "auto";
 }
 
 /** A run that caches hook values (TL run_with_cache). */
@@ -480,17 +505,21 @@ export class HookedLlama {
   /**
    * Logits of many sites on one input, each site a list of interventions (a sweep's sites): the
    * layers below a site's first edited hook run once for every site that edits the same hooks,
-   * only the layers after it once per site. The same logits as one `runWithHooks` per site.
+   * the layers after it per site, up to `sitesPerBatch` sites as one batch of sitesPerBatch ×
+   * batch rows. The same logits as one `runWithHooks` per site (bit for bit with
+   * `sitesPerBatch: 1`; batched, a matmul over more rows may round differently: measured
+   * ≤ 1e-6 relative, test/integration/sweep-reuse.test.ts).
    *
    * @example
    * const sites = [0, 1, 2, 3].map((h) => [{ hook: "blocks.2.attn.hook_z", kind: "zero", heads: [h] }]);
    * const perHead = await model.runSites(ids, sites, { logitsAt: "last" }); // [batch, vocab] per site
+   * const oneByOne = await model.runSites(ids, sites, { logitsAt: "last", sitesPerBatch: 1 });
    */
-  async runSites(input: ModelInput, sites: Intervention[][], given: RunOptions | null = {}): Promise<Tensor[]> {
-    const opts = given ?? {};
+  async runSites(input: ModelInput, sites: Intervention[][], given: RunSitesOptions | null = {}): Promise<Tensor[]> {
+    const { sitesPerBatch: perBatch, ...opts } = given ?? {};
     if (!Array.isArray(sites) || !sites.every(Array.isArray))
       throw new InterventionError("runSites: sites must be an array of intervention arrays");
-    checkRunOptions(opts, this.config.vocabSize, "runSites");
+    checkRunSitesOptions(given ?? {}, this.config.vocabSize, "runSites");
     const reqs = sites.map((site) => this.request(input, [], site, opts, false));
     // 2-byte weights: plans are cut at every layer anyway and each segment converts its weights,
     // so sites editing different hooks share one plan (their hooks' union) and one trunk run,
@@ -502,6 +531,7 @@ export class HookedLlama {
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     const out: Tensor[] = new Array(sites.length);
+    const sitesPerBatch = perBatch === undefined || perBatch === "auto" ? this.autoSitesPerBatch(reqs[0]) : perBatch;
     for (const members of groups.values()) {
       const req = reqs[members[0]];
       const hooks = [...new Set(members.flatMap((i) => [...reqs[i].byHook.keys()]))];
@@ -515,17 +545,33 @@ export class HookedLlama {
             req.batch,
             new Set(),
             members.map((i) => ({ edit: this.editFor(reqs[i]), hooks: new Set(reqs[i].byHook.keys()) })),
+            { sitesPerBatch },
           )
         : await this.planner.runSites(
             plan,
             req.batch,
             new Set(),
             members.map((i) => this.editFor(reqs[i])),
+            { sitesPerBatch },
           );
       members.forEach((i, k) => (out[i] = this.sliceLogits(runs[k].logits, reqs[i])));
       this.countForwards(members.length);
     }
     return out;
+  }
+
+  /**
+   * `sitesPerBatch: "auto"`: as many sites as fit SITE_BATCH_TOKENS token rows. On float32
+   * weights, 1 when a site's last matmul would have one row (one prompt, last-position logits):
+   * onnxruntime multiplies a single row with another kernel than several, and the float32 path
+   * keeps the embedded model's committed numbers bit for bit (lib/DESIGN.md, "Several sites in one batch").
+   */
+  private autoSitesPerBatch(req: RunRequest | undefined): number {
+    if (!req) return 1;
+    const B = req.batch.ids.length;
+    const rows = B * req.batch.ids[0].length;
+    if (!this.weights.anyHalf() && (req.graphLast ? B : rows) < 2) return 1;
+    return Math.max(1, Math.floor(SITE_BATCH_TOKENS / rows));
   }
 
   /** The edit of a run: its interventions at each cut hook, in the order given. */

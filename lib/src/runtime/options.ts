@@ -31,6 +31,9 @@ export const RUN_OPTION_NAMES = [
   "allowNonFinite",
 ] as const;
 
+/** Option names of runSites: a run's, and how many sites share a batch. */
+export const RUN_SITES_OPTION_NAMES = [...RUN_OPTION_NAMES, "sitesPerBatch"] as const;
+
 const TOKEN_OPTION_NAMES = ["padding", "addBos", "padId"];
 
 function closest(name: string, valid: readonly string[]): string {
@@ -114,4 +117,12 @@ export function checkRunOptions(opts: unknown, vocabSize: number, where: string,
   optional(o, "withHeadResult", isBool, "true or false", where);
   optional(o, "allowNonFinite", isBool, "true or false", where);
   optional(o, "interventions", Array.isArray, "an array of interventions", where);
+}
+
+/** runSites' options: a run's, and `sitesPerBatch` (a positive integer or "auto"). */
+export function checkRunSitesOptions(opts: unknown, vocabSize: number, where: string): void {
+  const o = checkNames(opts, RUN_SITES_OPTION_NAMES, where);
+  optional(o, "sitesPerBatch", (v) => v === "auto" || isPositiveInt(v), 'a positive integer or "auto"', where);
+  const { sitesPerBatch: _, ...rest } = o;
+  checkRunOptions(rest, vocabSize, where);
 }

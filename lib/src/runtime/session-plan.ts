@@ -13,8 +13,10 @@
  *   layer boundary, so one segment reads one layer's weights,
  * - the segment loop: run a segment, hand the cut hook's value to JS (`edit`), feed the edited
  *   value to the next segment, keep the outputs asked for,
- * - the site loop (`runSites`): the segments up to the first edited hook run once, the segments
- *   after it once per site, layer by layer (each layer's weights converted once for all sites).
+ * - the site loop (`runSites` / `runBranches`): the segments up to the first edited hook run once,
+ *   the segments after it per site, layer by layer (each layer's weights converted once for all
+ *   sites), `sitesPerBatch` sites at a time as one tiled batch of K × B rows (graph/site-tiling.ts
+ *   says which crossing tensors are concatenated, recomputed for the tiled batch, or shared).
  * HookedLlama (hooked-llama.ts) keeps the weights and the public API.
  */
 import * as ort from "onnxruntime-node";
@@ -27,6 +29,7 @@ import { Graph } from "./graph/ir";
 import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
 import { segmentToModel } from "./graph/onnx-model";
 import { partitionGraph, Segment } from "./graph/partition";
+import { SiteTiling, siteTiling } from "./graph/site-tiling";
 import { ConversionPool, HalfWeight, halfToFloat32Into } from "./held-weights";
 
 /** Downloads onnxruntime-node's CUDA provider libraries (from NuGet, into its bin/ folder); README "GPU". */
@@ -99,6 +102,8 @@ export interface Plan {
   edited: Set<string>;
   /** logits are sliced to the last position inside the graph: [batch, 1, vocab] */
   logitsLast?: boolean;
+  /** site tilings of the segments after a branch segment, by its index (built on first use) */
+  tilings?: Map<number, Promise<ReadyTiling | null>>;
 }
 
 /** The weights a planner feeds, by HF name (HookedLlama's arrays; read at each run, never copied). */
@@ -190,6 +195,72 @@ function baseSessionOptions(options: SessionOptions): ort.InferenceSession.Sessi
   return sessionOptions;
 }
 
+/**
+ * How many sites run as one batch after their branch point (runSites / runBranches).
+ */
+export interface SiteBatchOptions {
+  /**
+   * Sites per batch
+   *
+   * Up to this many sites that branch off at the same hook run their later layers as one batch of
+   * sitesPerBatch × B rows (1: one batch per site).
+   *
+   * @default 1
+   */
+  sitesPerBatch?: number;
+}
+
+/** A site tiling (graph/site-tiling.ts) with its prologue's session. */
+interface ReadyTiling extends SiteTiling {
+  session: ort.InferenceSession | null;
+}
+
+/** The trunk, or a branch of one site or of several tiled sites (site members[k] has rows k·B…). */
+interface Branch {
+  env: Map<string, ort.Tensor>;
+  values: Map<string, Tensor>;
+  members: number[];
+  tiled: boolean;
+  batch: TokenBatch;
+}
+
+/** A batch repeated K times (rows of copy k at k·B…). */
+export function tileBatch(batch: TokenBatch, K: number): TokenBatch {
+  const rep = <T>(rows: T[]): T[] => Array.from({ length: K }, () => rows).flat();
+  return {
+    ids: rep(batch.ids),
+    attentionMask: rep(batch.attentionMask),
+    positions: rep(batch.positions),
+    lengths: rep(batch.lengths),
+    padding: batch.padding,
+  };
+}
+
+/** Rows k·n … (k+1)·n of a tensor of K·n rows (axis 0), as a copy. */
+function rowsOf(t: Tensor, k: number, K: number): Tensor {
+  const size = t.data.length / K;
+  const shape = [t.shape[0] / K, ...t.shape.slice(1)];
+  return new Tensor(t.data.slice(k * size, (k + 1) * size), shape, t.dims.slice());
+}
+
+/**
+ * The edit a branch applies at a cut hook: its site's (one-site branch), or each member's on its
+ * own rows (tiled branch; members that do not edit this hook keep theirs); null for none.
+ */
+function branchEdit(hook: string, b: Branch, sites: BranchSite[]): EditFn | null {
+  const editing = b.members.map((i, k) => [k, i] as const).filter(([, i]) => sites[i].hooks.has(hook));
+  if (!editing.length) return null;
+  if (!b.tiled) return sites[b.members[0]].edit;
+  return (name, value) => {
+    const data = value.data.slice(); // [K·B, ...]
+    for (const [k, i] of editing) {
+      const after = sites[i].edit(name, rowsOf(value, k, b.members.length));
+      data.set(after.data, k * after.data.length);
+    }
+    return new Tensor(data, value.shape.slice(), value.dims.slice());
+  };
+}
+
 export class SessionPlanner {
   private readonly config: LlamaConfig;
   private readonly weights: WeightFeeds;
@@ -260,10 +331,17 @@ export class SessionPlanner {
 
   /**
    * Several sites on one batch, each with its own edits of the same hooks: the segments up to
-   * the first edited hook run once (their outputs shared), the later ones once per site, segment
-   * by segment (a segment's weights are converted once for every site). Equals one `run` per site.
+   * the first edited hook run once (their outputs shared), the later ones per site, segment by
+   * segment (a segment's weights are converted once for every site), `sitesPerBatch` sites at a
+   * time as one tiled batch (runBranches). Equals one `run` per site.
    */
-  async runSites(plan: Plan, batch: TokenBatch, wanted: Set<string>, edits: EditFn[]): Promise<SegmentRun[]> {
+  async runSites(
+    plan: Plan,
+    batch: TokenBatch,
+    wanted: Set<string>,
+    edits: EditFn[],
+    opts: SiteBatchOptions = {},
+  ): Promise<SegmentRun[]> {
     const first = plan.segments.findIndex((seg) => seg.cutHook !== null && plan.edited.has(seg.cutHook));
     if (first < 0 || edits.length === 0) {
       const one = edits.length ? await this.run(plan, batch, wanted, edits[0]) : null;
@@ -274,6 +352,7 @@ export class SessionPlanner {
       batch,
       wanted,
       edits.map((edit) => ({ edit, hooks: plan.edited })),
+      opts,
     );
   }
 
@@ -283,30 +362,144 @@ export class SessionPlanner {
    * (a copy of the trunk's tensors, its edit applied), then runs the later segments on its own.
    * Every segment's 2-byte weights are converted once for the trunk and all branches, and no site
    * re-runs the layers below its first edit. A site that edits nothing gets the trunk's result.
+   *
+   * With `sitesPerBatch` K > 1, up to K sites that branch off at the same hook form one tiled
+   * branch of K × B rows (site k's rows at k·B…): the activations crossing the cut are
+   * concatenated, the token-derived tensors (mask, rotary tables, shape tensors) recomputed for
+   * the tiled batch, and each site's edits apply to its own rows (graph/site-tiling.ts). When the
+   * graph's batch analysis cannot show that the later nodes keep rows apart, or hook values are
+   * `wanted`, sites run one by one as with K = 1.
    */
-  async runBranches(plan: Plan, batch: TokenBatch, wanted: Set<string>, sites: BranchSite[]): Promise<SegmentRun[]> {
-    type Branch = { env: Map<string, ort.Tensor>; values: Map<string, Tensor> };
-    const trunk: Branch = { env: this.tokenFeeds(batch), values: new Map() };
-    const branches: (Branch | null)[] = sites.map(() => null);
+  async runBranches(
+    plan: Plan,
+    batch: TokenBatch,
+    wanted: Set<string>,
+    sites: BranchSite[],
+    opts: SiteBatchOptions = {},
+  ): Promise<SegmentRun[]> {
+    const perBatch = opts.sitesPerBatch ?? 1;
+    const trunk: Branch = { env: this.tokenFeeds(batch), values: new Map(), members: [], tiled: false, batch };
+    const branchOf: (Branch | null)[] = sites.map(() => null);
+    const branches: Branch[] = [];
     for (let s = 0; s < plan.segments.length; s++) {
       const hook = plan.segments[s].cutHook;
       await this.withWeights(plan.segments[s], async (weights) => {
-        if (branches.includes(null)) await this.step(plan, s, batch, trunk.env, weights, wanted, trunk.values, null);
-        for (const [i, b] of branches.entries()) {
-          if (!b) continue;
-          const edit = hook !== null && sites[i].hooks.has(hook) ? sites[i].edit : null;
-          await this.step(plan, s, batch, b.env, weights, wanted, b.values, edit);
+        if (branchOf.includes(null)) await this.step(plan, s, batch, trunk.env, weights, wanted, trunk.values, null);
+        for (const b of branches) {
+          const edit = hook === null ? null : branchEdit(hook, b, sites);
+          await this.step(plan, s, b.batch, b.env, weights, wanted, b.values, edit);
         }
         if (hook === null) return;
-        sites.forEach((site, i) => {
-          if (branches[i] || !site.hooks.has(hook)) return;
-          const b = { env: new Map(trunk.env), values: new Map(trunk.values) };
-          this.applyEdit(hook, b.env, wanted, b.values, site.edit);
-          branches[i] = b;
-        });
+        const starting = sites.flatMap((site, i) => (branchOf[i] || !site.hooks.has(hook) ? [] : [i]));
+        if (!starting.length) return;
+        const tiling = perBatch > 1 && wanted.size === 0 ? await this.tiling(plan, s) : null;
+        if (!tiling) {
+          for (const i of starting) {
+            const b: Branch = {
+              env: new Map(trunk.env),
+              values: new Map(trunk.values),
+              members: [i],
+              tiled: false,
+              batch,
+            };
+            this.applyEdit(hook, b.env, wanted, b.values, sites[i].edit);
+            branchOf[i] = b;
+            branches.push(b);
+          }
+          return;
+        }
+        // sites branching off here join the tiled branches that have room (begun at earlier
+        // hooks), then fill new ones of up to perBatch sites
+        let rest = starting;
+        for (const b of [...branches.filter((x) => x.tiled), null]) {
+          while (rest.length && (b === null || b.members.length < perBatch)) {
+            const target: Branch = b ?? { env: new Map(), values: new Map(), members: [], tiled: true, batch };
+            const join = rest.slice(0, perBatch - target.members.length);
+            rest = rest.slice(join.length);
+            await this.joinTiled(
+              tiling,
+              hook,
+              target,
+              trunk.env,
+              batch,
+              join.map((i) => sites[i].edit),
+            );
+            target.members.push(...join);
+            join.forEach((i) => (branchOf[i] = target));
+            if (b === null) branches.push(target);
+            if (b !== null) break;
+          }
+        }
       });
     }
-    return branches.map((b) => ({ logits: this.logitsOf((b ?? trunk).env), values: (b ?? trunk).values }));
+    return sites.map((_, i) => {
+      const b = branchOf[i] ?? trunk;
+      const logits = this.logitsOf(b.env);
+      if (!b.tiled) return { logits, values: b.values };
+      return { logits: rowsOf(logits, b.members.indexOf(i), b.members.length), values: new Map() };
+    });
+  }
+
+  /** The site tiling of the segments after segment `s` of a plan (cached on the plan), or null. */
+  private tiling(plan: Plan, s: number): Promise<ReadyTiling | null> {
+    const cache = (plan.tilings ??= new Map());
+    let t = cache.get(s);
+    if (!t) {
+      t = (async () => {
+        const found = siteTiling(plan.graph, plan.segments, s, plan.edited);
+        if ("reason" in found) return null;
+        const prologue = found.prologue
+          ? await ort.InferenceSession.create(
+              segmentToModel(plan.graph, found.prologue),
+              baseSessionOptions(this.options),
+            )
+          : null;
+        return { ...found, session: prologue };
+      })();
+      cache.set(s, t);
+    }
+    return t;
+  }
+
+  /**
+   * Sites joining a tiled branch `b` (empty for a new one) after the cut `hook`: its rows grow
+   * from K₀ × B to (K₀ + n) × B. The activations crossing the cut are b's rows followed by the
+   * trunk's, once per joining site (site j's copy of the hook edited by `edits[j]`); the token
+   * feeds are tiled anew and the token-derived tensors recomputed from them.
+   */
+  private async joinTiled(
+    tiling: ReadyTiling,
+    hook: string,
+    b: Branch,
+    trunkEnv: Map<string, ort.Tensor>,
+    batch: TokenBatch,
+    edits: EditFn[],
+  ): Promise<void> {
+    const K0 = b.members.length;
+    const tiled = tileBatch(batch, K0 + edits.length);
+    const tokens = this.tokenFeeds(tiled);
+    const env = new Map<string, ort.Tensor>();
+    for (const name of tiling.tokens) env.set(name, tokens.get(name)!);
+    if (tiling.session) {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of tiling.prologue!.inputs) feeds[name] = tokens.get(name)!;
+      const out = await tiling.session.run(feeds);
+      for (const name of tiling.recompute) env.set(name, out[name]);
+    }
+    for (const name of tiling.shared) env.set(name, trunkEnv.get(name)!);
+    for (const name of tiling.concat) {
+      const t = trunkEnv.get(name)!; // [B, ...]
+      const src = t.data as Float32Array;
+      const data = new Float32Array(src.length * (K0 + edits.length)); // [(K₀ + n)·B, ...]
+      if (K0) data.set(b.env.get(name)!.data as Float32Array, 0);
+      edits.forEach((edit, j) => {
+        const at = (K0 + j) * src.length;
+        data.set(name === hook ? edit(hook, this.toTensor(hook, t)).data : src, at);
+      });
+      env.set(name, new ort.Tensor("float32", data, [t.dims[0] * (K0 + edits.length), ...t.dims.slice(1)]));
+    }
+    b.env = env;
+    b.batch = tiled;
   }
 
   /** One segment on one environment: feeds, run, outputs kept, the cut hook edited (unless `edit` is null). */
