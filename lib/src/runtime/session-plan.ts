@@ -25,7 +25,7 @@ import { TokenBatch } from "../core/token-batch";
 import { hookDims, hookShape, validateHookName } from "../hooks/hook-points";
 import { Graph } from "./graph/ir";
 import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
-import { segmentToModel } from "./graph/onnx-model";
+import { flatOutputs, segmentToModel } from "./graph/onnx-model";
 import { partitionGraph, Segment } from "./graph/partition";
 import { ConversionPool, HalfWeight, halfToFloat32Into } from "./held-weights";
 
@@ -99,6 +99,8 @@ export interface Plan {
   edited: Set<string>;
   /** logits are sliced to the last position inside the graph: [batch, 1, vocab] */
   logitsLast?: boolean;
+  /** per segment: outputs its Gemms write flat, [batch*pos, ...] (graph/onnx-model.ts flatOutputs) */
+  flat: Set<string>[];
 }
 
 /** The weights a planner feeds, by HF name (HookedLlama's arrays; read at each run, never copied). */
@@ -325,8 +327,10 @@ export class SessionPlanner {
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of seg.inputs) feeds[name] = env.get(name) ?? weights.get(name) ?? this.ortWeight(name);
     checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
-    const out = await session.run(feeds, this.fetches(seg.outputs, batch, plan.logitsLast ?? false));
-    for (const name of seg.outputs) env.set(name, out[name]);
+    const last = plan.logitsLast ?? false;
+    const out = await session.run(feeds, this.fetches(seg.outputs, batch, last, plan.flat[s]));
+    for (const name of seg.outputs)
+      env.set(name, plan.flat[s].has(name) ? this.unflat(name, out[name], batch, last) : out[name]);
     if (seg.cutHook && edit && plan.edited.has(seg.cutHook)) this.applyEdit(seg.cutHook, env, wanted, values, edit);
     for (const name of seg.outputs)
       if (wanted.has(name) && !values.has(name)) values.set(name, this.toTensor(name, env.get(name)!));
@@ -377,19 +381,33 @@ export class SessionPlanner {
    * logits into the array the cache then holds (one copy, no transient second one); tensors
    * crossing segments without a hook name are left to onnxruntime (null).
    */
-  private fetches(outputs: string[], batch: TokenBatch, logitsLast: boolean): Record<string, ort.Tensor | null> {
-    const B = batch.ids.length;
-    const P = batch.ids[0].length;
+  private fetches(
+    outputs: string[],
+    batch: TokenBatch,
+    logitsLast: boolean,
+    flat: Set<string>,
+  ): Record<string, ort.Tensor | null> {
     const fetches: Record<string, ort.Tensor | null> = {};
     for (const name of outputs) {
-      let shape: number[] | null = null;
-      if (name === "logits") shape = [B, logitsLast ? 1 : P, this.config.vocabSize];
-      else if (isHookName(name, this.config)) shape = hookShape(name, this.config, B, P).shape;
-      fetches[name] = shape
-        ? new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)), shape)
-        : null;
+      const shape = this.outputShape(name, batch, logitsLast);
+      const size = shape?.reduce((a, d) => a * d, 1) ?? 0;
+      const dims = shape && flat.has(name) ? [shape[0] * shape[1], size / (shape[0] * shape[1])] : shape;
+      fetches[name] = dims ? new ort.Tensor("float32", new Float32Array(size), dims) : null;
     }
     return fetches;
+  }
+
+  /** The shape of the logits or a hook value in this batch (null for other tensors). */
+  private outputShape(name: string, batch: TokenBatch, logitsLast: boolean): number[] | null {
+    const B = batch.ids.length;
+    const P = batch.ids[0].length;
+    if (name === "logits") return [B, logitsLast ? 1 : P, this.config.vocabSize];
+    return isHookName(name, this.config) ? hookShape(name, this.config, B, P).shape : null;
+  }
+
+  /** A value written flat, [batch*pos, ...], viewed with its own shape (the same array). */
+  private unflat(name: string, t: ort.Tensor, batch: TokenBatch, logitsLast: boolean): ort.Tensor {
+    return new ort.Tensor("float32", t.data as Float32Array, this.outputShape(name, batch, logitsLast)!);
   }
 
   /** input_ids, attention_mask, position_ids as int64 [batch, pos]. */
@@ -446,7 +464,9 @@ export class SessionPlanner {
     const sessions: ort.InferenceSession[] = [];
     for (const seg of segments) {
       try {
-        sessions.push(await ort.InferenceSession.create(segmentToModel(graph, seg), sessionOptions));
+        sessions.push(
+          await ort.InferenceSession.create(segmentToModel(graph, seg, "parenlens", { flat: true }), sessionOptions),
+        );
       } catch (e) {
         const msg = (e as Error).message;
         if (ep === "cuda") {
@@ -463,7 +483,7 @@ export class SessionPlanner {
       const here = [...segments[s].inputs, ...segments[s].outputs];
       return [...new Set(here)].filter((n) => !later.has(n) && n !== "logits");
     });
-    return { graph, segments, sessions, release, edited };
+    return { graph, segments, sessions, release, edited, flat: segments.map(flatOutputs) };
   }
 }
 
@@ -493,13 +513,17 @@ export class MathSessions {
 
   /**
    * Run the graph cached under `key` (built by `build` on first use) and return its outputs with
-   * `dims` (output name → dim names).
+   * `dims` (output name → dim names). An output whose shape is given in `shapes` is written by
+   * onnxruntime straight into a JS buffer allocated for it (else onnxruntime allocates it and the
+   * binding copies it into JS: for a [4096, 32016] head projection a 524 MB copy and a 524 MB
+   * transient block).
    */
   async run(
     key: string,
     build: () => Graph,
     feeds: Record<string, MathFeed>,
     dims: Record<string, string[]>,
+    shapes: Record<string, number[]> = {},
   ): Promise<Map<string, Tensor>> {
     let entry = this.sessions.get(key);
     if (!entry) {
@@ -524,7 +548,14 @@ export class MathSessions {
     if (unknown.length)
       throw new FeedError(`math graph ${key}: no input named ${unknown.join(", ")}`, { field: unknown[0] });
     checkFeedNames(session.inputNames, ortFeeds, `math graph ${key}`);
-    const out = await session.run(ortFeeds);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of graph.outputs) {
+      const shape = shapes[name];
+      fetches[name] = shape
+        ? new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)), shape)
+        : null;
+    }
+    const out = await session.run(ortFeeds, fetches);
     const result = new Map<string, Tensor>();
     for (const name of graph.outputs) {
       const t = out[name];
