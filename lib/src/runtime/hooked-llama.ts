@@ -683,11 +683,7 @@ export class HookedLlama {
 
   private async runUnembed(g: UnembedGraphOptions, feeds: Record<string, MathFeed>): Promise<Tensor> {
     const key = unembedGraphKey(g);
-    const rows = (feeds.x as Tensor).shape[0];
-    const ids = feeds.ids as { int64: number[] } | undefined;
-    const cols = g.columns && ids ? ids.int64.length : this.config.vocabSize;
-    const shape = g.rank ? [rows] : [rows, cols]; // [row] ranks, or [row, vocab | column]
-    return (await this.math.run(key, () => buildUnembedGraph(this.config, g), feeds, {}, { out: shape })).get("out")!;
+    return (await this.math.run(key, () => buildUnembedGraph(this.config, g), feeds, {})).get("out")!;
   }
 
   /** Scales for `rows` rows: one per row, or one per batch entry tiled over leading components. */

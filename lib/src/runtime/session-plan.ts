@@ -328,7 +328,9 @@ export class SessionPlanner {
     for (const name of seg.inputs) feeds[name] = env.get(name) ?? weights.get(name) ?? this.ortWeight(name);
     checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
     const last = plan.logitsLast ?? false;
-    const out = await session.run(feeds, this.fetches(seg.outputs, batch, last, plan.flat[s]));
+    // onnxruntime allocates the outputs (the plain plan from its arena); the binding copies each into
+    // a new JS array either way (a buffer handed to run() as a fetch is written, then copied too)
+    const out = await session.run(feeds);
     for (const name of seg.outputs)
       env.set(name, plan.flat[s].has(name) ? this.unflat(name, out[name], batch, last) : out[name]);
     if (seg.cutHook && edit && plan.edited.has(seg.cutHook)) this.applyEdit(seg.cutHook, env, wanted, values, edit);
@@ -374,27 +376,6 @@ export class SessionPlanner {
   private logitsOf(env: Map<string, ort.Tensor>): Tensor {
     const raw = env.get("logits")!;
     return new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
-  }
-
-  /**
-   * Output buffers allocated in JS before the run, so onnxruntime writes each hook value and the
-   * logits into the array the cache then holds (one copy, no transient second one); tensors
-   * crossing segments without a hook name are left to onnxruntime (null).
-   */
-  private fetches(
-    outputs: string[],
-    batch: TokenBatch,
-    logitsLast: boolean,
-    flat: Set<string>,
-  ): Record<string, ort.Tensor | null> {
-    const fetches: Record<string, ort.Tensor | null> = {};
-    for (const name of outputs) {
-      const shape = this.outputShape(name, batch, logitsLast);
-      const size = shape?.reduce((a, d) => a * d, 1) ?? 0;
-      const dims = shape && flat.has(name) ? [shape[0] * shape[1], size / (shape[0] * shape[1])] : shape;
-      fetches[name] = dims ? new ort.Tensor("float32", new Float32Array(size), dims) : null;
-    }
-    return fetches;
   }
 
   /** The shape of the logits or a hook value in this batch (null for other tensors). */
@@ -513,17 +494,13 @@ export class MathSessions {
 
   /**
    * Run the graph cached under `key` (built by `build` on first use) and return its outputs with
-   * `dims` (output name → dim names). An output whose shape is given in `shapes` is written by
-   * onnxruntime straight into a JS buffer allocated for it (else onnxruntime allocates it and the
-   * binding copies it into JS: for a [4096, 32016] head projection a 524 MB copy and a 524 MB
-   * transient block).
+   * `dims` (output name → dim names).
    */
   async run(
     key: string,
     build: () => Graph,
     feeds: Record<string, MathFeed>,
     dims: Record<string, string[]>,
-    shapes: Record<string, number[]> = {},
   ): Promise<Map<string, Tensor>> {
     let entry = this.sessions.get(key);
     if (!entry) {
@@ -548,14 +525,7 @@ export class MathSessions {
     if (unknown.length)
       throw new FeedError(`math graph ${key}: no input named ${unknown.join(", ")}`, { field: unknown[0] });
     checkFeedNames(session.inputNames, ortFeeds, `math graph ${key}`);
-    const fetches: Record<string, ort.Tensor | null> = {};
-    for (const name of graph.outputs) {
-      const shape = shapes[name];
-      fetches[name] = shape
-        ? new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)), shape)
-        : null;
-    }
-    const out = await session.run(ortFeeds, fetches);
+    const out = await session.run(ortFeeds);
     const result = new Map<string, Tensor>();
     for (const name of graph.outputs) {
       const t = out[name];
