@@ -427,8 +427,7 @@ export class SessionPlanner {
    * 2-byte weights: one session per layer per plan, and each session's arena would keep its peak
    * activations for good (CodeLlama-7b at 8 × 32 tokens: ~5 GiB over three plans); without the
    * arena they are freed after each run; (b) for a plan that returns hook values (a cache run):
-   * the cached values are written into JS buffers, and with the arena a full cache peaked
-   * ~170 MB higher on the 32k-vocabulary bench checkpoint
+   * with the arena a full cache peaked ~170 MB higher on the 32k-vocabulary bench checkpoint
    * (scripts/bench/BENCH.md, "peers-memory"); timed against the arena in interleaved runs, no
    * difference beyond the shared machine's noise.
    */
