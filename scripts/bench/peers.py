@@ -11,6 +11,7 @@ intervention, logit_lens, dla, head_projections, ablation_sweep. A mode the tool
 equivalent for answers {"ms": null}.
 """
 import json
+import os
 import resource
 import sys
 import time
@@ -18,6 +19,8 @@ import time
 import torch
 
 torch.set_grad_enabled(False)
+if os.environ.get("PEERS_THREADS"):  # `npm run bench -- --peers --threads N`
+    torch.set_num_threads(int(os.environ["PEERS_THREADS"]))
 TOOL, FOLDER = sys.argv[1], sys.argv[2]
 MEMORY_MODE = sys.argv[3] if len(sys.argv) > 3 else None  # fresh-process memory pass: one mode, then exit
 SWEEP_HEADS = 4

@@ -13,7 +13,8 @@
  * Peers run in Python venvs made by `scripts/setup.sh --bench` (.venv-bench: transformers + TL 4;
  * .venv-bench-tl3: TL 3); a tool whose venv is missing is skipped (said in the output). Never run
  * in CI or a unit test. Flags: `--checkpoint <folder>` (default: the embedded model), `--rounds N`
- * (default 3), `--shapes 1x20,32x32,8x128`, `--tools tl,bridge,hf`, `--write-md` (section "peers"
+ * (default 3), `--shapes 1x20,32x32,8x128`, `--tools tl,bridge,hf`, `--threads N` (every tool at N
+ * threads: parenlens' `threads`, the peers' torch.set_num_threads; section "peers-threads-N"), `--write-md` (section "peers"
  * of scripts/bench/BENCH.md). Run it under `flock /work/re-tools/bigmem.lock` on a shared machine.
  */
 import { spawn, ChildProcessWithoutNullStreams, execFileSync } from "child_process";
@@ -51,6 +52,16 @@ const PEERS: Record<string, { label: string; venv: string }> = {
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+/** `--threads N`: every tool at N intra-op threads (undefined: each tool's default). */
+function threadsFlag(): number | undefined {
+  const t = flag("threads", "");
+  return t ? Number(t) : undefined;
+}
+/** The peers' environment: PEERS_THREADS for `--threads` (peers.py calls torch.set_num_threads). */
+function peerEnv(): NodeJS.ProcessEnv {
+  const t = threadsFlag();
+  return t === undefined ? process.env : { ...process.env, PEERS_THREADS: String(t) };
 }
 /** Peak RSS since this process' exec (VmHWM; maxRSS would carry the parent's over fork + exec). */
 function peakMB(): number {
@@ -130,7 +141,10 @@ class Peer {
   }
   static async start(tool: string, folder: string): Promise<{ peer: Peer; ready: Record<string, unknown> }> {
     const python = path.join(ROOT, PEERS[tool].venv, "bin", "python");
-    const child = spawn(python, [path.join(__dirname, "peers.py"), tool, folder], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(python, [path.join(__dirname, "peers.py"), tool, folder], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: peerEnv(),
+    });
     const peer = new Peer(tool, child);
     child.stderr.on("data", (d: Buffer) => (peer.stderr = (peer.stderr + d.toString()).slice(-2000))); // kept for errors
     return { peer, ready: await peer.read() };
@@ -157,7 +171,16 @@ function freshPeak(tool: string, folder: string, mode: Mode, ids: number[][]): {
     tool === "parenlens"
       ? execFileSync(
           process.execPath,
-          ["--import", "tsx", __filename, "--memory-child", mode, "--checkpoint", folder],
+          [
+            "--import",
+            "tsx",
+            __filename,
+            "--memory-child",
+            mode,
+            "--checkpoint",
+            folder,
+            ...(threadsFlag() === undefined ? [] : ["--threads", String(threadsFlag())]),
+          ],
           {
             input,
             cwd: ROOT,
@@ -169,6 +192,7 @@ function freshPeak(tool: string, folder: string, mode: Mode, ids: number[][]): {
           {
             input,
             stdio: ["pipe", "pipe", "ignore"],
+            env: peerEnv(),
           },
         );
   return JSON.parse(out.toString().trim().split("\n").pop()!);
@@ -177,7 +201,7 @@ function freshPeak(tool: string, folder: string, mode: Mode, ids: number[][]): {
 /** The child of freshPeak for parenlens: load, run the mode once, print peak RSS and the cache's bytes. */
 async function memoryChild(folder: string, mode: Mode): Promise<void> {
   const { ids } = JSON.parse(fs.readFileSync(0, "utf8"));
-  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false, threads: threadsFlag() });
   const afterLoadMB = peakMB();
   const out = await parenlensMode(model, mode, ids);
   let cacheBytes = 0;
@@ -359,7 +383,7 @@ export async function peersMain(): Promise<void> {
     .split(",")
     .map((s) => s.split("x").map(Number) as [number, number]);
   if (process.argv.includes("--memory-only")) return memoryOnly(folder);
-  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false });
+  const model = await HookedLlama.fromPretrained(folder, { tokenizer: false, threads: threadsFlag() });
   const c = model.config;
   const say: Say = (line) => console.log(line);
   const shape = `${c.numLayers} layers, d_model ${c.hiddenSize}, ${c.numHeads} heads, d_mlp ${c.intermediateSize}, vocab ${c.vocabSize}`;
@@ -389,9 +413,9 @@ export async function peersMain(): Promise<void> {
   const when = new Date().toISOString().slice(0, 16).replace("T", " ");
   const cpu = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"})`;
   writeBenchSection(
-    "peers",
+    threadsFlag() === undefined ? "peers" : `peers-threads-${threadsFlag()}`,
     [
-      "## Side by side with TransformerLens and transformers (`npm run bench -- --peers`)",
+      `## Side by side with TransformerLens and transformers (\`npm run bench -- --peers\`)${threadsFlag() === undefined ? "" : `, every tool at ${threadsFlag()} thread${threadsFlag() === 1 ? "" : "s"}`}`,
       "",
       `Measured ${when} UTC by \`npm run bench -- ${process.argv.slice(2).join(" ")}\` on ${cpu}, node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (a shared machine: absolute times move with it, ratios of one round less so).`,
       `Checkpoint: ${path.basename(folder)} — ${shape}, float32. Peers: ${versions.join("; ")}. Last-position logits against parenlens (max|Δ|/max|parenlens|): ${agree.join(", ")}.`,

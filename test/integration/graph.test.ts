@@ -9,7 +9,7 @@ import * as ort from "onnxruntime-node";
 import { onnx } from "onnx-proto";
 import { GraphBuilder } from "../../lib/src/runtime/graph/ir";
 import { partitionGraph } from "../../lib/src/runtime/graph/partition";
-import { OPSET, foldOutputIdentities, segmentToModel } from "../../lib/src/runtime/graph/onnx-model";
+import { OPSET, flatOutputs, foldOutputIdentities, segmentToModel } from "../../lib/src/runtime/graph/onnx-model";
 import { buildLlamaGraph } from "../../lib/src/runtime/graph/llama-graph";
 import { TINY_CONFIG } from "../../lib/src/testing/random-checkpoint";
 import { hookNames, expectedLlamaWeights } from "../../lib/src";
@@ -176,4 +176,53 @@ test("hook outputs are written by their producers: no Identity copies a cached v
   const outputs = new Set(all.outputs);
   for (const n of foldOutputIdentities(all).filter((m) => m.op === "Identity"))
     assert.ok(outputs.has(n.inputs[0]), `${n.outputs[0]} still copies ${n.inputs[0]}`);
+});
+
+test("projection hooks and the logits are written flat by their Gemm: the same floats, no Reshape copy", async () => {
+  const config = { ...TINY_CONFIG, numLayers: 1 };
+  const g = buildLlamaGraph(config);
+  const [seg] = partitionGraph(g, [], ["logits", ...g.hooks.keys()]);
+  const flat = flatOutputs(seg);
+  // every projection's hook (q, k, v, attn_out, pre, pre_linear, mlp_out) and the logits; nothing else
+  assert.deepEqual([...flat].sort(), [
+    "blocks.0.attn.hook_k",
+    "blocks.0.attn.hook_q",
+    "blocks.0.attn.hook_v",
+    "blocks.0.hook_attn_out",
+    "blocks.0.hook_mlp_out",
+    "blocks.0.mlp.hook_pre",
+    "blocks.0.mlp.hook_pre_linear",
+    "logits",
+  ]);
+  const [B, P] = [2, 5];
+  const ints = (f: (b: number, p: number) => number) =>
+    new ort.Tensor(
+      "int64",
+      BigInt64Array.from({ length: B * P }, (_, i) => BigInt(f(Math.floor(i / P), i % P))),
+      [B, P],
+    );
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: ints((b, p) => (3 * b + p) % 64),
+    attention_mask: ints(() => 1),
+    position_ids: ints((_, p) => p),
+  };
+  for (const [n, shape] of expectedLlamaWeights(config))
+    feeds[n] = new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + n.length) * 0.1),
+      shape,
+    );
+  const run = async (opts: { flat?: boolean }) => {
+    const s = await ort.InferenceSession.create(segmentToModel(g, seg, "parenlens", opts));
+    return s.run(Object.fromEntries(s.inputNames.map((n) => [n, feeds[n]])));
+  };
+  const [plain, folded] = [await run({}), await run({ flat: true })];
+  for (const name of seg.outputs) {
+    const dims = plain[name].dims;
+    // a flat output is [batch*pos, rest] of the same values: the planner views it with the hook's shape
+    if (flat.has(name))
+      assert.deepEqual(folded[name].dims, [dims[0] * dims[1], dims.slice(2).reduce((a, d) => a * d, 1)]);
+    else assert.deepEqual(folded[name].dims, dims);
+    assert.deepEqual(folded[name].data, plain[name].data, `${name} is bit-equal`);
+  }
 });

@@ -263,19 +263,10 @@ export class ActivationCache {
     if (this.has(resultName) || !this.has(zName) || !this.model.W_O) return this.atPos(resultName, pos);
     const z = this.atPos(zName, pos); // [batch, head, d_head]
     const WO = this.model.W_O(layer); // [head, d_head, d_model]
-    const [B, H, dh] = z.shape;
+    const [B, H] = z.shape;
     const D = WO.shape[2];
-    const out = new Float32Array(B * H * D);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const o = (b * H + h) * D;
-        for (let k = 0; k < dh; k++) {
-          const zv = z.data[(b * H + h) * dh + k];
-          const w = (h * dh + k) * D;
-          for (let d = 0; d < D; d++) out[o + d] += zv * WO.data[w + d];
-        }
-      }
-    }
+    const out = new Float32Array(B * H * D); // [batch, head, d_model]
+    for (let h = 0; h < H; h++) for (let b = 0; b < B; b++) addHeadResult(out, z.data, WO.data, b, h, H, D);
     return new Tensor(out, [B, H, D], ["batch", "head", "d_model"]);
   }
 
@@ -322,5 +313,44 @@ export class ActivationCache {
     let stack = new Tensor(data, [parts.length, B, D], ["component", "batch", "d_model"]);
     if (opts.applyLn) stack = this.applyLnToStack(stack, { pos: opts.pos });
     return { stack, labels };
+  }
+}
+
+const f32 = Math.fround;
+
+/**
+ * out[b, h] += z[b, h, k] · W_O[h, k] for k = 0..d_head-1, rounded to float32 after every k, in
+ * k order (what `out[d] += z·w` one k at a time stores; each float32 product is exact in a double),
+ * four k per pass over the row: the same floats, in ~half the time of one k per pass (fewer loads and
+ * stores of `out`).
+ */
+function addHeadResult(
+  out: Float32Array, // [batch, head, d_model]
+  z: Float32Array, // [batch, head, d_head]
+  WO: Float32Array, // [head, d_head, d_model]
+  b: number,
+  h: number,
+  H: number,
+  D: number,
+): void {
+  const dh = z.length / (out.length / D);
+  const o = (b * H + h) * D;
+  const zo = (b * H + h) * dh;
+  let k = 0;
+  for (; k + 4 <= dh; k += 4) {
+    const [z0, z1, z2, z3] = [z[zo + k], z[zo + k + 1], z[zo + k + 2], z[zo + k + 3]];
+    const w0 = (h * dh + k) * D;
+    const [w1, w2, w3] = [w0 + D, w0 + 2 * D, w0 + 3 * D];
+    for (let d = 0; d < D; d++) {
+      let t = f32(out[o + d] + z0 * WO[w0 + d]);
+      t = f32(t + z1 * WO[w1 + d]);
+      t = f32(t + z2 * WO[w2 + d]);
+      out[o + d] = t + z3 * WO[w3 + d];
+    }
+  }
+  for (; k < dh; k++) {
+    const zv = z[zo + k];
+    const w = (h * dh + k) * D;
+    for (let d = 0; d < D; d++) out[o + d] += zv * WO[w + d];
   }
 }

@@ -27,7 +27,7 @@ import { TokenBatch } from "../core/token-batch";
 import { hookDims, hookShape, validateHookName } from "../hooks/hook-points";
 import { Graph } from "./graph/ir";
 import { buildLlamaGraph, LlamaGraphOptions } from "./graph/llama-graph";
-import { segmentToModel } from "./graph/onnx-model";
+import { flatOutputs, segmentToModel } from "./graph/onnx-model";
 import { partitionGraph, Segment } from "./graph/partition";
 import { SiteTiling, siteTiling } from "./graph/site-tiling";
 import { ConversionPool, HalfWeight, halfToFloat32Into } from "./held-weights";
@@ -104,6 +104,8 @@ export interface Plan {
   logitsLast?: boolean;
   /** site tilings of the segments after a branch segment, by its index (built on first use) */
   tilings?: Map<number, Promise<ReadyTiling | null>>;
+  /** per segment: outputs its Gemms write flat, [batch*pos, ...] (graph/onnx-model.ts flatOutputs) */
+  flat: Set<string>[];
 }
 
 /** The weights a planner feeds, by HF name (HookedLlama's arrays; read at each run, never copied). */
@@ -518,8 +520,12 @@ export class SessionPlanner {
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of seg.inputs) feeds[name] = env.get(name) ?? weights.get(name) ?? this.ortWeight(name);
     checkFeedNames(session.inputNames, feeds, `segment ${s + 1}/${plan.segments.length}`);
-    const out = await session.run(feeds, this.fetches(seg.outputs, batch, plan.logitsLast ?? false));
-    for (const name of seg.outputs) env.set(name, out[name]);
+    const last = plan.logitsLast ?? false;
+    // onnxruntime allocates the outputs (the plain plan from its arena); the binding copies each into
+    // a new JS array either way (a buffer handed to run() as a fetch is written, then copied too)
+    const out = await session.run(feeds);
+    for (const name of seg.outputs)
+      env.set(name, plan.flat[s].has(name) ? this.unflat(name, out[name], batch, last) : out[name]);
     if (seg.cutHook && edit && plan.edited.has(seg.cutHook)) this.applyEdit(seg.cutHook, env, wanted, values, edit);
     for (const name of seg.outputs)
       if (wanted.has(name) && !values.has(name)) values.set(name, this.toTensor(name, env.get(name)!));
@@ -565,24 +571,17 @@ export class SessionPlanner {
     return new Tensor(raw.data as Float32Array, raw.dims.slice(), ["batch", "pos", "vocab"]);
   }
 
-  /**
-   * Output buffers allocated in JS before the run, so onnxruntime writes each hook value and the
-   * logits into the array the cache then holds (one copy, no transient second one); tensors
-   * crossing segments without a hook name are left to onnxruntime (null).
-   */
-  private fetches(outputs: string[], batch: TokenBatch, logitsLast: boolean): Record<string, ort.Tensor | null> {
+  /** The shape of the logits or a hook value in this batch (null for other tensors). */
+  private outputShape(name: string, batch: TokenBatch, logitsLast: boolean): number[] | null {
     const B = batch.ids.length;
     const P = batch.ids[0].length;
-    const fetches: Record<string, ort.Tensor | null> = {};
-    for (const name of outputs) {
-      let shape: number[] | null = null;
-      if (name === "logits") shape = [B, logitsLast ? 1 : P, this.config.vocabSize];
-      else if (isHookName(name, this.config)) shape = hookShape(name, this.config, B, P).shape;
-      fetches[name] = shape
-        ? new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)), shape)
-        : null;
-    }
-    return fetches;
+    if (name === "logits") return [B, logitsLast ? 1 : P, this.config.vocabSize];
+    return isHookName(name, this.config) ? hookShape(name, this.config, B, P).shape : null;
+  }
+
+  /** A value written flat, [batch*pos, ...], viewed with its own shape (the same array). */
+  private unflat(name: string, t: ort.Tensor, batch: TokenBatch, logitsLast: boolean): ort.Tensor {
+    return new ort.Tensor("float32", t.data as Float32Array, this.outputShape(name, batch, logitsLast)!);
   }
 
   /** input_ids, attention_mask, position_ids as int64 [batch, pos]. */
@@ -621,8 +620,7 @@ export class SessionPlanner {
    * 2-byte weights: one session per layer per plan, and each session's arena would keep its peak
    * activations for good (CodeLlama-7b at 8 × 32 tokens: ~5 GiB over three plans); without the
    * arena they are freed after each run; (b) for a plan that returns hook values (a cache run):
-   * the cached values are written into JS buffers, and with the arena a full cache peaked
-   * ~170 MB higher on the 32k-vocabulary bench checkpoint
+   * with the arena a full cache peaked ~170 MB higher on the 32k-vocabulary bench checkpoint
    * (scripts/bench/BENCH.md, "peers-memory"); timed against the arena in interleaved runs, no
    * difference beyond the shared machine's noise.
    */
@@ -639,7 +637,9 @@ export class SessionPlanner {
     const sessions: ort.InferenceSession[] = [];
     for (const seg of segments) {
       try {
-        sessions.push(await ort.InferenceSession.create(segmentToModel(graph, seg), sessionOptions));
+        sessions.push(
+          await ort.InferenceSession.create(segmentToModel(graph, seg, "parenlens", { flat: true }), sessionOptions),
+        );
       } catch (e) {
         const msg = (e as Error).message;
         if (ep === "cuda") {
@@ -656,7 +656,7 @@ export class SessionPlanner {
       const here = [...segments[s].inputs, ...segments[s].outputs];
       return [...new Set(here)].filter((n) => !later.has(n) && n !== "logits");
     });
-    return { graph, segments, sessions, release, edited };
+    return { graph, segments, sessions, release, edited, flat: segments.map(flatOutputs) };
   }
 }
 

@@ -42,7 +42,12 @@ function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
  * declared with their known shapes; intermediate tensors crossing segments with their element
  * type only.
  */
-export function segmentToModel(graph: Graph, seg: Segment, name = "parenlens"): Uint8Array {
+export function segmentToModel(
+  graph: Graph,
+  seg: Segment,
+  name = "parenlens",
+  opts: { flat?: boolean } = {},
+): Uint8Array {
   const declared = new Map(graph.inputs.map((i) => [i.name, i]));
   const typeOf = (t: string): ElemType => {
     const e = graph.elemTypes.get(t);
@@ -61,7 +66,8 @@ export function segmentToModel(graph: Graph, seg: Segment, name = "parenlens"): 
     else t.int32Data = c.values.map((v) => (v ? 1 : 0));
     return t;
   });
-  const node: onnx.INodeProto[] = foldOutputIdentities(seg).map((n, i) => ({
+  const nodes = foldOutputIdentities(opts.flat ? foldFlatOutputs(seg) : seg);
+  const node: onnx.INodeProto[] = nodes.map((n, i) => ({
     opType: n.op,
     name: `n${i}_${n.outputs[0]}`,
     input: n.inputs,
@@ -75,6 +81,69 @@ export function segmentToModel(graph: Graph, seg: Segment, name = "parenlens"): 
     graph: { name, node, initializer, input: inputs, output: outputs },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/**
+ * The segment outputs a projection writes flat (`foldFlatOutputs`): hook Identity ← Reshape ←
+ * Gemm (or the float16 path's Cast of it), the Gemm's [batch*pos, out] result read by nothing but
+ * that Reshape. Their values come back as [batch*pos, rest]: the same floats in the same order as
+ * the hook's [batch, pos, ...] (runtime/session-plan.ts allocates them flat and views them with the
+ * hook's shape).
+ */
+export function flatOutputs(seg: Segment): Set<string> {
+  const outputs = new Set(seg.outputs);
+  const producer = new Map<string, GraphNode>();
+  const uses = new Map<string, number>();
+  for (const n of seg.nodes) {
+    for (const o of n.outputs) producer.set(o, n);
+    for (const x of n.inputs) uses.set(x, (uses.get(x) ?? 0) + 1);
+  }
+  const flat = new Set<string>();
+  for (const n of seg.nodes) {
+    if (n.op !== "Identity" || !outputs.has(n.outputs[0])) continue;
+    const reshape = producer.get(n.inputs[0]);
+    if (reshape?.op !== "Reshape" || outputs.has(reshape.outputs[0])) continue;
+    const y = reshape.inputs[0]; // [batch*pos, out]
+    const gemm = producer.get(y);
+    if (!gemm || (gemm.op !== "Gemm" && gemm.op !== "Cast") || outputs.has(y) || uses.get(y) !== 1) continue;
+    if (gemm.op === "Cast" && producer.get(gemm.inputs[0])?.op !== "Gemm") continue;
+    flat.add(n.outputs[0]);
+  }
+  return flat;
+}
+
+/**
+ * The segment with each of `flatOutputs` written by its Gemm itself: the Gemm's 2-D result takes
+ * the hook's name (a segment output, so onnxruntime writes it into the buffer JS allocated), the
+ * Reshape reads it and its [batch, pos, ...] view feeds the hook's consumers (an alias, no copy).
+ * Without it the Reshape, whose output is a segment output, copies the value into that buffer:
+ * the 131 MB of [32, 32, 32016] logits, and every projection hook of a cache run.
+ */
+export function foldFlatOutputs(seg: Segment): Segment {
+  const flat = flatOutputs(seg);
+  if (flat.size === 0) return seg;
+  const producer = new Map<string, GraphNode>();
+  for (const n of seg.nodes) for (const o of n.outputs) producer.set(o, n);
+  const renameOut = new Map<string, string>(); // Gemm output → hook name
+  const readView = new Map<string, string>(); // hook name → the Reshape's view, for its consumers
+  for (const n of seg.nodes) {
+    if (n.op !== "Identity" || !flat.has(n.outputs[0])) continue;
+    const reshape = producer.get(n.inputs[0])!;
+    renameOut.set(reshape.inputs[0], n.outputs[0]);
+    readView.set(n.outputs[0], reshape.outputs[0]);
+  }
+  const nodes = seg.nodes
+    .filter((n) => !(n.op === "Identity" && flat.has(n.outputs[0])))
+    .map((n) => {
+      const outputs = n.outputs.map((o) => renameOut.get(o) ?? o);
+      // the Reshape reads the renamed Gemm output; every other consumer of a hook reads the view
+      const inputs =
+        n.op === "Reshape" && renameOut.has(n.inputs[0])
+          ? [renameOut.get(n.inputs[0])!, ...n.inputs.slice(1)]
+          : n.inputs.map((x) => readView.get(x) ?? x);
+      return { ...n, inputs, outputs };
+    });
+  return { ...seg, nodes };
 }
 
 /**
