@@ -15,19 +15,9 @@ import { HookedLlama } from "../../lib/src/runtime/hooked-llama";
 import { seededRandom } from "../../lib/src/core/random";
 import type { Intervention } from "../../lib/src/hooks/interventions";
 import { writeBenchSection } from "./bench-md";
+import { flag, timed } from "./cli";
 
 const GB = 1024 ** 3;
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t = performance.now();
-  const r = await fn();
-  return [performance.now() - t, r];
-}
 
 async function main(): Promise<void> {
   const folder = process.env.PARENLENS_SCALE_DIR || "/tmp/i10/codellama-7b-shaped";

@@ -19,19 +19,9 @@ import { seededRandom } from "../../lib/src/core/random";
 import type { Intervention } from "../../lib/src/hooks/interventions";
 import type { Tensor } from "../../lib/src/core/tensor";
 import { writeBenchSection } from "./bench-md";
+import { flag, timed } from "./cli";
 
 const GB = 1024 ** 3;
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t = performance.now();
-  const r = await fn();
-  return [performance.now() - t, r];
-}
 
 /** Largest |a − b| over the largest |b|. */
 function relDiff(a: Float32Array, b: Float32Array): number {

@@ -46,6 +46,15 @@ def svg_curve(rows: list[dict]) -> str:
             f'</svg>\n')
 
 
+def loss_section(rows: list[dict], train_col: str, heldout_col: str, acc_col: str) -> list[str]:
+    """The card's "Loss curve" section: the SVG and the rows of loss_curve.csv that have an evaluation."""
+    lines = ["### Loss curve\n", "![loss curve](loss_curve.svg)\n",
+             f"| step | tokens | {train_col} | {heldout_col} | {acc_col} |", "|---|---|---|---|---|"]
+    lines += [f"| {r['step']} | {int(r['tokens']):,} | {r['train_loss'] or '–'} | {r['heldout_loss']} | {r['authors_acc']} |"
+              for r in rows if r["heldout_loss"]]
+    return lines + [""]
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -173,14 +182,8 @@ def main() -> None:
       "almost regardless of depth — with frequent trailing arguments that is the best guess — which is why the generator now "
       "makes them rare.\n")
 
-    w("### Loss curve\n")
-    w("![loss curve](loss_curve.svg)\n")
-    w("| step | tokens | training loss (weighted) | held-out loss (Lib/test, 16k tokens, bf16) | authors' template, vocab. acc. (25/n) |")
-    w("|---|---|---|---|---|")
-    for r in rows:
-        if r["heldout_loss"]:
-            w(f"| {r['step']} | {int(r['tokens']):,} | {r['train_loss'] or '–'} | {r['heldout_loss']} | {r['authors_acc']} |")
-    w("")
+    L.extend(loss_section(rows, "training loss (weighted)", "held-out loss (Lib/test, 16k tokens, bf16)",
+                          "authors' template, vocab. acc. (25/n)"))
 
     w("## Evaluation (`scripts/model/evaluate.py`, float32, CPU)\n")
     h = ev["heldout"]

@@ -56,7 +56,7 @@ def write_card() -> None:
     ev = load("eval.json")
     held = load("heldout.json")
     old_held = load("heldout.json", os.path.join(ROOT, "data", "models", OLD))
-    from make_card import load_corpus, svg_curve  # one reading of the corpus, one drawing of the curve, for every card
+    from make_card import load_corpus, loss_section, svg_curve  # one reading of the corpus and one curve for every card
     corpus = load_corpus()
     man, toks = corpus["manifest"], corpus["tokens"]
     gen = RECIPES[RECIPE_SPEC.get("data_from", MODEL_NAME)]["corpus"]["generator"]
@@ -126,14 +126,7 @@ def write_card() -> None:
     for snap in train["snapshots"]:
         w(f"| {snap['step']} | {snap['tokens']:,} | {snap['train_time_s']:.0f} | `{snap['folder']}` |")
     w("")
-    w("### Loss curve\n")
-    w("![loss curve](loss_curve.svg)\n")
-    w("| step | tokens | training loss | held-out loss (Lib/test) | authors' template (3 digits, monitor), vocab. acc. |")
-    w("|---|---|---|---|---|")
-    for r in rows:
-        if r["heldout_loss"]:
-            w(f"| {r['step']} | {int(r['tokens']):,} | {r['train_loss'] or '–'} | {r['heldout_loss']} | {r['authors_acc']} |")
-    w("")
+    L.extend(loss_section(rows, "training loss", "held-out loss (Lib/test)", "authors' template (3 digits, monitor), vocab. acc."))
 
     w("## Held-out evaluation (`scripts/model/heldout_eval.py`; heldout.md has every table)\n")
     res = held["families"]
