@@ -42,9 +42,5 @@ fi
 $PY scripts/model/export.py
 $PY scripts/model/evaluate.py
 $PY scripts/model/heldout_eval.py
-if [ "$PARENLENS_RECIPE" = parenlens-code-6l ]; then
-  $PY scripts/model/make_card.py
-  $PY scripts/model/make_golden.py
-else
-  echo "card and goldens of $PARENLENS_RECIPE: make_card.py / make_golden.py are written for parenlens-code-6l (scripts/model/README.md)"
-fi
+$PY scripts/model/make_card.py    # the 6l card, or make_card_recipe.py's for the later recipes
+$PY scripts/model/make_golden.py  # data/golden/model-<recipe>.*

@@ -19,6 +19,7 @@ import {
   HookNameError,
   InputError,
   InterventionError,
+  JournalError,
   NonFiniteError,
   ParenlensError,
   RenderError,
@@ -42,6 +43,7 @@ const examples: Record<ErrorCode, ParenlensError> = {
   EXECUTION_PROVIDER: new ExecutionProviderError("e"),
   RENDER: new RenderError("r"),
   NON_FINITE: new NonFiniteError("x"),
+  JOURNAL: new JournalError("j"),
 };
 
 test("every ErrorCode has a page with its messages, Symptom, Cause and Fix", () => {

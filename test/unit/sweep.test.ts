@@ -96,3 +96,55 @@ test("asPairs wraps bare prompts and keeps pairs", () => {
   const pair = { clean: p, corrupted: p };
   assert.deepEqual(asPairs([p, pair]), [{ clean: p }, pair]);
 });
+
+test("sweep journal: -0, NaN and ±Infinity come back as they were; a damaged line or another sweep's file is refused", async () => {
+  const fs = await import("fs");
+  const os = await import("os");
+  const path = await import("path");
+  const { setSweepJournal, JournalError } = await import("../../lib/src");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parenlens-journal-unit-"));
+  const odd = [-0, NaN, Infinity, -Infinity, 0.1 + 0.2];
+  const spec = {
+    promptCount: 5,
+    batches: [{ indices: [0, 1] }, { indices: [2, 3, 4] }],
+    sites: ["a", "b"],
+    prepare: async () => null,
+    edit: () => ({ input: [[7]], interventions: [] }),
+    metric: (_l: unknown, site: string, batch: { indices: number[] }) =>
+      batch.indices.map((i) => (site === "a" ? odd[i] : i)),
+  };
+  try {
+    setSweepJournal(dir);
+    const model = fakeModel();
+    const first = await sweep(model, spec);
+    const again = await sweep(model, spec);
+    assert.deepEqual(again, first);
+    assert.ok(Object.is(again[0][0], -0) && Number.isNaN(again[0][1]) && again[0][3] === -Infinity);
+    assert.equal(model.calls.length, 4 + 2, "the second sweep ran one check per batch");
+
+    const [file] = fs.readdirSync(dir);
+    const lines = fs.readFileSync(path.join(dir, file), "utf8").split("\n");
+    fs.writeFileSync(path.join(dir, file), [lines[0], "{not json", lines[2], ""].join("\n"));
+    await assert.rejects(
+      sweep(model, spec),
+      (e: unknown) => e instanceof JournalError && /line 2: not JSON/.test(e.message),
+    );
+    fs.writeFileSync(path.join(dir, file), lines.join("\n").replace('"sites":2', '"sites":3'));
+    await assert.rejects(
+      sweep(model, spec),
+      (e: unknown) => e instanceof JournalError && /another sweep/.test(e.message),
+    );
+
+    // opting out, or another label: not this file
+    await sweep(model, { ...spec, journal: false });
+    await sweep(model, { ...spec, label: "other" });
+    assert.equal(fs.readdirSync(dir).length, 2);
+    assert.throws(
+      () => setSweepJournal(""),
+      (e: unknown) => e instanceof JournalError,
+    );
+  } finally {
+    setSweepJournal(null);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

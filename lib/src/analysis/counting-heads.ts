@@ -616,6 +616,8 @@ async function causalPass(
         if (s.methods.includes(method)) sites.push({ k: layer * H + head, layer, head, method });
   const values = await sweep(model, {
     onProgress: silentProgress,
+    label: "countingHeads",
+    journalKey: { settings: s, pairs, causalIdx, zMeans, cfIds: att.cfIds, ldClean: att.ldClean },
     promptCount: P,
     batches,
     sites,

@@ -86,10 +86,25 @@ export async function withForwardProgress<T>(
   const label = opts.label ?? fallbackLabel;
   let done = 0;
   report({ label, done, total });
-  const stop = model.onForwards((n) => report({ label, done: (done += n), total }));
+  const step = (n: number) => report({ label, done: (done += n), total });
+  const stop = model.onForwards(step);
+  creditListeners.add(step);
   try {
     return await work();
   } finally {
     stop();
+    creditListeners.delete(step);
   }
+}
+
+/** The counters of the calls now running under withForwardProgress. */
+const creditListeners = new Set<(n: number) => void>();
+
+/**
+ * Counts `n` forward passes as done without running them (a sweep's batches taken from its
+ * journal), in every call now counting under withForwardProgress; the model's own count
+ * (HookedLlama.forwardPasses) is not changed.
+ */
+export function creditForwards(n: number): void {
+  if (n > 0) for (const step of creditListeners) step(n);
 }

@@ -21,6 +21,7 @@ export {
   sublayerReference,
 } from "./sublayer-effects";
 export * from "./sweep";
+export { setSweepJournal, sweepJournalDir } from "./sweep-journal";
 export type { Progress, OnProgress, ProgressOptions } from "./forward-progress";
 export { setDefaultProgress, withForwardProgress } from "./forward-progress";
 export { knockoutKeys } from "./attention-knockout";

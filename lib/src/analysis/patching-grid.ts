@@ -141,6 +141,8 @@ export async function patchingGrid(
       const sites = gridSites(components, L, T, Math.min(T, Tx));
       const patched = await sweep(model, {
         onProgress: silentProgress,
+        label: "patchingGrid",
+        journalKey: { direction, components, counterfactual, parens, pairs },
         promptCount: pairs.length,
         batches: [batch],
         sites,

@@ -585,6 +585,8 @@ async function sublayerSweep(
   );
   const effects = await sweep(model, {
     onProgress: silentProgress,
+    label: "sublayerEffects",
+    journalKey: { settings: cfg, pairs, means },
     promptCount: pairs.length,
     batches,
     sites,

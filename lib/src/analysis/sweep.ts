@@ -8,15 +8,23 @@
  * the same ids and edit the same hooks share one run of the layers below their first edited hook;
  * the layers after it run per site, several sites as one batch (`sitesPerBatch`; the same logits
  * as one run per site, up to matmul rounding).
+ *
+ * Work survives an interruption: with a journal folder set (setSweepJournal,
+ * $PARENLENS_SWEEP_JOURNAL in the notebooks), each finished batch's metric values are appended to
+ * a file there and a later run of the same sweep reuses them (sweep-journal.ts).
  */
 import type { HookValueSource, Intervention } from "../hooks/interventions";
 import type { Tensor } from "../core/tensor";
 import type { TokenBatch } from "../core/token-batch";
 import { InputError } from "../core/errors";
-import { OnProgress, defaultProgress } from "./forward-progress";
+import { OnProgress, creditForwards, defaultProgress } from "./forward-progress";
+import { SweepJournal, journalAgrees, sweepJournalDir } from "./sweep-journal";
+import { JournalError } from "../core/errors";
 
 /** What the sweep needs of a model (HookedLlama fits): a run with interventions, logits at the last position. */
 export interface SweepModel {
+  /** The model's config (HookedLlama.config): part of a journal's identity when present. */
+  readonly config?: unknown;
   runWithHooks(
     input: number[][] | TokenBatch,
     interventions: Intervention[],
@@ -92,6 +100,71 @@ export interface SweepSpec<S, B extends SweepBatch, C> {
    * @default the model's default ("auto")
    */
   sitesPerBatch?: number | "auto";
+  /**
+   * Journal identity
+   *
+   * What else the metric values depend on, as data: the analysis' settings, its reference means,
+   * the counterfactual ids. Hashed into the journal file's name with the label, the model's
+   * config, the batches and the sites, so sweeps with the same sites but other settings keep
+   * separate journals. Used only while a journal folder is set (setSweepJournal).
+   *
+   * @default null
+   */
+  journalKey?: unknown;
+  /**
+   * Journal
+   *
+   * false: never journal this sweep, even with a journal folder set.
+   *
+   * @default true
+   */
+  journal?: boolean;
+}
+
+/** The journal of this sweep when a journal folder is set (and the spec does not opt out), else null. */
+function openJournal<S, B extends SweepBatch, C>(
+  model: SweepModel,
+  spec: SweepSpec<S, B, C>,
+  label: string,
+): SweepJournal | null {
+  const dir = sweepJournalDir();
+  if (dir === null || spec.journal === false) return null;
+  const identity = {
+    label,
+    journalKey: spec.journalKey ?? null,
+    config: model.config ?? null,
+    promptCount: spec.promptCount,
+    batches: spec.batches,
+    sites: spec.sites,
+  };
+  return SweepJournal.open(dir, label, identity, { sites: spec.sites.length, batches: spec.batches.length });
+}
+
+/**
+ * A journaled batch is reused only if its first site, run again now, gives the journaled values
+ * (see journalAgrees): else the journal belongs to another model or other analysis code.
+ */
+async function checkJournaled<S, B extends SweepBatch, C>(
+  model: SweepModel,
+  journal: SweepJournal,
+  spec: SweepSpec<S, B, C>,
+  at: { index: number; batch: B; ctx: C; run: SiteRun },
+  journaled: Float64Array,
+): Promise<void> {
+  const { index, batch, ctx, run } = at;
+  const logits = await model.runWithHooks(run.input, run.interventions, { logitsAt: "last" }); // [batch, vocab]
+  const now = spec.metric(logits, spec.sites[0], batch, ctx);
+  for (let k = 0; k < batch.indices.length; k++) {
+    if (!journalAgrees(journaled[k], now[k])) {
+      const site = JSON.stringify(spec.sites[0]) ?? String(spec.sites[0]);
+      throw new JournalError(
+        `${journal.file}: batch ${index}, site 0 (${site.slice(0, 120)}): the journal holds ${journaled[k]} for prompt ${batch.indices[k]}, ` +
+          `the same run gives ${now[k]} now: the model, the inputs or the analysis code changed since the journal was written; ` +
+          `delete ${journal.file} to recompute`,
+        { file: journal.file },
+      );
+    }
+  }
 }
 
 /** The sites of one batch in groups that can share an upstream run: same input ids, at most `size` each. */
@@ -166,12 +239,23 @@ export async function sweep<S, B extends SweepBatch, C>(
   const total = spec.batches.length * spec.sites.length;
   let done = 0;
   report?.({ label, done, total });
-  for (const batch of spec.batches) {
-    const ctx = await spec.prepare(batch);
+  const journal = openJournal(model, spec, label);
+  for (const [index, batch] of spec.batches.entries()) {
+    const ctx = await spec.prepare(batch); // also for a journaled batch: analyses fill their baselines here
     const runs = spec.sites.map((site) => spec.edit(site, batch, ctx));
+    const journaled = journal?.get(index, batch.indices) ?? null;
+    if (journal && journaled) {
+      if (runs.length > 0)
+        await checkJournaled(model, journal, spec, { index, batch, ctx, run: runs[0] }, journaled[0]);
+      creditForwards(runs.length - 1); // the check ran one of the batch's site runs
+      report?.({ label, done: (done += runs.length), total });
+      journaled.forEach((values, s) => batch.indices.forEach((pi, b) => (out[s][pi] = values[b])));
+      continue;
+    }
     const logits = await runBatchSites(model, runs, size, spec.sitesPerBatch, (n) =>
       report?.({ label, done: (done += n), total }),
     );
+    const batchValues: ArrayLike<number>[] = [];
     for (let s = 0; s < spec.sites.length; s++) {
       const values = spec.metric(logits[s], spec.sites[s], batch, ctx); // logits [batch, vocab]
       if (values.length !== batch.indices.length) {
@@ -180,7 +264,9 @@ export async function sweep<S, B extends SweepBatch, C>(
         });
       }
       batch.indices.forEach((pi, b) => (out[s][pi] = values[b]));
+      batchValues.push(values);
     }
+    journal?.record(index, batch.indices, batchValues);
   }
   return out;
 }

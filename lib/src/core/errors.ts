@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   "EXECUTION_PROVIDER",
   "RENDER",
   "NON_FINITE",
+  "JOURNAL",
 ] as const;
 
 /** Every error code parenlens throws; `switch (e.code)` on a caught `ParenlensError` is exhaustive. */
@@ -153,5 +154,16 @@ export class NonFiniteError extends ParenlensError {
   constructor(message: string, details: { file?: string; field?: string; index?: number } = {}) {
     super("NON_FINITE", message, details);
     this.index = details.index;
+  }
+}
+
+/**
+ * A sweep journal (analysis/sweep-journal.ts) that cannot be used: a folder that cannot be
+ * written, a damaged file, or journaled values that disagree with the same site run again (another
+ * checkpoint or changed analysis code behind the same sweep). `file` names the journal file.
+ */
+export class JournalError extends ParenlensError {
+  constructor(message: string, details: { file?: string; field?: string } = {}) {
+    super("JOURNAL", message, details);
   }
 }

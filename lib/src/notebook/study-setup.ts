@@ -13,6 +13,7 @@
  * Both give what `generateDataset` + `makeCorruptedPairs` give for that tokenizer.
  */
 import { firstPerN } from "../analysis/study";
+import { setSweepJournal } from "../analysis/sweep-journal";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -179,6 +180,8 @@ export async function studyModel(opts: StudyModelOptions = {}): Promise<StudyMod
   const device = notebookDevice();
   const model = await HookedLlama.fromPretrained(modelPath, { executionProvider: device, ...opts.runtime });
   showProgressInNotebook(); // long calls print how many forward passes, a rough time and a line updated in place
+  const journal = process.env.PARENLENS_SWEEP_JOURNAL?.trim();
+  if (journal) setSweepJournal(journal); // sweeps keep their finished batches there: a re-run resumes
   const forwardLog = process.env.PARENLENS_FORWARD_LOG?.trim();
   if (forwardLog) logForwardPasses(model, forwardLog); // scripts/bench/scale-notebooks.ts reads it
   const tok = model.tokenizer;
@@ -194,6 +197,10 @@ export async function studyModel(opts: StudyModelOptions = {}): Promise<StudyMod
   log(`${modelName}: ${numLayers} layers × ${numHeads} heads, d_model ${hiddenSize}, vocab ${vocabSize}`);
   log(`tokenizer ${committedData ? "is" : "is not"} the one data/datasets was made with`);
   if (device !== "cpu") log(`PARENLENS_DEVICE=${device}: running on ${device}`);
+  if (journal)
+    log(
+      `PARENLENS_SWEEP_JOURNAL=${journal}: finished sweep batches are kept there and reused when a notebook runs again`,
+    );
   if (perN !== null && perN < manifest.perN.analysis) {
     log(`PARENLENS_PER_N=${perN}: the first ${perN} prompts per n are analysed`);
   }
