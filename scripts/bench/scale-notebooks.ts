@@ -11,7 +11,10 @@
  *     --per-n 1 --notebooks 00,01,02 [--budget-s 900] [--layout]
  *
  * `--budget-s S` stops a notebook after S seconds (SIGINT: the runner kills the kernel) and keeps
- * what its progress lines said. `--layout` runs on a checkpoint with CodeLlama-7b's layout (32
+ * what its progress lines said. `--journal DIR` runs with PARENLENS_SWEEP_JOURNAL=DIR: the sweeps
+ * keep their finished batches there, so the same command again (another session, with DIR kept)
+ * resumes a stopped notebook where it stopped; each run records the journaled batches before and
+ * after it, and its wall time is that run's only (a notebook's total is the sum of its runs). `--layout` runs on a checkpoint with CodeLlama-7b's layout (32
  * layers × 32 heads, vocabulary 32016) but tiny widths (d_model 64): the same forward passes (their
  * number depends only on layers, heads, prompts and batches), in seconds, to count them for
  * a full run; `--model DIR` runs on another checkpoint (e.g. the embedded model, to compare
@@ -55,6 +58,17 @@ export interface NotebookRun {
   calls: CallProgress[];
   loadAverage: [number, number];
   at: string;
+  /** With --journal: batches in the journal's files before → after this run. */
+  journalBatches?: [number, number];
+}
+
+/** Batches held by the sweep journals in `dir` (one line per batch after each file's header). */
+function journalBatches(dir: string): number {
+  if (!fs.existsSync(dir)) return 0;
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".jsonl"))
+    .reduce((a, f) => a + Math.max(0, fs.readFileSync(path.join(dir, f), "utf8").split("\n").length - 2), 0);
 }
 
 /** The 7B-shaped checkpoint (CodeLlama-7b's config, random bf16, 2 shards) or its layout-only twin, with a tokenizer. */
@@ -104,7 +118,14 @@ function lastProgress(out: string): CallProgress[] {
   return calls;
 }
 
-async function runNotebook(file: string, folder: string, perN: string, budgetS: number, checkpoint: string) {
+async function runNotebook(
+  file: string,
+  folder: string,
+  perN: string,
+  budgetS: number,
+  checkpoint: string,
+  journal: string,
+) {
   const name = path.basename(file, ".ipynb");
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `parenlens-scale-${name}-`));
   const forwardLog = path.join(out, "forwards");
@@ -115,7 +136,9 @@ async function runNotebook(file: string, folder: string, perN: string, budgetS: 
     PARENLENS_RESULTS_DIR: path.join(out, "results"),
     PARENLENS_FIGURES_DIR: path.join(out, "figures"),
     PARENLENS_FORWARD_LOG: forwardLog,
+    ...(journal ? { PARENLENS_SWEEP_JOURNAL: journal } : {}),
   };
+  const journal0 = journal ? journalBatches(journal) : 0;
   const python = path.join(ROOT, ".venv", "bin", "python");
   const runner = path.join(ROOT, "scripts", "notebooks", "run_notebooks.py");
   const args = [runner, "--out-dir", path.join(out, "notebooks"), "--timeout", "86400", file];
@@ -143,6 +166,7 @@ async function runNotebook(file: string, folder: string, perN: string, budgetS: 
     calls: lastProgress(text),
     loadAverage: [load0, os.loadavg()[0]],
     at: new Date().toISOString(),
+    ...(journal ? { journalBatches: [journal0, journalBatches(journal)] as [number, number] } : {}),
   };
   fs.rmSync(out, { recursive: true, force: true });
   return run;
@@ -157,7 +181,8 @@ function section(runs: NotebookRun[]): string {
     const calls = r.calls.map(
       (c) => `${c.label} ${c.done}/${c.total}${c.elapsedS === null ? "" : ` in ${c.elapsedS} s`}`,
     );
-    return `| ${r.notebook} | ${r.checkpoint} | ${r.perN} | ${r.status} | ${r.wallS.toFixed(0)} | ${r.forwards ?? "?"} | ${r.loadAverage.map((x) => x.toFixed(1)).join(" → ")} | ${calls.join("; ") || "–"} |`;
+    const status = r.journalBatches ? `${r.status} (journal: ${r.journalBatches.join(" → ")} batches)` : r.status;
+    return `| ${r.notebook} | ${r.checkpoint} | ${r.perN} | ${status} | ${r.wallS.toFixed(0)} | ${r.forwards ?? "?"} | ${r.loadAverage.map((x) => x.toFixed(1)).join(" → ")} | ${calls.join("; ") || "–"} |`;
   });
   return [
     `## The notebooks on CodeLlama-7b's shape`,
@@ -189,6 +214,7 @@ async function main(): Promise<void> {
   }
   const perN = flag("per-n", "1");
   const budgetS = Number(flag("budget-s", "0"));
+  const journal = flag("journal", "") && path.resolve(flag("journal", ""));
   const wanted = flag("notebooks", "00,01,02,03,04").split(",");
   const files = fs
     .readdirSync(path.join(ROOT, "notebooks"))
@@ -196,7 +222,7 @@ async function main(): Promise<void> {
     .sort()
     .map((f) => path.join(ROOT, "notebooks", f));
   for (const file of files) {
-    const run = await runNotebook(file, folder, perN, budgetS, checkpoint);
+    const run = await runNotebook(file, folder, perN, budgetS, checkpoint, journal);
     console.log(`RESULT ${JSON.stringify(run)}`);
     fs.mkdirSync(path.dirname(RESULTS_JSON), { recursive: true });
     fs.writeFileSync(RESULTS_JSON, JSON.stringify([...readRuns(), run], null, 1) + "\n");
