@@ -25,11 +25,7 @@ import { loadLlamaConfig } from "../../lib/src/checkpoint/config";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
 import { seededRandom } from "../../lib/src/core/random";
 import type { Intervention } from "../../lib/src/hooks/interventions";
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+import { flag } from "./cli";
 
 const MB = 1024 * 1024;
 const ROUNDS = 4;

@@ -26,13 +26,9 @@ import { patchingGridForwards } from "../../lib/src/analysis/patching-grid";
 import { makeCorruptedPairs, DIGIT_REPLACEMENT } from "../../lib/src/task/corrupted-pairs";
 import { parenRunTokens, parenTokenSets } from "../../lib/src/task/paren-tokens";
 import type { StudyPrompt, PromptPair } from "../../lib/src/analysis/study";
+import { flag } from "./cli";
 
 const ROOT = path.join(__dirname, "..", "..");
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 const batchesOf = (prompts: StudyPrompt[], size = 32) => lengthBatches(prompts, (p) => p.promptIds.length, size).length;
 const firstPer = <T extends { clean: { n: number } }>(pairs: T[], k: number) =>

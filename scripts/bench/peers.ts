@@ -28,6 +28,7 @@ import { seededRandom } from "../../lib/src/core/random";
 import { Tensor } from "../../lib/src/core/tensor";
 import type { ActivationCache } from "../../lib/src/hooks/activation-cache";
 import { expectedLlamaWeights } from "../../lib/src/checkpoint/weights";
+import { flag } from "./cli";
 
 const ROOT = path.join(__dirname, "..", "..");
 const MB = 1024 * 1024;
@@ -49,10 +50,6 @@ const PEERS: Record<string, { label: string; venv: string }> = {
   hf: { label: "HF eager", venv: ".venv-bench" },
 };
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 /** `--threads N`: every tool at N intra-op threads (undefined: each tool's default). */
 function threadsFlag(): number | undefined {
   const t = flag("threads", "");

@@ -26,15 +26,11 @@ import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
 import { seededRandom } from "../../lib/src/core/random";
 import { bf16ToFloat32Into } from "../../lib/src/checkpoint/safetensors";
 import type { Intervention } from "../../lib/src/hooks/interventions";
+import { flag } from "./cli";
 
 const GB = 1024 ** 3;
 const ROOT = path.join(__dirname, "..", "..");
 const CODELLAMA_CONFIG = path.join(ROOT, "test", "fixtures", "checkpoints", "codellama-7b-hf.config.json");
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 const peakRss = () => process.resourceUsage().maxRSS * 1024; // bytes (maxRSS is KiB)
 

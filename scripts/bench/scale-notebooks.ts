@@ -28,16 +28,12 @@ import * as path from "path";
 import { spawn } from "child_process";
 import { writeRandomCheckpoint } from "../../lib/src/testing/random-checkpoint";
 import { writeBenchSection } from "./bench-md";
+import { flag } from "./cli";
 
 const ROOT = path.join(__dirname, "..", "..");
 const CODELLAMA_CONFIG = path.join(ROOT, "test", "fixtures", "checkpoints", "codellama-7b-hf.config.json");
 const TOKENIZER_FROM = path.join(ROOT, "data", "models", "parenlens-code-6l");
 const RESULTS_JSON = process.env.PARENLENS_SCALE_NB_JSON || "/tmp/i10/scale-notebooks.json";
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 /** The last progress line of one long call: "label: done/total forward passes in X s". */
 interface CallProgress {
