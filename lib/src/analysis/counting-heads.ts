@@ -617,7 +617,9 @@ async function causalPass(
   const values = await sweep(model, {
     onProgress: silentProgress,
     label: "countingHeads",
-    journalKey: { settings: s, pairs, causalIdx, zMeans, cfIds: att.cfIds, ldClean: att.ldClean },
+    // inputs and token ids only: z means and clean LDs are model outputs, which round differently
+    // on another CPU (the journal's check of each reused batch catches another model)
+    journalKey: { settings: s, pairs, causalIdx, reference: opts.reference ?? null, cfIds: att.cfIds },
     promptCount: P,
     batches,
     sites,

@@ -520,7 +520,16 @@ export async function sublayerEffects(
       : { means: new Map<number, Map<string, Tensor>>(), fallbackLengths: [], reference: null };
     return {
       means,
-      ...(await sublayerSweep(model, pairs, cfg, hooks, batches, means.means, { ldClean, ldCorrupted, dla })),
+      ...(await sublayerSweep(
+        model,
+        pairs,
+        cfg,
+        hooks,
+        batches,
+        means.means,
+        { ldClean, ldCorrupted, dla },
+        opts.reference,
+      )),
     };
   });
   // values[method][layer*2 + s][prompt]
@@ -577,6 +586,7 @@ async function sublayerSweep(
   batches: { length: number; indices: number[] }[],
   means: Map<number, Map<string, Tensor>>,
   acc: SublayerBaselines,
+  reference: SublayerEffectsOptions["reference"],
 ): Promise<{ sites: SublayerSite[]; effects: Float64Array[] }> {
   const { ldClean, ldCorrupted, dla } = acc;
   const where = cfg.positions === "last" ? { positions: [-1] } : {};
@@ -586,7 +596,13 @@ async function sublayerSweep(
   const effects = await sweep(model, {
     onProgress: silentProgress,
     label: "sublayerEffects",
-    journalKey: { settings: cfg, pairs, means },
+    // inputs only: the means are model outputs, which round differently on another CPU (the
+    // journal's check of each reused batch catches another model)
+    journalKey: {
+      settings: cfg,
+      pairs,
+      reference: reference === undefined ? null : Array.isArray(reference) ? reference : reference.prompts,
+    },
     promptCount: pairs.length,
     batches,
     sites,
